@@ -1,0 +1,221 @@
+/*
+ * api.c - the endpoint handlers. Each parses nothing itself (routes.c and
+ * http.c have validated the token, promotion and body), calls one rule
+ * from lib/, writes the cache after a commit, and renders JSON.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "history.h"
+
+void api_fail(struct ctx *c, enum ld_err e)
+{
+	fprintf(stderr, "error: %s: %s\n", ld_strerror(e), ledger_errmsg(c->app->ledger));
+	if (e == LD_ERR_BUSY)
+		http_error(c->req, 503, "unavailable", "the service is busy, try again");
+	else
+		http_error(c->req, 500, "internal_error", "something went wrong on our side");
+}
+
+/* Answers a business refusal with its status. */
+static void refuse(struct ctx *c, enum rule_outcome o)
+{
+	static const struct { enum rule_outcome o; int status; const char *msg; } map[] = {
+		{ RULE_NOT_ACTIVE, 403, "the promotion is not running today" },
+		{ RULE_UNKNOWN_CODE, 404, "no such invite code in this promotion" },
+		{ RULE_ALREADY_CREDITED, 409, "you were already credited for an invite" },
+		{ RULE_SELF_INVITE, 422, "this is your own invite code" },
+		{ RULE_NOT_NEW_USER, 422, "invites count only for new participants" },
+		{ RULE_CLAIM_LIMITED, 429, "too many invites claimed from this device today" },
+		{ RULE_NO_TICKETS, 409, "no dice left" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (map[i].o == o) {
+			http_error(c->req, map[i].status, rule_code(o), "%s", map[i].msg);
+			return;
+		}
+	http_error(c->req, 500, "internal_error", "unexpected outcome");
+}
+
+/* After a commit: publish the user's new balance to the cache. Redis
+ * trouble is counted by the cache and otherwise ignored. */
+static void publish(struct ctx *c, const char *uid, const struct ld_balance *b)
+{
+	if (c->app->cache && b->version > 0)
+		cache_put(c->app->cache, c->promo->id, uid, b->version, BALANCE(*b));
+}
+
+static struct json_object *granted_body(int granted, const struct ld_balance *b)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "granted", json_object_new_boolean(granted));
+	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(*b)));
+	return o;
+}
+
+/* POST visit: 200, 401, 403 promotion_not_active, 404, 400, 503. */
+void api_visit(struct ctx *c)
+{
+	static const struct http_field none[1];
+	struct visit_result r;
+	enum rule_outcome o;
+	enum ld_err e;
+
+	if (http_read_json(c->req, none, 0) != 0)
+		return;
+	if ((e = rules_visit(c->app->ledger, c->promo, c->uid, c->now_ms, &o, &r)) != LD_OK)
+		return api_fail(c, e);
+	if (o != RULE_OK)
+		return refuse(c, o);
+	if (r.granted)
+		publish(c, c->uid, &r.bal);
+	c->req->outcome = r.granted ? "granted" : "already";
+	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
+}
+
+/* GET invite: 200 {"code","url"}, 401, 404, 503. */
+void api_invite(struct ctx *c)
+{
+	char code[INVITE_CODE_LEN + 1], url[512];
+	struct json_object *o;
+	enum ld_err e;
+
+	if ((e = rules_invite_code(c->app->ledger, c->promo, c->uid, c->now_ms, code)) != LD_OK)
+		return api_fail(c, e);
+	if (ld_fmt(url, sizeof url, "%s/i/%s?promo=%s", c->app->cfg.public_url, code,
+		   c->promo->id) != 0)
+		return api_fail(c, LD_ERR_INVALID);
+	o = json_object_new_object();
+	json_object_object_add(o, "code", json_object_new_string(code));
+	json_object_object_add(o, "url", json_object_new_string(url));
+	http_send(c->req, 200, o, NULL);
+}
+
+/* The client identifier for the per-client claim cap: the host app's
+ * device id header when it is a valid identifier, else the address. */
+static const char *client_id(struct ctx *c)
+{
+	const char *dev = http_param(c->req, "HTTP_X_DEVICE_ID");
+
+	if (dev && ld_is_ident(dev, CLIENT_ID_MAX))
+		return dev;
+	return http_param(c->req, "REMOTE_ADDR");
+}
+
+/* POST invite/claim {"code"}: 200, 400, 401, 403, 404 unknown_code,
+ * 409 already_credited, 422 self_invite | not_new_user, 429
+ * claim_limited, 503. */
+void api_claim(struct ctx *c)
+{
+	static const struct http_field fields[] = { { "code", 1, 1, 32 } };
+	struct claim_result r;
+	enum rule_outcome o;
+	enum ld_err e;
+
+	if (http_read_json(c->req, fields, 1) != 0)
+		return;
+	e = rules_claim(c->app->ledger, c->promo, c->uid, http_field_str(c->req, "code"),
+			client_id(c), c->now_ms, &o, &r);
+	if (e != LD_OK)
+		return api_fail(c, e);
+	if (o != RULE_OK)
+		return refuse(c, o);
+	publish(c, c->uid, &r.bal);
+	if (r.inviter_granted)
+		publish(c, r.inviter, &r.inviter_bal);
+	c->req->outcome = r.inviter_granted ? "credited" : "credited_over_cap";
+	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
+}
+
+/* GET balance: 200 {"balance"}, 401, 404, 503. Reads the ledger, or the
+ * cache first when "balance_read" is "cache" (a miss or a Redis error
+ * falls back to the ledger and refills the cache). */
+void api_balance(struct ctx *c)
+{
+	struct ld_balance b = { 0, 0, 0 };
+	int64_t version, balance;
+	struct json_object *o;
+	enum ld_err e;
+
+	if (c->app->cache && c->app->cfg.balance_from_cache &&
+	    cache_get(c->app->cache, c->promo->id, c->uid, &version, &balance) == 1) {
+		c->req->outcome = "cache";
+	} else {
+		if ((e = ledger_balance(c->app->ledger, c->promo->id, c->uid, &b)) != LD_OK)
+			return api_fail(c, e);
+		balance = BALANCE(b);
+		if (c->app->cfg.balance_from_cache)
+			publish(c, c->uid, &b);
+		c->req->outcome = "ledger";
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "balance", json_object_new_int64(balance));
+	http_send(c->req, 200, o, NULL);
+}
+
+static struct json_object *prize_json(const struct promo *p, int prize)
+{
+	struct json_object *z;
+
+	if (prize < 0)
+		return NULL;
+	z = json_object_new_object();
+	json_object_object_add(z, "id", json_object_new_string(p->prizes[prize].id));
+	json_object_object_add(z, "name", json_object_new_string(p->prizes[prize].name));
+	return z;
+}
+
+/* POST draws {"request_id"}: 200, 400, 401, 403, 404, 409 no_tickets, 503. */
+void api_draw(struct ctx *c)
+{
+	static const struct http_field fields[] = {
+		{ "request_id", 1, REQUEST_ID_MIN, REQUEST_ID_MAX } };
+	struct draw_result r;
+	struct json_object *o, *d;
+	enum rule_outcome out;
+	enum ld_err e;
+
+	if (http_read_json(c->req, fields, 1) != 0)
+		return;
+	e = rules_draw(c->app->ledger, c->promo, c->uid, http_field_str(c->req, "request_id"),
+		       c->now_ms, rules_rng_sodium, NULL, &out, &r);
+	if (e != LD_OK)
+		return api_fail(c, e);
+	if (out != RULE_OK)
+		return refuse(c, out);
+	if (!r.replay)
+		publish(c, c->uid, &r.bal);
+	c->req->outcome = r.replay ? "replay" : r.prize >= 0 ? "win" : "miss";
+	d = json_object_new_object();
+	json_object_object_add(d, "id", json_object_new_int64(r.id));
+	json_object_object_add(d, "prize", prize_json(c->promo, r.prize));
+	o = json_object_new_object();
+	json_object_object_add(o, "draw", d);
+	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(r.bal)));
+	http_send(c->req, 200, o, NULL);
+}
+
+/* GET healthz: 200 when the ledger answers, 503 otherwise. */
+void api_healthz(struct ctx *c)
+{
+	struct json_object *o;
+	enum ld_err e = ledger_check_schema(c->app->ledger);
+
+	if (e != LD_OK)
+		return api_fail(c, e == LD_ERR_INVALID ? LD_ERR_BUSY : e);
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	http_send(c->req, 200, o, NULL);
+}
+
+/* GET me: 200 the user's balance, grants, draws and invites; 401, 404, 503. */
+void api_me(struct ctx *c)
+{
+	struct json_object *o;
+	enum ld_err e = history_json(c->app->ledger, c->promo, c->uid, c->now_ms,
+				     HISTORY_USER, &o);
+	if (e != LD_OK)
+		return api_fail(c, e);
+	http_send(c->req, 200, o, NULL);
+}

@@ -1,0 +1,252 @@
+/*
+ * http.c - request bodies, JSON validation and answers for the FastCGI
+ * program. Nothing here knows about promotions.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+void http_req_init(struct http_req *r, FCGX_Request *fcgi)
+{
+	const char *m, *uri;
+
+	memset(r, 0, sizeof *r);
+	r->fcgi = fcgi;
+	m = FCGX_GetParam("REQUEST_METHOD", fcgi->envp);
+	r->method = !m ? HTTP_OTHER : strcmp(m, "GET") == 0 ? HTTP_GET
+		  : strcmp(m, "POST") == 0 ? HTTP_POST : HTTP_OTHER;
+	/* DOCUMENT_URI is the decoded, normalised path nginx matched. */
+	uri = FCGX_GetParam("DOCUMENT_URI", fcgi->envp);
+	if (!uri)
+		uri = FCGX_GetParam("SCRIPT_NAME", fcgi->envp);
+	r->path = uri ? uri : "";
+}
+
+void http_req_release(struct http_req *r)
+{
+	free(r->body);
+	if (r->json)
+		json_object_put(r->json);
+	r->body = NULL;
+	r->json = NULL;
+}
+
+const char *http_param(const struct http_req *r, const char *name)
+{
+	return FCGX_GetParam(name, r->fcgi->envp);
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+void http_send(struct http_req *r, int status, struct json_object *body,
+	       const char *extra_headers)
+{
+	char head[512];
+	size_t len;
+	const char *s = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	int n;
+
+	/* FCGX_FPrintF has its own printf without %zu: format here. */
+	r->status = status;
+	n = snprintf(head, sizeof head,
+		     "Status: %d %s\r\n"
+		     "Content-Type: application/json; charset=utf-8\r\n"
+		     "Content-Length: %zu\r\n"
+		     "Cache-Control: no-store\r\n"
+		     "X-Content-Type-Options: nosniff\r\n"
+		     "%s\r\n",
+		     status, reason_phrase(status), len + 1, extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n >= sizeof head)
+		n = 0; /* cannot happen with our fixed headers */
+	FCGX_PutStr(head, n, r->fcgi->out);
+	FCGX_PutStr(s, (int)len, r->fcgi->out);
+	FCGX_PutChar('\n', r->fcgi->out);
+	json_object_put(body);
+}
+
+void http_error(struct http_req *r, int status, const char *code,
+		const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	if (!r->outcome)
+		r->outcome = code;
+	http_send(r, status, o,
+		  status == 405 && r->allow ? r->allow
+		  : status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+/* Parses CONTENT_LENGTH: empty or absent is 0; anything but 1..7 digits
+ * is -1. */
+static long content_length(const struct http_req *r)
+{
+	const char *s = http_param(r, "CONTENT_LENGTH");
+	long n = 0;
+
+	if (!s || !*s)
+		return 0;
+	if (strlen(s) > 7)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	return n;
+}
+
+static int is_ident(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Checks the parsed body against the field table; answers and returns -1
+ * on the first problem. */
+static int check_fields(struct http_req *r, const struct http_field *fields,
+			size_t nfields)
+{
+	struct json_object *v;
+
+	if (!json_object_is_type(r->json, json_type_object)) {
+		http_error(r, 400, "bad_json", "the body must be a JSON object");
+		return -1;
+	}
+	json_object_object_foreach(r->json, key, val) {
+		size_t i;
+		(void)val;
+		for (i = 0; i < nfields && strcmp(fields[i].name, key) != 0; i++)
+			;
+		if (i == nfields) {
+			http_error(r, 400, "unknown_field", "unknown field '%.64s'", key);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < nfields; i++) {
+		const struct http_field *f = &fields[i];
+		size_t len;
+		if (!json_object_object_get_ex(r->json, f->name, &v)) {
+			if (!f->required)
+				continue;
+			http_error(r, 400, "missing_field", "field '%s' is required", f->name);
+			return -1;
+		}
+		if (!json_object_is_type(v, json_type_string)) {
+			http_error(r, 400, "invalid_field", "field '%s' must be a string", f->name);
+			return -1;
+		}
+		len = (size_t)json_object_get_string_len(v);
+		if (len < f->min_len || len > f->max_len ||
+		    !is_ident(json_object_get_string(v), len)) {
+			http_error(r, 400, "invalid_field",
+				   "field '%s' must be %zu to %zu characters of A-Z a-z 0-9 _ -",
+				   f->name, f->min_len, f->max_len);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int http_read_json(struct http_req *r, const struct http_field *fields, size_t nfields)
+{
+	long n = content_length(r);
+	struct json_tokener *tok;
+	enum json_tokener_error jerr;
+	int got;
+
+	if (n < 0) {
+		http_error(r, 400, "bad_request", "Content-Length is not a number");
+		return -1;
+	}
+	if (n > HTTP_BODY_MAX) {
+		http_error(r, 413, "body_too_large", "the body is larger than %d bytes",
+			   HTTP_BODY_MAX);
+		return -1;
+	}
+	r->body = xmalloc((size_t)n + 1);
+	got = n ? FCGX_GetStr(r->body, (int)n, r->fcgi->in) : 0;
+	if (got != n) {
+		http_error(r, 400, "bad_request", "the body ended after %d of %ld bytes", got, n);
+		return -1;
+	}
+	r->body[n] = '\0';
+	r->body_len = (size_t)n;
+	if (!fields)
+		return 0;
+	if (n == 0) {
+		r->json = json_object_new_object();
+		return check_fields(r, fields, nfields);
+	}
+	if (memchr(r->body, '\0', r->body_len)) {
+		http_error(r, 400, "bad_json", "the body contains a NUL byte");
+		return -1;
+	}
+	tok = json_tokener_new_ex(8);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	r->json = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_success &&
+	    json_tokener_get_parse_end(tok) != r->body_len) {
+		/* trailing white space is fine, anything else is garbage */
+		for (size_t i = json_tokener_get_parse_end(tok); i < r->body_len; i++)
+			if (!strchr(" \t\r\n", r->body[i])) {
+				jerr = json_tokener_error_parse_unexpected;
+				break;
+			}
+	}
+	if (jerr == json_tokener_continue)
+		jerr = json_tokener_error_parse_eof;
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success || !r->json) {
+		if (r->json)
+			json_object_put(r->json);
+		r->json = NULL;
+		http_error(r, 400, "bad_json", "the body is not valid JSON: %s",
+			   json_tokener_error_desc(jerr));
+		return -1;
+	}
+	return check_fields(r, fields, nfields);
+}
+
+const char *http_field_str(const struct http_req *r, const char *name)
+{
+	struct json_object *v;
+
+	if (!r->json || !json_object_object_get_ex(r->json, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}

@@ -1,0 +1,275 @@
+/*
+ * main.c - luckydice-fcgi: opens the FastCGI socket, forks the worker
+ * processes and replaces any that dies; each worker accepts requests one
+ * at a time and routes them.
+ *
+ * usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]
+ *        (config from $LUCKYDICE_CONFIG)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "app.h"
+
+static volatile sig_atomic_t stopping;   /* SIGTERM/SIGINT seen */
+static volatile sig_atomic_t in_request; /* worker: a request is being served */
+static FCGX_Request *current;           /* worker: for the out-of-memory answer */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n");
+	exit(2);
+}
+
+/* Worker out-of-memory policy: answer 500 to the request in flight and
+ * exit; the supervisor starts a fresh worker. */
+static void worker_oom(void)
+{
+	static const char answer[] =
+		"Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
+		"{\"error\":\"internal_error\",\"message\":\"out of memory\"}\n";
+	if (current) {
+		FCGX_PutStr(answer, sizeof answer - 1, current->out);
+		FCGX_Finish_r(current);
+	}
+	_exit(3);
+}
+
+/* A worker stops at once when idle, else after the request in flight. */
+static void worker_on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	if (!in_request)
+		_exit(0);
+}
+
+/* Opens per-process resources; returns -1 with a message printed. */
+static int app_open(struct app *app)
+{
+	struct ledger_options lo = { 0 };
+	char err[512];
+	enum ld_err e;
+
+	memset(app, 0, sizeof *app);
+	if (config_load_env(&app->cfg, err, sizeof err) != LD_OK ||
+	    token_key_load(app->cfg.token_secret_file, &app->key, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return -1;
+	}
+	lo.busy_timeout_ms = app->cfg.busy_timeout_ms;
+	lo.synchronous_full = app->cfg.synchronous_full;
+	if ((e = ledger_open(app->cfg.db, &lo, &app->ledger, err, sizeof err)) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return -1;
+	}
+	if (ledger_check_schema(app->ledger) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", ledger_errmsg(app->ledger));
+		return -1;
+	}
+	if (app->cfg.redis && !(app->cache = cache_new(app->cfg.redis, app->cfg.redis_timeout_ms))) {
+		fprintf(stderr, "fatal: bad \"redis\" address '%s'\n", app->cfg.redis);
+		return -1;
+	}
+	return 0;
+}
+
+static void app_release(struct app *app)
+{
+	cache_free(app->cache);
+	ledger_free(app->ledger);
+	token_key_release(&app->key);
+	config_release(&app->cfg);
+}
+
+static void worker(int listen_fd)
+{
+	struct sigaction sa = { .sa_handler = worker_on_term };
+	FCGX_Request fcgi;
+	struct http_req req;
+	struct app app;
+
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	ld_oom = worker_oom;
+	if (app_open(&app) != 0)
+		_exit(4);
+	FCGX_InitRequest(&fcgi, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	while (!stopping && FCGX_Accept_r(&fcgi) == 0) {
+		in_request = 1;
+		current = &fcgi;
+		http_req_init(&req, &fcgi);
+		route_request(&app, &req);
+		http_req_release(&req);
+		FCGX_Finish_r(&fcgi);
+		current = NULL;
+		in_request = 0;
+	}
+	app_release(&app);
+	_exit(0);
+}
+
+static pid_t spawn(int listen_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		worker(listen_fd);
+	if (pid < 0)
+		fprintf(stderr, "error: cannot fork a worker: %s\n", strerror(errno));
+	return pid;
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/*
+ * Opens the listening socket ourselves rather than with FCGX_OpenSocket,
+ * which exits on a bind failure and silently takes over a unix socket
+ * path another instance is serving. A unix path is refused while
+ * something answers on it, and made 0666 so nginx workers can connect.
+ * Returns the descriptor or -1 with a message printed.
+ */
+static int open_socket(const char *where)
+{
+	int fd = -1, one = 1;
+
+	if (where[0] == '/' || where[0] == '.') {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		if (strlen(where) >= sizeof sun.sun_path) {
+			fprintf(stderr, "fatal: socket path '%s' is too long\n", where);
+			return -1;
+		}
+		strcpy(sun.sun_path, where);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+			fprintf(stderr, "fatal: '%s' is served by another process\n", where);
+			close(fd);
+			return -1;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(where);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+		    chmod(where, 0666) != 0 || listen(fd, 1024) != 0)
+			goto fail;
+		return fd;
+	}
+
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	const char *colon = strrchr(where, ':');
+	char host[64];
+	if (!colon || (size_t)(colon - where) >= sizeof host) {
+		fprintf(stderr, "fatal: '%s' is neither a socket path nor HOST:PORT\n", where);
+		return -1;
+	}
+	memcpy(host, where, (size_t)(colon - where));
+	host[colon - where] = '\0';
+	sin.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+		fprintf(stderr, "fatal: '%s' is not an IPv4 address\n", host);
+		return -1;
+	}
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fd, 1024) != 0)
+		goto fail;
+	return fd;
+fail:
+	fprintf(stderr, "fatal: cannot listen on '%s': %s\n", where, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *where = NULL;
+	int nworkers = 0, listen_fd, status;
+	struct ld_config cfg;
+	char err[512];
+	pid_t *pids;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			where = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			nworkers = atoi(argv[++i]);
+		else
+			usage();
+	}
+	if (!where)
+		usage();
+	if (sodium_init() < 0) {
+		fprintf(stderr, "fatal: cannot initialise libsodium\n");
+		return 2;
+	}
+	/* Read the config once here to fail early with a clear message. */
+	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return 2;
+	}
+	if (nworkers <= 0)
+		nworkers = cfg.workers;
+	config_release(&cfg);
+	if (FCGX_Init() != 0 || (listen_fd = open_socket(where)) < 0)
+		return 2;
+
+	struct sigaction sa = { .sa_handler = on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pids = xcalloc((size_t)nworkers, sizeof *pids);
+	for (int i = 0; i < nworkers; i++)
+		pids[i] = spawn(listen_fd);
+	fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", nworkers, where);
+
+	/* Supervise: replace a worker that dies, until told to stop. */
+	while (!stopping) {
+		pid_t pid = wait(&status);
+		if (pid < 0) {
+			if (errno != EINTR)
+				sleep(1);
+			continue;
+		}
+		for (int i = 0; i < nworkers; i++) {
+			if (pids[i] != pid)
+				continue;
+			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+				fprintf(stderr, "luckydice-fcgi: worker %d ended (%s %d), starting another\n",
+					(int)pid, WIFSIGNALED(status) ? "signal" : "exit",
+					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
+				/* could not open its resources: do not spin */
+				sleep(1);
+			}
+			pids[i] = stopping ? 0 : spawn(listen_fd);
+		}
+	}
+	for (int i = 0; i < nworkers; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	while (wait(&status) > 0 || errno == EINTR)
+		;
+	if (where[0] == '/' || where[0] == '.')
+		unlink(where);
+	free(pids);
+	return 0;
+}

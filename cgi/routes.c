@@ -1,0 +1,159 @@
+/*
+ * routes.c - the route table and the one dispatch: match method and
+ * path, check the token and the promotion, call the handler, log a line.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+
+#define PROMO_PREFIX "/api/promotions/"
+
+struct route {
+	const char *name;   /* for logs and metrics */
+	const char *suffix; /* after /api/promotions/{promo}/, or the full path */
+	int promo;          /* under /api/promotions/{promo}/ */
+	int auth;           /* needs a user token */
+	enum http_method method;
+	const char *allow;  /* the Allow header of a 405 */
+	handler_fn fn;
+};
+
+static const struct route routes[] = {
+	{ "visit",   "visit",        1, 1, HTTP_POST, "Allow: POST\r\n", api_visit },
+	{ "invite",  "invite",       1, 1, HTTP_GET,  "Allow: GET\r\n",  api_invite },
+	{ "claim",   "invite/claim", 1, 1, HTTP_POST, "Allow: POST\r\n", api_claim },
+	{ "balance", "balance",      1, 1, HTTP_GET,  "Allow: GET\r\n",  api_balance },
+	{ "draws",   "draws",        1, 1, HTTP_POST, "Allow: POST\r\n", api_draw },
+	{ "me",      "me",           1, 1, HTTP_GET,  "Allow: GET\r\n",  api_me },
+	{ "healthz", "/healthz",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_healthz },
+};
+
+/*
+ * Splits path into a route and, for promotion routes, the promotion id
+ * (copied into promo, PROMO_ID_MAX + 1 bytes). Returns NULL when no route
+ * has this path; *bad_promo is set when the path has a promotion part
+ * that is not a valid id.
+ */
+static const struct route *match(const char *path, char *promo, int *bad_promo)
+{
+	const char *p, *slash;
+	size_t n;
+
+	*bad_promo = 0;
+	if (strncmp(path, PROMO_PREFIX, sizeof PROMO_PREFIX - 1) != 0) {
+		for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+			if (!routes[i].promo && strcmp(routes[i].suffix, path) == 0)
+				return &routes[i];
+		return NULL;
+	}
+	p = path + sizeof PROMO_PREFIX - 1;
+	if (!(slash = strchr(p, '/')))
+		return NULL;
+	n = (size_t)(slash - p);
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		if (!routes[i].promo || strcmp(routes[i].suffix, slash + 1) != 0)
+			continue;
+		if (n == 0 || n > PROMO_ID_MAX) {
+			*bad_promo = 1;
+			return &routes[i];
+		}
+		memcpy(promo, p, n);
+		promo[n] = '\0';
+		*bad_promo = !ld_is_ident(promo, PROMO_ID_MAX);
+		return &routes[i];
+	}
+	return NULL;
+}
+
+/* The token from "Authorization: Bearer X" or else the ld_token cookie;
+ * *len gets its length. NULL when neither is there. */
+static const char *find_token(const struct http_req *r, size_t *len)
+{
+	const char *h = http_param(r, "HTTP_AUTHORIZATION"), *c, *end;
+
+	if (h && strncmp(h, "Bearer ", 7) == 0) {
+		*len = strlen(h + 7);
+		return h + 7;
+	}
+	if (h)
+		return NULL; /* another scheme: not ours */
+	for (c = http_param(r, "HTTP_COOKIE"); c && *c; c = end) {
+		while (*c == ' ' || *c == ';')
+			c++;
+		end = strchr(c, ';');
+		if (!end)
+			end = c + strlen(c);
+		if (strncmp(c, "ld_token=", 9) == 0) {
+			*len = (size_t)(end - c - 9);
+			return c + 9;
+		}
+	}
+	return NULL;
+}
+
+/* Checks the user's token into c->uid; answers 401 and returns -1 if it
+ * is missing or not good. */
+static int authenticate(struct ctx *c)
+{
+	size_t len = 0;
+	const char *tok = find_token(c->req, &len);
+	enum token_status st;
+
+	if (!tok) {
+		http_error(c->req, 401, "unauthorized", "a token is required"
+			   " (Authorization: Bearer or the ld_token cookie)");
+		return -1;
+	}
+	st = token_verify(&c->app->key, tok, len, c->now_ms / 1000, c->uid);
+	if (st != TOKEN_OK) {
+		http_error(c->req, 401, "unauthorized", "token %s", token_strstatus(st));
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void route_request(struct app *app, struct http_req *req)
+{
+	struct ctx c = { .app = app, .req = req, .now_ms = ld_now_ms() };
+	char promo_id[PROMO_ID_MAX + 1] = "";
+	const struct route *rt;
+	int64_t t0 = mono_us();
+	int bad_promo;
+
+	rt = match(req->path, promo_id, &bad_promo);
+	if (!rt) {
+		http_error(req, 404, "not_found", "no such endpoint");
+		goto log;
+	}
+	req->allow = rt->allow;
+	if (req->method != rt->method) {
+		http_error(req, 405, "method_not_allowed", "use %s",
+			   rt->method == HTTP_GET ? "GET" : "POST");
+		goto log;
+	}
+	if (rt->auth && authenticate(&c) != 0)
+		goto log;
+	if (rt->promo) {
+		if (bad_promo || !(c.promo = ledger_promo(app->ledger, promo_id, c.now_ms))) {
+			http_error(req, 404, "unknown_promotion", "no promotion '%s'",
+				   bad_promo ? "(invalid id)" : promo_id);
+			goto log;
+		}
+	}
+	rt->fn(&c);
+log:
+	if (app->cfg.log_level >= 2)
+		fprintf(stderr, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s\n",
+			rt ? rt->name : "none", req->status, c.uid[0] ? c.uid : "-",
+			c.promo ? c.promo->id : "-", (double)(mono_us() - t0) / 1000.0,
+			req->outcome ? req->outcome : "-");
+}

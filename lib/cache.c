@@ -1,0 +1,359 @@
+/*
+ * cache.c - the Redis balance cache (see cache.h for the contract).
+ *
+ * One blocking hiredis context per struct cache, opened on first use.
+ * hiredis contexts cannot be reused after an error, and a stopped Redis
+ * would block a command forever without a socket timeout, so: every
+ * (re)connect sets the command timeout, and any failure frees the context
+ * and starts a pause of PAUSE_MS during which calls fail at once without
+ * touching the network. A hanging Redis thus costs at most one timeout per
+ * pause per process.
+ *
+ * hiredis writes with write(2): a process using the cache must ignore
+ * SIGPIPE, or a write to a Redis that went away kills it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <hiredis.h>
+
+#include "cache.h"
+
+#define PAUSE_MS 1000
+#define KEY_MAX 256
+
+/*
+ * The compare-and-set: KEYS[1] the key, ARGV[1] the version (decimal, no
+ * sign), ARGV[2] the balance. Keeps the stored value when it is well formed
+ * and its version is >= ARGV[1] (returns 0), else stores "version:balance"
+ * (returns 1). "Well formed" is exactly what parse_value() accepts, so a
+ * value cache_get() treats as a miss is always overwritten. int() returns
+ * a canonical int64 as (high digits, low 9 digits), both exact in a double,
+ * so comparing pairs is exact and independent of the server's locale.
+ */
+static const char cas_script[] =
+	"local function int(s, signed)\n"
+	"  if not s then return nil end\n"
+	"  local max = 854775807\n"
+	"  if signed and s:sub(1, 1) == '-' and s ~= '-0' then\n"
+	"    s, max = s:sub(2), 854775808\n"
+	"  end\n"
+	"  if #s > 19 or not (s == '0' or s:match('^[1-9]%d*$')) then return nil end\n"
+	"  local h, l = tonumber(s:sub(1, -10)) or 0, tonumber(s:sub(-9))\n"
+	"  if h > 9223372036 or (h == 9223372036 and l > max) then return nil end\n"
+	"  return h, l\n"
+	"end\n"
+	"local cur = redis.call('GET', KEYS[1])\n"
+	"local v, b = (cur or ''):match('^(%d+):(%-?%d+)$')\n"
+	"local vh, vl = int(v)\n"
+	"if vh and int(b, true) then\n"
+	"  local nh, nl = int(ARGV[1])\n"
+	"  if vh > nh or (vh == nh and vl >= nl) then return 0 end\n"
+	"end\n"
+	"redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])\n"
+	"return 1\n";
+
+struct cache {
+	char *where;          /* host name or socket path */
+	int port;             /* 0 for a unix socket */
+	struct timeval tv;    /* connect and command timeout */
+	redisContext *ctx;    /* NULL while disconnected */
+	int64_t failed_at;    /* ld_now_ms() of the last failure, 0 = none */
+	char sha[41];         /* SHA1 of cas_script, "" until SCRIPT LOAD */
+	struct cache_stats stats;
+};
+
+/*
+ * Parses addr: a unix socket path (starts with '/' or '.', or contains a
+ * '/'; must fit sun_path) or "host:port" with a non-empty host (brackets
+ * around an IPv6 address allowed) and a port 1..65535. Returns NULL when
+ * addr is malformed.
+ */
+struct cache *
+cache_new(const char *addr, int timeout_ms)
+{
+	struct sockaddr_un sa;
+	const char *colon, *host, *q;
+	size_t hostlen;
+	struct cache *c;
+	long port;
+
+	if (addr == NULL || *addr == '\0')
+		return NULL;
+	if (timeout_ms < 1)
+		timeout_ms = 1; /* 0 would mean "no timeout" to hiredis */
+	c = xcalloc(1, sizeof(*c));
+	c->tv.tv_sec = timeout_ms / 1000;
+	c->tv.tv_usec = (timeout_ms % 1000) * 1000;
+	if (*addr == '/' || *addr == '.' || strchr(addr, '/') != NULL) {
+		if (strlen(addr) >= sizeof(sa.sun_path))
+			goto bad;
+		c->where = xstrdup(addr);
+		return c;
+	}
+	colon = strrchr(addr, ':');
+	if (colon == NULL || strlen(colon + 1) > 5 ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		goto bad;
+	port = atol(colon + 1);
+	host = addr;
+	hostlen = (size_t)(colon - addr);
+	if (hostlen >= 2 && host[0] == '[' && host[hostlen - 1] == ']') {
+		host++;
+		hostlen -= 2;
+	}
+	if (hostlen == 0 || port < 1 || port > 65535)
+		goto bad;
+	for (q = host; q < host + hostlen; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f || *q == '[' || *q == ']')
+			goto bad;
+	c->where = xstrndup(host, hostlen);
+	c->port = (int)port;
+	return c;
+bad:
+	free(c);
+	return NULL;
+}
+
+void
+cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ctx != NULL)
+		redisFree(c->ctx);
+	free(c->where);
+	free(c);
+}
+
+const struct cache_stats *
+cache_stats(const struct cache *c)
+{
+	return &c->stats;
+}
+
+/* Counts a failure, drops the connection and starts the pause. Returns -1. */
+static int
+fail(struct cache *c)
+{
+	c->stats.errors++;
+	if (c->ctx != NULL)
+		redisFree(c->ctx);
+	c->ctx = NULL;
+	c->failed_at = ld_now_ms();
+	return -1;
+}
+
+/*
+ * Makes sure c has a usable connection: 0 when it has, -1 during the pause
+ * after a failure (not counted again) or when connecting fails (counted).
+ * A wall clock stepped back before failed_at ends the pause.
+ */
+static int
+cache_connect(struct cache *c)
+{
+	int64_t now;
+
+	if (c->ctx != NULL)
+		return 0;
+	now = ld_now_ms();
+	if (c->failed_at != 0 && now >= c->failed_at &&
+	    now - c->failed_at < PAUSE_MS)
+		return -1;
+	if (c->port == 0)
+		c->ctx = redisConnectUnixWithTimeout(c->where, c->tv);
+	else
+		c->ctx = redisConnectWithTimeout(c->where, c->port, c->tv);
+	if (c->ctx == NULL || c->ctx->err != 0 ||
+	    redisSetTimeout(c->ctx, c->tv) != REDIS_OK ||
+	    (c->port != 0 && redisEnableKeepAlive(c->ctx) != REDIS_OK))
+		return fail(c);
+	return 0;
+}
+
+/* Runs one command on a connected c. Returns the reply, or NULL after
+ * fail() when hiredis reports an error (I/O, timeout, protocol). */
+static redisReply *
+run(struct cache *c, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(c->ctx, fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		fail(c);
+	return r;
+}
+
+/* Frees the unexpected reply r and fails. Returns -1. */
+static int
+unexpected(struct cache *c, redisReply *r)
+{
+	freeReplyObject(r);
+	return fail(c);
+}
+
+/* Writes the key of (promo, uid) into buf[KEY_MAX]. Returns 0, or -1 with
+ * the error counted when it does not fit (the connection is kept). */
+static int
+make_key(struct cache *c, char buf[KEY_MAX], const char *promo,
+	 const char *uid)
+{
+	if (ld_fmt(buf, KEY_MAX, "ld:b:%s:%s", promo, uid) == -1) {
+		c->stats.errors++;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Parses s[0..n) as a decimal int64: an optional '-' when neg_ok, then
+ * "0" or a digit 1-9 followed by digits, within range. Returns 0 or -1.
+ */
+static int
+parse_i64(const char *s, size_t n, int neg_ok, int64_t *out)
+{
+	uint64_t v = 0, max = INT64_MAX;
+	int neg = 0;
+	size_t i;
+
+	if (neg_ok && n > 0 && s[0] == '-') {
+		neg = 1;
+		s++;
+		n--;
+		max++;
+	}
+	if (n == 0 || n > 19 || (s[0] == '0' && (n > 1 || neg)))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' ||
+		    v > (max - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+int
+cache_get(struct cache *c, const char *promo, const char *uid,
+	  int64_t *version, int64_t *balance)
+{
+	char key[KEY_MAX];
+	const char *colon;
+	int64_t v, b;
+	redisReply *r;
+	int rc = 0;
+
+	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1 ||
+	    (r = run(c, "GET %s", key)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_NIL) {
+		c->stats.misses++;
+	} else if (r->type != REDIS_REPLY_STRING) {
+		return unexpected(c, r);
+	} else if ((colon = memchr(r->str, ':', r->len)) == NULL ||
+		   parse_i64(r->str, (size_t)(colon - r->str), 0, &v) == -1 ||
+		   parse_i64(colon + 1, r->len - (size_t)(colon - r->str) - 1, 1,
+			     &b) == -1) {
+		c->stats.misses++; /* someone else's garbage: a miss */
+		c->stats.errors++;
+	} else {
+		c->stats.hits++;
+		*version = v;
+		*balance = b;
+		rc = 1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Runs the compare-and-set: EVALSHA, and EVAL when Redis answers NOSCRIPT
+ * (its script cache is empty after a restart or SCRIPT FLUSH; EVAL loads
+ * it again). The SHA1 comes once per cache from SCRIPT LOAD.
+ */
+int
+cache_put(struct cache *c, const char *promo, const char *uid,
+	  int64_t version, int64_t balance)
+{
+	char key[KEY_MAX], v[24], b[24];
+	redisReply *r;
+	int rc;
+
+	if (version < 0) {
+		c->stats.errors++;
+		return -1;
+	}
+	snprintf(v, sizeof(v), "%lld", (long long)version);
+	snprintf(b, sizeof(b), "%lld", (long long)balance);
+	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1)
+		return -1;
+	if (c->sha[0] == '\0') {
+		if ((r = run(c, "SCRIPT LOAD %s", cas_script)) == NULL)
+			return -1;
+		if (r->type != REDIS_REPLY_STRING || r->len != 40)
+			return unexpected(c, r);
+		memcpy(c->sha, r->str, 40);
+		c->sha[40] = '\0';
+		freeReplyObject(r);
+	}
+	if ((r = run(c, "EVALSHA %s 1 %s %s %s", c->sha, key, v, b)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(r);
+		if ((r = run(c, "EVAL %s 1 %s %s %s", cas_script, key, v,
+			     b)) == NULL)
+			return -1;
+	}
+	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1))
+		return unexpected(c, r);
+	rc = (int)r->integer;
+	freeReplyObject(r);
+	if (rc == 1)
+		c->stats.writes++;
+	else
+		c->stats.stale_writes++;
+	return rc;
+}
+
+/* Runs "cmd key [arg]" on the key of (promo, uid) and checks that the
+ * reply has type want. Returns 0 or -1. */
+static int
+key_command(struct cache *c, const char *promo, const char *uid, int want,
+	    const char *cmd, const char *arg)
+{
+	char key[KEY_MAX];
+	redisReply *r;
+
+	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1 ||
+	    (r = run(c, arg ? "%s %s %s" : "%s %s", cmd, key, arg)) == NULL)
+		return -1;
+	if (r->type != want)
+		return unexpected(c, r);
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+cache_del(struct cache *c, const char *promo, const char *uid)
+{
+	return key_command(c, promo, uid, REDIS_REPLY_INTEGER, "DEL", NULL);
+}
+
+int
+cache_set_raw(struct cache *c, const char *promo, const char *uid,
+	      int64_t version, int64_t balance)
+{
+	char value[48];
+
+	snprintf(value, sizeof(value), "%lld:%lld", (long long)version,
+		 (long long)balance);
+	return key_command(c, promo, uid, REDIS_REPLY_STATUS, "SET", value);
+}

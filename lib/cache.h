@@ -1,0 +1,51 @@
+/*
+ * cache.h - the Redis balance cache.
+ *
+ * SQLite is the truth; Redis holds "version:balance" per (promotion, user)
+ * under the key "ld:b:{promo}:{uid}". Every write goes through a Lua
+ * compare-and-set that keeps only a strictly newer version, so the cache
+ * never goes back to an older balance than one it has shown.
+ *
+ * Redis trouble never fails a caller: every function reports it as -1,
+ * drops the connection, and does not try to reconnect for a short pause,
+ * so a dead or hanging Redis costs at most one timeout per pause.
+ */
+#ifndef LD_CACHE_H
+#define LD_CACHE_H
+
+#include "ld.h"
+
+struct cache;
+
+struct cache_stats {
+	uint64_t hits, misses, errors, writes, stale_writes;
+};
+
+/* addr is "host:port" or a unix socket path; timeout_ms bounds connect and
+ * every command. Does not connect yet. Returns NULL only for a malformed
+ * addr. */
+struct cache *cache_new(const char *addr, int timeout_ms);
+void cache_free(struct cache *c);
+
+/* Stores (version, balance) unless Redis already has a version >= this.
+ * Returns 1 stored, 0 kept the newer one, -1 Redis unavailable. */
+int cache_put(struct cache *c, const char *promo, const char *uid,
+	      int64_t version, int64_t balance);
+
+/* Returns 1 and fills version/balance on a hit, 0 on a miss, -1 when
+ * Redis is unavailable. */
+int cache_get(struct cache *c, const char *promo, const char *uid,
+	      int64_t *version, int64_t *balance);
+
+/* Deletes a key outright (support/test use only; not used on the request
+ * path). Returns 0 or -1. */
+int cache_del(struct cache *c, const char *promo, const char *uid);
+
+/* Overwrites a key without the version check: only for tests and for
+ * simulating drift; never on the request path. */
+int cache_set_raw(struct cache *c, const char *promo, const char *uid,
+		  int64_t version, int64_t balance);
+
+const struct cache_stats *cache_stats(const struct cache *c);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * config.c - reads the one JSON config file. Every key is listed in a
+ * table with its type, bounds and default; a key not in the table is an
+ * error, so a typo stops the program at start instead of being ignored.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+
+#define CONFIG_FILE_MAX (64 * 1024)
+#define CONFIG_DEPTH 5
+
+enum ckind {
+	C_STR,   /* string; with CF_PATH relative to the config's directory */
+	C_REDIS, /* "host:port" or a socket path (with '/') */
+	C_URL,   /* http:// or https:// URL, trailing slashes dropped */
+	C_INT,   /* integer in [min, max] */
+	C_ENUM,  /* one of names[], stored as its index */
+	C_DISPATCH,
+};
+
+#define CF_REQUIRED 0x1
+#define CF_PATH     0x2
+
+struct ckey {
+	const char *name;
+	enum ckind kind;
+	int flags;
+	size_t off;            /* into struct ld_config */
+	int64_t min, max, def; /* C_INT; def also the C_ENUM index */
+	const char *sdef;      /* default of a string */
+	const char *names[5];  /* C_ENUM, NULL-terminated */
+};
+
+#define OFF(f) offsetof(struct ld_config, f)
+#define DOFF(f) offsetof(struct ld_dispatch_config, f)
+
+static const struct ckey keys[] = {
+	{ "db", C_STR, CF_REQUIRED | CF_PATH, OFF(db), 0, 0, 0, NULL, { NULL } },
+	{ "redis", C_REDIS, 0, OFF(redis), 0, 0, 0, NULL, { NULL } },
+	{ "redis_timeout_ms", C_INT, 0, OFF(redis_timeout_ms), 1, 60000, 100,
+	  NULL, { NULL } },
+	{ "token_secret_file", C_STR, CF_REQUIRED | CF_PATH,
+	  OFF(token_secret_file), 0, 0, 0, NULL, { NULL } },
+	{ "signing_secret_file", C_STR, CF_PATH, OFF(signing_secret_file),
+	  0, 0, 0, NULL, { NULL } },
+	{ "public_url", C_URL, 0, OFF(public_url), 0, 0, 0,
+	  "http://127.0.0.1:8080", { NULL } },
+	{ "reward_url", C_URL, 0, OFF(reward_url), 0, 0, 0, NULL, { NULL } },
+	{ "notify_url", C_URL, 0, OFF(notify_url), 0, 0, 0, NULL, { NULL } },
+	{ "workers", C_INT, 0, OFF(workers), 1, 256, 2, NULL, { NULL } },
+	{ "synchronous", C_ENUM, 0, OFF(synchronous_full), 0, 0, 0, NULL,
+	  { "normal", "full", NULL } },
+	{ "busy_timeout_ms", C_INT, 0, OFF(busy_timeout_ms), 0, 600000, 2000,
+	  NULL, { NULL } },
+	{ "balance_read", C_ENUM, 0, OFF(balance_from_cache), 0, 0, 0, NULL,
+	  { "ledger", "cache", NULL } },
+	{ "log_level", C_ENUM, 0, OFF(log_level), 0, 0, 2, NULL,
+	  { "error", "warn", "info", "debug", NULL } },
+	{ "dispatch", C_DISPATCH, 0, 0, 0, 0, 0, NULL, { NULL } },
+};
+
+static const struct ckey dkeys[] = {
+	{ "lease_seconds", C_INT, 0, DOFF(lease_seconds), 1, 86400, 60, NULL, { NULL } },
+	{ "backoff_base_seconds", C_INT, 0, DOFF(backoff_base_seconds), 1, 86400,
+	  30, NULL, { NULL } },
+	{ "backoff_max_seconds", C_INT, 0, DOFF(backoff_max_seconds), 1, 604800,
+	  3600, NULL, { NULL } },
+	{ "max_attempts", C_INT, 0, DOFF(max_attempts), 1, 1000, 12, NULL, { NULL } },
+	{ "timeout_ms", C_INT, 0, DOFF(timeout_ms), 1, 600000, 5000, NULL, { NULL } },
+	{ "concurrency", C_INT, 0, DOFF(concurrency), 1, 1024, 16, NULL, { NULL } },
+	{ "batch", C_INT, 0, DOFF(batch), 1, 100000, 500, NULL, { NULL } },
+};
+
+#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
+
+struct cparse {
+	const char *path; /* config file, for messages */
+	char *dir;        /* its directory, absolute */
+	char *err;
+	size_t errlen;
+};
+
+static void
+cerr(struct cparse *cp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+cerr(struct cparse *cp, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (cp->err == NULL || cp->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(cp->err, cp->errlen, "config '%s': %s", cp->path, msg);
+}
+
+/* A key from the file, printable in a message: at most 40 bytes, anything
+ * but printable ASCII shown as '?'. */
+static void
+printable(const char *s, char out[48])
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < 40; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
+	if (s[i] != '\0' && i == 40)
+		out[i++] = '.', out[i++] = '.', out[i++] = '.';
+	out[i] = '\0';
+}
+
+/*
+ * The absolute directory of the config file at path: its dirname, put
+ * under the current directory when relative, so that resolved paths still
+ * hold after a chdir. Returns NULL (message set) if getcwd fails.
+ */
+static char *
+config_dir(struct cparse *cp, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char cwd[4096], *dir;
+	size_t n;
+
+	if (slash == path)
+		return xstrdup("/");
+	if (slash != NULL && path[0] == '/')
+		return xstrndup(path, (size_t)(slash - path));
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		cerr(cp, "cannot get the current directory: %s", strerror(errno));
+		return NULL;
+	}
+	if (slash == NULL)
+		return xstrdup(cwd);
+	n = strlen(cwd) + 1 + (size_t)(slash - path) + 1;
+	dir = xmalloc(n);
+	snprintf(dir, n, "%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd,
+		 (int)(slash - path), path);
+	return dir;
+}
+
+/* value made absolute against the config's directory. */
+static char *
+resolve(const struct cparse *cp, const char *value)
+{
+	size_t n;
+	char *p;
+
+	if (value[0] == '/')
+		return xstrdup(value);
+	n = strlen(cp->dir) + 1 + strlen(value) + 1;
+	p = xmalloc(n);
+	snprintf(p, n, "%s/%s", strcmp(cp->dir, "/") == 0 ? "" : cp->dir, value);
+	return p;
+}
+
+/* True when s is "host:port" with a non-empty host and a port 1..65535. */
+static int
+is_host_port(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	long port = 0;
+	const char *q;
+
+	if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon) > 6)
+		return 0;
+	for (q = colon + 1; *q != '\0'; q++) {
+		if (*q < '0' || *q > '9')
+			return 0;
+		port = port * 10 + (*q - '0');
+	}
+	for (q = s; q < colon; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f)
+			return 0;
+	return port >= 1 && port <= 65535;
+}
+
+/*
+ * Applies one key k of the file (v, NULL when absent) to the struct at
+ * base; name is the key as shown in messages ("dispatch.batch"). Returns
+ * 0 or -1 with the message set.
+ */
+static int
+config_key(struct cparse *cp, const struct ckey *k, const char *name,
+	   struct json_object *v, void *base)
+{
+	char **sp = (char **)((char *)base + k->off);
+	int *ip = (int *)((char *)base + k->off);
+	const char *s;
+	size_t i, n;
+
+	if (v == NULL || json_object_is_type(v, json_type_null)) {
+		if (k->flags & CF_REQUIRED) {
+			cerr(cp, "\"%s\" is required", name);
+			return -1;
+		}
+		if (k->kind == C_INT || k->kind == C_ENUM)
+			*ip = (int)k->def;
+		else if (k->sdef != NULL)
+			*sp = xstrdup(k->sdef);
+		return 0;
+	}
+	switch (k->kind) {
+	case C_INT: {
+		int64_t x;
+
+		if (!json_object_is_type(v, json_type_int))
+			goto bad_int;
+		x = json_object_get_int64(v);
+		if (x < k->min || x > k->max)
+			goto bad_int;
+		*ip = (int)x;
+		return 0;
+	bad_int:
+		cerr(cp, "\"%s\" must be an integer from %lld to %lld", name,
+		     (long long)k->min, (long long)k->max);
+		return -1;
+	}
+	case C_ENUM:
+		s = json_object_is_type(v, json_type_string) ?
+		    json_object_get_string(v) : NULL;
+		for (i = 0; s != NULL && k->names[i] != NULL; i++) {
+			if (strcmp(s, k->names[i]) == 0) {
+				*ip = (int)i;
+				return 0;
+			}
+		}
+		if (k->names[2] == NULL)
+			cerr(cp, "\"%s\" must be \"%s\" or \"%s\"", name,
+			     k->names[0], k->names[1]);
+		else
+			cerr(cp, "\"%s\" must be one of \"%s\", \"%s\", \"%s\", \"%s\"",
+			     name, k->names[0], k->names[1], k->names[2],
+			     k->names[3]);
+		return -1;
+	default:
+		break;
+	}
+	if (!json_object_is_type(v, json_type_string) ||
+	    json_object_get_string_len(v) == 0) {
+		cerr(cp, "\"%s\" must be a non-empty string", name);
+		return -1;
+	}
+	s = json_object_get_string(v);
+	if (k->kind == C_URL) {
+		size_t scheme = strncmp(s, "http://", 7) == 0 ? 7 :
+				strncmp(s, "https://", 8) == 0 ? 8 : 0;
+
+		n = strlen(s);
+		while (n > scheme && s[n - 1] == '/')
+			n--;
+		if (scheme == 0 || n == scheme || strpbrk(s, " \t\r\n") != NULL) {
+			cerr(cp, "\"%s\" must be an http:// or https:// URL", name);
+			return -1;
+		}
+		*sp = xstrndup(s, n);
+	} else if (k->kind == C_REDIS && strchr(s, '/') == NULL) {
+		if (!is_host_port(s)) {
+			cerr(cp, "\"%s\" must be \"host:port\" or a socket path "
+			     "containing '/'", name);
+			return -1;
+		}
+		*sp = xstrdup(s);
+	} else if (k->kind == C_REDIS || (k->flags & CF_PATH)) {
+		*sp = resolve(cp, s);
+	} else {
+		*sp = xstrdup(s);
+	}
+	return 0;
+}
+
+/*
+ * Applies the object obj to base by the table keys[0..n): first rejects
+ * any key not in the table, then sets every entry (defaults for the ones
+ * absent). prefix ("" or "dispatch.") goes before names in messages.
+ */
+static int
+config_object(struct cparse *cp, struct json_object *obj, const char *prefix,
+	      const struct ckey *tab, size_t n, void *base)
+{
+	char name[64], shown[48];
+	size_t i;
+
+	if (obj != NULL) {
+		json_object_object_foreach(obj, key, val) {
+			(void)val;
+			for (i = 0; i < n; i++)
+				if (strcmp(key, tab[i].name) == 0)
+					break;
+			if (i == n) {
+				printable(key, shown);
+				cerr(cp, "unknown key \"%s%s\"", prefix, shown);
+				return -1;
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct json_object *v = NULL;
+
+		snprintf(name, sizeof(name), "%s%s", prefix, tab[i].name);
+		if (obj != NULL)
+			json_object_object_get_ex(obj, tab[i].name, &v);
+		if (tab[i].kind == C_DISPATCH) {
+			struct ld_config *cfg = base;
+
+			if (v != NULL && json_object_is_type(v, json_type_null))
+				v = NULL;
+			if (v != NULL && !json_object_is_type(v, json_type_object)) {
+				cerr(cp, "\"%s\" must be an object", name);
+				return -1;
+			}
+			/* Absent: NULL gives every dispatch default. */
+			if (config_object(cp, v, "dispatch.", dkeys, NKEYS(dkeys),
+					  &cfg->dispatch) == -1)
+				return -1;
+			continue;
+		}
+		if (config_key(cp, &tab[i], name, v, base) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+enum ld_err
+config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
+{
+	struct cparse cp = { path, NULL, err, errlen };
+	struct json_object *root;
+	char msg[200], *text;
+	enum ld_err rc;
+	size_t len;
+
+	memset(cfg, 0, sizeof(*cfg));
+	rc = ld_read_file(path, CONFIG_FILE_MAX, &text, &len, msg, sizeof(msg));
+	if (rc != LD_OK) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s", msg);
+		return rc;
+	}
+	root = ld_json_parse(text, len, CONFIG_DEPTH, msg, sizeof(msg));
+	free(text);
+	if (root == NULL) {
+		cerr(&cp, "%s", msg);
+		return LD_ERR_INVALID;
+	}
+	rc = LD_ERR_INVALID;
+	if (!json_object_is_type(root, json_type_object)) {
+		cerr(&cp, "not a JSON object");
+		goto out;
+	}
+	if ((cp.dir = config_dir(&cp, path)) == NULL) {
+		rc = LD_ERR_IO;
+		goto out;
+	}
+	cfg->path = xstrdup(path);
+	if (config_object(&cp, root, "", keys, NKEYS(keys), cfg) == -1)
+		goto out;
+	if (cfg->dispatch.backoff_max_seconds < cfg->dispatch.backoff_base_seconds) {
+		cerr(&cp, "\"dispatch.backoff_max_seconds\" must not be less than "
+		     "\"dispatch.backoff_base_seconds\"");
+		goto out;
+	}
+	rc = LD_OK;
+out:
+	json_object_put(root);
+	free(cp.dir);
+	if (rc != LD_OK)
+		config_release(cfg);
+	return rc;
+}
+
+enum ld_err
+config_load_env(struct ld_config *cfg, char *err, size_t errlen)
+{
+	const char *path = getenv("LUCKYDICE_CONFIG");
+
+	if (path == NULL || *path == '\0') {
+		memset(cfg, 0, sizeof(*cfg));
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "LUCKYDICE_CONFIG is not set");
+		return LD_ERR_INVALID;
+	}
+	return config_load(path, cfg, err, errlen);
+}
+
+void
+config_release(struct ld_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->db);
+	free(cfg->redis);
+	free(cfg->token_secret_file);
+	free(cfg->signing_secret_file);
+	free(cfg->public_url);
+	free(cfg->reward_url);
+	free(cfg->notify_url);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,54 @@
+/*
+ * config.h - the one JSON config file every program reads
+ * (path from LUCKYDICE_CONFIG). Unknown keys are an error, so a typo is
+ * caught at start rather than silently ignored.
+ */
+#ifndef LD_CONFIG_H
+#define LD_CONFIG_H
+
+#include "ld.h"
+
+struct ld_dispatch_config {
+	int lease_seconds;        /* how long a claimed row is ours (60) */
+	int backoff_base_seconds; /* first retry waits up to this (30) */
+	int backoff_max_seconds;  /* cap of one wait (3600) */
+	int max_attempts;         /* then the row is dead (12) */
+	int timeout_ms;           /* per HTTP request (5000) */
+	int concurrency;          /* transfers at once (16) */
+	int batch;                /* rows claimed per round (500) */
+};
+
+struct ld_config {
+	char *path;              /* the file it came from */
+	char *db;                /* SQLite path (required) */
+	char *redis;             /* "host:port" or "/unix/path"; NULL = no cache */
+	int redis_timeout_ms;    /* connect and command timeout (100) */
+	char *token_secret_file; /* HMAC key for user tokens (required) */
+	char *signing_secret_file; /* HMAC key for outbox bodies (NULL = token secret) */
+	char *public_url;        /* base of invite links ("http://127.0.0.1:8080") */
+	char *reward_url;        /* reward.issue events go here */
+	char *notify_url;        /* notify.* events go here */
+	int workers;             /* FastCGI worker processes (2) */
+	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
+	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
+	int balance_from_cache;  /* "balance_read": "cache" = 1, "ledger" = 0 */
+	int log_level;           /* 0 error, 1 warn, 2 info (default), 3 debug */
+	struct ld_dispatch_config dispatch;
+};
+
+/*
+ * Reads and validates the config at path into cfg (which the caller then
+ * releases with config_release). Relative "db", "redis" and secret-file
+ * paths are taken relative to the config file's directory. On error
+ * returns LD_ERR_IO or LD_ERR_INVALID with a message naming the key.
+ */
+enum ld_err config_load(const char *path, struct ld_config *cfg,
+			char *err, size_t errlen);
+
+/* Same, path from $LUCKYDICE_CONFIG (error if unset). */
+enum ld_err config_load_env(struct ld_config *cfg, char *err, size_t errlen);
+
+/* Frees what cfg holds (not cfg itself). */
+void config_release(struct ld_config *cfg);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * history.c - one user's grants, invites, draws and rewards as JSON.
+ */
+#include <string.h>
+
+#include "history.h"
+
+static struct json_object *time_json(const struct promo *p, int64_t ms)
+{
+	char buf[32];
+	ld_iso_time(ms, promo_utc_offset(p, ms), buf);
+	return json_object_new_string(buf);
+}
+
+/* Column i as a JSON string, or null. */
+static struct json_object *text_or_null(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? json_object_new_string((const char *)s) : NULL;
+}
+
+static struct json_object *prize_json(const struct promo *p, const unsigned char *id)
+{
+	const struct promo_prize *z = id ? promo_prize_find(p, (const char *)id) : NULL;
+	struct json_object *o;
+
+	if (!id)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string((const char *)id));
+	json_object_object_add(o, "name", json_object_new_string(z ? z->name : (const char *)id));
+	return o;
+}
+
+/* Runs st (bound with promo, uid) and appends one object per row made by
+ * row(); returns the array or NULL on error. */
+static enum ld_err rows(struct ledger *l, sqlite3_stmt *st, const struct promo *p,
+			const char *uid, struct json_object *arr,
+			struct json_object *(*row)(const struct promo *, sqlite3_stmt *))
+{
+	int rc;
+
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, HISTORY_MAX_ROWS);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_object_array_add(arr, row(p, st));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read history");
+}
+
+static struct json_object *grant_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "reason", text_or_null(st, 0));
+	json_object_object_add(o, "amount", json_object_new_int64(sqlite3_column_int64(st, 1)));
+	json_object_object_add(o, "ref", text_or_null(st, 2));
+	json_object_object_add(o, "note", text_or_null(st, 3));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 4)));
+	return o;
+}
+
+static struct json_object *draw_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+	json_object_object_add(o, "request_id", text_or_null(st, 1));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
+	json_object_object_add(o, "prize", prize_json(p, sqlite3_column_text(st, 3)));
+	return o;
+}
+
+static struct json_object *invite_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "invitee", text_or_null(st, 0));
+	json_object_object_add(o, "inviter_granted",
+			       json_object_new_boolean(sqlite3_column_int(st, 1)));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
+	return o;
+}
+
+static struct json_object *refusal_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "reason", text_or_null(st, 0));
+	json_object_object_add(o, "inviter", text_or_null(st, 1));
+	json_object_object_add(o, "code", text_or_null(st, 2));
+	json_object_object_add(o, "client", text_or_null(st, 3));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 4)));
+	return o;
+}
+
+static struct json_object *event_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+	json_object_object_add(o, "kind", text_or_null(st, 1));
+	json_object_object_add(o, "key", text_or_null(st, 2));
+	json_object_object_add(o, "state", text_or_null(st, 3));
+	json_object_object_add(o, "attempts", json_object_new_int64(sqlite3_column_int64(st, 4)));
+	json_object_object_add(o, "last_status", sqlite3_column_type(st, 5) == SQLITE_NULL
+			       ? NULL : json_object_new_int64(sqlite3_column_int64(st, 5)));
+	json_object_object_add(o, "last_error", text_or_null(st, 6));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 7)));
+	return o;
+}
+
+static const char SQL_GRANTS[] =
+	"SELECT reason, amount, ref, note, created_at FROM grants"
+	" WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_DRAWS[] =
+	"SELECT id, request_id, created_at, prize FROM draws"
+	" WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_INVITES[] =
+	"SELECT invitee, inviter_granted, created_at FROM invites"
+	" WHERE promo = ?1 AND inviter = ?2 ORDER BY created_at DESC LIMIT ?3";
+static const char SQL_INVITED_BY[] =
+	"SELECT inviter, code, created_at FROM invites WHERE promo = ?1 AND invitee = ?2";
+static const char SQL_REFUSALS[] =
+	"SELECT reason, inviter, code, client, created_at FROM claim_refusals"
+	" WHERE promo = ?1 AND invitee = ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_EVENTS[] =
+	"SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
+	" FROM outbox WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+
+enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,
+			 int64_t now_ms, enum history_view view,
+			 struct json_object **out)
+{
+	struct json_object *o = json_object_new_object(), *promo = json_object_new_object();
+	struct json_object *grants = json_object_new_array(), *draws = json_object_new_array();
+	struct json_object *invites = json_object_new_array();
+	struct ld_balance b;
+	sqlite3_stmt *st;
+	enum ld_err e;
+	int64_t credited = 0;
+	int rc;
+
+	*out = NULL;
+	json_object_object_add(promo, "id", json_object_new_string(p->id));
+	json_object_object_add(promo, "name", json_object_new_string(p->name));
+	json_object_object_add(promo, "time_zone", json_object_new_string(p->time_zone));
+	json_object_object_add(promo, "first_day", json_object_new_string(p->first_day));
+	json_object_object_add(promo, "last_day", json_object_new_string(p->last_day));
+	json_object_object_add(promo, "active", json_object_new_boolean(promo_active(p, now_ms)));
+	json_object_object_add(o, "promotion", promo);
+	json_object_object_add(o, "user", json_object_new_string(uid));
+	json_object_object_add(o, "grants", grants);
+	json_object_object_add(o, "draws", draws);
+	json_object_object_add(o, "invites", invites);
+
+	if ((e = ledger_balance(l, p->id, uid, &b)) != LD_OK)
+		goto fail;
+	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(b)));
+	json_object_object_add(o, "granted", json_object_new_int64(b.granted));
+	json_object_object_add(o, "spent", json_object_new_int64(b.spent));
+	if (!(st = ledger_stmt(l, SQL_GRANTS)) ||
+	    (e = rows(l, st, p, uid, grants, grant_row)) != LD_OK)
+		goto fail;
+	if (!(st = ledger_stmt(l, SQL_DRAWS)) ||
+	    (e = rows(l, st, p, uid, draws, draw_row)) != LD_OK)
+		goto fail;
+	if (!(st = ledger_stmt(l, SQL_INVITES)) ||
+	    (e = rows(l, st, p, uid, invites, invite_row)) != LD_OK)
+		goto fail;
+	for (size_t i = 0; i < json_object_array_length(invites); i++) {
+		struct json_object *g;
+		json_object_object_get_ex(json_object_array_get_idx(invites, i),
+					  "inviter_granted", &g);
+		credited += json_object_get_boolean(g);
+	}
+	json_object_object_add(o, "invites_credited",
+			       json_object_new_int64((int64_t)json_object_array_length(invites)));
+	json_object_object_add(o, "invites_granted", json_object_new_int64(credited));
+	if (view == HISTORY_USER) {
+		*out = o;
+		return LD_OK;
+	}
+
+	json_object_object_add(o, "version", json_object_new_int64(b.version));
+	if (!(st = ledger_stmt(l, SQL_INVITED_BY))) {
+		e = LD_ERR_DB;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct json_object *by = json_object_new_object();
+		json_object_object_add(by, "inviter", text_or_null(st, 0));
+		json_object_object_add(by, "code", text_or_null(st, 1));
+		json_object_object_add(by, "at", time_json(p, sqlite3_column_int64(st, 2)));
+		json_object_object_add(o, "invited_by", by);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		e = ledger_fail(l, rc, "cannot read history");
+		goto fail;
+	}
+	struct json_object *refusals = json_object_new_array(), *events = json_object_new_array();
+	json_object_object_add(o, "refused_claims", refusals);
+	json_object_object_add(o, "events", events);
+	if (!(st = ledger_stmt(l, SQL_REFUSALS)) ||
+	    (e = rows(l, st, p, uid, refusals, refusal_row)) != LD_OK)
+		goto fail;
+	if (!(st = ledger_stmt(l, SQL_EVENTS)) ||
+	    (e = rows(l, st, p, uid, events, event_row)) != LD_OK)
+		goto fail;
+	*out = o;
+	return LD_OK;
+fail:
+	json_object_put(o);
+	return e != LD_OK ? e : LD_ERR_DB;
+}

@@ -1,0 +1,28 @@
+/*
+ * history.h - everything the ledger knows about one user in one
+ * promotion, as JSON: what the user sees in GET me and what support sees
+ * in `luckydicectl user show`.
+ */
+#ifndef LD_HISTORY_H
+#define LD_HISTORY_H
+
+#include <json-c/json.h>
+#include "ledger.h"
+#include "promo.h"
+
+enum history_view {
+	HISTORY_USER,    /* balance, grants, draws, invites credited */
+	HISTORY_SUPPORT, /* also refused claims, who invited whom, reward delivery */
+};
+
+/*
+ * Builds the history of uid in promotion p at now_ms into *out (a new
+ * json-c object the caller puts). Times are ISO-8601 in the promotion's
+ * time zone. Lists are capped at HISTORY_MAX_ROWS, newest first.
+ */
+#define HISTORY_MAX_ROWS 500
+enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,
+			 int64_t now_ms, enum history_view view,
+			 struct json_object **out);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * ledger.c - the SQLite connection, statement cache, transactions,
+ * migrations and the per-process promotion registry.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ledger.h"
+
+#define STMT_MAX 64
+
+struct stmt_slot {
+	const char *sql; /* the key, by pointer */
+	sqlite3_stmt *stmt;
+};
+
+struct ledger {
+	sqlite3 *db;
+	char *path;
+	char err[512];
+	struct stmt_slot stmts[STMT_MAX];
+	size_t nstmts;
+	/* promotion registry */
+	struct promo **promos;
+	size_t npromos;
+	int64_t promos_checked_ms; /* last look at the table */
+	int64_t promos_stamp;      /* max(loaded_at) + count seen then */
+	int promos_loaded;
+};
+
+static void set_err(struct ledger *l, const char *what)
+{
+	snprintf(l->err, sizeof l->err, "%s: %s", what,
+		 l->db ? sqlite3_errmsg(l->db) : "no database");
+}
+
+enum ld_err ledger_fail(struct ledger *l, int rc, const char *what)
+{
+	set_err(l, what);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED ||
+	    (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return LD_ERR_BUSY;
+	if (rc == SQLITE_NOMEM)
+		return LD_ERR_NOMEM;
+	return LD_ERR_DB;
+}
+
+const char *ledger_errmsg(const struct ledger *l)
+{
+	return l->err;
+}
+
+sqlite3 *ledger_db(struct ledger *l)
+{
+	return l->db;
+}
+
+static enum ld_err exec(struct ledger *l, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, what);
+}
+
+enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
+			struct ledger **out, char *err, size_t errlen)
+{
+	struct ledger *l = xcalloc(1, sizeof *l);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	char pragmas[256];
+	struct stat st;
+	enum ld_err e;
+
+	*out = NULL;
+	l->path = xstrdup(path);
+	if (opt->create)
+		flags |= SQLITE_OPEN_CREATE;
+	else if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path,
+			 strerror(errno));
+		ledger_free(l);
+		return LD_ERR_IO;
+	}
+	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path,
+			 l->db ? sqlite3_errmsg(l->db) : "out of memory");
+		ledger_free(l);
+		return LD_ERR_DB;
+	}
+	sqlite3_extended_result_codes(l->db, 1);
+	sqlite3_busy_timeout(l->db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000);
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+		 " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+		 opt->synchronous_full ? "FULL" : "NORMAL");
+	if ((e = exec(l, pragmas, "cannot set up database")) != LD_OK) {
+		snprintf(err, errlen, "database '%s': %s", path, l->err);
+		ledger_free(l);
+		return e;
+	}
+	*out = l;
+	return LD_OK;
+}
+
+static void promos_clear(struct ledger *l)
+{
+	for (size_t i = 0; i < l->npromos; i++)
+		promo_free(l->promos[i]);
+	free(l->promos);
+	l->promos = NULL;
+	l->npromos = 0;
+}
+
+void ledger_free(struct ledger *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->nstmts; i++)
+		sqlite3_finalize(l->stmts[i].stmt);
+	promos_clear(l);
+	sqlite3_close(l->db);
+	free(l->path);
+	free(l);
+}
+
+sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < l->nstmts; i++) {
+		if (l->stmts[i].sql == sql) {
+			st = l->stmts[i].stmt;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	}
+	rc = sqlite3_prepare_v3(l->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		ledger_fail(l, rc, "cannot prepare statement");
+		return NULL;
+	}
+	if (l->nstmts == STMT_MAX) /* more distinct statements than planned: do not cache */
+		sqlite3_finalize(l->stmts[--l->nstmts].stmt);
+	l->stmts[l->nstmts].sql = sql;
+	l->stmts[l->nstmts].stmt = st;
+	l->nstmts++;
+	return st;
+}
+
+enum ld_err ledger_begin(struct ledger *l)
+{
+	return exec(l, "BEGIN IMMEDIATE", "cannot begin transaction");
+}
+
+enum ld_err ledger_commit(struct ledger *l)
+{
+	enum ld_err e = exec(l, "COMMIT", "cannot commit");
+	if (e != LD_OK)
+		ledger_rollback(l);
+	return e;
+}
+
+void ledger_rollback(struct ledger *l)
+{
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int user_version(struct ledger *l)
+{
+	sqlite3_stmt *st = ledger_stmt(l, "PRAGMA user_version");
+	int v = -1;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return v;
+}
+
+enum ld_err ledger_migrate(struct ledger *l, int *from, int *to)
+{
+	int v = user_version(l);
+	char sql[64];
+	enum ld_err e;
+
+	if (v < 0)
+		return LD_ERR_DB;
+	if (from)
+		*from = v;
+	for (int i = 0; i < ld_nmigrations; i++) {
+		const struct ld_migration *m = &ld_migrations[i];
+		if (m->version <= v)
+			continue;
+		if ((e = ledger_begin(l)) != LD_OK)
+			return e;
+		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", m->version);
+		if ((e = exec(l, m->sql, m->name)) != LD_OK ||
+		    (e = exec(l, sql, m->name)) != LD_OK) {
+			ledger_rollback(l);
+			return e;
+		}
+		if ((e = ledger_commit(l)) != LD_OK)
+			return e;
+		v = m->version;
+	}
+	if (to)
+		*to = v;
+	return LD_OK;
+}
+
+enum ld_err ledger_check_schema(struct ledger *l)
+{
+	int want = ld_nmigrations ? ld_migrations[ld_nmigrations - 1].version : 0;
+	int v = user_version(l);
+
+	if (v < 0)
+		return LD_ERR_DB;
+	if (v != want) {
+		snprintf(l->err, sizeof l->err,
+			 "database '%s' has schema version %d, this program needs %d:"
+			 " run 'luckydicectl init'", l->path, v, want);
+		return LD_ERR_INVALID;
+	}
+	return LD_OK;
+}
+
+static const char SQL_PROMO_EXISTS[] = "SELECT 1 FROM promotions WHERE id = ?1";
+static const char SQL_PROMO_STORE[] =
+	"INSERT INTO promotions (id, name, definition, loaded_at) VALUES (?1, ?2, ?3, ?4)"
+	" ON CONFLICT (id) DO UPDATE SET name = ?2, definition = ?3,"
+	"  loaded_at = max(?4, loaded_at + 1)";
+
+enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p,
+			       int64_t now_ms, int *created)
+{
+	sqlite3_stmt *st;
+	enum ld_err e;
+	int rc;
+
+	if ((e = ledger_begin(l)) != LD_OK)
+		return e;
+	if (!(st = ledger_stmt(l, SQL_PROMO_EXISTS)))
+		goto fail;
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		e = ledger_fail(l, rc, "cannot read promotions");
+		goto fail;
+	}
+	if (created)
+		*created = rc == SQLITE_DONE;
+	if (!(st = ledger_stmt(l, SQL_PROMO_STORE)))
+		goto fail;
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, p->json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now_ms);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		e = ledger_fail(l, rc, "cannot store promotion");
+		goto fail;
+	}
+	l->promos_checked_ms = 0; /* re-read on next lookup */
+	return ledger_commit(l);
+fail:
+	ledger_rollback(l);
+	return e != LD_OK ? e : LD_ERR_DB;
+}
+
+static int cmp_promo(const void *a, const void *b)
+{
+	return strcmp((*(struct promo *const *)a)->id, (*(struct promo *const *)b)->id);
+}
+
+/*
+ * Re-reads the promotions table when it has changed since the last look
+ * (at most once per second, or at once after ledger_promo_store). A
+ * definition that no longer parses (a newer program's format) is skipped
+ * with a note in the error buffer.
+ */
+static void promos_refresh(struct ledger *l, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int64_t stamp = -1;
+	char perr[256];
+
+	if (l->promos_loaded && now_ms - l->promos_checked_ms < 1000 &&
+	    now_ms >= l->promos_checked_ms)
+		return;
+	l->promos_checked_ms = now_ms;
+	st = ledger_stmt(l, "SELECT coalesce(sum(loaded_at), 0) + count(*) FROM promotions");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		stamp = sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	if (stamp < 0 || (l->promos_loaded && stamp == l->promos_stamp))
+		return;
+	st = ledger_stmt(l, "SELECT definition FROM promotions ORDER BY id");
+	if (!st)
+		return;
+	promos_clear(l);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *def = (const char *)sqlite3_column_text(st, 0);
+		struct promo *p;
+		if (promo_parse(def, (size_t)sqlite3_column_bytes(st, 0), &p, perr,
+				sizeof perr) != LD_OK) {
+			snprintf(l->err, sizeof l->err, "stored promotion skipped: %s", perr);
+			continue;
+		}
+		l->promos = xrealloc(l->promos, (l->npromos + 1) * sizeof *l->promos);
+		l->promos[l->npromos++] = p;
+	}
+	sqlite3_reset(st);
+	qsort(l->promos, l->npromos, sizeof *l->promos, cmp_promo);
+	l->promos_stamp = stamp;
+	l->promos_loaded = 1;
+}
+
+const struct promo *ledger_promo(struct ledger *l, const char *id, int64_t now_ms)
+{
+	promos_refresh(l, now_ms);
+	for (size_t i = 0; i < l->npromos; i++)
+		if (strcmp(l->promos[i]->id, id) == 0)
+			return l->promos[i];
+	return NULL;
+}
+
+const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_t *n)
+{
+	promos_refresh(l, now_ms);
+	*n = l->npromos;
+	return (const struct promo *const *)l->promos;
+}
+
+enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
+			   struct ld_balance *b)
+{
+	sqlite3_stmt *st = ledger_stmt(l,
+		"SELECT granted, spent, version FROM balances WHERE promo = ?1 AND uid = ?2");
+	int rc;
+
+	memset(b, 0, sizeof *b);
+	if (!st)
+		return LD_ERR_DB;
+	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		b->granted = sqlite3_column_int64(st, 0);
+		b->spent = sqlite3_column_int64(st, 1);
+		b->version = sqlite3_column_int64(st, 2);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read balance");
+}

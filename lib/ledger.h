@@ -1,0 +1,101 @@
+/*
+ * ledger.h - the SQLite ledger: connection, prepared statements,
+ * transactions, schema migrations, promotions and balances.
+ *
+ * One struct ledger per process (open it after fork, never before). It
+ * owns the sqlite3 handle and every statement prepared through
+ * ledger_stmt(); ledger_free() finalizes them all.
+ *
+ * Write transactions always start with BEGIN IMMEDIATE (ledger_begin), so
+ * two writers queue on the busy timeout instead of failing on a stale
+ * read snapshot. A lock held past the busy timeout is LD_ERR_BUSY, which
+ * the HTTP layer answers 503 with Retry-After.
+ */
+#ifndef LD_LEDGER_H
+#define LD_LEDGER_H
+
+#include <sqlite3.h>
+#include "ld.h"
+#include "promo.h"
+
+struct ledger;
+
+struct ledger_options {
+	int busy_timeout_ms;  /* 0 = 2000 */
+	int synchronous_full; /* PRAGMA synchronous=FULL instead of NORMAL */
+	int create;           /* create the file if missing (luckydicectl init) */
+};
+
+/* A migration compiled in from sql/NNN-name.sql (lib/schema.c). */
+struct ld_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct ld_migration ld_migrations[];
+extern const int ld_nmigrations;
+
+struct ld_balance {
+	int64_t granted, spent, version;
+};
+#define BALANCE(b) ((b).granted - (b).spent)
+
+/*
+ * Opens the database at path in WAL mode with the options' pragmas. On
+ * error returns LD_ERR_DB or LD_ERR_IO with a message in err.
+ */
+enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
+			struct ledger **out, char *err, size_t errlen);
+void ledger_free(struct ledger *l);
+
+/* The last error's message ("cannot ...: <sqlite message>"). */
+const char *ledger_errmsg(const struct ledger *l);
+sqlite3 *ledger_db(struct ledger *l);
+
+/* Applies the migrations newer than the database's user_version, each in
+ * its own transaction. *from and *to (may be NULL) get the versions. */
+enum ld_err ledger_migrate(struct ledger *l, int *from, int *to);
+
+/* LD_OK when the schema is at the version this program was built with,
+ * else LD_ERR_INVALID with "run 'luckydicectl init'" in the message. */
+enum ld_err ledger_check_schema(struct ledger *l);
+
+/*
+ * Returns the cached prepared statement for sql (compared by pointer, so
+ * pass a string literal or a static const), reset and with cleared
+ * bindings, or NULL (message in ledger_errmsg). The statement stays owned
+ * by the ledger; callers sqlite3_reset() it when done reading, so no
+ * read snapshot outlives the call.
+ */
+sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql);
+
+/* Maps an sqlite result code to an ld_err, recording the message with
+ * what (e.g. "cannot record grant"). SQLITE_BUSY/LOCKED -> LD_ERR_BUSY. */
+enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
+
+enum ld_err ledger_begin(struct ledger *l);   /* BEGIN IMMEDIATE */
+enum ld_err ledger_commit(struct ledger *l);
+void ledger_rollback(struct ledger *l);       /* safe when no tx is open */
+
+/* Stores a promotion (insert or update by id; what was granted or won is
+ * not touched). *created (may be NULL) tells which. */
+enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p,
+			       int64_t now_ms, int *created);
+
+/*
+ * Returns the promotion id as loaded in the database, or NULL when there
+ * is none. The ledger owns the result: it stays valid until the next call
+ * of ledger_promo() or ledger_promo_ids() (promotions are re-read when the
+ * table has changed, checked at most once per second).
+ */
+const struct promo *ledger_promo(struct ledger *l, const char *id, int64_t now_ms);
+
+/* All loaded promotions, sorted by id; *n gets the count. Same lifetime
+ * as ledger_promo(). */
+const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_t *n);
+
+/* The user's balance; zeros when the user has none. */
+enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
+			   struct ld_balance *b);
+
+#endif

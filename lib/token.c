@@ -1,0 +1,210 @@
+/*
+ * token.c - user tokens "uid.expiry.signature", signed with HMAC-SHA256
+ * (libsodium) under the server secret and checked in constant time.
+ *
+ * Parsing is strict so that one token has exactly one spelling: a uid of
+ * 1..64 [A-Za-z0-9_-], an expiry of 1..19 decimal digits without sign or
+ * leading zeros, and a signature of exactly 43 base64url characters.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "token.h"
+
+#define TOKEN_KEY_MIN 32
+#define TOKEN_KEY_MAX 4096
+#define SIG_LEN 43 /* base64url of 32 bytes, unpadded */
+#define EXPIRY_DIGITS_MAX 19
+
+/*
+ * Reads the secret at path. One trailing "\n" or "\r\n" is dropped (files
+ * written by echo or an editor end with one); what remains must be at
+ * least 32 bytes. The bytes are used as they are, whatever they are.
+ */
+enum ld_err
+token_key_load(const char *path, struct token_key *key, char *err,
+	       size_t errlen)
+{
+	enum ld_err rc;
+	char *buf;
+	size_t len;
+
+	key->bytes = NULL;
+	key->len = 0;
+	if (sodium_init() < 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "cannot initialise libsodium");
+		return LD_ERR_IO;
+	}
+	rc = ld_read_file(path, TOKEN_KEY_MAX, &buf, &len, err, errlen);
+	if (rc == LD_ERR_INVALID) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "token secret '%s' is larger than "
+				 "%d bytes", path, TOKEN_KEY_MAX);
+		return rc;
+	}
+	if (rc != LD_OK)
+		return rc;
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	}
+	if (len < TOKEN_KEY_MIN) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "token secret '%s' is too short: "
+				 "%zu bytes, need at least %d", path, len,
+				 TOKEN_KEY_MIN);
+		sodium_memzero(buf, len);
+		free(buf);
+		return LD_ERR_INVALID;
+	}
+	key->bytes = (unsigned char *)buf;
+	key->len = len;
+	return LD_OK;
+}
+
+void
+token_key_release(struct token_key *key)
+{
+	if (key == NULL)
+		return;
+	if (key->bytes != NULL) {
+		sodium_memzero(key->bytes, key->len);
+		free(key->bytes);
+	}
+	key->bytes = NULL;
+	key->len = 0;
+}
+
+/* The base64url signature of msg (n bytes) into sig (SIG_LEN + 1). */
+static void
+token_sign(const struct token_key *key, const char *msg, size_t n,
+	   char sig[SIG_LEN + 1])
+{
+	crypto_auth_hmacsha256_state st;
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+
+	crypto_auth_hmacsha256_init(&st, key->bytes, key->len);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, n);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2base64(sig, SIG_LEN + 1, mac, sizeof(mac),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(&st, sizeof(st));
+}
+
+enum ld_err
+token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
+	    char out[TOKEN_MAX])
+{
+	char sig[SIG_LEN + 1];
+	int n;
+
+	out[0] = '\0';
+	if (key == NULL || key->bytes == NULL || !ld_is_ident(uid, TOKEN_UID_MAX) ||
+	    expiry_s < 0)
+		return LD_ERR_INVALID;
+	n = snprintf(out, TOKEN_MAX, "%s.%lld", uid, (long long)expiry_s);
+	if (n < 0 || (size_t)n + 1 + SIG_LEN >= TOKEN_MAX) {
+		out[0] = '\0';
+		return LD_ERR_INVALID;
+	}
+	token_sign(key, out, (size_t)n, sig);
+	out[n] = '.';
+	memcpy(out + n + 1, sig, SIG_LEN + 1);
+	return LD_OK;
+}
+
+/* Parses the expiry digits s[0..n) into *out. Returns 0, or -1 for an
+ * empty, overlong, non-digit, leading-zero or overflowing number. */
+static int
+parse_expiry(const char *s, size_t n, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > EXPIRY_DIGITS_MAX || (s[0] == '0' && n > 1))
+		return -1;
+	for (i = 0; i < n; i++) {
+		int dgt = s[i] - '0';
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (INT64_MAX - dgt) / 10)
+			return -1;
+		v = v * 10 + dgt;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * Checks tok in the order shape, signature, expiry, so that only a token
+ * we issued can be told "expired". The signature is recomputed and its
+ * text compared in constant time: a non-canonical base64 spelling of the
+ * right MAC is rejected too.
+ */
+enum token_status
+token_verify(const struct token_key *key, const char *tok, size_t len,
+	     int64_t now_s, char uid[TOKEN_UID_MAX + 1])
+{
+	const char *dot1, *dot2;
+	char sig[SIG_LEN + 1];
+	size_t uidlen, i;
+	int64_t expiry;
+
+	if (uid != NULL)
+		uid[0] = '\0';
+	if (key == NULL || key->bytes == NULL || tok == NULL || len == 0 ||
+	    len >= TOKEN_MAX)
+		return TOKEN_MALFORMED;
+	if ((dot1 = memchr(tok, '.', len)) == NULL)
+		return TOKEN_MALFORMED;
+	dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - tok));
+	if (dot2 == NULL ||
+	    memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - tok)) != NULL)
+		return TOKEN_MALFORMED;
+	uidlen = (size_t)(dot1 - tok);
+	if (uidlen == 0 || uidlen > TOKEN_UID_MAX)
+		return TOKEN_MALFORMED;
+	for (i = 0; i < uidlen; i++) {
+		char c = tok[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return TOKEN_MALFORMED;
+	}
+	if (parse_expiry(dot1 + 1, (size_t)(dot2 - dot1 - 1), &expiry) == -1)
+		return TOKEN_MALFORMED;
+	if (len - (size_t)(dot2 + 1 - tok) != SIG_LEN)
+		return TOKEN_MALFORMED;
+	token_sign(key, tok, (size_t)(dot2 - tok), sig);
+	if (sodium_memcmp(sig, dot2 + 1, SIG_LEN) != 0)
+		return TOKEN_BAD_SIGNATURE;
+	if (expiry <= now_s)
+		return TOKEN_EXPIRED;
+	if (uid != NULL) {
+		memcpy(uid, tok, uidlen);
+		uid[uidlen] = '\0';
+	}
+	return TOKEN_OK;
+}
+
+const char *
+token_strstatus(enum token_status st)
+{
+	switch (st) {
+	case TOKEN_OK:
+		return "valid token";
+	case TOKEN_MALFORMED:
+		return "malformed token";
+	case TOKEN_BAD_SIGNATURE:
+		return "bad token signature";
+	case TOKEN_EXPIRED:
+		return "expired token";
+	}
+	return "unknown token status";
+}

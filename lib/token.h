@@ -1,0 +1,46 @@
+/*
+ * token.h - user tokens "uid.expiry.signature".
+ *
+ * uid is 1..64 characters of [A-Za-z0-9_-]; expiry is Unix seconds in
+ * decimal; signature is the unpadded base64url HMAC-SHA256 (libsodium) of
+ * "uid.expiry" under the server secret, compared in constant time.
+ */
+#ifndef LD_TOKEN_H
+#define LD_TOKEN_H
+
+#include "ld.h"
+
+#define TOKEN_UID_MAX 64
+#define TOKEN_MAX 160 /* longest valid token, plus room */
+
+struct token_key {
+	unsigned char *bytes;
+	size_t len;
+};
+
+enum token_status {
+	TOKEN_OK = 0,
+	TOKEN_MALFORMED,     /* wrong shape, bad uid, bad number */
+	TOKEN_BAD_SIGNATURE, /* signature does not match */
+	TOKEN_EXPIRED,       /* expiry <= now */
+};
+
+/* Reads the secret file (at least 32 bytes, trailing newline ignored). */
+enum ld_err token_key_load(const char *path, struct token_key *key,
+			   char *err, size_t errlen);
+void token_key_release(struct token_key *key);
+
+/* Writes a token for uid expiring at expiry_s into out (TOKEN_MAX bytes).
+ * Returns LD_ERR_INVALID when uid is not a valid uid. */
+enum ld_err token_issue(const struct token_key *key, const char *uid,
+			int64_t expiry_s, char out[TOKEN_MAX]);
+
+/* Checks tok (len bytes, not necessarily NUL-terminated) at time now_s;
+ * on TOKEN_OK copies the uid into uid. */
+enum token_status token_verify(const struct token_key *key, const char *tok,
+			       size_t len, int64_t now_s,
+			       char uid[TOKEN_UID_MAX + 1]);
+
+const char *token_strstatus(enum token_status st);
+
+#endif

@@ -1,0 +1,243 @@
+"""harness.py - what the script tests share: TAP output, a real luckydice
+stack (Redis, FastCGI workers, nginx) started through script/stack in a
+temporary directory on a free loopback port, an HTTP client, and read-only
+access to the ledger.
+
+Every test file is a Python program printing TAP; automake's TAP driver
+counts the points.
+"""
+import atexit
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import http.client
+from datetime import datetime, timedelta, timezone
+
+SRC = os.environ.get("LD_SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("LD_BUILDDIR") or SRC
+
+# ---- TAP ---------------------------------------------------------------
+
+_n = 0
+_failed = 0
+
+
+def ok(cond, desc):
+    global _n, _failed
+    _n += 1
+    if not cond:
+        _failed += 1
+    print(("ok" if cond else "not ok") + " %d - %s" % (_n, desc), flush=True)
+    return bool(cond)
+
+
+def is_(got, want, desc):
+    good = ok(got == want, desc)
+    if not good:
+        diag("got:  %r" % (got,))
+        diag("want: %r" % (want,))
+    return good
+
+
+def diag(msg):
+    for line in str(msg).splitlines():
+        print("# " + line, flush=True)
+
+
+def done():
+    print("1..%d" % _n, flush=True)
+    sys.exit(1 if _failed else 0)
+
+
+def bail(msg):
+    print("Bail out! " + msg, flush=True)
+    sys.exit(2)
+
+
+# ---- helpers -----------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seoul_today():
+    return datetime.now(timezone(timedelta(hours=9))).date()
+
+
+def promo(pid, days_back=1, days_ahead=30, **over):
+    """A promotion definition whose days cover today (Asia/Seoul) unless
+    told otherwise; keyword arguments replace top-level fields."""
+    today = seoul_today()
+    d = {
+        "id": pid,
+        "name": "test " + pid,
+        "time_zone": "Asia/Seoul",
+        "first_day": str(today - timedelta(days=days_back)),
+        "last_day": str(today + timedelta(days=days_ahead)),
+        "grants": {"visit": 1, "inviter": 1, "invitee": 1},
+        "invites": {"max_credited_per_inviter": 30, "invitee_new_within_hours": 24},
+        "prizes": [],
+    }
+    d.update(over)
+    return d
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.raw = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.raw[:200])
+
+
+class Stack:
+    """One running stack in its own temporary directory."""
+
+    def __init__(self, redis=True, rate_limit=False, workers=2, balance_read="ledger",
+                 promos=(), extra_config=None):
+        self.dir = tempfile.mkdtemp(prefix="ld-test-")
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "luckydice.json")
+        self.env = dict(os.environ, LUCKYDICE_CONFIG=self.config)
+        self._write_config(redis, workers, balance_read, extra_config or {})
+        args = [os.path.join(SRC, "script", "stack"), "start", self.dir, str(self.port),
+                "--workers", str(workers), "--balance-read", balance_read]
+        if not redis:
+            args.append("--no-redis")
+        if rate_limit:
+            args.append("--rate-limit")
+        atexit.register(self.stop)
+        r = subprocess.run(args, env=dict(self.env, LD_BUILDDIR=BUILD),
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            self.dump_logs()
+            bail("stack did not start: " + r.stderr.strip())
+        for p in promos:
+            self.load_promo(p)
+        self._conn = None
+
+    def _write_config(self, redis, workers, balance_read, extra):
+        cfg = {
+            "db": "luckydice.db",
+            "redis": "./redis.sock" if redis else None,
+            "token_secret_file": "token.secret",
+            "signing_secret_file": "signing.secret",
+            "public_url": "http://127.0.0.1:%d" % self.port,
+            "reward_url": "http://127.0.0.1:9/reward",
+            "notify_url": "http://127.0.0.1:9/notify",
+            "workers": workers,
+            "balance_read": balance_read,
+            "log_level": "info",
+        }
+        cfg.update(extra)
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=2)
+
+    def stop(self):
+        if not self.dir:
+            return
+        subprocess.run([os.path.join(SRC, "script", "stack"), "stop", self.dir],
+                       capture_output=True, timeout=60)
+        if os.environ.get("LD_KEEP_TMP"):
+            diag("kept " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+    def dump_logs(self):
+        for name in ("log/fcgi.log", "nginx-error.log", "log/redis.log"):
+            p = os.path.join(self.dir, name)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    diag("--- %s\n%s" % (name, "".join(f.readlines()[-30:])))
+
+    # -- commands --
+    def ctl(self, *args, check=True, input=None):
+        r = subprocess.run([os.path.join(BUILD, "luckydicectl")] + [str(a) for a in args],
+                           env=self.env, capture_output=True, text=True, timeout=120,
+                           input=input)
+        if check and r.returncode != 0:
+            raise RuntimeError("luckydicectl %s: %s" % (" ".join(map(str, args)), r.stderr))
+        return r
+
+    def load_promo(self, definition):
+        path = os.path.join(self.dir, definition["id"] + ".json")
+        with open(path, "w") as f:
+            json.dump(definition, f, ensure_ascii=False)
+        self.ctl("promo", "load", path)
+
+    def tokens(self, *uids, ttl=None):
+        args = ["token"] + (["--ttl", str(ttl)] if ttl else []) + list(uids)
+        return self.ctl(*args).stdout.split()
+
+    def token(self, uid):
+        return self.tokens(uid)[0]
+
+    # -- HTTP --
+    def request(self, method, path, body=None, token=None, headers=None, raw=None):
+        """One request on a fresh connection (like a browser's first)."""
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if isinstance(data, str):
+            data = data.encode()
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            return Response(r.status, dict(r.getheaders()), r.read().decode("utf-8", "replace"))
+        finally:
+            c.close()
+
+    def api(self, method, promo_id, endpoint, body=None, token=None, **kw):
+        return self.request(method, "/api/promotions/%s/%s" % (promo_id, endpoint),
+                            body=body, token=token, **kw)
+
+    # -- ledger (read only) --
+    def db(self):
+        return sqlite3.connect("file:%s?mode=ro" % os.path.join(self.dir, "luckydice.db"),
+                               uri=True, timeout=10)
+
+    def query(self, sql, *args):
+        with self.db() as c:
+            return c.execute(sql, args).fetchall()
+
+    def scalar(self, sql, *args):
+        rows = self.query(sql, *args)
+        return rows[0][0] if rows else None
+
+    def dump(self, tables=("balances", "grants", "invites", "invite_codes", "draws",
+                           "stock", "outbox", "promotions")):
+        """The ledger's rows as one text, to compare before and after."""
+        out = []
+        with self.db() as c:
+            for t in tables:
+                out.append("-- " + t)
+                out.extend(repr(r) for r in c.execute("SELECT * FROM %s ORDER BY 1, 2" % t))
+        return "\n".join(out)
+
+    # -- Redis --
+    def redis_cli(self, *args):
+        return subprocess.run(["redis-cli", "-s", os.path.join(self.dir, "redis.sock")] +
+                              [str(a) for a in args], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+
+    def redis_pid(self):
+        with open(os.path.join(self.dir, "redis.pid")) as f:
+            return int(f.read().strip())
