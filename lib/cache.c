@@ -30,8 +30,8 @@
  * The compare-and-set: KEYS[1] the key, ARGV[1] the version (decimal, no
  * sign), ARGV[2] the balance. Keeps the stored value when it is well formed
  * and its version is >= ARGV[1] (returns 0), else stores "version:balance"
- * (returns 1). "Well formed" is exactly what parse_value() accepts, so a
- * value cache_get() treats as a miss is always overwritten. int() returns
+ * (returns 1). "Well formed" is exactly what cache_get() accepts, so a
+ * value it treats as a miss is always overwritten. int() returns
  * a canonical int64 as (high digits, low 9 digits), both exact in a double,
  * so comparing pairs is exact and independent of the server's locale.
  */

@@ -9,6 +9,9 @@
  * Redis trouble never fails a caller: every function reports it as -1,
  * drops the connection, and does not try to reconnect for a short pause,
  * so a dead or hanging Redis costs at most one timeout per pause.
+ *
+ * hiredis writes with write(2): a program using the cache must ignore
+ * SIGPIPE, or a write to a Redis that has gone away kills it.
  */
 #ifndef LD_CACHE_H
 #define LD_CACHE_H

@@ -1,0 +1,380 @@
+/*
+ * t/unit/cache.c - lib/cache.c against a real redis-server on a unix
+ * socket: misses, the version compare-and-set, malformed values, a hanging
+ * (SIGSTOPped) Redis, a restarted one (empty script cache: the NOSCRIPT
+ * fallback) and malformed addresses. Also reports the median GET latency.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "cache.h"
+#include "../tap.h"
+
+#define TIMEOUT_MS 100
+#define P "promo-1"
+
+static char dir[] = "/tmp/ld-cache-XXXXXX";
+static char sock[64];
+static pid_t redis_pid = -1;
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+stop_redis(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGKILL);
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = -1;
+	}
+}
+
+/* atexit: whatever happened, no redis-server outlives the test. */
+static void
+cleanup(void)
+{
+	char path[128];
+
+	stop_redis();
+	snprintf(path, sizeof(path), "%s/redis.log", dir);
+	unlink(path);
+	unlink(sock);
+	rmdir(dir);
+}
+
+/* Sends one command on a fresh connection of our own (NULL on failure). */
+static redisReply *
+raw(const char *fmt, ...)
+{
+	struct timeval tv = { 1, 0 };
+	redisContext *rc = redisConnectUnixWithTimeout(sock, tv);
+	redisReply *r = NULL;
+	va_list ap;
+
+	if (rc != NULL && rc->err == 0 && redisSetTimeout(rc, tv) == REDIS_OK) {
+		va_start(ap, fmt);
+		r = redisvCommand(rc, fmt, ap);
+		va_end(ap);
+	}
+	if (rc != NULL)
+		redisFree(rc);
+	return r;
+}
+
+/* Starts redis-server on sock and waits (up to 5 s) until it answers PING. */
+static void
+start_redis(void)
+{
+	char log[128];
+	redisReply *r;
+	int fd, i;
+
+	snprintf(log, sizeof(log), "%s/redis.log", dir);
+	if ((redis_pid = fork()) == -1)
+		bail("cannot fork: %s", strerror(errno));
+	if (redis_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if we crash */
+		if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("redis-server", "redis-server", "--port", "0",
+		       "--unixsocket", sock, "--save", "", "--appendonly", "no",
+		       "--daemonize", "no", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		if (waitpid(redis_pid, NULL, WNOHANG) == redis_pid) {
+			redis_pid = -1;
+			bail("redis-server exited at once (see %s)", log);
+		}
+		if ((r = raw("PING")) != NULL) {
+			i = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+			freeReplyObject(r);
+			if (i)
+				return;
+		}
+		sleep_ms(10);
+	}
+	bail("redis-server did not answer PING within 5 s");
+}
+
+/* The number of scripts in Redis's script cache (INFO memory), or -1. */
+static long
+cached_scripts(void)
+{
+	redisReply *r = raw("INFO memory");
+	const char *s;
+	long n = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (s = strstr(r->str, "number_of_cached_scripts:")) != NULL)
+		n = strtol(s + strlen("number_of_cached_scripts:"), NULL, 10);
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
+/* Stores s under the key of (P, uid) directly; bails on failure. */
+static void
+set_raw_string(const char *uid, const char *s)
+{
+	redisReply *r = raw("SET ld:b:" P ":%s %s", uid, s);
+
+	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+		bail("cannot SET a raw value");
+	freeReplyObject(r);
+}
+
+static void
+t_addr(void)
+{
+	static const char *bad[] = { NULL, "", "localhost", ":6379", "host:",
+		"host:0", "host:65536", "host:12a", "host:-1", "host:006379",
+		"[]:6379", "a b:6379", "/tmp/" "0123456789012345678901234567890123"
+		"45678901234567890123456789012345678901234567890123456789"
+		"0123456789.sock" };
+	static const char *good[] = { "127.0.0.1:6379", "localhost:1",
+		"[::1]:6379", "::1:6379", "/run/redis.sock", "./r.sock" };
+	struct cache *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(cache_new(bad[i], TIMEOUT_MS) == NULL, "malformed addr '%s'",
+		   bad[i] ? bad[i] : "(null)");
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ok((c = cache_new(good[i], TIMEOUT_MS)) != NULL, "addr '%s'",
+		   good[i]);
+		cache_free(c);
+	}
+	cache_free(NULL);
+}
+
+/* A refused TCP connection fails once, then the pause answers at once. */
+static void
+t_refused(void)
+{
+	struct cache *c = cache_new("127.0.0.1:1", TIMEOUT_MS);
+	int64_t v, b;
+
+	is_int(cache_get(c, P, "u", &v, &b), -1, "refused connection: -1");
+	is_int(cache_put(c, P, "u", 1, 1), -1, "again -1 during the pause");
+	is_int((long long)cache_stats(c)->errors, 1, "counted once");
+	cache_free(c);
+}
+
+static void
+t_values(struct cache *c)
+{
+	static const char *junk[] = { "garbage", "1:", ":5", "01:5", "1:5x",
+		"1:-0", "1:+5", "-1:5", "9223372036854775808:1", "1:2:3",
+		"1:9223372036854775808", "1:-9223372036854775809", " 1:5" };
+	int64_t v = -1, b = -1;
+	uint64_t errors;
+	size_t i;
+	redisReply *r;
+
+	is_int(cache_get(c, P, "u1", &v, &b), 0, "a missing key is a miss");
+	is_int(cache_put(c, P, "u1", 1, 10), 1, "put v1: stored");
+	is_int(cache_get(c, P, "u1", &v, &b), 1, "get: hit");
+	ok(v == 1 && b == 10, "v1 balance 10");
+	r = raw("GET ld:b:" P ":u1");
+	is_string(r && r->type == REDIS_REPLY_STRING ? r->str : NULL, "1:10",
+		  "stored as \"version:balance\"");
+	if (r != NULL)
+		freeReplyObject(r);
+	is_int(cache_put(c, P, "u1", 0, 99), 0, "put an older version: kept");
+	is_int(cache_put(c, P, "u1", 1, 99), 0, "put the same version: kept");
+	cache_get(c, P, "u1", &v, &b);
+	ok(v == 1 && b == 10, "value unchanged");
+	is_int(cache_put(c, P, "u1", 2, -3), 1, "put a newer version: stored");
+	cache_get(c, P, "u1", &v, &b);
+	ok(v == 2 && b == -3, "v2, negative balance");
+
+	cache_put(c, P, "u2", 5, 50);
+	is_int(cache_put(c, P, "u2", 3, 30), 0, "v5 then v3: kept");
+	is_int(cache_put(c, P, "u2", 4, 40), 0, "then v4: kept");
+	cache_get(c, P, "u2", &v, &b);
+	ok(v == 5 && b == 50, "still v5");
+
+	cache_put(c, P, "u3", 9007199254740993LL, 1);
+	is_int(cache_put(c, P, "u3", 9007199254740992LL, 2), 0,
+	       "2^53 after 2^53+1: kept (exact compare)");
+	is_int(cache_put(c, P, "u3", 10000000000LL, 2), 0, "shorter: kept");
+	is_int(cache_put(c, P, "u3", INT64_MAX, INT64_MIN), 1, "INT64_MAX stored");
+	cache_get(c, P, "u3", &v, &b);
+	ok(v == INT64_MAX && b == INT64_MIN, "int64 extremes round-trip");
+	is_int(cache_put(c, P, "u3", INT64_MAX - 1, 0), 0, "INT64_MAX-1: kept");
+	is_int(cache_put(c, P, "u3", -1, 0), -1, "negative version refused");
+	cache_put(c, P, "u4", 999999999, 1);
+	is_int(cache_put(c, P, "u4", 1000000000, 2), 1, "9 to 10 digits: stored");
+	is_int(cache_put(c, P, "u4", 999999999, 3), 0, "10 to 9 digits: kept");
+	is_int(cache_put(c, P, "u4", 1999999999, 4), 1, "high part up: stored");
+	is_int(cache_put(c, P, "u4", 1000000001, 5), 0, "high part down: kept");
+
+	is_int(cache_set_raw(c, P, "u2", 2, 20), 0, "set_raw over v5");
+	cache_get(c, P, "u2", &v, &b);
+	ok(v == 2 && b == 20, "set_raw skips the version check");
+	is_int(cache_del(c, P, "u2"), 0, "del");
+	is_int(cache_get(c, P, "u2", &v, &b), 0, "deleted: a miss");
+	is_int(cache_del(c, P, "u2"), 0, "del of a missing key");
+
+	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		set_raw_string("j", junk[i]);
+		errors = cache_stats(c)->errors;
+		ok(cache_get(c, P, "j", &v, &b) == 0 &&
+		   cache_stats(c)->errors == errors + 1 &&
+		   cache_put(c, P, "j", 1, 1) == 1,
+		   "stored '%s': a miss, an error, overwritten by v1", junk[i]);
+	}
+
+	r = raw("SCRIPT FLUSH");
+	if (r != NULL)
+		freeReplyObject(r);
+	is_int(cached_scripts(), 0, "script cache flushed");
+	is_int(cache_put(c, P, "u1", 3, 30), 1, "put after SCRIPT FLUSH");
+	is_int(cached_scripts(), 1, "EVAL fallback reloaded the script");
+}
+
+/* A wrong-type key is an unexpected reply: -1, and the pause starts. */
+static void
+t_wrongtype(struct cache *c)
+{
+	int64_t v, b;
+	redisReply *r = raw("HSET ld:b:" P ":h f 1");
+
+	if (r != NULL)
+		freeReplyObject(r);
+	is_int(cache_get(c, P, "h", &v, &b), -1, "wrong type: -1");
+	is_int(cache_get(c, P, "u1", &v, &b), -1, "pause: -1");
+	sleep_ms(1100);
+	is_int(cache_get(c, P, "u1", &v, &b), 1, "after the pause: hit");
+}
+
+static void
+t_stopped(struct cache *c)
+{
+	uint64_t errors = cache_stats(c)->errors;
+	int64_t v, b, t;
+
+	kill(redis_pid, SIGSTOP);
+	t = mono_us();
+	is_int(cache_get(c, P, "u1", &v, &b), -1, "stopped Redis: -1");
+	t = mono_us() - t;
+	diag("timed out after %lld ms", (long long)(t / 1000));
+	ok(t < 1000000, "within 1000 ms");
+	t = mono_us();
+	is_int(cache_get(c, P, "u1", &v, &b), -1, "get in the pause: -1");
+	is_int(cache_put(c, P, "u1", 9, 9), -1, "put in the pause: -1");
+	t = mono_us() - t;
+	ok(t < TIMEOUT_MS * 1000 / 2, "without blocking (%lld us)", (long long)t);
+	is_int((long long)(cache_stats(c)->errors - errors), 1, "one error");
+	kill(redis_pid, SIGCONT);
+	sleep_ms(1100);
+	is_int(cache_get(c, P, "u1", &v, &b), 1, "resumed: hit");
+	ok(v == 3 && b == 30, "v3 as stored");
+}
+
+static void
+t_restart(struct cache *c)
+{
+	int64_t v, b;
+
+	stop_redis();
+	start_redis();
+	is_int(cache_get(c, P, "u1", &v, &b), -1, "old connection dead: -1");
+	sleep_ms(1100);
+	is_int(cached_scripts(), 0, "restarted Redis: empty script cache");
+	is_int(cache_put(c, P, "u1", 4, 40), 1, "put (NOSCRIPT, EVAL)");
+	is_int(cached_scripts(), 1, "script loaded by EVAL");
+	is_int(cache_put(c, P, "u1", 5, 50), 1, "put (EVALSHA)");
+	is_int(cache_get(c, P, "u1", &v, &b), 1, "get: hit");
+	ok(v == 5 && b == 50, "v5");
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+bench(struct cache *c)
+{
+	enum { N = 10000 };
+	static int64_t us[N];
+	int64_t v, b, t;
+	int i, bad = 0;
+
+	for (i = 0; i < N; i++) {
+		t = mono_us();
+		bad += cache_get(c, P, "u1", &v, &b) != 1;
+		us[i] = mono_us() - t;
+	}
+	qsort(us, N, sizeof(us[0]), cmp_i64);
+	is_int(bad, 0, "%d gets, all hits", N);
+	diag("cache_get round trip: median %lld us, p99 %lld us",
+	     (long long)us[N / 2], (long long)us[N * 99 / 100]);
+}
+
+int
+main(void)
+{
+	const struct cache_stats *st;
+	struct cache *c;
+
+	signal(SIGPIPE, SIG_IGN);
+	alarm(120);
+	if (mkdtemp(dir) == NULL)
+		bail("cannot create a temporary directory: %s", strerror(errno));
+	snprintf(sock, sizeof(sock), "%s/r.sock", dir);
+	atexit(cleanup);
+	start_redis();
+
+	t_addr();
+	t_refused();
+	if ((c = cache_new(sock, TIMEOUT_MS)) == NULL)
+		bail("cache_new('%s') failed", sock);
+	t_values(c);
+	t_wrongtype(c);
+	t_stopped(c);
+	t_restart(c);
+	st = cache_stats(c);
+	diag("hits %llu misses %llu errors %llu writes %llu stale %llu",
+	     (unsigned long long)st->hits, (unsigned long long)st->misses,
+	     (unsigned long long)st->errors, (unsigned long long)st->writes,
+	     (unsigned long long)st->stale_writes);
+	ok(st->writes == 24 && st->stale_writes == 9, "write counters");
+	bench(c);
+	cache_free(c);
+	return done_testing();
+}
