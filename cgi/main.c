@@ -94,6 +94,19 @@ static void app_release(struct app *app)
 	config_release(&app->cfg);
 }
 
+/* cache_repair's view of the ledger. */
+static int ledger_lookup(void *arg, const char *promo, const char *uid,
+			 int64_t *version, int64_t *balance)
+{
+	struct ld_balance b;
+
+	if (ledger_balance(arg, promo, uid, &b) != LD_OK)
+		return -1;
+	*version = b.version;
+	*balance = BALANCE(b);
+	return 0;
+}
+
 static void worker(int listen_fd)
 {
 	struct sigaction sa = { .sa_handler = worker_on_term };
@@ -116,6 +129,9 @@ static void worker(int listen_fd)
 		http_req_release(&req);
 		FCGX_Finish_r(&fcgi);
 		current = NULL;
+		/* Between requests: catch the cache up after a Redis outage. */
+		if (app.cache && cache_pending(app.cache, NULL) > 0)
+			cache_repair(app.cache, ledger_lookup, app.ledger);
 		in_request = 0;
 	}
 	app_release(&app);

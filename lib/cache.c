@@ -65,6 +65,13 @@ struct cache {
 	int64_t failed_at;    /* ld_now_ms() of the last failure, 0 = none */
 	char sha[41];         /* SHA1 of cas_script, "" until SCRIPT LOAD */
 	struct cache_stats stats;
+	struct cache_pending *pending; /* writes that failed, to repair */
+	size_t npending;
+	uint64_t lost;        /* failed writes not remembered (list full) */
+};
+
+struct cache_pending {
+	char promo[65], uid[65];
 };
 
 /*
@@ -126,6 +133,7 @@ cache_free(struct cache *c)
 		return;
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
+	free(c->pending);
 	free(c->where);
 	free(c);
 }
@@ -279,9 +287,9 @@ cache_get(struct cache *c, const char *promo, const char *uid,
  * (its script cache is empty after a restart or SCRIPT FLUSH; EVAL loads
  * it again). The SHA1 comes once per cache from SCRIPT LOAD.
  */
-int
-cache_put(struct cache *c, const char *promo, const char *uid,
-	  int64_t version, int64_t balance)
+static int
+cas_put(struct cache *c, const char *promo, const char *uid,
+	int64_t version, int64_t balance)
 {
 	char key[KEY_MAX], v[24], b[24];
 	redisReply *r;
@@ -356,4 +364,66 @@ cache_set_raw(struct cache *c, const char *promo, const char *uid,
 	snprintf(value, sizeof(value), "%lld:%lld", (long long)version,
 		 (long long)balance);
 	return key_command(c, promo, uid, REDIS_REPLY_STATUS, "SET", value);
+}
+
+/* Remembers that the key of (promo, uid) may be stale in Redis. */
+static void
+remember(struct cache *c, const char *promo, const char *uid)
+{
+	struct cache_pending *p;
+
+	if (strlen(promo) >= sizeof p->promo || strlen(uid) >= sizeof p->uid)
+		return;
+	for (size_t i = 0; i < c->npending; i++)
+		if (strcmp(c->pending[i].uid, uid) == 0 &&
+		    strcmp(c->pending[i].promo, promo) == 0)
+			return;
+	if (c->npending == CACHE_PENDING_MAX) {
+		c->lost++;
+		return;
+	}
+	if (c->pending == NULL)
+		c->pending = xcalloc(CACHE_PENDING_MAX, sizeof *c->pending);
+	p = &c->pending[c->npending++];
+	strcpy(p->promo, promo);
+	strcpy(p->uid, uid);
+}
+
+int
+cache_put(struct cache *c, const char *promo, const char *uid,
+	  int64_t version, int64_t balance)
+{
+	int rc = cas_put(c, promo, uid, version, balance);
+
+	if (rc == -1)
+		remember(c, promo, uid);
+	return rc;
+}
+
+size_t
+cache_pending(const struct cache *c, uint64_t *lost)
+{
+	if (lost)
+		*lost = c->lost;
+	return c->npending;
+}
+
+int
+cache_repair(struct cache *c, cache_lookup_fn lookup, void *arg)
+{
+	int64_t now = ld_now_ms();
+
+	if (c->npending == 0 || (c->ctx == NULL && c->failed_at != 0 &&
+				 now >= c->failed_at && now - c->failed_at < PAUSE_MS))
+		return 0;
+	while (c->npending > 0) {
+		struct cache_pending *p = &c->pending[c->npending - 1];
+		int64_t version, balance;
+		if (lookup(arg, p->promo, p->uid, &version, &balance) != 0)
+			return -1;
+		if (cas_put(c, p->promo, p->uid, version, balance) == -1)
+			return -1;
+		c->npending--;
+	}
+	return 0;
 }

@@ -51,4 +51,23 @@ int cache_set_raw(struct cache *c, const char *promo, const char *uid,
 
 const struct cache_stats *cache_stats(const struct cache *c);
 
+/*
+ * Repair after an outage. A cache_put that fails remembers its key (up to
+ * CACHE_PENDING_MAX; past that it only counts them as lost, and
+ * `luckydicectl cache rebuild` is the remedy). cache_repair, called when
+ * convenient (the workers call it between requests), does nothing while
+ * Redis is in its pause; otherwise it asks lookup for each remembered
+ * key's current (version, balance) from the ledger and writes it with the
+ * compare-and-set. lookup returns 0, or -1 to stop. Returns 0 when
+ * nothing is left to repair, -1 when Redis failed again (keys kept).
+ */
+#define CACHE_PENDING_MAX 4096
+typedef int (*cache_lookup_fn)(void *arg, const char *promo, const char *uid,
+			       int64_t *version, int64_t *balance);
+int cache_repair(struct cache *c, cache_lookup_fn lookup, void *arg);
+
+/* Keys waiting for repair; *lost (may be NULL) gets the count of failed
+ * writes that could not be remembered. */
+size_t cache_pending(const struct cache *c, uint64_t *lost);
+
 #endif

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+# The Redis cache: written after every commit with a version
+# compare-and-set, never the cause of a failed request, repaired after an
+# outage, and never showing an older balance than one it has shown.
+import os, signal, subprocess, threading, time
+from harness import Stack, ok, is_, done, promo
+
+P = "t-cache"
+s = Stack(balance_read="cache", promos=[promo(P)])
+
+
+def cached(uid):
+    v = s.redis_cli("GET", "ld:b:%s:%s" % (P, uid))
+    return tuple(int(x) for x in v.split(":")) if v else None
+
+
+def ledger(uid):
+    rows = s.query("SELECT version, granted - spent FROM balances WHERE promo=? AND uid=?", P, uid)
+    return rows[0] if rows else None
+
+
+t = dict(zip(["u1", "u2", "u3", "u4"], s.tokens("u1", "u2", "u3", "u4")))
+s.api("POST", P, "visit", token=t["u1"])
+is_(cached("u1"), ledger("u1"), "a grant writes (version, balance) to Redis after commit")
+s.redis_cli("DEL", "ld:b:%s:u2" % P)
+r = s.api("GET", P, "balance", token=t["u2"])
+is_(r.json, {"balance": 0}, "a miss reads the ledger")
+
+# Redis hangs (SIGSTOP): every request still answers correctly.
+pid = s.redis_pid()
+os.kill(pid, signal.SIGSTOP)
+try:
+    t0 = time.time()
+    rs = [s.api("POST", P, "visit", token=t[u]) for u in ("u2", "u3")]
+    rs += [s.api("GET", P, "balance", token=t[u]) for u in ("u1", "u2", "u3")]
+    took = time.time() - t0
+    is_([r.status for r in rs], [200] * 5, "with Redis hung, visits and balances answer 200")
+    is_([r.json["balance"] for r in rs], [1, 1, 1, 1, 1], "with the right balances (from the ledger)")
+    ok(took < 3, "and quickly (%.2f s for 5 requests; the cache gives up after its timeout)" % took)
+finally:
+    os.kill(pid, signal.SIGCONT)
+time.sleep(1.3)  # past the workers' pause after a Redis error
+for _ in range(6):  # requests let every worker run its repair between requests
+    s.request("GET", "/healthz")
+is_((cached("u2"), cached("u3")), (ledger("u2"), ledger("u3")),
+    "after Redis is back, the writes it missed are repaired from the ledger")
+
+# Redis killed: requests still answer; restarted empty: the cache fills again.
+subprocess.run(["redis-cli", "-s", os.path.join(s.dir, "redis.sock"), "shutdown", "nosave"],
+               capture_output=True)
+time.sleep(0.2)
+rs = [s.api("POST", P, "visit", token=t["u4"]), s.api("GET", P, "balance", token=t["u1"])]
+is_([(r.status, r.json) for r in rs], [(200, {"granted": True, "balance": 1}), (200, {"balance": 1})],
+    "with Redis stopped, a visit and a balance read answer correctly")
+subprocess.run(["redis-server", "--port", "0", "--unixsocket", os.path.join(s.dir, "redis.sock"),
+                "--save", "", "--appendonly", "no", "--daemonize", "yes",
+                "--pidfile", os.path.join(s.dir, "redis.pid"), "--dir", s.dir], check=True)
+time.sleep(1.3)
+for _ in range(6):
+    s.request("GET", "/healthz")
+is_(cached("u4"), ledger("u4"), "after a restart the missed write is repaired")
+r = s.api("GET", P, "balance", token=t["u1"])
+is_((r.json, cached("u1")), ({"balance": 1}, ledger("u1")), "a read miss refills the cache")
+
+# Concurrency: grants for one inviter while readers poll its balance; no
+# reader ever sees the balance go down (grants only add).
+code = s.api("GET", P, "invite", token=t["u1"]).json["code"]
+invitees = s.tokens(*["n%d" % i for i in range(40)])
+stop = threading.Event()
+went_back = []
+
+
+def reader():
+    last = -1
+    while not stop.is_set():
+        b = s.api("GET", P, "balance", token=t["u1"]).json["balance"]
+        if b < last:
+            went_back.append((last, b))
+        last = max(last, b)
+
+
+readers = [threading.Thread(target=reader) for _ in range(6)]
+for th in readers:
+    th.start()
+writers = []
+for chunk in (invitees[i::4] for i in range(4)):
+    th = threading.Thread(target=lambda c=chunk: [s.api("POST", P, "invite/claim", {"code": code}, token=x) for x in c])
+    th.start()
+    writers.append(th)
+for th in writers:
+    th.join()
+stop.set()
+for th in readers:
+    th.join()
+is_(went_back, [], "6 readers during 40 concurrent credits never saw the balance go back")
+is_(cached("u1"), ledger("u1"), "the cache converged to the ledger (version and balance)")
+is_(s.api("GET", P, "balance", token=t["u1"]).json["balance"], 31, "u1 holds 1 + 30 dice (the inviter cap is 30)")
+done()
