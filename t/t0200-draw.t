@@ -74,6 +74,10 @@ is_(sorted(d["id"] for d in me.json["draws"] if d["prize"]), sorted(won_by[u]),
     "me shows the prizes won on the right draws")
 is_([d["prize"] for d in me.json["draws"] if d["prize"]][0], {"id": "gold", "name": "gold prize"},
     "a prize in me has its id and name")
+is_(sorted(d["id"] for d in me.json["prizes"]), sorted(won_by[u]), "me lists the prizes won")
+is_(set(d["prize"]["id"] for d in me.json["prizes"]), {"gold"}, "each with its prize")
+loser = next(x for x in uids if x not in won_by)
+is_(s.api("GET", P, "me", token=toks[loser]).json["prizes"], [], "a user who won nothing has no prizes")
 is_((me.json["balance"], me.json["spent"]), (0, 3), "me shows balance 0 and spent 3")
 
 # ---- the same request_id 10 times at once ----------------------------------
