@@ -195,6 +195,19 @@ static void test_replay_and_refusals(const struct promo *p)
 	is_int(b.bal.spent, a.bal.spent, "replay shows the same balance");
 	is_int(q("SELECT spent FROM balances WHERE uid='carol'"), before_spent,
 	       "replay spent nothing");
+	is_string(b.prize_id, "mid", "the replay names the prize won");
+	{
+		/* the file reloaded without "mid": the replay still says it won */
+		char *json = strdup(promo_json), *at_mid = strstr(json, "\"mid\"");
+		memcpy(at_mid, "\"old\"", 5);
+		struct promo *p2 = parse(json);
+		is_int(draw(p2, "carol", "replay-me", after, 900000000, &b, &o), -1,
+		       "a prize since removed from the file has no index");
+		ok(o == RULE_OK && b.replay && strcmp(b.prize_id, "mid") == 0,
+		   "but the replay still reports the win of 'mid'");
+		promo_free(p2);
+		free(json);
+	}
 	before_draws = q("SELECT count(*) FROM draws");
 	draw(p, "carol", "too-late1", after, 123, NULL, &o);
 	is_int(o, RULE_NOT_ACTIVE, "a new request_id after the last day: not active");
