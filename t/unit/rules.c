@@ -287,10 +287,12 @@ static void test_statistics(void)
 
 int main(void)
 {
-	char dir[] = "/tmp/ld-unit-rules-XXXXXX", path[128], err[256];
+	const char *tmp = getenv("TMPDIR");
+	char dir[256], path[300], err[256];
 	struct ledger_options lo = { 0, 0, 1 };
 	struct promo *p;
 
+	snprintf(dir, sizeof dir, "%s/ld-unit-rules-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (sodium_init() < 0 || !mkdtemp(dir))
 		bail("cannot set up");
 	snprintf(path, sizeof path, "%s/ledger.db", dir);
