@@ -154,15 +154,18 @@ void api_balance(struct ctx *c)
 	http_send(c->req, 200, o, NULL);
 }
 
-static struct json_object *prize_json(const struct promo *p, int prize)
+/* The prize of a draw, or null for a miss; a replayed win of a prize no
+ * longer in the file keeps its id (as the name too). */
+static struct json_object *prize_json(const struct promo *p, const struct draw_result *r)
 {
 	struct json_object *z;
 
-	if (prize < 0)
+	if (!r->prize_id[0])
 		return NULL;
 	z = json_object_new_object();
-	json_object_object_add(z, "id", json_object_new_string(p->prizes[prize].id));
-	json_object_object_add(z, "name", json_object_new_string(p->prizes[prize].name));
+	json_object_object_add(z, "id", json_object_new_string(r->prize_id));
+	json_object_object_add(z, "name", json_object_new_string(
+		r->prize >= 0 ? p->prizes[r->prize].name : r->prize_id));
 	return z;
 }
 
@@ -186,10 +189,10 @@ void api_draw(struct ctx *c)
 		return refuse(c, out);
 	if (!r.replay)
 		publish(c, c->uid, &r.bal);
-	c->req->outcome = r.replay ? "replay" : r.prize >= 0 ? "win" : "miss";
+	c->req->outcome = r.replay ? "replay" : r.prize_id[0] ? "win" : "miss";
 	d = json_object_new_object();
 	json_object_object_add(d, "id", json_object_new_int64(r.id));
-	json_object_object_add(d, "prize", prize_json(c->promo, r.prize));
+	json_object_object_add(d, "prize", prize_json(c->promo, &r));
 	o = json_object_new_object();
 	json_object_object_add(o, "draw", d);
 	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(r.bal)));

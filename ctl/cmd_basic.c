@@ -72,11 +72,13 @@ int cmd_promo(struct ctl *c, int argc, char **argv)
 		return promo_load(c, argv[2]);
 	if (argc == 2 && strcmp(argv[1], "list") == 0)
 		return promo_list(c);
+	if (argc >= 3 && strcmp(argv[1], "simulate") == 0)
+		return ctl_promo_simulate(c, argc, argv);
 	if (argc == 3 && strcmp(argv[1], "show") == 0) {
 		puts(ctl_promo(c, argv[2])->json);
 		return 0;
 	}
-	ctl_die("usage: luckydicectl promo load FILE | list | show ID");
+	ctl_die("usage: luckydicectl promo load FILE | list | show ID | simulate FILE ...");
 }
 
 /* token [--ttl SECONDS] UID...: one token per UID, one per line. */

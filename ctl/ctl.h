@@ -30,5 +30,9 @@ void ctl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn
 int cmd_init(struct ctl *c, int argc, char **argv);
 int cmd_promo(struct ctl *c, int argc, char **argv);
 int cmd_token(struct ctl *c, int argc, char **argv);
+int cmd_stats(struct ctl *c, int argc, char **argv);
+
+/* promo simulate FILE ... (cmd_stats.c); argv[0] is "promo". */
+int ctl_promo_simulate(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -20,7 +20,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, 1, "init                       create or migrate the database" },
-	{ "promo", cmd_promo, 1, "promo load FILE | list | show ID" },
+	{ "promo", cmd_promo, 1, "promo load FILE | list | show ID | simulate FILE --participants N\n"
+	  "        [--draws-per-user K] [--invited F] [--seed S] [--hourly]   dry run, writes nothing" },
+	{ "stats", cmd_stats, 1, "stats PROMO [--json]       per local day: visits, invites, draws, wins, stock left" },
 	{ "token", cmd_token, 1, "token [--ttl SECONDS] UID...   one token per line" },
 };
 
@@ -85,7 +87,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
 		if (strcmp(commands[i].name, argv[1]) != 0)
 			continue;
-		if (commands[i].needs_config && config_load_env(&c.cfg, err, sizeof err) != LD_OK)
+		/* promo simulate is a dry run of a file: no config needed */
+		if (commands[i].needs_config &&
+		    !(argc > 2 && strcmp(argv[1], "promo") == 0 && strcmp(argv[2], "simulate") == 0) &&
+		    config_load_env(&c.cfg, err, sizeof err) != LD_OK)
 			ctl_die("%s", err);
 		rc = commands[i].fn(&c, argc - 1, argv + 1);
 		ledger_free(c.ledger);

@@ -112,6 +112,9 @@ static const char SQL_GRANTS[] =
 static const char SQL_DRAWS[] =
 	"SELECT id, request_id, created_at, prize FROM draws"
 	" WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_PRIZES[] =
+	"SELECT id, request_id, created_at, prize FROM draws"
+	" WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL ORDER BY id DESC LIMIT ?3";
 static const char SQL_INVITES[] =
 	"SELECT invitee, inviter_granted, created_at FROM invites"
 	" WHERE promo = ?1 AND inviter = ?2 ORDER BY created_at DESC LIMIT ?3";
@@ -130,7 +133,7 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 {
 	struct json_object *o = json_object_new_object(), *promo = json_object_new_object();
 	struct json_object *grants = json_object_new_array(), *draws = json_object_new_array();
-	struct json_object *invites = json_object_new_array();
+	struct json_object *invites = json_object_new_array(), *prizes = json_object_new_array();
 	struct ld_balance b;
 	sqlite3_stmt *st;
 	enum ld_err e;
@@ -148,6 +151,7 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	json_object_object_add(o, "user", json_object_new_string(uid));
 	json_object_object_add(o, "grants", grants);
 	json_object_object_add(o, "draws", draws);
+	json_object_object_add(o, "prizes", prizes); /* the wins, kept past the draws' cap */
 	json_object_object_add(o, "invites", invites);
 
 	if ((e = ledger_balance(l, p->id, uid, &b)) != LD_OK)
@@ -160,6 +164,9 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 		goto fail;
 	if (!(st = ledger_stmt(l, SQL_DRAWS)) ||
 	    (e = rows(l, st, p, uid, draws, draw_row)) != LD_OK)
+		goto fail;
+	if (!(st = ledger_stmt(l, SQL_PRIZES)) ||
+	    (e = rows(l, st, p, uid, prizes, draw_row)) != LD_OK)
 		goto fail;
 	if (!(st = ledger_stmt(l, SQL_INVITES)) ||
 	    (e = rows(l, st, p, uid, invites, invite_row)) != LD_OK)

@@ -444,6 +444,8 @@ static enum ld_err draw_find(struct ledger *l, const struct promo *p, const char
 		r->at_ms = sqlite3_column_int64(st, 1);
 		r->rand = (uint32_t)sqlite3_column_int64(st, 2);
 		r->prize = z ? (int)(z - p->prizes) : -1;
+		if (prize)
+			snprintf(r->prize_id, sizeof r->prize_id, "%s", prize);
 		r->replay = 1;
 		rc = SQLITE_DONE;
 	}
@@ -566,6 +568,8 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	    (e = take_stock(l, p, &p->prizes[picked], d, day, now_ms, &won, &left)) != LD_OK)
 		return e;
 	r->prize = won ? picked : -1;
+	if (won)
+		memcpy(r->prize_id, p->prizes[picked].id, sizeof r->prize_id);
 
 	if (!(st = ledger_stmt(l,
 		"INSERT INTO draws (promo, uid, request_id, created_at, day, rand, picked,"

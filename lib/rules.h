@@ -73,12 +73,15 @@ uint32_t rules_rng_sodium(void *arg);
  * One roll: spends a ticket and records the draw. The same request_id
  * (per promotion and user) returns the recorded draw again with
  * r->replay set and spends nothing. prize is the index into p->prizes or
- * -1 for a miss.
+ * -1 (a miss, or a replayed win of a prize since removed from the file:
+ * prize_id tells which).
  */
 struct draw_result {
 	int64_t id;
 	int replay;
 	int prize;
+	char prize_id[PRIZE_ID_MAX + 1]; /* the prize won ("" for a miss), also
+					  * when a reloaded file no longer has it */
 	uint32_t rand;
 	int64_t at_ms;
 	struct ld_balance bal;

@@ -1,0 +1,266 @@
+/*
+ * cmd_stats.c - stats PROMO [--json] (the ledger per local day) and
+ * promo simulate FILE (a dry run of a promotion file; see the model in
+ * lib/stats.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "stats.h"
+
+/* v with thousands separators ("128,401") in buf. */
+static const char *num(int64_t v, char buf[32])
+{
+	char tmp[32];
+	int n, j = 0, neg = v < 0;
+
+	n = snprintf(tmp, sizeof tmp, "%lld", (long long)(neg ? -v : v));
+	if (neg)
+		buf[j++] = '-';
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[j++] = ',';
+		buf[j++] = tmp[i];
+	}
+	buf[j] = '\0';
+	return buf;
+}
+
+/* "a/b" with separators, for table cells. */
+static const char *pair(int64_t a, int64_t b, char buf[72])
+{
+	char x[32], y[32];
+
+	snprintf(buf, 72, "%s/%s", num(a, x), num(b, y));
+	return buf;
+}
+
+static struct json_object *stats_json(const struct promo *p, const struct stats_day *days)
+{
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+	json_object_object_add(o, "promotion", json_object_new_string(p->id));
+	json_object_object_add(o, "time_zone", json_object_new_string(p->time_zone));
+	json_object_object_add(o, "days", arr);
+	for (int d = 0; d < p->ndays; d++) {
+		struct json_object *day = json_object_new_object(), *prizes = json_object_new_object();
+
+		json_object_object_add(day, "day", json_object_new_string(days[d].day));
+		json_object_object_add(day, "visits", json_object_new_int64(days[d].visits));
+		json_object_object_add(day, "invites", json_object_new_int64(days[d].invites));
+		json_object_object_add(day, "draws", json_object_new_int64(days[d].draws));
+		for (size_t i = 0; i < p->nprizes; i++) {
+			struct json_object *z = json_object_new_object();
+			json_object_object_add(z, "won", json_object_new_int64(days[d].wins[i]));
+			json_object_object_add(z, "stock", json_object_new_int64(days[d].stock[i]));
+			json_object_object_add(z, "left", json_object_new_int64(days[d].left[i]));
+			json_object_object_add(prizes, p->prizes[i].id, z);
+		}
+		json_object_object_add(day, "prizes", prizes);
+		json_object_array_add(arr, day);
+	}
+	return o;
+}
+
+static void stats_table(const struct promo *p, const struct stats_day *days)
+{
+	int64_t tv = 0, ti = 0, td = 0, *tw = xcalloc(p->nprizes + 1, sizeof *tw);
+	int64_t *tl = xcalloc(p->nprizes + 1, sizeof *tl);
+	char a[32], b[32], c[32], cell[72];
+
+	printf("promotion '%s' (%s..%s, %s); prizes: won/left of the day's stock\n", p->id,
+	       p->first_day, p->last_day, p->time_zone);
+	printf("%-10s %9s %9s %9s", "day", "visits", "invites", "draws");
+	for (size_t i = 0; i < p->nprizes; i++)
+		printf(" %17.17s", p->prizes[i].id);
+	putchar('\n');
+	for (int d = 0; d < p->ndays; d++) {
+		printf("%-10s %9s %9s %9s", days[d].day, num(days[d].visits, a),
+		       num(days[d].invites, b), num(days[d].draws, c));
+		for (size_t i = 0; i < p->nprizes; i++) {
+			printf(" %17s", pair(days[d].wins[i], days[d].left[i], cell));
+			tw[i] += days[d].wins[i];
+			tl[i] += days[d].left[i];
+		}
+		putchar('\n');
+		tv += days[d].visits;
+		ti += days[d].invites;
+		td += days[d].draws;
+	}
+	printf("%-10s %9s %9s %9s", "total", num(tv, a), num(ti, b), num(td, c));
+	for (size_t i = 0; i < p->nprizes; i++)
+		printf(" %17s", pair(tw[i], tl[i], cell));
+	putchar('\n');
+	free(tw);
+	free(tl);
+}
+
+/* stats PROMO [--json]: per local day visits, invites credited, draws,
+ * wins and stock left per prize. */
+int cmd_stats(struct ctl *c, int argc, char **argv)
+{
+	const struct promo *p;
+	struct stats_day *days;
+	int json = 0;
+
+	if (argc == 3 && strcmp(argv[2], "--json") == 0)
+		json = 1;
+	else if (argc != 2)
+		ctl_die("usage: luckydicectl stats PROMO [--json]");
+	p = ctl_promo(c, argv[1]);
+	if (stats_read(c->ledger, p, &days) != LD_OK)
+		ctl_die("%s", ledger_errmsg(c->ledger));
+	if (json) {
+		struct json_object *o = stats_json(p, days);
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		stats_table(p, days);
+	}
+	stats_days_free(days, p->ndays);
+	return 0;
+}
+
+/* A number argument of an option, or exit 2. */
+static double opt_num(const char *name, const char *s, double min, double max)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= min && v <= max))
+		ctl_die("%s: '%s' is not a number from %g to %g", name, s, min, max);
+	return v;
+}
+
+static void out_time(int minute, char buf[8])
+{
+	if (minute < 0)
+		snprintf(buf, 8, "-");
+	else
+		snprintf(buf, 8, "%02d:%02d", minute / 60 % 100, minute % 60);
+}
+
+/* The per-hour rows of the paced prizes of one simulated day. */
+static void sim_hours(const struct promo *p, const struct sim_day *sd)
+{
+	char a[32], cell[72];
+
+	printf("    %-5s %9s", "hour", "draws");
+	for (size_t i = 0; i < p->nprizes; i++)
+		if (p->prizes[i].release == RELEASE_EVEN)
+			printf(" %17.17s", p->prizes[i].id);
+	printf("   (paced: won/open by the hour's end)\n");
+	for (int h = 0; h < 24; h++) {
+		printf("    %02d:00 %9s", h, num((int64_t)(sd->hour_draws[h] + 0.5), a));
+		for (size_t i = 0; i < p->nprizes; i++) {
+			double won = 0;
+			if (p->prizes[i].release != RELEASE_EVEN)
+				continue;
+			for (int k = 0; k <= h; k++)
+				won += sd->prize[i].hour_wins[k];
+			printf(" %17s", pair((int64_t)(won + 0.5), sd->prize[i].hour_open[h], cell));
+		}
+		putchar('\n');
+	}
+}
+
+static void sim_print(const struct promo *p, const char *path, const struct sim_options *o,
+		      const struct sim_result *r, int hourly)
+{
+	char a[32], b[32], cell[72], t[8];
+	int64_t stock = 0;
+	double wins = 0;
+
+	printf("dry run of promotion '%s' from '%s' (nothing is written)\n", p->id, path);
+	printf("%d days %s..%s (%s); %s participants, first visits spread evenly over the days\n",
+	       p->ndays, p->first_day, p->last_day, p->time_zone, num(o->participants, a));
+	if (o->draws_per_user >= 0)
+		printf("%.2f draws per participant (--draws-per-user)", r->draws_per_user);
+	else
+		printf("%.2f draws per participant (visit %lld + %.0f%% invited x (invitee %lld"
+		       " + inviter %lld))", r->draws_per_user, (long long)p->grant_visit,
+		       o->invited * 100, (long long)p->grant_invitee, (long long)p->grant_inviter);
+	printf(", on the day of the first visit; %s\n",
+	       o->seed ? "one sampled run" : "expected values");
+	printf("%-10s %9s", "day", "draws");
+	for (size_t i = 0; i < p->nprizes; i++)
+		printf(" %17.17s %5s", p->prizes[i].id, "out");
+	printf("\n");
+	for (int d = 0; d < r->ndays; d++) {
+		const struct sim_day *sd = &r->days[d];
+		printf("%-10s %9s", sd->day, num((int64_t)(sd->draws + 0.5), a));
+		for (size_t i = 0; i < p->nprizes; i++) {
+			out_time(sd->prize[i].out_minute, t);
+			printf(" %17s %5s", pair((int64_t)(sd->prize[i].wins + 0.5),
+						 sd->prize[i].stock, cell), t);
+		}
+		putchar('\n');
+		if (hourly)
+			sim_hours(p, sd);
+	}
+	printf("%-10s %9s", "total", num((int64_t)(r->total_draws + 0.5), a));
+	for (size_t i = 0; i < p->nprizes; i++) {
+		printf(" %17s %5s", pair((int64_t)(r->total_wins[i] + 0.5), r->total_stock[i], cell), "");
+		stock += r->total_stock[i];
+		wins += r->total_wins[i];
+	}
+	putchar('\n');
+	printf("total stock %s; expected wins %s (%.1f%% of the stock)\n", num(stock, a),
+	       num((int64_t)(wins + 0.5), b), stock ? 100.0 * wins / (double)stock : 0.0);
+}
+
+/* promo simulate FILE --participants N [--draws-per-user K] [--invited F]
+ * [--seed S] [--hourly]: reads the file only, never the database. */
+int ctl_promo_simulate(struct ctl *c, int argc, char **argv)
+{
+	struct sim_options o = { -1, -1, 0.5, 0 };
+	const char *path = NULL;
+	struct sim_result r;
+	struct promo *p;
+	char err[512];
+	size_t len;
+	char *json;
+	int hourly = 0;
+
+	(void)c;
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--hourly") == 0)
+			hourly = 1;
+		else if (strcmp(a, "--participants") == 0 && v && ++i)
+			o.participants = (int64_t)opt_num(a, v, 0, 1e9);
+		else if (strcmp(a, "--draws-per-user") == 0 && v && ++i)
+			o.draws_per_user = opt_num(a, v, 0, 1000);
+		else if (strcmp(a, "--invited") == 0 && v && ++i)
+			o.invited = opt_num(a, v, 0, 1);
+		else if (strcmp(a, "--seed") == 0 && v && ++i)
+			o.seed = (uint64_t)opt_num(a, v, 1, 1e15);
+		else if (a[0] != '-' && !path)
+			path = a;
+		else
+			path = NULL, i = argc + 1;
+	}
+	if (!path || o.participants < 0)
+		ctl_die("usage: luckydicectl promo simulate FILE --participants N"
+			" [--draws-per-user K] [--invited F] [--seed S] [--hourly]");
+	if (ld_read_file(path, PROMO_FILE_MAX, &json, &len, err, sizeof err) != LD_OK)
+		ctl_die("%s", err);
+	if (promo_parse(json, len, &p, err, sizeof err) != LD_OK) {
+		free(json);
+		ctl_die("promotion file '%s': %s", path, err);
+	}
+	free(json);
+	if (stats_simulate(p, &o, &r) != LD_OK) {
+		promo_free(p);
+		ctl_die("simulate: options out of range");
+	}
+	sim_print(p, path, &o, &r, hourly);
+	stats_sim_release(&r);
+	promo_free(p);
+	return 0;
+}

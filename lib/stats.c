@@ -1,0 +1,244 @@
+/*
+ * stats.c - a promotion's numbers per local day from the ledger, and the
+ * dry run of a promotion file (the model is described in stats.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+
+static const char SQL_VISITS[] =
+	"SELECT day, count(*) FROM grants WHERE promo = ?1 AND reason = 'visit' GROUP BY day";
+static const char SQL_INVITES[] =
+	"SELECT day, count(*) FROM invites WHERE promo = ?1 GROUP BY day";
+static const char SQL_DRAWS[] =
+	"SELECT day, count(*) FROM draws WHERE promo = ?1 GROUP BY day";
+static const char SQL_WINS[] =
+	"SELECT day, count(*), prize FROM draws WHERE promo = ?1 AND prize IS NOT NULL"
+	" GROUP BY day, prize";
+static const char SQL_TAKEN[] =
+	"SELECT day, taken, prize FROM stock WHERE promo = ?1";
+
+enum stat_col { COL_VISITS, COL_INVITES, COL_DRAWS, COL_WINS, COL_TAKEN };
+
+/* Runs one "day, n[, prize]" query for p and adds n where it belongs.
+ * Rows of days outside the promotion or of prizes no longer in its file
+ * are skipped. */
+static enum ld_err add_rows(struct ledger *l, const struct promo *p, const char *sql,
+			    enum stat_col col, struct stats_day *days)
+{
+	sqlite3_stmt *st = ledger_stmt(l, sql);
+	int rc;
+
+	if (!st)
+		return LD_ERR_DB;
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int d = promo_day_index(p, (const char *)sqlite3_column_text(st, 0));
+		int64_t n = sqlite3_column_int64(st, 1);
+		const struct promo_prize *z = NULL;
+
+		if (d < 0)
+			continue;
+		if (col >= COL_WINS) {
+			const char *id = (const char *)sqlite3_column_text(st, 2);
+			if (!id || !(z = promo_prize_find(p, id)))
+				continue;
+		}
+		switch (col) {
+		case COL_VISITS: days[d].visits += n; break;
+		case COL_INVITES: days[d].invites += n; break;
+		case COL_DRAWS: days[d].draws += n; break;
+		case COL_WINS: days[d].wins[z - p->prizes] += n; break;
+		case COL_TAKEN: days[d].left[z - p->prizes] -= n; break;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read stats");
+}
+
+enum ld_err stats_read(struct ledger *l, const struct promo *p, struct stats_day **out)
+{
+	static const char *const sqls[] = { SQL_VISITS, SQL_INVITES, SQL_DRAWS, SQL_WINS,
+					    SQL_TAKEN };
+	struct stats_day *days = xcalloc((size_t)p->ndays, sizeof *days);
+	enum ld_err e = LD_OK;
+	int rc;
+
+	*out = NULL;
+	for (int d = 0; d < p->ndays; d++) {
+		promo_day_name(p, d, days[d].day);
+		days[d].wins = xcalloc(p->nprizes + 1, sizeof(int64_t));
+		days[d].stock = xcalloc(p->nprizes + 1, sizeof(int64_t));
+		days[d].left = xcalloc(p->nprizes + 1, sizeof(int64_t));
+		for (size_t i = 0; i < p->nprizes; i++)
+			days[d].stock[i] = days[d].left[i] = promo_stock(p, &p->prizes[i], d);
+	}
+	/* one read snapshot for all five queries */
+	if ((rc = sqlite3_exec(ledger_db(l), "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+		e = ledger_fail(l, rc, "cannot read stats");
+	for (int c = COL_VISITS; e == LD_OK && c <= COL_TAKEN; c++)
+		e = add_rows(l, p, sqls[c], (enum stat_col)c, days);
+	sqlite3_exec(ledger_db(l), "COMMIT", NULL, NULL, NULL);
+	if (e != LD_OK) {
+		stats_days_free(days, p->ndays);
+		return e;
+	}
+	*out = days;
+	return LD_OK;
+}
+
+void stats_days_free(struct stats_day *days, int n)
+{
+	if (!days)
+		return;
+	for (int d = 0; d < n; d++) {
+		free(days[d].wins);
+		free(days[d].stock);
+		free(days[d].left);
+	}
+	free(days);
+}
+
+/* splitmix64: a small seeded generator, enough for a repeatable model
+ * (the draws themselves use libsodium). */
+static uint64_t mix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) without modulo bias. */
+static uint64_t uniform(uint64_t *s, uint64_t n)
+{
+	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
+
+	do
+		x = mix(s);
+	while (x >= lim);
+	return x % n;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The instant that ends part k of n of day d. */
+static int64_t slot_end(const struct promo *p, int d, int k, int n)
+{
+	int64_t start = p->day_start_ms[d], len = p->day_start_ms[d + 1] - start;
+	return start + (int64_t)((__int128)len * k / n);
+}
+
+/* Expected values, minute by minute. */
+static void sim_expect(const struct promo *p, int d, struct sim_day *sd)
+{
+	for (size_t i = 0; i < p->nprizes; i++) {
+		const struct promo_prize *z = &p->prizes[i];
+		struct sim_prize_day *pz = &sd->prize[i];
+		double won = 0, rate = sd->draws * ((double)(z->hi - z->lo) / PROMO_SCALE) / SIM_SLOTS;
+
+		for (int m = 0; m < SIM_SLOTS; m++) {
+			/* the expectation uses the unrounded share of paced stock */
+			double open = z->release == RELEASE_EVEN ?
+				(double)pz->stock * (m + 1) / SIM_SLOTS : (double)pz->stock;
+			double w = won + rate < open ? won + rate : open;
+
+			if (w < won) /* open never shrinks; guard rounding */
+				w = won;
+			pz->hour_wins[m / 60] += w - won;
+			won = w;
+			if (pz->out_minute < 0 && pz->stock > 0 && won >= (double)pz->stock - 1e-9)
+				pz->out_minute = m;
+		}
+		pz->wins = won;
+	}
+}
+
+/* One sampled run of the day's draws in time order. */
+static void sim_sample(const struct promo *p, int d, struct sim_day *sd, uint64_t *seed)
+{
+	int64_t n = (int64_t)(sd->draws + 0.5), start = p->day_start_ms[d];
+	int64_t len = p->day_start_ms[d + 1] - start;
+	int64_t *at = xcalloc((size_t)n + 1, sizeof *at);
+	int64_t *taken = xcalloc(p->nprizes + 1, sizeof *taken);
+
+	for (int64_t k = 0; k < n; k++)
+		at[k] = start + (int64_t)uniform(seed, (uint64_t)len);
+	qsort(at, (size_t)n, sizeof *at, cmp_i64);
+	for (int64_t k = 0; k < n; k++) {
+		int i = promo_pick(p, (uint32_t)uniform(seed, PROMO_SCALE));
+		struct sim_prize_day *pz;
+
+		if (i < 0 || taken[i] >= promo_released(p, &p->prizes[i], d, at[k]))
+			continue;
+		pz = &sd->prize[i];
+		taken[i]++;
+		pz->wins += 1;
+		pz->hour_wins[(at[k] - start) * 24 / len] += 1;
+		if (taken[i] == pz->stock)
+			pz->out_minute = (int)((at[k] - start) * SIM_SLOTS / len);
+	}
+	free(taken);
+	free(at);
+}
+
+enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o,
+			   struct sim_result *r)
+{
+	uint64_t seed = o->seed;
+
+	memset(r, 0, sizeof *r);
+	if (o->participants < 0 || o->participants > 1000000000 || !(o->invited >= 0) ||
+	    o->invited > 1 || o->draws_per_user > 1000)
+		return LD_ERR_INVALID;
+	r->draws_per_user = o->draws_per_user >= 0 ? o->draws_per_user :
+		(double)p->grant_visit + o->invited * (double)(p->grant_invitee + p->grant_inviter);
+	r->ndays = p->ndays;
+	r->nprizes = p->nprizes;
+	r->days = xcalloc((size_t)p->ndays, sizeof *r->days);
+	r->total_wins = xcalloc(p->nprizes + 1, sizeof(double));
+	r->total_stock = xcalloc(p->nprizes + 1, sizeof(int64_t));
+	for (int d = 0; d < p->ndays; d++) {
+		struct sim_day *sd = &r->days[d];
+
+		promo_day_name(p, d, sd->day);
+		sd->participants = (double)(o->participants / p->ndays +
+					    (d < o->participants % p->ndays));
+		sd->draws = sd->participants * r->draws_per_user;
+		for (int h = 0; h < 24; h++)
+			sd->hour_draws[h] = sd->draws / 24;
+		sd->prize = xcalloc(p->nprizes + 1, sizeof *sd->prize);
+		for (size_t i = 0; i < p->nprizes; i++) {
+			sd->prize[i].stock = promo_stock(p, &p->prizes[i], d);
+			sd->prize[i].out_minute = -1;
+			for (int h = 0; h < 24; h++)
+				sd->prize[i].hour_open[h] = promo_released(p, &p->prizes[i], d,
+									   slot_end(p, d, h + 1, 24));
+		}
+		if (seed)
+			sim_sample(p, d, sd, &seed);
+		else
+			sim_expect(p, d, sd);
+		r->total_draws += sd->draws;
+		for (size_t i = 0; i < p->nprizes; i++) {
+			r->total_wins[i] += sd->prize[i].wins;
+			r->total_stock[i] += sd->prize[i].stock;
+		}
+	}
+	return LD_OK;
+}
+
+void stats_sim_release(struct sim_result *r)
+{
+	for (int d = 0; r->days && d < r->ndays; d++)
+		free(r->days[d].prize);
+	free(r->days);
+	free(r->total_wins);
+	free(r->total_stock);
+	memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,326 @@
+/*
+ * t/unit/rules.c - lib/rules.c draws on a real SQLite file: the day's
+ * stock resets at local midnight of the promotion's zone, paced ("even")
+ * stock opens exactly as promo_released says, a request_id replays after
+ * the last day, refusals record nothing, the ledger's invariants hold,
+ * and with libsodium's rng the win rate matches the probability.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "rules.h"
+#include "../tap.h"
+
+#define H (3600 * 1000LL)
+
+/* Three days in Asia/Seoul (UTC+9, no DST): "mid" has 2 a day at
+ * midnight with slice [0, 0.5e9), "paced" 100 a day "even" with slice
+ * [0.5e9, 0.7e9); the rest [0.7e9, 1e9) is a miss. */
+static const char promo_json[] =
+	"{\"id\": \"u-draw\", \"name\": \"unit\", \"time_zone\": \"Asia/Seoul\","
+	" \"first_day\": \"2024-07-08\", \"last_day\": \"2024-07-10\","
+	" \"grants\": {\"visit\": 1000, \"inviter\": 1, \"invitee\": 1},"
+	" \"invites\": {\"max_credited_per_inviter\": 30, \"invitee_new_within_hours\": 24},"
+	" \"prizes\": ["
+	"  {\"id\": \"mid\", \"name\": \"midnight prize\", \"daily_stock\": 2, \"probability\": 0.5},"
+	"  {\"id\": \"paced\", \"name\": \"paced prize\", \"daily_stock\": 100, \"probability\": 0.2,"
+	"   \"release\": \"even\", \"stock_by_day\": {\"2024-07-10\": 0}}]}";
+
+/* 10,000+ draws at p = 0.3 with stock that never runs out. */
+static const char stat_json[] =
+	"{\"id\": \"u-stat\", \"name\": \"stat\", \"time_zone\": \"Europe/Berlin\","
+	" \"first_day\": \"2024-07-08\", \"last_day\": \"2024-07-08\","
+	" \"grants\": {\"visit\": 1000, \"inviter\": 1, \"invitee\": 1},"
+	" \"invites\": {\"max_credited_per_inviter\": 30, \"invitee_new_within_hours\": 24},"
+	" \"prizes\": [{\"id\": \"w\", \"name\": \"win\", \"daily_stock\": 1000000000,"
+	" \"probability\": 0.3}]}";
+
+static struct ledger *l;
+static sqlite3 *db;
+
+static uint32_t fixed_rng(void *arg)
+{
+	return *(const uint32_t *)arg;
+}
+
+/* The single integer a query answers (-1 when no row). */
+static long long q(const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		bail("cannot prepare '%s': %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static struct promo *parse(const char *json)
+{
+	struct promo *p;
+	char err[256];
+
+	if (promo_parse(json, strlen(json), &p, err, sizeof err) != LD_OK)
+		bail("promotion does not parse: %s", err);
+	return p;
+}
+
+/* UTC ms of a wall-clock time at a fixed UTC offset (hours). */
+static int64_t at(int y, int mo, int d, int h, int mi, int s, int ms, int off_h)
+{
+	return (ld_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
+		off_h * 3600) * 1000LL + ms;
+}
+
+static void give(const struct promo *p, const char *uid, int64_t now)
+{
+	struct visit_result vr;
+	enum rule_outcome o;
+
+	if (rules_visit(l, p, uid, now, &o, &vr) != LD_OK || o != RULE_OK)
+		bail("visit of '%s' failed: %s", uid, ledger_errmsg(l));
+}
+
+/* One draw with r fixed; returns the prize index (-1 miss), -2 on a
+ * failure or a refusal (outcome in *out when out is not NULL). */
+static int draw(const struct promo *p, const char *uid, const char *rid,
+		int64_t now, uint32_t r, struct draw_result *res,
+		enum rule_outcome *out)
+{
+	struct draw_result tmp;
+	enum rule_outcome o;
+
+	if (!res)
+		res = &tmp;
+	if (rules_draw(l, p, uid, rid, now, fixed_rng, &r, &o, res) != LD_OK) {
+		diag("rules_draw: %s", ledger_errmsg(l));
+		return -2;
+	}
+	if (out)
+		*out = o;
+	return o == RULE_OK ? res->prize : -2;
+}
+
+/* n draws by uid at now with r fixed, request ids "tag-<i>"; wins of
+ * prize index want. */
+static int draws(const struct promo *p, const char *uid, const char *tag,
+		 int n, int64_t now, uint32_t r, int want)
+{
+	char rid[64];
+	int wins = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(rid, sizeof rid, "%s-%04d", tag, i);
+		wins += draw(p, uid, rid, now, r, NULL, NULL) == want;
+	}
+	return wins;
+}
+
+static void test_midnight(const struct promo *p)
+{
+	int64_t d0 = at(2024, 7, 8, 0, 0, 0, 0, 9), d1 = at(2024, 7, 9, 0, 0, 0, 0, 9);
+	struct draw_result r;
+
+	is_int(p->day_start_ms[0], d0, "day 0 starts at 2024-07-08 00:00 KST");
+	is_int(p->day_start_ms[1], d1, "day 1 starts at 2024-07-09 00:00 KST (15:00 UTC before)");
+	give(p, "alice", d0);
+	/* 23:59:59.999 local of day 0: three rolls on "mid" (stock 2). */
+	is_int(draws(p, "alice", "late", 3, d1 - 1, 0, 0), 2,
+	       "at 23:59:59.999 three rolls on a stock of 2 win twice");
+	is_int(q("SELECT taken FROM stock WHERE day='2024-07-08' AND prize='mid'"), 2,
+	       "day 2024-07-08 has taken 2");
+	is_int(q("SELECT count(*) FROM draws WHERE request_id='late-0002' AND picked='mid'"
+		 " AND prize IS NULL AND stock_left=0 AND day='2024-07-08'"), 1,
+	       "the third is recorded as picked mid, a miss, 0 left, on day 07-08");
+	/* 00:00:00.000 of day 1: a fresh stock. */
+	is_int(draw(p, "alice", "early-0", d1, 499999999, &r, NULL), 0,
+	       "at 00:00:00.000 the next day the same roll wins again");
+	is_int(q("SELECT count(*) FROM draws WHERE id IN (SELECT max(id) FROM draws)"
+		 " AND day='2024-07-09' AND prize='mid' AND stock_left=1 AND rand=499999999"), 1,
+	       "recorded on 2024-07-09 with rand 499999999 and 1 left");
+	is_int(draw(p, "alice", "early-1", d1, 500000000, &r, NULL), -1,
+	       "500000000 picks paced, which has nothing open at 00:00: a miss");
+}
+
+static void test_paced(const struct promo *p)
+{
+	int64_t d1 = at(2024, 7, 9, 0, 0, 0, 0, 9);
+	const struct promo_prize *z = &p->prizes[1];
+	uint32_t rz = 600000000; /* in paced's slice */
+	int64_t t6 = d1 + 6 * H, t12 = d1 + 12 * H, tend = d1 + 24 * H - 1;
+	int total;
+
+	give(p, "bob", d1);
+	is_int(promo_released(p, z, 1, d1), 0, "paced: 0 open at 00:00");
+	is_int(draw(p, "bob", "p0-0000", d1, rz, NULL, NULL), -1,
+	       "a paced prize rolled at 00:00 is a miss");
+	is_int(promo_released(p, z, 1, t6), 25, "paced: 25 of 100 open at 06:00");
+	is_int(draws(p, "bob", "p6", 40, t6, rz, 1), 25, "40 rolls at 06:00 win exactly 25");
+	is_int(promo_released(p, z, 1, t12), 50, "paced: 50 open at noon");
+	is_int(draws(p, "bob", "p12", 40, t12, rz, 1), 25, "40 rolls at noon win 25 more");
+	is_int(promo_released(p, z, 1, tend), 99, "paced: 99 open at 23:59:59.999");
+	total = draws(p, "bob", "pend", 60, tend, rz, 1);
+	is_int(total, 49, "60 rolls at 23:59:59.999 win the 49 left open");
+	is_int(q("SELECT taken FROM stock WHERE day='2024-07-09' AND prize='paced'"), 99,
+	       "stock taken for paced on 07-09 is 99");
+	is_int(q("SELECT stock_left FROM draws WHERE request_id='pend-0059'"), 1,
+	       "the last miss records 1 left of the day's 100 (not yet open)");
+	/* stock_by_day gives the last day 0 */
+	is_int(promo_released(p, z, 2, at(2024, 7, 10, 23, 0, 0, 0, 9)), 0,
+	       "stock_by_day 0 on 07-10: nothing opens");
+	is_int(draw(p, "bob", "last-day", at(2024, 7, 10, 23, 0, 0, 0, 9), rz, NULL, NULL), -1,
+	       "a paced roll on a day with stock 0 is a miss");
+}
+
+static void test_replay_and_refusals(const struct promo *p)
+{
+	int64_t last = at(2024, 7, 10, 12, 0, 0, 0, 9), after = at(2024, 7, 11, 0, 0, 0, 0, 9);
+	long long before_draws, before_spent;
+	struct draw_result a, b;
+	enum rule_outcome o;
+
+	give(p, "carol", last);
+	is_int(draw(p, "carol", "replay-me", last, 123, &a, NULL), 0, "carol wins mid on the last day");
+	before_spent = q("SELECT spent FROM balances WHERE uid='carol'");
+	is_int(draw(p, "carol", "replay-me", after, 900000000, &b, &o), 0,
+	       "the same request_id after the last day answers the recorded win");
+	ok(b.replay && b.id == a.id && b.rand == 123 && b.at_ms == last,
+	   "replay: same id, rand and time, flagged as a replay");
+	is_int(b.bal.spent, a.bal.spent, "replay shows the same balance");
+	is_int(q("SELECT spent FROM balances WHERE uid='carol'"), before_spent,
+	       "replay spent nothing");
+	is_string(b.prize_id, "mid", "the replay names the prize won");
+	{
+		/* the file reloaded without "mid": the replay still says it won */
+		char *json = strdup(promo_json), *at_mid = strstr(json, "\"mid\"");
+		memcpy(at_mid, "\"old\"", 5);
+		struct promo *p2 = parse(json);
+		is_int(draw(p2, "carol", "replay-me", after, 900000000, &b, &o), -1,
+		       "a prize since removed from the file has no index");
+		ok(o == RULE_OK && b.replay && strcmp(b.prize_id, "mid") == 0,
+		   "but the replay still reports the win of 'mid'");
+		promo_free(p2);
+		free(json);
+	}
+	before_draws = q("SELECT count(*) FROM draws");
+	draw(p, "carol", "too-late1", after, 123, NULL, &o);
+	is_int(o, RULE_NOT_ACTIVE, "a new request_id after the last day: not active");
+	draw(p, "carol", "too-early", at(2024, 7, 7, 23, 59, 59, 999, 9), 123, NULL, &o);
+	is_int(o, RULE_NOT_ACTIVE, "a draw before the first day: not active");
+	draw(p, "nobody", "no-ticket", last, 123, NULL, &o);
+	is_int(o, RULE_NO_TICKETS, "a user who never visited: no tickets");
+	is_int(q("SELECT count(*) FROM draws"), before_draws, "refusals record no draw");
+	is_int(q("SELECT count(*) FROM balances WHERE uid='nobody'"), 0,
+	       "and no balance row for the ticketless user");
+	is_int(q("SELECT count(*) FROM balances WHERE spent > granted OR spent < 0"), 0,
+	       "no balance below zero");
+}
+
+static void test_invariants(void)
+{
+	is_int(q("SELECT count(*) FROM (SELECT day, prize, count(*) n FROM draws"
+		 " WHERE prize IS NOT NULL GROUP BY day, prize) d"
+		 " LEFT JOIN stock s ON s.day = d.day AND s.prize = d.prize"
+		 " WHERE s.taken IS NOT d.n"), 0,
+	       "wins per day and prize equal the stock taken");
+	is_int(q("SELECT count(*) FROM stock s WHERE taken <> (SELECT count(*) FROM draws d"
+		 " WHERE d.promo = s.promo AND d.day = s.day AND d.prize = s.prize)"), 0,
+	       "every stock row counts exactly the wins of its day");
+	is_int(q("SELECT count(*) FROM stock WHERE prize='mid' AND taken > 2"), 0,
+	       "no day took more than mid's stock of 2");
+	is_int(q("SELECT count(*) FROM draws WHERE prize IS NOT NULL"),
+	       q("SELECT count(*) FROM outbox WHERE kind='reward.issue'"),
+	       "one reward.issue per win");
+	is_int(q("SELECT count(*) FROM draws WHERE prize IS NOT NULL"),
+	       q("SELECT count(*) FROM outbox WHERE kind='notify.win'"),
+	       "one notify.win per win");
+	is_int(q("SELECT count(*) FROM balances b WHERE spent <>"
+		 " (SELECT count(*) FROM draws d WHERE d.promo=b.promo AND d.uid=b.uid)"), 0,
+	       "every user's spent equals their draws");
+	is_int(q("SELECT count(*) FROM draws WHERE rand < 0 OR rand >= 1000000000"), 0,
+	       "every recorded rand is in [0, 1e9)");
+}
+
+/* ≥ 10,000 draws with libsodium's rng at p = 0.3. */
+static void test_statistics(void)
+{
+	struct promo *p = parse(stat_json);
+	int64_t noon = at(2024, 7, 8, 12, 0, 0, 0, 2);
+	const int users = 12, per = 1000, n = users * per;
+	const double prob = 0.3;
+	struct draw_result r;
+	enum rule_outcome o;
+	char uid[16], rid[32];
+	int wins = 0, bad = 0;
+
+	for (int u = 0; u < users; u++) {
+		snprintf(uid, sizeof uid, "s%02d", u);
+		give(p, uid, noon);
+		for (int i = 0; i < per; i++) {
+			snprintf(rid, sizeof rid, "stat-%05d", i);
+			if (rules_draw(l, p, uid, rid, noon, rules_rng_sodium, NULL, &o, &r) != LD_OK ||
+			    o != RULE_OK)
+				bad++;
+			wins += r.prize == 0;
+		}
+	}
+	double sd = sqrt(prob * (1 - prob) / n), rate = (double)wins / n;
+	is_int(bad, 0, "%d draws with libsodium's rng all succeed", n);
+	diag("win rate %.4f over %d draws (p %.2f, sd %.4f, %.2f sd away)", rate, n, prob,
+	     sd, fabs(rate - prob) / sd);
+	ok(fabs(rate - prob) <= 4 * sd, "win rate %.4f is within 4 sd (%.4f) of %.2f",
+	   rate, 4 * sd, prob);
+	ok(draw(p, "s00", "stat-00000", noon, 0, &r, NULL) >= -1 && r.replay,
+	   "a user out of tickets still gets an old request_id replayed");
+	draw(p, "s00", "stat-extra", noon, 0, NULL, &o);
+	is_int(o, RULE_NO_TICKETS, "after 1000 draws on 1000 tickets: no tickets");
+	is_int(q("SELECT count(*) FROM draws WHERE promo='u-stat' AND uid='s00'"), per,
+	       "and the refused draw was not recorded");
+	promo_free(p);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[256], path[300], err[256];
+	struct ledger_options lo = { 0, 0, 1 };
+	struct promo *p;
+
+	snprintf(dir, sizeof dir, "%s/ld-unit-rules-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (sodium_init() < 0 || !mkdtemp(dir))
+		bail("cannot set up");
+	snprintf(path, sizeof path, "%s/ledger.db", dir);
+	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
+		bail("%s", err);
+	if (ledger_migrate(l, NULL, NULL) != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	db = ledger_db(l);
+	p = parse(promo_json);
+	is_int(p->prizes[0].hi, 500000000, "mid's slice ends at 0.5e9");
+	is_int(p->prizes[1].lo, 500000000, "paced's slice starts where mid's ends");
+	is_int(promo_pick(p, 499999999), 0, "499999999 picks the first prize");
+	is_int(promo_pick(p, 699999999), 1, "699999999 picks the second");
+	is_int(promo_pick(p, 700000000), -1, "700000000 is a miss");
+
+	test_midnight(p);
+	test_paced(p);
+	test_replay_and_refusals(p);
+	test_invariants();
+	test_statistics();
+
+	promo_free(p);
+	ledger_free(l);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/ledger.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/ledger.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+	return done_testing();
+}
