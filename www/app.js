@@ -334,6 +334,9 @@ async function load() {
       state.loaded = true;
       if (state.notice) sayCode(state.notice);
       else say(null, '');
+    } else if (!state.inviteUrl) {
+      // Signed out, offline, ...: do not leave "making your link" up.
+      el.inviteLink.textContent = t.inviteLinkUnavailable;
     }
   } finally {
     state.loading = false;

@@ -1,0 +1,307 @@
+// page-test.mjs - drives the promotion page in the system Chromium through
+// playwright-core (no browser download) and reports every check as one JSON
+// line on stdout:
+//
+//   {"ok":true,"name":"..."}              a check (t/t0500-page.t makes it a TAP point)
+//   {"diag":"..."}                        a note
+//   {"shown":{"uid":"B","promo":"p","balance":1}}   what the page showed, for
+//                                         the caller to compare with the API
+//
+// Usage: node page-test.mjs CONFIG.json, where the config gives base (the
+// stack's URL), chromium (the executable), shots (a directory for
+// screenshots), promo ids {active, future, over} and tokens {A, B, ...}.
+// Exits 0 when it ran to the end (failed checks are reported, not thrown),
+// 1 on a crash, and kills the browser either way.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const BASE = cfg.base.replace(/\/$/, '');
+const WAIT_MS = 20000;        // generous: a loaded CI machine is slow
+const DEADLINE_MS = 90000;    // the whole run
+
+const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const check = (cond, name, detail) => {
+  emit({ ok: Boolean(cond), name });
+  if (!cond && detail !== undefined) emit({ diag: `${name}: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` });
+  return Boolean(cond);
+};
+const is = (got, want, name) => check(got === want, name, { got, want });
+
+let browser = null;
+const deadline = setTimeout(async () => {
+  emit({ ok: false, name: `the run finished within ${DEADLINE_MS / 1000} s` });
+  if (browser) await browser.close().catch(() => {});
+  process.exit(1);
+}, DEADLINE_MS);
+
+// Everything the pages did that a check looks at, over the whole run.
+const requests = [];
+const jsErrors = [];
+let shotNo = 0;
+
+// A browser context is one user's device: its own cookies and storage.
+// netFail: this device's requests are cut on purpose, so Chromium's
+// "Failed to load resource: net::ERR_FAILED" console line is expected.
+async function device(name, { width = 390, height = 844, token = null, netFail = false } = {}) {
+  const ctx = await browser.newContext({
+    viewport: { width, height },
+    locale: 'ko-KR',
+    timezoneId: 'Asia/Seoul',
+    serviceWorkers: 'block',
+  });
+  if (token) {
+    // Sign-in the way a host app's web view does: the ld_token cookie.
+    await ctx.addCookies([{ name: 'ld_token', value: token, url: BASE }]);
+  }
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => jsErrors.push(`${name}: ${e.message}`));
+  page.on('console', (m) => {
+    // Chromium logs every 4xx fetch as "Failed to load resource"; the
+    // page expects those (409 no_tickets, 403 not active, ...).
+    const expected = /^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) ||
+      (netFail && /^Failed to load resource: net::ERR_FAILED$/.test(m.text()));
+    if (m.type() === 'error' && !expected) {
+      jsErrors.push(`${name}: console: ${m.text()}`);
+    }
+  });
+  return { ctx, page, name };
+}
+
+async function open(d, urlPath) {
+  const url = BASE + urlPath;
+  await d.page.goto(url, { waitUntil: 'load' });
+  await d.page.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+}
+
+async function reload(d) {
+  await d.page.reload({ waitUntil: 'load' });
+  await d.page.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+}
+
+async function shot(d, label) {
+  shotNo += 1;
+  const file = path.join(cfg.shots, `${String(shotNo).padStart(2, '0')}-${label}.png`);
+  await d.page.screenshot({ path: file, fullPage: true });
+}
+
+const text = (d, sel) => d.page.locator(sel).textContent();
+const attr = (d, sel, a) => d.page.locator(sel).getAttribute(a);
+const disabled = (d, sel) => d.page.locator(sel).isDisabled();
+
+// Clicks roll and waits until the roll is over (no data-busy) and either a
+// result or a message is shown.
+async function roll(d) {
+  await d.page.click('#roll');
+  await d.page.waitForFunction(() => {
+    const b = document.getElementById('roll');
+    return !b.hasAttribute('data-busy') &&
+      (document.getElementById('result').hasAttribute('data-outcome') ||
+       document.getElementById('message').hasAttribute('data-code'));
+  }, null, { timeout: WAIT_MS });
+}
+
+async function noHorizontalScroll(d) {
+  return d.page.evaluate(() => document.scrollingElement.scrollWidth);
+}
+
+async function main() {
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  emit({ diag: `chromium ${browser.version()}` });
+  const P = cfg.promos.active;
+  const T = cfg.tokens;
+
+  // 1. A opens the page: the visit grant, 1 dice.
+  const a = await device('A', { token: T.A });
+  await open(a, `/?promo=${P}`);
+  is(await text(a, '#balance'), '1', 'A opens the page: it shows 1 dice');
+  is(await attr(a, '#message', 'data-code'), 'visit_bonus', 'A sees the first-visit message');
+  is(await a.page.locator('html').getAttribute('lang'), 'ko', 'the page is in Korean for a ko-KR browser');
+  check((await text(a, '#roll')).includes('주사위'), 'the roll button is named in Korean', await text(a, '#roll'));
+  check(!(await disabled(a, '#roll')), 'the roll button is enabled');
+  const link = await attr(a, '#invite-link', 'data-url');
+  check(/^http:\/\/127\.0\.0\.1:\d+\/i\/[A-Za-z0-9_-]+\?promo=/.test(link || ''), 'A sees an invite link /i/CODE?promo=', link);
+  is(await text(a, '#invite-link'), link, 'the invite link is shown as text');
+  check(!(await disabled(a, '#copy')), 'the copy button is enabled');
+  is(await text(a, '#friends'), '0', 'A has no friends credited yet');
+  is(await a.page.locator('#history li.grant').count(), 1, 'A\'s history shows the visit grant');
+  await shot(a, 'A-first-visit');
+
+  // 2. B opens A's link: visit + invite bonus, 2 dice.
+  const b = await device('B', { token: T.B });
+  await open(b, new URL(link).pathname + new URL(link).search);
+  is(await text(b, '#balance'), '2', 'B opens A\'s invite link: it shows 2 dice');
+  is(await attr(b, '#message', 'data-code'), 'invite_bonus', 'B sees the invite bonus message');
+  is(await attr(b, '#message', 'data-kind'), 'success', 'the bonus message is shown as a success');
+  check((await text(b, '#message')).includes('보너스'), 'the bonus message is in Korean', await text(b, '#message'));
+  await shot(b, 'B-invite-bonus');
+
+  await reload(a);
+  is(await text(a, '#balance'), '2', 'A reloads: it shows 2 dice');
+  is(await text(a, '#friends'), '1', 'A has 1 friend credited');
+  await shot(a, 'A-after-invite');
+
+  // A opens their own link: no bonus, and the page says why.
+  await open(a, new URL(link).pathname + new URL(link).search);
+  is(await attr(a, '#message', 'data-code'), 'self_invite', 'A opening their own link sees the self-invite message');
+  is(await text(a, '#balance'), '2', 'and still 2 dice');
+
+  // B reopens the link: already credited, nothing more.
+  const b2 = await device('B-second-device', { token: T.B });
+  await open(b2, new URL(link).pathname + new URL(link).search);
+  is(await attr(b2, '#message', 'data-code'), 'already_credited', 'B on another device sees "already credited"');
+  is(await text(b2, '#balance'), '2', 'and still 2 dice');
+  await b2.ctx.close();
+
+  // 3. B rolls (the only prize has probability 1 and a stock of 1: a win).
+  await reload(b);
+  const drawBodies = [];
+  b.page.on('request', (r) => { if (r.url().endsWith('/draws')) drawBodies.push(r.postData()); });
+  const rollDone = roll(b);
+  await b.page.waitForSelector('#roll[data-busy]', { state: 'attached' }).catch(() => {});
+  check(await disabled(b, '#roll'), 'the roll button is disabled while the roll is in flight');
+  await rollDone;
+  is(await attr(b, '#result', 'data-outcome'), 'win', 'B rolls: the page shows the result (a win)');
+  check((await text(b, '#result')).includes(cfg.prize_name), 'the result names the prize', await text(b, '#result'));
+  is(await text(b, '#balance'), '1', 'B has 1 dice left');
+  is(await b.page.locator('#die.win').count(), 1, 'the die lands on the winning face');
+  await b.page.waitForFunction(() => document.querySelectorAll('#history li.draw').length === 1);
+  check(true, 'B\'s history shows the roll');
+  is(drawBodies.length, 1, 'one draw request was sent');
+  check(/^\{"request_id":"[A-Za-z0-9_-]{8,64}"\}$/.test(drawBodies[0] || ''), 'it carries a request_id', drawBodies[0]);
+  emit({ shown: { uid: 'B', promo: P, balance: Number(await text(b, '#balance')) } });
+  await shot(b, 'B-rolled-win');
+
+  // 4. C has 1 dice: a miss (stock gone), then a roll with no dice.
+  const c = await device('C', { token: T.C });
+  await open(c, `/?promo=${P}`);
+  is(await text(c, '#balance'), '1', 'C opens the page: 1 dice');
+  await roll(c);
+  is(await attr(c, '#result', 'data-outcome'), 'miss', 'C rolls: a miss (the stock is gone)');
+  is(await text(c, '#balance'), '0', 'C has 0 dice');
+  check(!(await disabled(c, '#roll')), 'the roll button stays enabled at 0 dice (the API decides)');
+  await shot(c, 'C-rolled-miss');
+  await roll(c);
+  is(await attr(c, '#message', 'data-code'), 'no_tickets', 'C rolls with no dice: the no-dice message');
+  is(await attr(c, '#message', 'data-kind'), 'error', 'shown as an error');
+  check((await text(c, '#message')).includes('주사위'), 'the no-dice message is in Korean', await text(c, '#message'));
+  is(await c.page.locator('#result').getAttribute('data-outcome'), null, 'and no result');
+  is(await text(c, '#balance'), '0', 'still 0 dice');
+  check(await c.page.locator('#retry').isHidden(), 'no retry is offered for no dice');
+  emit({ shown: { uid: 'C', promo: P, balance: Number(await text(c, '#balance')) } });
+  await shot(c, 'C-no-dice');
+
+  // 5. D's roll reaches the server but the answer is lost: the page offers
+  // a retry, which sends the same request_id and gets the same draw.
+  const d = await device('D', { token: T.D, netFail: true });
+  await open(d, `/?promo=${P}`);
+  const dBodies = [];
+  let dropped = 0;
+  await d.page.route('**/draws', async (route) => {
+    dBodies.push(route.request().postData());
+    if (dropped === 0) {
+      dropped += 1;
+      await route.fetch();          // the server spends the dice ...
+      await route.abort('failed');  // ... and the page never hears back
+    } else {
+      await route.continue();
+    }
+  });
+  await roll(d);
+  is(await attr(d, '#message', 'data-code'), 'network', 'D\'s answer is lost: the network message');
+  check(await d.page.locator('#retry').isVisible(), 'a retry button is offered');
+  await shot(d, 'D-network-error');
+  await d.page.click('#retry');
+  await d.page.waitForSelector('#result[data-outcome]', { state: 'attached' });
+  is(dBodies.length, 2, 'the retry sent the draw again');
+  is(dBodies[1], dBodies[0], 'with the same request_id');
+  is(await attr(d, '#result', 'data-outcome'), 'miss', 'the retry shows the result');
+  is(await text(d, '#balance'), '0', 'D spent exactly 1 dice');
+  emit({ shown: { uid: 'D', promo: P, balance: Number(await text(d, '#balance')) } });
+  await shot(d, 'D-retried');
+  await d.ctx.close();
+
+  // 6. Promotions outside their days.
+  for (const [which, label, words] of [['future', 'not started', '시작'], ['over', 'over', '끝났']]) {
+    const e = await device(`E-${which}`, { token: T.E });
+    await open(e, `/?promo=${cfg.promos[which]}`);
+    is(await attr(e, '#message', 'data-code'), 'promotion_not_active', `a promotion ${label}: the not-active message`);
+    check(await disabled(e, '#roll'), `a promotion ${label}: the roll button is disabled`);
+    check((await text(e, '#message')).includes(words), `a promotion ${label}: the message says so in Korean`, await text(e, '#message'));
+    is(await text(e, '#balance'), '0', `a promotion ${label}: the page shows 0 dice (no visit grant)`);
+    await shot(e, `promotion-${which}`);
+    await e.ctx.close();
+  }
+
+  // 7. Signed out: no cookie, no header.
+  const f = await device('signed-out');
+  await open(f, `/?promo=${P}`);
+  is(await attr(f, '#message', 'data-code'), 'unauthorized', 'signed out: the sign-in message');
+  check(await disabled(f, '#roll'), 'signed out: the roll button is disabled');
+  is(await text(f, '#balance'), '', 'signed out: no number is invented');
+  check((await text(f, '#invite-link')).includes('불러오지 못했어요'), 'signed out: the invite link says it could not load',
+    await text(f, '#invite-link'));
+  check(await disabled(f, '#copy'), 'signed out: nothing to copy');
+  await shot(f, 'signed-out');
+  await f.ctx.close();
+
+  // 8. Sign-in through a demo link (?token=) and through a Bearer token
+  // the host app puts in sessionStorage (sent as Authorization).
+  const g = await device('G-link');
+  await open(g, `/?promo=${P}&token=${encodeURIComponent(T.G)}`);
+  is(await text(g, '#balance'), '1', 'a ?token= link signs in');
+  check(!g.page.url().includes('token='), 'the token is taken out of the address bar', g.page.url());
+  const cookies = await g.ctx.cookies(BASE);
+  check(cookies.some((k) => k.name === 'ld_token' && k.value === T.G), 'the token is kept in the ld_token cookie');
+  await g.ctx.close();
+  const h = await device('H-bearer');
+  await h.ctx.addInitScript((tok) => { sessionStorage.setItem('ld_token', tok); }, T.H);
+  const hAuth = [];
+  h.page.on('request', (r) => { if (r.url().includes('/api/')) hAuth.push(r.headers().authorization || ''); });
+  await open(h, `/?promo=${P}`);
+  is(await text(h, '#balance'), '1', 'a Bearer token from the host app signs in');
+  check(hAuth.length > 0 && hAuth.every((x) => x === `Bearer ${T.H}`), 'every API request carried Authorization: Bearer', hAuth);
+  await h.ctx.close();
+
+  // 9. 320 px wide, with a long invite link on the page.
+  const n = await device('narrow', { width: 320, height: 640, token: T.A });
+  await open(n, `/?promo=${P}`);
+  const sw = await noHorizontalScroll(n);
+  check(sw <= 320, 'at 320 px wide nothing scrolls sideways', { scrollWidth: sw });
+  const small = await n.page.evaluate(() => [...document.querySelectorAll('button')]
+    .filter((x) => !x.hidden && x.getBoundingClientRect().height < 44).map((x) => x.id));
+  check(small.length === 0, 'every visible button is at least 44 px tall', small);
+  const unnamed = await n.page.evaluate(() => [...document.querySelectorAll('button')]
+    .filter((x) => !x.textContent.trim() && !x.getAttribute('aria-label')).map((x) => x.id));
+  check(unnamed.length === 0, 'every button has a name', unnamed);
+  await shot(n, 'A-320px');
+  await n.ctx.close();
+
+  // 10. The whole run: nothing fetched from elsewhere, no script error.
+  const foreign = requests.filter((u) => !u.startsWith(`${BASE}/`));
+  check(requests.length > 0 && foreign.length === 0, `all ${requests.length} requests went to ${BASE}`, foreign.slice(0, 5));
+  check(jsErrors.length === 0, 'no JavaScript error', jsErrors.slice(0, 10));
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  emit({ ok: false, name: 'the browser run completed', });
+  emit({ diag: String(e && e.stack || e) });
+  code = 1;
+} finally {
+  clearTimeout(deadline);
+  if (browser) await browser.close().catch(() => {});
+}
+process.exit(code);
