@@ -32,8 +32,8 @@ static struct json_object *prize_json(const struct promo *p, const unsigned char
 	return o;
 }
 
-/* Runs st (bound with promo, uid) and appends one object per row made by
- * row(); returns the array or NULL on error. */
+/* Runs st (bound with promo, uid, limit) and appends to arr one object per
+ * row, made by row(). */
 static enum ld_err rows(struct ledger *l, sqlite3_stmt *st, const struct promo *p,
 			const char *uid, struct json_object *arr,
 			struct json_object *(*row)(const struct promo *, sqlite3_stmt *))

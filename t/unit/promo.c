@@ -242,6 +242,14 @@ t_dst(void)
 	       "a doubled midnight: the day starts at the first one");
 	is_int(promo_day(p, utc(2024, 11, 3, 4, 59, 59, 999)), 239,
 	       "between the two midnights is the new day");
+	{
+		/* The fast offset (from the calendar) agrees with the zone
+		 * database at every quarter hour of every day. */
+		int bad = 0;
+		for (int64_t t = p->day_start_ms[0]; t < p->day_start_ms[p->ndays]; t += H / 4)
+			bad += promo_utc_offset(p, t) != ld_zone_offset(p->time_zone, t);
+		is_int(bad, 0, "promo_utc_offset agrees with the zone database all year (Havana)");
+	}
 	promo_free(p);
 }
 
