@@ -114,8 +114,9 @@ static int grant_or_revoke(struct ctl *c, int revoke, int argc, char **argv)
 	switch (o) {
 	case SUPPORT_DONE:
 		publish(c, p->id, argv[2], &r.bal);
-		printf("%s %lld to '%s' in '%s' by ticket %s: balance %lld (version %lld)\n",
-		       revoke ? "revoked" : "granted", (long long)n, argv[2], p->id, rq.ticket,
+		printf("%s %lld %s '%s' in '%s' by ticket %s: balance %lld (version %lld)\n",
+		       revoke ? "revoked" : "granted", (long long)n, revoke ? "from" : "to",
+		       argv[2], p->id, rq.ticket,
 		       (long long)BALANCE(r.bal), (long long)r.bal.version);
 		return 0;
 	case SUPPORT_ALREADY:
