@@ -8,10 +8,14 @@
 
 #include "app.h"
 #include "history.h"
+#include "metrics.h"
 
+/* Logs with what identifies the request (never the token) and answers. */
 void api_fail(struct ctx *c, enum ld_err e)
 {
-	fprintf(stderr, "error: %s: %s\n", ld_strerror(e), ledger_errmsg(c->app->ledger));
+	fprintf(stderr, "error: path=%s user=%s promo=%s: %s: %s\n", c->req->path,
+		c->uid[0] ? c->uid : "-", c->promo ? c->promo->id : "-", ld_strerror(e),
+		ledger_errmsg(c->app->ledger));
 	if (e == LD_ERR_BUSY)
 		http_error(c->req, 503, "unavailable", "the service is busy, try again");
 	else
@@ -68,8 +72,10 @@ void api_visit(struct ctx *c)
 		return api_fail(c, e);
 	if (o != RULE_OK)
 		return refuse(c, o);
-	if (r.granted)
+	if (r.granted) {
 		publish(c, c->uid, &r.bal);
+		metrics_grant(METRICS_GRANT_VISIT);
+	}
 	c->req->outcome = r.granted ? "granted" : "already";
 	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
 }
@@ -122,8 +128,13 @@ void api_claim(struct ctx *c)
 	if (o != RULE_OK)
 		return refuse(c, o);
 	publish(c, c->uid, &r.bal);
-	if (r.inviter_granted)
+	if (r.visit_granted)
+		metrics_grant(METRICS_GRANT_VISIT);
+	metrics_grant(METRICS_GRANT_INVITEE);
+	if (r.inviter_granted) {
 		publish(c, r.inviter, &r.inviter_bal);
+		metrics_grant(METRICS_GRANT_INVITER);
+	}
 	c->req->outcome = r.inviter_granted ? "credited" : "credited_over_cap";
 	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
 }
@@ -187,8 +198,10 @@ void api_draw(struct ctx *c)
 		return api_fail(c, e);
 	if (out != RULE_OK)
 		return refuse(c, out);
-	if (!r.replay)
+	if (!r.replay) {
 		publish(c, c->uid, &r.bal);
+		metrics_draw(c->promo->id, r.prize_id[0] ? r.prize_id : NULL);
+	}
 	c->req->outcome = r.replay ? "replay" : r.prize_id[0] ? "win" : "miss";
 	d = json_object_new_object();
 	json_object_object_add(d, "id", json_object_new_int64(r.id));

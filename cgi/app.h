@@ -40,11 +40,15 @@ void api_balance(struct ctx *c);
 void api_draw(struct ctx *c);
 void api_me(struct ctx *c);
 void api_healthz(struct ctx *c);
+void api_metrics(struct ctx *c); /* metrics.c */
 
 /* Answers a lib/ failure: 503 for a busy database, else 500. */
 void api_fail(struct ctx *c, enum ld_err e);
 
 /* Routes one request (routes.c). */
 void route_request(struct app *app, struct http_req *req);
+
+/* The name of route i of the table, or NULL past its end (metrics). */
+const char *route_name(int i);
 
 #endif

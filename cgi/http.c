@@ -85,6 +85,26 @@ void http_send(struct http_req *r, int status, struct json_object *body,
 	json_object_put(body);
 }
 
+void http_send_text(struct http_req *r, int status, const char *content_type,
+		    const char *text, size_t len)
+{
+	char head[512];
+	int n;
+
+	r->status = status;
+	n = snprintf(head, sizeof head,
+		     "Status: %d %s\r\n"
+		     "Content-Type: %s\r\n"
+		     "Content-Length: %zu\r\n"
+		     "Cache-Control: no-store\r\n"
+		     "X-Content-Type-Options: nosniff\r\n\r\n",
+		     status, reason_phrase(status), content_type, len);
+	if (n < 0 || (size_t)n >= sizeof head)
+		n = 0; /* cannot happen with our fixed headers */
+	FCGX_PutStr(head, n, r->fcgi->out);
+	FCGX_PutStr(text, (int)len, r->fcgi->out);
+}
+
 void http_error(struct http_req *r, int status, const char *code,
 		const char *fmt, ...)
 {

@@ -63,6 +63,11 @@ const char *http_field_str(const struct http_req *r, const char *name);
 void http_send(struct http_req *r, int status, struct json_object *body,
 	       const char *extra_headers);
 
+/* Answers status with a body that is not JSON (len bytes of text of
+ * content_type), with the same security headers. */
+void http_send_text(struct http_req *r, int status, const char *content_type,
+		    const char *text, size_t len);
+
 /* Answers a JSON error {"error": code, "message": fmt...}. */
 void http_error(struct http_req *r, int status, const char *code,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));

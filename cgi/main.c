@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "metrics.h"
 
 static volatile sig_atomic_t stopping;   /* SIGTERM/SIGINT seen */
 static volatile sig_atomic_t in_request; /* worker: a request is being served */
@@ -252,6 +253,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* The shared counters exist before the workers, so all of them see
+	 * the same mapping. */
+	if (metrics_init() != 0)
+		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
+			" /metrics answers 503\n", strerror(errno));
 	pids = xcalloc((size_t)nworkers, sizeof *pids);
 	for (int i = 0; i < nworkers; i++)
 		pids[i] = spawn(listen_fd);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "metrics.h"
 
 #define PROMO_PREFIX "/api/promotions/"
 
@@ -28,7 +29,13 @@ static const struct route routes[] = {
 	{ "draws",   "draws",        1, 1, HTTP_POST, "Allow: POST\r\n", api_draw },
 	{ "me",      "me",           1, 1, HTTP_GET,  "Allow: GET\r\n",  api_me },
 	{ "healthz", "/healthz",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_healthz },
+	{ "metrics", "/metrics",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_metrics },
 };
+
+const char *route_name(int i)
+{
+	return i >= 0 && (size_t)i < sizeof routes / sizeof routes[0] ? routes[i].name : NULL;
+}
 
 /*
  * Splits path into a route and, for promotion routes, the promotion id
@@ -126,7 +133,7 @@ void route_request(struct app *app, struct http_req *req)
 	struct ctx c = { .app = app, .req = req, .now_ms = ld_now_ms() };
 	char promo_id[PROMO_ID_MAX + 1] = "";
 	const struct route *rt;
-	int64_t t0 = mono_us();
+	int64_t t0 = mono_us(), us;
 	int bad_promo;
 
 	rt = match(req->path, promo_id, &bad_promo);
@@ -151,9 +158,13 @@ void route_request(struct app *app, struct http_req *req)
 	}
 	rt->fn(&c);
 log:
+	us = mono_us() - t0;
+	metrics_request(rt ? (int)(rt - routes) : -1, req->status, us);
+	if (app->cache)
+		metrics_cache(cache_stats(app->cache));
 	if (app->cfg.log_level >= 2)
 		fprintf(stderr, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s\n",
 			rt ? rt->name : "none", req->status, c.uid[0] ? c.uid : "-",
-			c.promo ? c.promo->id : "-", (double)(mono_us() - t0) / 1000.0,
+			c.promo ? c.promo->id : "-", (double)us / 1000.0,
 			req->outcome ? req->outcome : "-");
 }

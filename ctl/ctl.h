@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "cache.h"
 
 struct ctl {
 	struct ld_config cfg;
@@ -34,5 +35,15 @@ int cmd_stats(struct ctl *c, int argc, char **argv);
 
 /* promo simulate FILE ... (cmd_stats.c); argv[0] is "promo". */
 int ctl_promo_simulate(struct ctl *c, int argc, char **argv);
+int cmd_user(struct ctl *c, int argc, char **argv);
+int cmd_grant(struct ctl *c, int argc, char **argv);
+int cmd_revoke(struct ctl *c, int argc, char **argv);
+int cmd_revoke_reward(struct ctl *c, int argc, char **argv);
+int cmd_cache(struct ctl *c, int argc, char **argv);
+int cmd_export(struct ctl *c, int argc, char **argv);
+
+/* A new cache client for the config's "redis" (the caller frees it with
+ * cache_free), or NULL when no cache is configured. */
+struct cache *ctl_cache_open(struct ctl *c);
 
 #endif

@@ -24,6 +24,12 @@ static const struct command commands[] = {
 	  "        [--draws-per-user K] [--invited F] [--seed S] [--hourly]   dry run, writes nothing" },
 	{ "stats", cmd_stats, 1, "stats PROMO [--json]       per local day: visits, invites, draws, wins, stock left" },
 	{ "token", cmd_token, 1, "token [--ttl SECONDS] UID...   one token per line" },
+	{ "user", cmd_user, 1, "user show PROMO UID [--json]   grants, invites, draws, rewards, balance vs cache" },
+	{ "grant", cmd_grant, 1, "grant PROMO UID N --reason TEXT --ticket ID   support compensation" },
+	{ "revoke", cmd_revoke, 1, "revoke PROMO UID N --reason TEXT --ticket ID   take dice back (never below 0)" },
+	{ "revoke-reward", cmd_revoke_reward, 1, "revoke-reward PROMO DRAW_ID --reason TEXT --ticket ID   stop an undelivered reward" },
+	{ "cache", cmd_cache, 1, "cache verify PROMO | rebuild PROMO" },
+	{ "export", cmd_export, 1, "export winners PROMO [--day YYYY-MM-DD]   RFC 4180 CSV on stdout" },
 };
 
 void ctl_die(const char *fmt, ...)

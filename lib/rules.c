@@ -320,6 +320,7 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 	    (e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
 			   &visited, &r->bal)) != LD_OK)
 		return e;
+	r->visit_granted = visited;
 	if (!(st = ledger_stmt(l, "SELECT count(*) FROM invites"
 			       " WHERE promo = ?1 AND inviter = ?2 AND inviter_granted = 1")))
 		return LD_ERR_DB;

@@ -57,6 +57,7 @@ enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
 struct claim_result {
 	int granted;
 	int inviter_granted;
+	int visit_granted;             /* the claim also made the invitee's visit grant */
 	char inviter[65];
 	struct ld_balance bal;         /* the invitee's */
 	struct ld_balance inviter_bal; /* valid when inviter_granted */

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+# GET /metrics: Prometheus text whose counters move with the requests
+# served by all the worker processes; localhost only. Logs: one line per
+# request, and no token ever reaches a log.
+import os, re, sqlite3
+from harness import Stack, ok, is_, done, promo, diag, SRC
+
+W, M = "t-met-win", "t-met-miss"
+s = Stack(balance_read="cache", workers=4, promos=[
+    promo(W, prizes=[{"id": "coffee", "name": "Coffee", "daily_stock": 10, "probability": 1.0}]),
+    promo(M)])
+
+
+def scrape():
+    r = s.request("GET", "/metrics")
+    assert r.status == 200, r
+    vals = {}
+    for line in r.raw.splitlines():
+        if line and not line.startswith("#"):
+            name, v = line.rsplit(" ", 1)
+            vals[name] = float(v)
+    return r, vals
+
+
+r, before = scrape()
+ok(r.headers.get("Content-Type", "").startswith("text/plain; version=0.0.4"),
+   "/metrics is Prometheus text 0.0.4")
+ok("# TYPE luckydice_request_duration_seconds histogram" in r.raw, "it has a latency histogram")
+
+uids = ["m%d" % i for i in range(7)]
+toks = s.tokens(*uids)
+for t in toks:
+    s.api("POST", W, "visit", token=t)
+for t in toks[:3]:
+    s.api("GET", W, "balance", token=t)
+s.api("POST", W, "draws", {"request_id": "req-win-0001"}, token=toks[0])
+s.api("POST", W, "draws", {"request_id": "req-win-0002"}, token=toks[1])
+s.api("POST", W, "draws", {"request_id": "req-win-0002"}, token=toks[1])  # a replay
+s.api("POST", M, "visit", token=toks[2])
+s.api("POST", M, "draws", {"request_id": "req-miss-001"}, token=toks[2])
+s.request("GET", "/api/nowhere")
+s.api("GET", W, "balance")  # no token: 401
+code = s.api("GET", W, "invite", token=toks[3]).json["code"]
+s.api("POST", W, "invite/claim", {"code": code}, token=s.token("newbie"))
+with sqlite3.connect(os.path.join(s.dir, "luckydice.db")) as c:
+    c.execute("UPDATE outbox SET state='dead' WHERE key=?", ("%s/invite/newbie/notify" % W,))
+r, after = scrape()
+
+
+def delta(name):
+    return after.get(name, 0) - before.get(name, 0)
+
+
+is_(delta('luckydice_requests_total{route="visit",status="200"}'), 8, "visits: 8 more 200s")
+is_(delta('luckydice_requests_total{route="balance",status="200"}'), 3, "balance: 3 more 200s")
+is_(delta('luckydice_requests_total{route="balance",status="401"}'), 1, "balance: 1 more 401")
+is_(delta('luckydice_requests_total{route="draws",status="200"}'), 4, "draws: 4 more 200s")
+is_(delta('luckydice_requests_total{route="none",status="404"}'), 1, "unknown path: 1 more 404")
+is_(delta('luckydice_requests_total{route="metrics",status="200"}'), 1, "the first scrape was counted")
+is_(delta('luckydice_grants_total{reason="visit"}'), 9, "visit grants: 8 visits + the claim's visit")
+is_(delta('luckydice_grants_total{reason="invitee"}'), 1, "invitee grants: 1")
+is_(delta('luckydice_grants_total{reason="inviter"}'), 1, "inviter grants: 1")
+is_(delta('luckydice_draws_total{promo="%s",outcome="win",prize="coffee"}' % W), 2,
+    "two wins of coffee (the replay is not a draw)")
+is_(delta('luckydice_draws_total{promo="%s",outcome="miss",prize=""}' % M), 1, "one miss")
+ok(delta('luckydice_cache_requests_total{result="hit"}') >= 3, "cache hits moved with the cached balance reads")
+is_(after["luckydice_outbox_due"], 4.0, "outbox due: the reward and notification of two wins")
+is_(after["luckydice_outbox_dead"], 1.0, "outbox dead: the row marked dead")
+n = delta("luckydice_request_duration_seconds_count")
+is_(n, 20, "the histogram counted every request in between (and the first scrape)")
+is_(after['luckydice_request_duration_seconds_bucket{le="+Inf"}'],
+    after["luckydice_request_duration_seconds_count"], "the +Inf bucket equals the count")
+b = [v for k, v in after.items() if k.startswith("luckydice_request_duration_seconds_bucket")]
+ok(b == sorted(b), "buckets are cumulative")
+ok(after["luckydice_request_duration_seconds_sum"] > before["luckydice_request_duration_seconds_sum"],
+   "the latency sum grew")
+r = s.request("POST", "/metrics")
+is_(r.status, 405, "POST /metrics -> 405")
+
+conf = open(os.path.join(SRC, "nginx", "luckydice-locations.conf")).read()
+m = re.search(r"location = /metrics \{([^}]*)\}", conf)
+ok(m and re.search(r"allow 127\.0\.0\.1;\s*allow ::1;\s*deny all;", m.group(1)),
+   "nginx lets only loopback reach /metrics (allow 127.0.0.1, ::1; deny all)")
+src = open(os.path.join(SRC, "cgi", "metrics.c")).read()
+ok("from_loopback" in src and "403" in src, "the worker refuses /metrics from a non-loopback address too")
+
+# Logs: every way a token travels, then look for it everywhere.
+tok = s.token("secretive")
+sig = tok.rsplit(".", 1)[1]
+s.api("POST", W, "visit", token=tok)
+s.api("GET", W, "balance", headers={"Cookie": "ld_token=" + tok})
+s.request("GET", "/?promo=%s&token=%s" % (W, tok))
+s.request("GET", "/i/abc?token=" + tok)
+s.api("GET", W, "me", token=tok, headers={"Referer": "http://127.0.0.1/?promo=x&token=" + tok})
+s.api("GET", W, "balance", token=tok[:-3] + "AAA")  # a forged one: 401
+s.api("POST", W, "visit", token=tok, raw="{bad json")
+r = s.request("GET", "/?promo=%s&token=%s" % (W, tok))
+is_(r.headers.get("Referrer-Policy"), "no-referrer", "the page tells browsers not to send its URL on")
+logs = {}
+for root, _, files in os.walk(s.dir):
+    for f in files:
+        if f.endswith(".log"):
+            with open(os.path.join(root, f), errors="replace") as fh:
+                logs[os.path.relpath(os.path.join(root, f), s.dir)] = fh.read()
+ok("log/access.log" in logs and "log/fcgi.log" in logs, "the access and worker logs exist")
+leaks = [name for name, text in logs.items() if sig in text or sig[:20] in text]
+is_(leaks, [], "no log holds the token or its signature")
+ok(re.search(r"^request route=visit status=200 user=secretive promo=%s ms=\d+\.\d+ outcome=granted$" % W,
+             logs["log/fcgi.log"], re.M), "one line per request: route, status, user, promo, ms, outcome")
+ok(re.search(r"^request route=balance status=401 user=- .* outcome=unauthorized$", logs["log/fcgi.log"], re.M),
+   "a refused token is logged as unauthorized, without the token")
+ok(re.search(r'"GET /+index\.html HTTP/1\.1" 200', logs["log/access.log"]) and "promo=" not in logs["log/access.log"],
+   "the access log keeps the path without the query")
+done()
