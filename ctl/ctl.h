@@ -30,5 +30,6 @@ void ctl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn
 int cmd_init(struct ctl *c, int argc, char **argv);
 int cmd_promo(struct ctl *c, int argc, char **argv);
 int cmd_token(struct ctl *c, int argc, char **argv);
+int cmd_outbox(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "init", cmd_init, 1, "init                       create or migrate the database" },
 	{ "promo", cmd_promo, 1, "promo load FILE | list | show ID" },
 	{ "token", cmd_token, 1, "token [--ttl SECONDS] UID...   one token per line" },
+	{ "outbox", cmd_outbox, 1, "outbox list [--dead] [--all] | retry ID | retry --all-dead" },
 };
 
 void ctl_die(const char *fmt, ...)
