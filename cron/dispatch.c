@@ -45,6 +45,7 @@ struct run {
 	int64_t start_ms;
 	int64_t backlog;          /* due at start, for progress */
 	int64_t sent;             /* done in earlier rounds */
+	int64_t progress_ms;      /* last progress line */
 	int progress_shown;
 	int64_t delivered, retried, dead, stale;
 };
@@ -134,9 +135,12 @@ static int take_lock(struct run *r)
 static void show_progress(void *arg, size_t done)
 {
 	struct run *r = arg;
-	double s = (double)(ld_now_ms() - r->start_ms) / 1000;
-	int64_t n = r->sent + (int64_t)done;
+	int64_t now = ld_now_ms(), n = r->sent + (int64_t)done;
+	double s = (double)(now - r->start_ms) / 1000;
 
+	if (now - (r->progress_ms ? r->progress_ms : r->start_ms) < 1000)
+		return;
+	r->progress_ms = now;
 	fprintf(stderr, "\rdispatch: %lld of %lld sent, %.0f/s   ", (long long)n,
 		(long long)r->backlog, s > 0 ? (double)n / s : 0.0);
 	r->progress_shown = 1;

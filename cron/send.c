@@ -246,7 +246,6 @@ void sender_run(struct sender *s, const struct outbox_event *ev, size_t n,
 {
 	size_t next = 0, done = 0;
 	int active = 0;
-	int64_t last_report = ld_now_ms();
 
 	if (n > s->nerrors) {
 		free(s->errors);
@@ -288,10 +287,8 @@ void sender_run(struct sender *s, const struct outbox_event *ev, size_t n,
 			active--;
 			done++;
 		}
-		if (progress && ld_now_ms() - last_report >= 1000) {
-			last_report = ld_now_ms();
+		if (progress)
 			progress(arg, done);
-		}
 		if (done < n && (next == n || active == s->nslots))
 			curl_multi_poll(s->multi, NULL, 0, 100, NULL);
 	}

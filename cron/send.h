@@ -21,7 +21,7 @@ void sender_free(struct sender *s);
 /* The URL an event of this kind goes to, NULL when not configured. */
 const char *sender_url(const struct sender *s, const char *kind);
 
-/* Called now and then while a batch runs, with how many are done. */
+/* Called as a batch runs (often: throttle inside), with how many are done. */
 typedef void (*sender_progress)(void *arg, size_t done);
 
 /*
