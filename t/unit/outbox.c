@@ -77,11 +77,13 @@ int main(void)
 	struct ledger_options lo = { .create = 1 };
 	struct outbox_event *ev, *ev2;
 	struct outbox_mark m[3];
-	char dir[] = "/tmp/ld-unit-outbox.XXXXXX", path[300], err[256];
+	const char *base = getenv("TMPDIR");
+	char dir[256], path[300], err[256];
 	size_t n, n2, stale;
 	int64_t due, changed;
 	int att = 0;
 
+	snprintf(dir, sizeof dir, "%s/ld-unit-outbox.XXXXXX", base && *base ? base : "/tmp");
 	if (sodium_init() < 0 || !mkdtemp(dir))
 		bail("cannot set up");
 	snprintf(path, sizeof path, "%s/t.db", dir);
