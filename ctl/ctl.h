@@ -45,5 +45,6 @@ int cmd_export(struct ctl *c, int argc, char **argv);
 /* A new cache client for the config's "redis" (the caller frees it with
  * cache_free), or NULL when no cache is configured. */
 struct cache *ctl_cache_open(struct ctl *c);
+int cmd_outbox(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""receiver.py - a stand-in for the reward and notification services: a
+real HTTP/1.1 server (keep-alive, one thread per connection) that records
+every request to a JSONL file and answers as its mode says.
+
+    receiver.py --log FILE [--port N] [--mode MODE] [--retry-after S] [--delay S]
+
+Prints its port on stdout once listening (--port 0, the default, picks a
+free one). Modes:
+    ok        200 {"ok":true}
+    fail500   500
+    fail400   400 {"error":"bad_request",...}
+    429       429 with Retry-After: --retry-after seconds
+    slow      sleeps --delay seconds, then 200
+    hang      reads the request, sleeps --delay seconds (past the client's
+              timeout), then answers 200 to whoever is still there
+    drop      starts a 200 answer and closes the connection mid-body
+    okdrop    takes the request (records it as processed) and closes the
+              connection without answering: succeed-then-drop
+POST /_control {"mode":..., "retry_after":..., "delay":...} changes them;
+GET /_control shows them. Control requests are not recorded.
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+state = {"mode": "ok", "retry_after": 1, "delay": 2.0}
+lock = threading.Lock()
+log = None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def answer(self, status, body=b"", headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        if self.path == "/_control":
+            with lock:
+                return self.answer(200, json.dumps(state).encode())
+        self.answer(404, b'{"error":"not_found"}')
+
+    def do_POST(self):
+        body = self.read_body()
+        if self.path == "/_control":
+            with lock:
+                state.update(json.loads(body))
+                return self.answer(200, json.dumps(state).encode())
+        with lock:
+            mode, retry_after, delay = state["mode"], state["retry_after"], state["delay"]
+            log.write(json.dumps({
+                "t": time.time(), "method": self.command, "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode("utf-8", "replace"), "mode": mode,
+            }) + "\n")
+            log.flush()
+        if mode == "ok":
+            self.answer(200, b'{"ok":true}')
+        elif mode == "fail500":
+            self.answer(500, b'{"error":"internal"}')
+        elif mode == "fail400":
+            self.answer(400, b'{"error":"bad_coupon","message":"coupon template unknown"}')
+        elif mode == "429":
+            self.answer(429, b'{"error":"slow_down"}', [("Retry-After", str(retry_after))])
+        elif mode in ("slow", "hang"):
+            time.sleep(delay)
+            try:
+                self.answer(200, b'{"ok":true}')
+            except OSError:
+                self.close_connection = True
+        elif mode == "drop":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 100\r\n\r\n{\"ok\"")
+            self.wfile.flush()
+            self.close_connection = True
+        elif mode == "okdrop":
+            self.close_connection = True
+        else:
+            self.answer(500, b'{"error":"unknown mode"}')
+
+
+def main():
+    global log
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--mode", default="ok")
+    ap.add_argument("--retry-after", type=int, default=1)
+    ap.add_argument("--delay", type=float, default=2.0)
+    a = ap.parse_args()
+    state.update(mode=a.mode, retry_after=a.retry_after, delay=a.delay)
+    log = open(a.log, "a")
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    print(srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+# luckydice-dispatch delivers every won prize and notification to a real
+# HTTP receiver: signed, with a stable Idempotency-Key, through a phase of
+# 500s; --dry-run changes nothing; an overlapping run exits 0 at once.
+import fcntl, json, os, time
+from harness import ok, is_, done, diag
+from dispatchlib import (Receiver, stack_for, make_wins, dispatch, dispatch_until_done,
+                         signing_key, signed_ok)
+
+P = "t-disp"
+rv = Receiver()
+s = stack_for(rv, P)
+uids = ["u%02d" % i for i in range(12)]
+toks = make_wins(s, P, uids)
+# Two invites credited: a notify.invite to the inviter each time.
+code = s.api("GET", P, "invite", token=toks[0]).json["code"]
+for u in ("new1", "new2"):
+    r = s.api("POST", P, "invite/claim", {"code": code}, token=s.token(u))
+    is_(r.status, 200, "invitee %s is credited" % u)
+
+rows = s.query("SELECT key, kind, payload FROM outbox ORDER BY id")
+kinds = sorted(k for _, k, _ in rows)
+is_(kinds.count("reward.issue"), 12, "12 wins wrote 12 reward.issue events")
+is_(kinds.count("notify.win"), 12, "and 12 notify.win events")
+is_(kinds.count("notify.invite"), 2, "2 invite credits wrote 2 notify.invite events")
+keys = {k for k, _, _ in rows}
+payload = {k: p for k, _, p in rows}
+
+# --dry-run lists what it would send and changes nothing.
+before = s.dump(("outbox",))
+r = dispatch(s, "--dry-run")
+is_(r.returncode, 0, "--dry-run exits 0")
+is_(sum(1 for l in r.stdout.splitlines() if l.startswith("would send ")), 26,
+    "--dry-run lists the 26 due events")
+is_(s.dump(("outbox",)), before, "--dry-run changes no outbox row")
+is_(rv.requests(), [], "--dry-run sends nothing")
+
+# An overlapping run (the lock is held) exits 0 at once and sends nothing.
+lock = open(os.path.join(s.dir, "luckydice.db.dispatch.lock"), "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+t0 = time.time()
+r = dispatch(s)
+is_((r.returncode, r.stdout.strip()), (0, "dispatch: another dispatcher is running"),
+    "a run while another holds the lock says so and exits 0")
+ok(time.time() - t0 < 2, "it exits at once")
+is_(rv.requests(), [], "it sends nothing")
+lock.close()
+
+# A phase of 500s: every event is retried, none is lost.
+rv.mode("fail500")
+t0 = time.time()
+r = dispatch(s)
+is_(r.returncode, 1, "a run where the service answers 500 exits 1")
+ok(r.stdout.startswith("dispatch: delivered 0, retried 26, dead 0, still due "),
+   "its summary counts 26 retried") or diag(r.stdout)
+st = s.query("SELECT state, attempts, last_status, last_error, next_at FROM outbox")
+ok(all(x[:3] == ("pending", 1, 500) for x in st), "all rows stay pending with attempt 1 and status 500")
+ok(all(x[3].startswith("HTTP 500: ") for x in st), "the 500 is kept in last_error")
+ok(all(t0 * 1000 - 1000 <= x[4] <= time.time() * 1000 + 2000 for x in st),
+   "next tries are within the backoff cap (2 s)")
+
+rv.mode("ok")
+r = dispatch_until_done(s)
+is_(r.returncode, 0, "once the service is back a run exits 0")
+ok(r.stdout.startswith("dispatch: delivered ") and "dead 0, still due 0" in r.stdout,
+   "its summary says nothing is still due") or diag(r.stdout)
+is_(s.query("SELECT state, count(*) FROM outbox GROUP BY state"), [("delivered", 26)],
+    "every event is delivered")
+
+reqs = rv.requests()
+oks = [q for q in reqs if q["mode"] == "ok"]
+is_({q["headers"]["idempotency-key"] for q in reqs}, keys,
+    "the set of keys the receiver saw equals the set of events")
+is_(sorted(q["headers"]["idempotency-key"] for q in oks), sorted(keys),
+    "each event was answered 200 exactly once")
+key = signing_key(s)
+ok(all(signed_ok(key, q) for q in reqs), "every body's X-Luckydice-Signature verifies")
+ok(not signed_ok(b"x" * 64, reqs[0]), "and would not verify under another key")
+ok(all(q["body"] == payload[q["headers"]["idempotency-key"]] for q in reqs),
+   "every body is the event's payload, byte for byte")
+ok(all(q["headers"]["content-type"] == "application/json" and q["method"] == "POST"
+       for q in reqs), "every request is a JSON POST")
+ok(all(q["path"] == ("/reward" if q["headers"]["x-luckydice-event"] == "reward.issue"
+                     else "/notify") for q in reqs),
+   "reward.issue goes to reward_url, notify.* to notify_url")
+bodies = [json.loads(q["body"]) for q in oks]
+ok(all(b["key"] == q["headers"]["idempotency-key"] and b["event"] == q["headers"]["x-luckydice-event"]
+       and b["promotion"] == P for b, q in zip(bodies, oks)),
+   "bodies name their event, key and promotion")
+win = [b for b in bodies if b["event"] == "reward.issue" and b["user"] == "u03"]
+ok(len(win) == 1 and win[0]["prize"] == {"id": "gift", "name": "기프티콘"} and win[0]["draw_id"] > 0,
+   "u03's reward names the prize and the draw")
+
+# Nothing due: a run sends nothing and exits 0.
+n = len(rv.requests())
+r = dispatch(s)
+is_((r.returncode, len(rv.requests())), (0, n), "a run with nothing due sends nothing, exits 0")
+r = dispatch(s, "--quiet")
+is_((r.returncode, r.stdout), (0, ""), "--quiet prints nothing when all is well")
+
+# A kind whose URL is not configured waits, and the summary says so.
+make_wins(s, P, ["late"])
+cfg = json.load(open(s.config))
+del cfg["notify_url"]
+alt = os.path.join(s.dir, "no-notify.json")
+json.dump(cfg, open(alt, "w"))
+r = dispatch(s, env=dict(s.env, LUCKYDICE_CONFIG=alt))
+is_(r.returncode, 1, "with notify_url unset a run exits 1")
+ok("wait for notify_url" in r.stdout and "delivered 1," in r.stdout,
+   "the reward is delivered and the summary says the notification waits") or diag(r.stdout)
+is_(s.scalar("SELECT state || '/' || attempts FROM outbox WHERE key = ?", P + "/draw/13/notify"),
+    "pending/0", "the notification stays pending, no attempt counted")
+
+# Cannot run: exit 2 with a message.
+r = dispatch(s, env=dict(s.env, LUCKYDICE_CONFIG=os.path.join(s.dir, "missing.json")))
+ok(r.returncode == 2 and "missing.json" in r.stderr, "a missing config exits 2 naming the file")
+r = dispatch(s, "--batch", "0")
+ok(r.returncode == 2 and "--batch" in r.stderr, "a bad --batch exits 2")
+done()

@@ -1,0 +1,163 @@
+/*
+ * t/unit/outbox.c - lib/outbox.c on a real SQLite file: claims with a
+ * lease, marks that hold only under the lease they were made with,
+ * release, kinds without a URL, revoked rows, operator retry, and the
+ * bounds of the full-jitter backoff.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "outbox.h"
+#include "../tap.h"
+
+#define T0 1720364400000LL
+#define LEASE 60000
+
+static struct ledger *l;
+
+static void add(const char *kind, const char *key)
+{
+	if (ledger_begin(l) != LD_OK ||
+	    outbox_add(l, kind, key, "p", "u", "{\"x\":1}", T0) != LD_OK ||
+	    ledger_commit(l) != LD_OK)
+		bail("cannot add '%s': %s", key, ledger_errmsg(l));
+}
+
+static const char *state_of(const char *key, int *attempts)
+{
+	static char st[16];
+	sqlite3_stmt *s = ledger_stmt(l, "SELECT state, attempts FROM outbox WHERE key = ?1");
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	st[0] = '\0';
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		snprintf(st, sizeof st, "%s", sqlite3_column_text(s, 0));
+		*attempts = sqlite3_column_int(s, 1);
+	}
+	sqlite3_reset(s);
+	return st;
+}
+
+static struct outbox_mark mark(const struct outbox_event *e, enum outbox_verdict v)
+{
+	struct outbox_mark m = { e->id, e->lease_until, v, v == OUTBOX_DELIVERED ? 200 : 500,
+				 v == OUTBOX_DELIVERED ? NULL : "HTTP 500: x", T0 + 5000 };
+	return m;
+}
+
+static void test_backoff(void)
+{
+	struct ld_dispatch_config d = { .backoff_base_seconds = 1, .backoff_max_seconds = 8 };
+	int64_t hi[8] = { 0 }, w;
+	int bad = 0;
+
+	for (int a = 1; a <= 6; a++)
+		for (int i = 0; i < 2000; i++) {
+			int64_t ceil = 1000LL << (a - 1);
+			w = outbox_backoff_ms(&d, a, 0);
+			if (ceil > 8000)
+				ceil = 8000;
+			if (w < 0 || w > ceil)
+				bad++;
+			if (w > hi[a])
+				hi[a] = w;
+		}
+	is_int(bad, 0, "every wait is within [0, min(cap, base * 2^(attempts-1))]");
+	ok(hi[1] > 900 && hi[3] > 3600 && hi[6] > 7200, "and spreads over the whole range (jitter)");
+	w = outbox_backoff_ms(&d, 1000, 0);
+	ok(w >= 0 && w <= 8000, "a huge attempt count stays within the cap");
+	is_int(outbox_backoff_ms(&d, 1, 30000) >= 30000, 1, "Retry-After is a minimum, even past the cap");
+}
+
+int main(void)
+{
+	struct ledger_options lo = { .create = 1 };
+	struct outbox_event *ev, *ev2;
+	struct outbox_mark m[3];
+	const char *base = getenv("TMPDIR");
+	char dir[256], path[300], err[256];
+	size_t n, n2, stale;
+	int64_t due, changed;
+	int att = 0;
+
+	snprintf(dir, sizeof dir, "%s/ld-unit-outbox.XXXXXX", base && *base ? base : "/tmp");
+	if (sodium_init() < 0 || !mkdtemp(dir))
+		bail("cannot set up");
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK || ledger_migrate(l, NULL, NULL) != LD_OK)
+		bail("cannot open '%s': %s", path, err);
+
+	add("reward.issue", "k1");
+	add("reward.issue", "k2");
+	add("notify.win", "k3");
+	add("reward.issue", "k4");
+	add("reward.issue", "k1"); /* a duplicate key is a no-op */
+	outbox_count_due(l, T0, OUTBOX_REWARD | OUTBOX_NOTIFY, &due);
+	is_int(due, 4, "4 events due (a duplicate key adds nothing)");
+
+	is_int(outbox_claim(l, T0, LEASE, OUTBOX_REWARD, 2, &ev, &n), LD_OK, "claim 2 rewards");
+	is_int((int64_t)n, 2, "2 claimed");
+	ok(n == 2 && ev[0].attempts == 1 && ev[0].lease_until == T0 + LEASE, "attempt 1, leased");
+	is_int(outbox_claim(l, T0, LEASE, OUTBOX_REWARD, 10, &ev2, &n2), LD_OK, "claim again");
+	ok(n2 == 1 && strcmp(ev2[0].key, "k4") == 0, "only the unleased reward, not the notify");
+	outbox_events_free(ev2, n2);
+
+	/* The lease runs out (the dispatcher died): the rows go again. */
+	is_int(outbox_claim(l, T0 + LEASE, LEASE, OUTBOX_REWARD, 10, &ev2, &n2), LD_OK, "claim after the lease");
+	ok(n2 == 3, "the expired rows and k4's are claimed again (%zu)", n2);
+	m[0] = mark(&ev[0], OUTBOX_DELIVERED);
+	m[1] = mark(&ev[1], OUTBOX_DEAD);
+	is_int(outbox_mark(l, m, 2, T0 + LEASE, &stale), LD_OK, "marks under the old lease");
+	is_int((int64_t)stale, 2, "change nothing: both are stale");
+	is_string(state_of(ev[0].key, &att), "pending", "the row is still pending");
+	is_int(att, 2, "with 2 attempts");
+	outbox_events_free(ev, n);
+
+	for (size_t i = 0; i < n2; i++) {
+		enum outbox_verdict v = strcmp(ev2[i].key, "k1") == 0 ? OUTBOX_DELIVERED
+			: strcmp(ev2[i].key, "k2") == 0 ? OUTBOX_DEAD : OUTBOX_RELEASE;
+		m[i] = mark(&ev2[i], v);
+	}
+	is_int(outbox_mark(l, m, n2, T0 + LEASE + 1, &stale), LD_OK, "marks under the current lease");
+	is_int((int64_t)stale, 0, "all hold");
+	is_string(state_of("k1", &att), "delivered", "k1 delivered");
+	is_string(state_of("k2", &att), "dead", "k2 dead");
+	is_string(state_of("k4", &att), "pending", "k4 released: pending");
+	is_int(att, 1, "its unsent attempt undone");
+	is_int(outbox_mark(l, m, 1, T0 + LEASE + 2, &stale), LD_OK, "marking a delivered row again");
+	is_int((int64_t)stale, 1, "changes nothing");
+	outbox_events_free(ev2, n2);
+
+	outbox_claim(l, T0 + LEASE + 3, LEASE, OUTBOX_REWARD, 10, &ev, &n);
+	ok(n == 1 && strcmp(ev[0].key, "k4") == 0, "a released row is due at once");
+	m[0] = mark(&ev[0], OUTBOX_RETRY);
+	outbox_mark(l, m, 1, T0 + LEASE + 4, NULL);
+	outbox_events_free(ev, n);
+	outbox_claim(l, T0 + 4999, LEASE, OUTBOX_REWARD, 10, &ev, &n);
+	is_int((int64_t)n, 0, "a retried row waits for its next_at");
+
+	sqlite3_exec(ledger_db(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", NULL, NULL, NULL);
+	outbox_claim(l, T0 + 3 * LEASE, LEASE, OUTBOX_NOTIFY, 10, &ev, &n);
+	is_int((int64_t)n, 0, "a revoked row is never claimed");
+
+	is_int(outbox_retry(l, 999, T0, &changed), LD_ERR_NOTFOUND, "retry of an unknown id: not found");
+	is_int(outbox_retry(l, 1, T0, &changed), LD_OK, "retry of a delivered row");
+	is_int(changed, 0, "changes nothing");
+	is_int(outbox_retry(l, 0, T0 + 7, &changed), LD_OK, "retry of all dead");
+	is_int(changed, 1, "puts k2 back");
+	is_string(state_of("k2", &att), "pending", "k2 is pending");
+	is_int(att, 0, "with no attempts counted");
+
+	test_backoff();
+	ledger_free(l);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/t.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/t.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+	return done_testing();
+}
