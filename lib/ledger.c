@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "ledger.h"
 
@@ -29,6 +30,9 @@ struct ledger {
 	int64_t promos_checked_ms; /* last look at the table */
 	int64_t promos_stamp;      /* max(loaded_at) + count seen then */
 	int promos_loaded;
+	/* busy waiting */
+	int busy_timeout_ms;
+	int64_t busy_since_us;
 };
 
 static void set_err(struct ledger *l, const char *what)
@@ -64,6 +68,37 @@ static enum ld_err exec(struct ledger *l, const char *sql, const char *what)
 	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, what);
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The busy handler: waits for another process's write lock in short
+ * steps (50 us, growing to 500 us) until l->busy_timeout_ms have passed
+ * since the first try. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms...
+ * which, when several workers take turns on a lock held for tens of
+ * microseconds, leaves the CPU idle while requests queue. count is 0 on
+ * the first call of each wait. Returns 1 to try again, 0 to give up
+ * (SQLITE_BUSY).
+ */
+static int busy_wait(void *arg, int count)
+{
+	struct ledger *l = arg;
+	int64_t now = mono_us();
+	struct timespec ts = { 0, 0 };
+
+	if (count == 0)
+		l->busy_since_us = now;
+	else if (now - l->busy_since_us >= (int64_t)l->busy_timeout_ms * 1000)
+		return 0;
+	ts.tv_nsec = 50000L * (count < 10 ? count + 1 : 10);
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 			struct ledger **out, char *err, size_t errlen)
 {
@@ -90,7 +125,8 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 		return LD_ERR_DB;
 	}
 	sqlite3_extended_result_codes(l->db, 1);
-	sqlite3_busy_timeout(l->db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000);
+	l->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000;
+	sqlite3_busy_handler(l->db, busy_wait, l);
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
 		 " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
@@ -152,14 +188,28 @@ sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql)
 	return st;
 }
 
+/* Steps a cached statement that returns no row (BEGIN, COMMIT): parsing
+ * them once per process instead of per transaction. */
+static enum ld_err step_cached(struct ledger *l, const char *sql, const char *what)
+{
+	sqlite3_stmt *st = ledger_stmt(l, sql);
+	int rc;
+
+	if (!st)
+		return LD_ERR_DB;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
+}
+
 enum ld_err ledger_begin(struct ledger *l)
 {
-	return exec(l, "BEGIN IMMEDIATE", "cannot begin transaction");
+	return step_cached(l, "BEGIN IMMEDIATE", "cannot begin transaction");
 }
 
 enum ld_err ledger_commit(struct ledger *l)
 {
-	enum ld_err e = exec(l, "COMMIT", "cannot commit");
+	enum ld_err e = step_cached(l, "COMMIT", "cannot commit");
 	if (e != LD_OK)
 		ledger_rollback(l);
 	return e;

@@ -1,0 +1,118 @@
+/*
+ * ref-responder.c - the cheapest possible libfcgi responder: the ceiling
+ * the benchmark compares luckydice's handlers with. It forks N processes
+ * on one unix socket, like luckydice-fcgi, and answers every request with
+ * the same small JSON 200 and the same headers as http_send(), without
+ * reading the request, touching a database or allocating.
+ *
+ * usage: ref-responder --socket PATH [--workers N]
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+static const char answer[] =
+	"Status: 200 OK\r\n"
+	"Content-Type: application/json; charset=utf-8\r\n"
+	"Content-Length: 14\r\n"
+	"Cache-Control: no-store\r\n"
+	"X-Content-Type-Options: nosniff\r\n"
+	"\r\n"
+	"{\"balance\":1}\n";
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* Accepts and answers until killed. */
+static void serve(int fd)
+{
+	FCGX_Request req;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_IGN);
+	FCGX_InitRequest(&req, fd, 0);
+	while (FCGX_Accept_r(&req) == 0) {
+		FCGX_PutStr(answer, sizeof answer - 1, req.out);
+		FCGX_Finish_r(&req);
+	}
+	_exit(0);
+}
+
+/* A listening unix socket at path, mode 0666 so nginx workers can
+ * connect; -1 with a message printed. */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		fprintf(stderr, "fatal: socket path '%s' is too long\n", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+	    chmod(path, 0666) != 0 || listen(fd, 1024) != 0) {
+		fprintf(stderr, "fatal: cannot listen on '%s': %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int nworkers = 2, fd, status;
+	struct sigaction sa = { .sa_handler = on_term };
+	pid_t *pids;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			nworkers = atoi(argv[++i]);
+		else
+			path = NULL, i = argc;
+	}
+	if (!path || nworkers < 1 || nworkers > 64) {
+		fprintf(stderr, "usage: ref-responder --socket PATH [--workers N]\n");
+		return 2;
+	}
+	if (FCGX_Init() != 0 || (fd = listen_unix(path)) < 0)
+		return 2;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	pids = calloc((size_t)nworkers, sizeof *pids);
+	if (!pids)
+		return 2;
+	for (int i = 0; i < nworkers; i++)
+		if ((pids[i] = fork()) == 0)
+			serve(fd);
+	while (!stopping)
+		pause();
+	for (int i = 0; i < nworkers; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	while (wait(&status) > 0 || errno == EINTR)
+		;
+	unlink(path);
+	free(pids);
+	return 0;
+}
