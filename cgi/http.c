@@ -143,68 +143,10 @@ static long content_length(const struct http_req *r)
 	return n;
 }
 
-static int is_ident(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-/* Checks the parsed body against the field table; answers and returns -1
- * on the first problem. */
-static int check_fields(struct http_req *r, const struct http_field *fields,
-			size_t nfields)
-{
-	struct json_object *v;
-
-	if (!json_object_is_type(r->json, json_type_object)) {
-		http_error(r, 400, "bad_json", "the body must be a JSON object");
-		return -1;
-	}
-	json_object_object_foreach(r->json, key, val) {
-		size_t i;
-		(void)val;
-		for (i = 0; i < nfields && strcmp(fields[i].name, key) != 0; i++)
-			;
-		if (i == nfields) {
-			http_error(r, 400, "unknown_field", "unknown field '%.64s'", key);
-			return -1;
-		}
-	}
-	for (size_t i = 0; i < nfields; i++) {
-		const struct http_field *f = &fields[i];
-		size_t len;
-		if (!json_object_object_get_ex(r->json, f->name, &v)) {
-			if (!f->required)
-				continue;
-			http_error(r, 400, "missing_field", "field '%s' is required", f->name);
-			return -1;
-		}
-		if (!json_object_is_type(v, json_type_string)) {
-			http_error(r, 400, "invalid_field", "field '%s' must be a string", f->name);
-			return -1;
-		}
-		len = (size_t)json_object_get_string_len(v);
-		if (len < f->min_len || len > f->max_len ||
-		    !is_ident(json_object_get_string(v), len)) {
-			http_error(r, 400, "invalid_field",
-				   "field '%s' must be %zu to %zu characters of A-Z a-z 0-9 _ -",
-				   f->name, f->min_len, f->max_len);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int http_read_json(struct http_req *r, const struct http_field *fields, size_t nfields)
 {
 	long n = content_length(r);
-	struct json_tokener *tok;
-	enum json_tokener_error jerr;
+	struct body_problem p;
 	int got;
 
 	if (n < 0) {
@@ -226,39 +168,11 @@ int http_read_json(struct http_req *r, const struct http_field *fields, size_t n
 	r->body_len = (size_t)n;
 	if (!fields)
 		return 0;
-	if (n == 0) {
-		r->json = json_object_new_object();
-		return check_fields(r, fields, nfields);
-	}
-	if (memchr(r->body, '\0', r->body_len)) {
-		http_error(r, 400, "bad_json", "the body contains a NUL byte");
+	if (!(r->json = body_parse(r->body, r->body_len, fields, nfields, &p))) {
+		http_error(r, p.status, p.code, "%s", p.message);
 		return -1;
 	}
-	tok = json_tokener_new_ex(8);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	r->json = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
-	jerr = json_tokener_get_error(tok);
-	if (jerr == json_tokener_success &&
-	    json_tokener_get_parse_end(tok) != r->body_len) {
-		/* trailing white space is fine, anything else is garbage */
-		for (size_t i = json_tokener_get_parse_end(tok); i < r->body_len; i++)
-			if (!strchr(" \t\r\n", r->body[i])) {
-				jerr = json_tokener_error_parse_unexpected;
-				break;
-			}
-	}
-	if (jerr == json_tokener_continue)
-		jerr = json_tokener_error_parse_eof;
-	json_tokener_free(tok);
-	if (jerr != json_tokener_success || !r->json) {
-		if (r->json)
-			json_object_put(r->json);
-		r->json = NULL;
-		http_error(r, 400, "bad_json", "the body is not valid JSON: %s",
-			   json_tokener_error_desc(jerr));
-		return -1;
-	}
-	return check_fields(r, fields, nfields);
+	return 0;
 }
 
 const char *http_field_str(const struct http_req *r, const char *name)

@@ -12,6 +12,7 @@
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
+#include "body.h"
 #include "ld.h"
 
 #define HTTP_BODY_MAX 4096 /* nginx caps at the same size */
@@ -30,14 +31,6 @@ struct http_req {
 	const char *allow;   /* methods of the matched route, for a 405 */
 };
 
-/* A body field: name, JSON type, and for strings the allowed length and
- * whether it must be an identifier ([A-Za-z0-9_-]). */
-struct http_field {
-	const char *name;
-	int required;
-	size_t min_len, max_len;
-};
-
 /* Starts a request: method, path. */
 void http_req_init(struct http_req *r, FCGX_Request *fcgi);
 void http_req_release(struct http_req *r);
@@ -49,8 +42,9 @@ const char *http_param(const struct http_req *r, const char *name);
  * Reads the body (CONTENT_LENGTH parsed strictly, at most HTTP_BODY_MAX)
  * and, when fields is not NULL, parses it as a JSON object whose members
  * are exactly the identifier strings described by fields (nfields of
- * them). On a problem it answers the 4xx itself (400 bad_json,
- * missing_field, invalid_field, unknown_field; 413 body_too_large) and
+ * them; see body_parse). On a problem it answers the 4xx itself (400
+ * bad_json, duplicate_field, missing_field, invalid_field, unknown_field;
+ * 413 body_too_large) and
  * returns -1; 0 when the caller may go on. An empty body is {} .
  */
 int http_read_json(struct http_req *r, const struct http_field *fields, size_t nfields);

@@ -8,8 +8,7 @@
 
 #include "app.h"
 #include "metrics.h"
-
-#define PROMO_PREFIX "/api/promotions/"
+#include "path.h"
 
 struct route {
 	const char *name;   /* for logs and metrics */
@@ -38,39 +37,19 @@ const char *route_name(int i)
 }
 
 /*
- * Splits path into a route and, for promotion routes, the promotion id
- * (copied into promo, PROMO_ID_MAX + 1 bytes). Returns NULL when no route
- * has this path; *bad_promo is set when the path has a promotion part
- * that is not a valid id.
+ * The route of path and, for promotion routes, the promotion id (copied
+ * into promo, PROMO_ID_MAX + 1 bytes). Returns NULL when no route has this
+ * path; *bad_promo is set when the path has a promotion part that is not
+ * a valid id.
  */
 static const struct route *match(const char *path, char *promo, int *bad_promo)
 {
-	const char *p, *slash;
-	size_t n;
+	const char *rest;
+	int under = path_split(path, promo, &rest, bad_promo);
 
-	*bad_promo = 0;
-	if (strncmp(path, PROMO_PREFIX, sizeof PROMO_PREFIX - 1) != 0) {
-		for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-			if (!routes[i].promo && strcmp(routes[i].suffix, path) == 0)
-				return &routes[i];
-		return NULL;
-	}
-	p = path + sizeof PROMO_PREFIX - 1;
-	if (!(slash = strchr(p, '/')))
-		return NULL;
-	n = (size_t)(slash - p);
-	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		if (!routes[i].promo || strcmp(routes[i].suffix, slash + 1) != 0)
-			continue;
-		if (n == 0 || n > PROMO_ID_MAX) {
-			*bad_promo = 1;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (routes[i].promo == under && strcmp(routes[i].suffix, rest) == 0)
 			return &routes[i];
-		}
-		memcpy(promo, p, n);
-		promo[n] = '\0';
-		*bad_promo = !ld_is_ident(promo, PROMO_ID_MAX);
-		return &routes[i];
-	}
 	return NULL;
 }
 
@@ -134,8 +113,16 @@ void route_request(struct app *app, struct http_req *req)
 	char promo_id[PROMO_ID_MAX + 1] = "";
 	const struct route *rt;
 	int64_t t0 = mono_us(), us;
+	const char *uri;
 	int bad_promo;
 
+	uri = http_param(req, "REQUEST_URI");
+	if (uri && !path_is_plain(uri, req->path)) {
+		rt = NULL;
+		http_error(req, 400, "bad_path", "the path must be plain: no escapes,"
+			   " dot segments or repeated slashes");
+		goto log;
+	}
 	rt = match(req->path, promo_id, &bad_promo);
 	if (!rt) {
 		http_error(req, 404, "not_found", "no such endpoint");

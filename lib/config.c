@@ -332,23 +332,16 @@ config_object(struct cparse *cp, struct json_object *obj, const char *prefix,
 }
 
 enum ld_err
-config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
+config_parse(const char *json, size_t len, const char *path,
+	     struct ld_config *cfg, char *err, size_t errlen)
 {
 	struct cparse cp = { path, NULL, err, errlen };
 	struct json_object *root;
-	char msg[200], *text;
+	char msg[200];
 	enum ld_err rc;
-	size_t len;
 
 	memset(cfg, 0, sizeof(*cfg));
-	rc = ld_read_file(path, CONFIG_FILE_MAX, &text, &len, msg, sizeof(msg));
-	if (rc != LD_OK) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s", msg);
-		return rc;
-	}
-	root = ld_json_parse(text, len, CONFIG_DEPTH, msg, sizeof(msg));
-	free(text);
+	root = ld_json_parse(json, len, CONFIG_DEPTH, msg, sizeof(msg));
 	if (root == NULL) {
 		cerr(&cp, "%s", msg);
 		return LD_ERR_INVALID;
@@ -376,6 +369,25 @@ out:
 	free(cp.dir);
 	if (rc != LD_OK)
 		config_release(cfg);
+	return rc;
+}
+
+enum ld_err
+config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
+{
+	char msg[200], *text;
+	enum ld_err rc;
+	size_t len;
+
+	memset(cfg, 0, sizeof(*cfg));
+	rc = ld_read_file(path, CONFIG_FILE_MAX, &text, &len, msg, sizeof(msg));
+	if (rc != LD_OK) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s", msg);
+		return rc;
+	}
+	rc = config_parse(text, len, path, cfg, err, errlen);
+	free(text);
 	return rc;
 }
 

@@ -45,6 +45,11 @@ struct ld_config {
 enum ld_err config_load(const char *path, struct ld_config *cfg,
 			char *err, size_t errlen);
 
+/* The same for len bytes of JSON already read from path (which names
+ * the file in messages and anchors relative paths). */
+enum ld_err config_parse(const char *json, size_t len, const char *path,
+			 struct ld_config *cfg, char *err, size_t errlen);
+
 /* Same, path from $LUCKYDICE_CONFIG (error if unset). */
 enum ld_err config_load_env(struct ld_config *cfg, char *err, size_t errlen);
 

@@ -151,11 +151,26 @@ class Stack:
             return
         subprocess.run([os.path.join(SRC, "script", "stack"), "stop", self.dir],
                        capture_output=True, timeout=60)
+        self._check_sanitizers()
         if os.environ.get("LD_KEEP_TMP"):
             diag("kept " + self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+    def _check_sanitizers(self):
+        """A sanitizer report in the workers' log fails the test (in a
+        --enable-sanitizers build a worker that trips one dies)."""
+        p = os.path.join(self.dir, "log", "fcgi.log")
+        if not os.path.exists(p):
+            return
+        with open(p, errors="replace") as f:
+            text = f.read()
+        for word in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if word in text:
+                ok(False, "the workers' log has a sanitizer report (%s)" % word)
+                diag(text[text.index(word) - 200:][:3000])
+                break
 
     def dump_logs(self):
         for name in ("log/fcgi.log", "nginx-error.log", "log/redis.log"):
