@@ -72,6 +72,7 @@ static int app_open(struct app *app)
 	}
 	lo.busy_timeout_ms = app->cfg.busy_timeout_ms;
 	lo.synchronous_full = app->cfg.synchronous_full;
+	lo.defer_checkpoints = 1;
 	if ((e = ledger_open(app->cfg.db, &lo, &app->ledger, err, sizeof err)) != LD_OK) {
 		fprintf(stderr, "fatal: %s\n", err);
 		return -1;
@@ -139,10 +140,54 @@ static void worker(int listen_fd)
 	_exit(0);
 }
 
-static pid_t spawn(int listen_fd)
+/*
+ * The checkpointer: a process of its own that moves the WAL into the
+ * database a few times a second, so that no worker pays for a checkpoint
+ * and its fsync while answering a request.
+ */
+static void checkpointer(void)
+{
+	struct sigaction sa = { .sa_handler = worker_on_term };
+	struct ledger_options lo = { 0 };
+	struct ledger *l = NULL;
+	struct ld_config cfg;
+	char err[512];
+
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGINT, SIG_IGN);
+	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "checkpointer: %s\n", err);
+		_exit(4);
+	}
+	lo.busy_timeout_ms = cfg.busy_timeout_ms;
+	lo.synchronous_full = cfg.synchronous_full;
+	if (ledger_open(cfg.db, &lo, &l, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "checkpointer: %s\n", err);
+		config_release(&cfg);
+		_exit(4);
+	}
+	while (!stopping) {
+		in_request = 1;
+		if (ledger_checkpoint(l, NULL) != LD_OK && cfg.log_level >= 1)
+			fprintf(stderr, "checkpointer: %s\n", ledger_errmsg(l));
+		in_request = 0;
+		if (!stopping)
+			usleep(200 * 1000);
+	}
+	ledger_free(l);
+	config_release(&cfg);
+	_exit(0);
+}
+
+/* Starts worker slot i; the slot after the workers is the checkpointer. */
+static pid_t spawn(int listen_fd, int i, int nworkers)
 {
 	pid_t pid = fork();
 
+	if (pid == 0 && i == nworkers) {
+		close(listen_fd);
+		checkpointer();
+	}
 	if (pid == 0)
 		worker(listen_fd);
 	if (pid < 0)
@@ -258,9 +303,9 @@ int main(int argc, char **argv)
 	if (metrics_init() != 0)
 		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
 			" /metrics answers 503\n", strerror(errno));
-	pids = xcalloc((size_t)nworkers, sizeof *pids);
-	for (int i = 0; i < nworkers; i++)
-		pids[i] = spawn(listen_fd);
+	pids = xcalloc((size_t)nworkers + 1, sizeof *pids);
+	for (int i = 0; i <= nworkers; i++)
+		pids[i] = spawn(listen_fd, i, nworkers);
 	fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", nworkers, where);
 
 	/* Supervise: replace a worker that dies, until told to stop. */
@@ -271,21 +316,22 @@ int main(int argc, char **argv)
 				sleep(1);
 			continue;
 		}
-		for (int i = 0; i < nworkers; i++) {
+		for (int i = 0; i <= nworkers; i++) {
 			if (pids[i] != pid)
 				continue;
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
-				fprintf(stderr, "luckydice-fcgi: worker %d ended (%s %d), starting another\n",
+				fprintf(stderr, "luckydice-fcgi: %s %d ended (%s %d), starting another\n",
+					i == nworkers ? "checkpointer" : "worker",
 					(int)pid, WIFSIGNALED(status) ? "signal" : "exit",
 					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
 				/* could not open its resources: do not spin */
 				sleep(1);
 			}
-			pids[i] = stopping ? 0 : spawn(listen_fd);
+			pids[i] = stopping ? 0 : spawn(listen_fd, i, nworkers);
 		}
 	}
-	for (int i = 0; i < nworkers; i++)
+	for (int i = 0; i <= nworkers; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGTERM);
 	while (wait(&status) > 0 || errno == EINTR)

@@ -104,7 +104,7 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 {
 	struct ledger *l = xcalloc(1, sizeof *l);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-	char pragmas[256];
+	char pragmas[320];
 	struct stat st;
 	enum ld_err e;
 
@@ -131,6 +131,10 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
 		 " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
 		 opt->synchronous_full ? "FULL" : "NORMAL");
+	/* Deferred: a WAL of up to ~40 MB before a worker checkpoints itself,
+	 * which it only does when the checkpointer process is not keeping up. */
+	if (opt->defer_checkpoints)
+		strcat(pragmas, " PRAGMA wal_autocheckpoint=10000;");
 	if ((e = exec(l, pragmas, "cannot set up database")) != LD_OK) {
 		snprintf(err, errlen, "database '%s': %s", path, l->err);
 		ledger_free(l);
@@ -200,6 +204,16 @@ static enum ld_err step_cached(struct ledger *l, const char *sql, const char *wh
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
+}
+
+enum ld_err ledger_checkpoint(struct ledger *l, int *pages)
+{
+	int log = 0, done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(l->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+
+	if (pages)
+		*pages = log;
+	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, "cannot checkpoint");
 }
 
 enum ld_err ledger_begin(struct ledger *l)

@@ -24,6 +24,8 @@ struct ledger_options {
 	int busy_timeout_ms;  /* 0 = 2000 */
 	int synchronous_full; /* PRAGMA synchronous=FULL instead of NORMAL */
 	int create;           /* create the file if missing (luckydicectl init) */
+	int defer_checkpoints; /* leave WAL checkpoints to ledger_checkpoint()
+				* in another process (the FastCGI workers do) */
 };
 
 /* A migration compiled in from sql/NNN-name.sql (lib/schema.c). */
@@ -72,6 +74,15 @@ sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql);
 /* Maps an sqlite result code to an ld_err, recording the message with
  * what (e.g. "cannot record grant"). SQLITE_BUSY/LOCKED -> LD_ERR_BUSY. */
 enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
+
+/*
+ * One passive WAL checkpoint: copies what no reader still needs from the
+ * WAL into the database and syncs it. The FastCGI supervisor runs one in a
+ * separate process a few times a second, so the checkpoint's fsync stays
+ * off the request path (workers open with defer_checkpoints). *pages (may
+ * be NULL) gets the WAL size in pages.
+ */
+enum ld_err ledger_checkpoint(struct ledger *l, int *pages);
 
 enum ld_err ledger_begin(struct ledger *l);   /* BEGIN IMMEDIATE */
 enum ld_err ledger_commit(struct ledger *l);
