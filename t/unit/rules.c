@@ -289,7 +289,7 @@ int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[256], path[300], err[256];
-	struct ledger_options lo = { 0, 0, 1 };
+	struct ledger_options lo = { .create = 1 };
 	struct promo *p;
 
 	snprintf(dir, sizeof dir, "%s/ld-unit-rules-XXXXXX", tmp && *tmp ? tmp : "/tmp");
