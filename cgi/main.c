@@ -13,6 +13,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -155,6 +156,7 @@ static void checkpointer(void)
 
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGINT, SIG_IGN);
+	prctl(PR_SET_NAME, "ld-checkpoint"); /* tell it from the workers in ps */
 	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "checkpointer: %s\n", err);
 		_exit(4);

@@ -117,7 +117,7 @@ bad = [
     ('{"request_id": "abcdefg!"}', "invalid_field", "a '!'"),
     ('{"request_id": "abc/defgh"}', "invalid_field", "a '/'"),
     ('{"request_id": "\u00e4bcdefgh"}', "invalid_field", "a non-ASCII letter"),
-    ('{"request_id": "abcdefgh\\u0000"}', "invalid_field", "an escaped NUL"),
+    ('{"request_id": "abcdefgh\\u0000"}', "bad_json", "an escaped NUL (strict JSON refuses \\u0000)"),
     ('{"request_id": "abcdefgh", "x": 1}', "unknown_field", "an extra field"),
     ('{"request_id": "abcdefgh"', "bad_json", "an unterminated object"),
     ('{"request_id": "abcdefgh"} x', "bad_json", "trailing garbage"),

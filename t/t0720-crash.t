@@ -4,14 +4,20 @@
 # (LD_CRASH_SECONDS, 20 by default). Afterwards every answer the clients
 # saw as 2xx is in the ledger, the invariants of DESIGN.md hold, every win
 # has its one reward.issue event, the supervisor replaced every dead
-# worker promptly, and the service answers.
-import os, random, signal, threading, time
-from harness import Stack, ok, is_, diag, done, promo
+# worker promptly, and the service answers. The dispatcher runs over and
+# over meanwhile and is killed at random too; afterwards every event
+# reaches the receiver (a stand-in for the reward service).
+import os, random, signal, subprocess, threading, time
+from harness import BUILD, Stack, ok, is_, diag, done, promo
+from dispatchlib import FAST, Receiver, dispatch_until_done
 
 SECONDS = float(os.environ.get("LD_CRASH_SECONDS", "20"))
 WORKERS, THREADS, CAP, STOCK = 4, 6, 3, 40
 P = "t-crash"
-s = Stack(workers=WORKERS, promos=[promo(
+recv = Receiver("ok")
+s = Stack(workers=WORKERS, extra_config={
+    "reward_url": recv.url + "/reward", "notify_url": recv.url + "/notify", "dispatch": FAST},
+          promos=[promo(
     P, invites={"max_credited_per_inviter": CAP, "invitee_new_within_hours": 24},
     prizes=[{"id": "coffee", "name": "coffee", "daily_stock": STOCK, "probability": 0.4},
             {"id": "cake", "name": "cake", "daily_stock": 5, "probability": 0.1}])])
@@ -28,7 +34,9 @@ def workers():
             except OSError:
                 continue
             fields = st[st.rindex(")") + 2:].split()
-            if int(fields[1]) == supervisor and fields[0] != "Z":
+            name = st[st.index("(") + 1:st.rindex(")")]
+            # the supervisor's children: the workers and the checkpointer
+            if int(fields[1]) == supervisor and fields[0] != "Z" and name != "ld-checkpoint":
                 kids.append(int(d))
     return kids
 
@@ -89,7 +97,24 @@ def client(t):
                                             prize and prize["id"]))
 
 
+dispatcher_kills = [0]
+
+
+def dispatcher():
+    """Runs luckydice-dispatch again and again, killing it now and then."""
+    rnd = random.Random(2)
+    while not stop.is_set():
+        p = subprocess.Popen([os.path.join(BUILD, "luckydice-dispatch"), "--quiet"], env=s.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.02, 0.5))
+        if p.poll() is None:
+            p.kill()
+            dispatcher_kills[0] += 1
+        p.wait()
+
+
 threads = [threading.Thread(target=client, args=(t,)) for t in range(THREADS)]
+threads.append(threading.Thread(target=dispatcher))
 for th in threads:
     th.start()
 kills, replace_ms = 0, []
@@ -172,6 +197,15 @@ none("SELECT o.key FROM outbox o WHERE o.promo=? AND o.kind='reward.issue' AND N
      " FROM draws d WHERE o.key = d.promo || '/draw/' || d.id || '/reward' AND d.prize IS NOT NULL)",
      "no reward.issue without a win")
 is_(s.scalar("PRAGMA integrity_check"), "ok", "the database passes its integrity check")
+
+diag("dispatcher killed %d times" % dispatcher_kills[0])
+ok(dispatcher_kills[0] > 0, "the dispatcher was killed mid-run %d times" % dispatcher_kills[0])
+dispatch_until_done(s, limit=60)
+is_(s.scalar("SELECT count(*) FROM outbox WHERE state <> 'delivered'"), 0,
+    "after the kills a dispatcher run delivers every event")
+seen = set(recv.keys())
+is_(seen ^ set(k for (k,) in s.query("SELECT key FROM outbox")), set(),
+    "the receiver saw exactly the outbox's events (%d), each key at least once" % len(seen))
 
 is_(len(workers()), WORKERS, "all %d workers are running after the kills" % WORKERS)
 is_(s.request("GET", "/healthz").status, 200, "the service answers healthz")
