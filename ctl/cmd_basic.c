@@ -28,19 +28,10 @@ int cmd_init(struct ctl *c, int argc, char **argv)
 /* promo load FILE: validate, then store (insert or update by id). */
 static int promo_load(struct ctl *c, const char *path)
 {
-	char err[512];
 	struct promo *p;
-	size_t len;
-	char *json;
 	int created;
 
-	if (ld_read_file(path, PROMO_FILE_MAX, &json, &len, err, sizeof err) != LD_OK)
-		ctl_die("%s", err);
-	if (promo_parse(json, len, &p, err, sizeof err) != LD_OK) {
-		free(json);
-		ctl_die("promotion file '%s': %s", path, err);
-	}
-	free(json);
+	p = ctl_read_promo(path);
 	if (ledger_promo_store(ctl_ledger(c), p, ld_now_ms(), &created) != LD_OK) {
 		promo_free(p);
 		ctl_die("%s", ledger_errmsg(c->ledger));

@@ -222,9 +222,6 @@ int ctl_promo_simulate(struct ctl *c, int argc, char **argv)
 	const char *path = NULL;
 	struct sim_result r;
 	struct promo *p;
-	char err[512];
-	size_t len;
-	char *json;
 	int hourly = 0;
 
 	(void)c;
@@ -248,13 +245,7 @@ int ctl_promo_simulate(struct ctl *c, int argc, char **argv)
 	if (!path || o.participants < 0)
 		ctl_die("usage: luckydicectl promo simulate FILE --participants N"
 			" [--draws-per-user K] [--invited F] [--seed S] [--hourly]");
-	if (ld_read_file(path, PROMO_FILE_MAX, &json, &len, err, sizeof err) != LD_OK)
-		ctl_die("%s", err);
-	if (promo_parse(json, len, &p, err, sizeof err) != LD_OK) {
-		free(json);
-		ctl_die("promotion file '%s': %s", path, err);
-	}
-	free(json);
+	p = ctl_read_promo(path);
 	if (stats_simulate(p, &o, &r) != LD_OK) {
 		promo_free(p);
 		ctl_die("simulate: options out of range");

@@ -25,6 +25,10 @@ struct ledger *ctl_ledger(struct ctl *c);
 /* The promotion with this id; exits 2 when there is none. */
 const struct promo *ctl_promo(struct ctl *c, const char *id);
 
+/* Reads and validates a promotion file; exits 2 with the file's name and
+ * the failing field on error. The caller frees the result (promo_free). */
+struct promo *ctl_read_promo(const char *path);
+
 /* Prints "error: ..." and exits 2. */
 void ctl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -71,6 +71,23 @@ const struct promo *ctl_promo(struct ctl *c, const char *id)
 	return p;
 }
 
+struct promo *ctl_read_promo(const char *path)
+{
+	char err[512];
+	struct promo *p;
+	size_t len;
+	char *json;
+
+	if (ld_read_file(path, PROMO_FILE_MAX, &json, &len, err, sizeof err) != LD_OK)
+		ctl_die("%s", err);
+	if (promo_parse(json, len, &p, err, sizeof err) != LD_OK) {
+		free(json);
+		ctl_die("promotion file '%s': %s", path, err);
+	}
+	free(json);
+	return p;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: luckydicectl COMMAND ...   (config from $LUCKYDICE_CONFIG)\n", f);
