@@ -3,6 +3,7 @@
  * migrations and the per-process promotion registry.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,10 @@ static int64_t mono_us(void)
 }
 
 /*
- * The busy handler: waits for another process's write lock in short
- * steps (50 us, growing to 500 us) until l->busy_timeout_ms have passed
+ * The busy handler: waits for another process's write lock by yielding
+ * the CPU a few times (the lock is usually held for tens of microseconds,
+ * and on 2 cores the holder often just needs a turn), then in short steps
+ * (20 us, growing to 500 us) until l->busy_timeout_ms have passed
  * since the first try. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms...
  * which, when several workers take turns on a lock held for tens of
  * microseconds, leaves the CPU idle while requests queue. count is 0 on
@@ -94,7 +97,11 @@ static int busy_wait(void *arg, int count)
 		l->busy_since_us = now;
 	else if (now - l->busy_since_us >= (int64_t)l->busy_timeout_ms * 1000)
 		return 0;
-	ts.tv_nsec = 50000L * (count < 10 ? count + 1 : 10);
+	if (count < 8) {
+		sched_yield();
+		return 1;
+	}
+	ts.tv_nsec = 20000L * (count < 33 ? count - 7 : 25);
 	nanosleep(&ts, NULL);
 	return 1;
 }
