@@ -64,7 +64,8 @@ void http_send(struct http_req *r, int status, struct json_object *body,
 {
 	char head[512];
 	size_t len;
-	const char *s = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	const char *s = json_object_to_json_string_length(
+		body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	int n;
 
 	/* FCGX_FPrintF has its own printf without %zu: format here. */

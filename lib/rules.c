@@ -296,7 +296,8 @@ static enum ld_err add_event(struct ledger *l, const char *kind, const char *key
 	json_object_object_add(o, "promotion", json_object_new_string(promo));
 	json_object_object_add(o, "user", json_object_new_string(uid));
 	e = outbox_add(l, kind, key, promo, uid,
-		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), now_ms);
+		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE), now_ms);
 	json_object_put(o);
 	return e;
 }
