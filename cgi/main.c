@@ -161,7 +161,9 @@ static void checkpointer(void)
 		fprintf(stderr, "checkpointer: %s\n", err);
 		_exit(4);
 	}
-	lo.busy_timeout_ms = cfg.busy_timeout_ms;
+	/* A restart holds new writers back while it waits for readers: never
+	 * for more than 20 ms, whatever the workers' busy timeout. */
+	lo.busy_timeout_ms = 20;
 	lo.synchronous_full = cfg.synchronous_full;
 	if (ledger_open(cfg.db, &lo, &l, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "checkpointer: %s\n", err);
@@ -170,11 +172,15 @@ static void checkpointer(void)
 	}
 	while (!stopping) {
 		in_request = 1;
-		if (ledger_checkpoint(l, NULL) != LD_OK && cfg.log_level >= 1)
+		/* The passive one copies the bulk without holding anyone up; the
+		 * restart then has next to nothing left to copy and only waits
+		 * for the readers, so the WAL starts over from its beginning. */
+		if ((ledger_checkpoint(l, 0, NULL) != LD_OK ||
+		     ledger_checkpoint(l, 1, NULL) != LD_OK) && cfg.log_level >= 1)
 			fprintf(stderr, "checkpointer: %s\n", ledger_errmsg(l));
 		in_request = 0;
 		if (!stopping)
-			usleep(200 * 1000);
+			usleep(100 * 1000);
 	}
 	ledger_free(l);
 	config_release(&cfg);

@@ -76,13 +76,21 @@ sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql);
 enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
 
 /*
- * One passive WAL checkpoint: copies what no reader still needs from the
- * WAL into the database and syncs it. The FastCGI supervisor runs one in a
- * separate process a few times a second, so the checkpoint's fsync stays
- * off the request path (workers open with defer_checkpoints). *pages (may
- * be NULL) gets the WAL size in pages.
+ * One WAL checkpoint: copies what no reader still needs from the WAL into
+ * the database and syncs it. The FastCGI supervisor runs one in a separate
+ * process a few times a second, so the checkpoint's fsync stays off the
+ * request path (workers open with defer_checkpoints).
+ *
+ * restart = 0 is PASSIVE: it never blocks anyone. But under a steady load
+ * some worker is always inside a read transaction on the WAL, so the WAL
+ * is never started over and grows without end (seen: 500 MB in a minute,
+ * after which every commit ran its own checkpoint and fsync). restart = 1
+ * (RESTART) makes new writers wait, for the length of the readers' short
+ * transactions, until the WAL can start over from its beginning; BUSY then
+ * is not an error (tried again next time). *pages (may be NULL) gets the
+ * WAL size in pages.
  */
-enum ld_err ledger_checkpoint(struct ledger *l, int *pages);
+enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages);
 
 enum ld_err ledger_begin(struct ledger *l);   /* BEGIN IMMEDIATE */
 enum ld_err ledger_commit(struct ledger *l);
