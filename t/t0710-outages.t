@@ -23,15 +23,16 @@ last = [0.0] * THREADS
 
 def client(t):
     i = 0
-    while not stop.is_set() and i < USERS:
-        tok = toks[t * USERS + i]
+    while not stop.is_set():
+        fresh = i < USERS  # out of fresh users, go on reading balances
+        tok = toks[t * USERS + (i if fresh else i % USERS)]
         i += 1
         got = []
-        for what, method, ep, body, want in (
-                ("visit", "POST", "visit", None, {200}),
-                ("draw", "POST", "draws", {"request_id": "rq-%d-%d-a" % (t, i)}, {200}),
-                ("draw", "POST", "draws", {"request_id": "rq-%d-%d-b" % (t, i)}, {409}),
-                ("balance", "GET", "balance", None, {200})):
+        steps = (("visit", "POST", "visit", None, {200}),
+                 ("draw", "POST", "draws", {"request_id": "rq-%d-%d-a" % (t, i)}, {200}),
+                 ("draw", "POST", "draws", {"request_id": "rq-%d-%d-b" % (t, i)}, {409}),
+                 ("balance", "GET", "balance", None, {200}))
+        for what, method, ep, body, want in (steps if fresh else steps[3:]):
             try:
                 r = s.api(method, P, ep, body, token=tok)
                 got.append((what, r.status, r.json and r.json.get("error"), r.status in want))
