@@ -12,6 +12,7 @@
 
 #include "outbox.h"
 #include "../tap.h"
+#include "testdb.h"
 
 #define T0 1720364400000LL
 #define LEASE 60000
@@ -74,21 +75,17 @@ static void test_backoff(void)
 
 int main(void)
 {
-	struct ledger_options lo = { .create = 1 };
 	struct outbox_event *ev, *ev2;
 	struct outbox_mark m[3];
-	const char *base = getenv("TMPDIR");
-	char dir[256], path[300], err[256];
+	struct testdb tdb;
 	size_t n, n2, stale;
 	int64_t due, changed;
 	int att = 0;
 
-	snprintf(dir, sizeof dir, "%s/ld-unit-outbox.XXXXXX", base && *base ? base : "/tmp");
-	if (sodium_init() < 0 || !mkdtemp(dir))
-		bail("cannot set up");
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK || ledger_migrate(l, NULL, NULL) != LD_OK)
-		bail("cannot open '%s': %s", path, err);
+	if (sodium_init() < 0)
+		bail("cannot initialise libsodium");
+	testdb_open(&tdb, "outbox");
+	l = tdb.ledger;
 
 	add("reward.issue", "k1");
 	add("reward.issue", "k2");
@@ -152,12 +149,6 @@ int main(void)
 	is_int(att, 0, "with no attempts counted");
 
 	test_backoff();
-	ledger_free(l);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/t.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/t.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	testdb_remove(&tdb);
 	return done_testing();
 }

@@ -14,6 +14,7 @@
 
 #include "rules.h"
 #include "../tap.h"
+#include "testdb.h"
 
 #define H (3600 * 1000LL)
 
@@ -287,19 +288,13 @@ static void test_statistics(void)
 
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[256], path[300], err[256];
-	struct ledger_options lo = { .create = 1 };
+	struct testdb tdb;
 	struct promo *p;
 
-	snprintf(dir, sizeof dir, "%s/ld-unit-rules-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (sodium_init() < 0 || !mkdtemp(dir))
-		bail("cannot set up");
-	snprintf(path, sizeof path, "%s/ledger.db", dir);
-	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
-		bail("%s", err);
-	if (ledger_migrate(l, NULL, NULL) != LD_OK)
-		bail("%s", ledger_errmsg(l));
+	if (sodium_init() < 0)
+		bail("cannot initialise libsodium");
+	testdb_open(&tdb, "rules");
+	l = tdb.ledger;
 	db = ledger_db(l);
 	p = parse(promo_json);
 	is_int(p->prizes[0].hi, 500000000, "mid's slice ends at 0.5e9");
@@ -315,12 +310,6 @@ int main(void)
 	test_statistics();
 
 	promo_free(p);
-	ledger_free(l);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/ledger.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/ledger.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	testdb_remove(&tdb);
 	return done_testing();
 }

@@ -12,6 +12,7 @@
 #include "ledger.h"
 #include "rules.h"
 #include "../tap.h"
+#include "testdb.h"
 
 static const char def[] =
 	"{\"id\":\"edge\",\"name\":\"edge\",\"time_zone\":\"Asia/Seoul\","
@@ -37,18 +38,15 @@ static int visit(struct ledger *l, const struct promo *p, const char *uid, int64
 
 int main(void)
 {
-	char dir[] = "/tmp/ld-unit-visit-XXXXXX", path[64], err[256], code[INVITE_CODE_LEN + 1];
-	struct ledger_options lo = { .create = 1 };
+	char err[256], code[INVITE_CODE_LEN + 1];
+	struct testdb db;
 	struct claim_result cr;
 	enum rule_outcome o;
 	struct ledger *l;
 	struct promo *p;
 
-	if (!mkdtemp(dir))
-		bail("mkdtemp");
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK || ledger_migrate(l, NULL, NULL) != LD_OK)
-		bail("ledger: %s", err);
+	testdb_open(&db, "visit");
+	l = db.ledger;
 	if (promo_parse(def, sizeof def - 1, &p, err, sizeof err) != LD_OK)
 		bail("promo: %s", err);
 
@@ -70,12 +68,6 @@ int main(void)
 	   "a claim at the last millisecond of the last day is credited");
 
 	promo_free(p);
-	ledger_free(l);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/t.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/t.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	testdb_remove(&db);
 	return done_testing();
 }
