@@ -1,7 +1,8 @@
 /*
  * api.c - the endpoint handlers. Each parses nothing itself (routes.c and
  * http.c have validated the token, promotion and body), calls one rule
- * from lib/, writes the cache after a commit, and renders JSON.
+ * from lib/ (the writes through the writer process, writer.h), writes
+ * the cache after a commit, and renders JSON.
  */
 #include <stdio.h>
 #include <string.h>
@@ -68,12 +69,14 @@ void api_visit(struct ctx *c)
 
 	if (http_read_json(c->req, none, 0) != 0)
 		return;
-	if ((e = rules_visit(c->app->ledger, c->promo, c->uid, c->now_ms, &o, &r)) != LD_OK)
+	e = writer_visit(c->app->writer, c->app->ledger, c->promo, c->uid, c->now_ms, &o, &r);
+	if (e != LD_OK)
 		return api_fail(c, e);
 	if (o != RULE_OK)
 		return refuse(c, o);
 	if (r.granted) {
-		publish(c, c->uid, &r.bal);
+		if (!writer_cached(c->app->writer)) /* else the writer did */
+			publish(c, c->uid, &r.bal);
 		metrics_grant(METRICS_GRANT_VISIT);
 	}
 	c->req->outcome = r.granted ? "granted" : "already";
@@ -121,20 +124,22 @@ void api_claim(struct ctx *c)
 
 	if (http_read_json(c->req, fields, 1) != 0)
 		return;
-	e = rules_claim(c->app->ledger, c->promo, c->uid, http_field_str(c->req, "code"),
-			client_id(c), c->now_ms, &o, &r);
+	e = writer_claim(c->app->writer, c->app->ledger, c->promo, c->uid,
+			 http_field_str(c->req, "code"), client_id(c), c->now_ms, &o, &r);
 	if (e != LD_OK)
 		return api_fail(c, e);
 	if (o != RULE_OK)
 		return refuse(c, o);
-	publish(c, c->uid, &r.bal);
+	if (!writer_cached(c->app->writer)) { /* else the writer did */
+		publish(c, c->uid, &r.bal);
+		if (r.inviter_granted)
+			publish(c, r.inviter, &r.inviter_bal);
+	}
 	if (r.visit_granted)
 		metrics_grant(METRICS_GRANT_VISIT);
 	metrics_grant(METRICS_GRANT_INVITEE);
-	if (r.inviter_granted) {
-		publish(c, r.inviter, &r.inviter_bal);
+	if (r.inviter_granted)
 		metrics_grant(METRICS_GRANT_INVITER);
-	}
 	c->req->outcome = r.inviter_granted ? "credited" : "credited_over_cap";
 	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
 }
@@ -192,14 +197,15 @@ void api_draw(struct ctx *c)
 
 	if (http_read_json(c->req, fields, 1) != 0)
 		return;
-	e = rules_draw(c->app->ledger, c->promo, c->uid, http_field_str(c->req, "request_id"),
-		       c->now_ms, rules_rng_sodium, NULL, &out, &r);
+	e = writer_draw(c->app->writer, c->app->ledger, c->promo, c->uid,
+			http_field_str(c->req, "request_id"), c->now_ms, &out, &r);
 	if (e != LD_OK)
 		return api_fail(c, e);
 	if (out != RULE_OK)
 		return refuse(c, out);
 	if (!r.replay) {
-		publish(c, c->uid, &r.bal);
+		if (!writer_cached(c->app->writer)) /* else the writer did */
+			publish(c, c->uid, &r.bal);
 		metrics_draw(c->promo->id, r.prize_id[0] ? r.prize_id : NULL);
 	}
 	c->req->outcome = r.replay ? "replay" : r.prize_id[0] ? "win" : "miss";

@@ -12,6 +12,7 @@
 #include "promo.h"
 #include "rules.h"
 #include "token.h"
+#include "writer.h"
 
 /* One per worker process; opened after fork. */
 struct app {
@@ -19,6 +20,7 @@ struct app {
 	struct token_key key;
 	struct ledger *ledger;
 	struct cache *cache; /* NULL when no "redis" is configured */
+	struct writer_client *writer; /* NULL with "writes": "direct" */
 };
 
 /* One per request. */

@@ -1,7 +1,8 @@
 /*
  * main.c - luckydice-fcgi: opens the FastCGI socket, forks the worker
- * processes and replaces any that dies; each worker accepts requests one
- * at a time and routes them.
+ * processes, the checkpointer and the writer, and replaces any that dies;
+ * each worker accepts requests one at a time and routes them, sending
+ * the writes to the writer (group commit, writer.h).
  *
  * usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]
  *        (config from $LUCKYDICE_CONFIG)
@@ -23,6 +24,7 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "cachesync.h"
 #include "metrics.h"
 
 static volatile sig_atomic_t stopping;   /* SIGTERM/SIGINT seen */
@@ -62,7 +64,7 @@ static void worker_on_term(int sig)
 static int app_open(struct app *app)
 {
 	struct ledger_options lo = { 0 };
-	char err[512];
+	char err[512], path[108];
 	enum ld_err e;
 
 	memset(app, 0, sizeof *app);
@@ -86,28 +88,20 @@ static int app_open(struct app *app)
 		fprintf(stderr, "fatal: bad \"redis\" address '%s'\n", app->cfg.redis);
 		return -1;
 	}
+	if (!app->cfg.writes_direct &&
+	    writer_socket_path(app->cfg.db, path, sizeof path) == 0)
+		/* wait for the writer as long as it may wait for the lock */
+		app->writer = writer_client_new(path, app->cfg.busy_timeout_ms + 3000);
 	return 0;
 }
 
 static void app_release(struct app *app)
 {
+	writer_client_free(app->writer);
 	cache_free(app->cache);
 	ledger_free(app->ledger);
 	token_key_release(&app->key);
 	config_release(&app->cfg);
-}
-
-/* cache_repair's view of the ledger. */
-static int ledger_lookup(void *arg, const char *promo, const char *uid,
-			 int64_t *version, int64_t *balance)
-{
-	struct ld_balance b;
-
-	if (ledger_balance(arg, promo, uid, &b) != LD_OK)
-		return -1;
-	*version = b.version;
-	*balance = BALANCE(b);
-	return 0;
 }
 
 static void worker(int listen_fd)
@@ -134,7 +128,7 @@ static void worker(int listen_fd)
 		current = NULL;
 		/* Between requests: catch the cache up after a Redis outage. */
 		if (app.cache && cache_pending(app.cache, NULL) > 0)
-			cache_repair(app.cache, ledger_lookup, app.ledger);
+			cache_repair(app.cache, cachesync_lookup, app.ledger);
 		in_request = 0;
 	}
 	app_release(&app);
@@ -187,14 +181,97 @@ static void checkpointer(void)
 	_exit(0);
 }
 
-/* Starts worker slot i; the slot after the workers is the checkpointer. */
+/* Counts the writer's batches for /metrics. */
+static void writer_batch(size_t requests, int committed)
+{
+	metrics_writer(requests, committed);
+}
+
+/* The writer's socket; while another instance's writer answers on it,
+ * waits (its workers write through that one meanwhile). */
+static int listen_when_free(const char *path)
+{
+	char err[512];
+	int fd, told = 0;
+
+	while ((fd = writer_listen(path, err, sizeof err)) < 0 && errno == EADDRINUSE &&
+	       !stopping) {
+		if (!told++)
+			fprintf(stderr, "writer: %s; waiting for it to stop\n", err);
+		sleep(1);
+	}
+	if (fd < 0 && !stopping)
+		fprintf(stderr, "writer: %s\n", err);
+	return fd;
+}
+
+/*
+ * The writer: one process that runs the workers' write rules, many per
+ * transaction (writer.h). Without it (not started, restarting, another
+ * instance's writer already serving the database) the workers write
+ * themselves.
+ */
+static void writer(void)
+{
+	struct sigaction sa = { .sa_handler = worker_on_term };
+	struct ledger_options lo = { 0 };
+	struct cache *cache = NULL;
+	struct ledger *l = NULL;
+	struct ld_config cfg;
+	char err[512], path[108];
+	int fd, rc = 4;
+
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_NAME, "ld-writer");
+	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "writer: %s\n", err);
+		_exit(4);
+	}
+	if (cfg.writes_direct) {
+		/* "writes": "direct": nothing to do but stay, so the
+		 * supervisor does not start it again and again */
+		while (!stopping)
+			pause();
+		config_release(&cfg);
+		_exit(0);
+	}
+	lo.busy_timeout_ms = cfg.busy_timeout_ms;
+	lo.synchronous_full = cfg.synchronous_full;
+	lo.defer_checkpoints = 1;
+	if (writer_socket_path(cfg.db, path, sizeof path) != 0) {
+		fprintf(stderr, "writer: the path of the database '%s' is too long for"
+			" a socket next to it; the workers write themselves\n", cfg.db);
+	} else if (ledger_open(cfg.db, &lo, &l, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "writer: %s\n", err);
+	} else if ((fd = listen_when_free(path)) < 0) {
+		rc = stopping ? 0 : 4;
+	} else {
+		in_request = 1; /* SIGTERM: finish the batch in hand, then stop */
+		if (cfg.redis)
+			cache = cache_new(cfg.redis, cfg.redis_timeout_ms);
+		rc = writer_serve(fd, l, cache, 64, &stopping, writer_batch) == 0 ? 0 : 4;
+		close(fd);
+		unlink(path);
+	}
+	cache_free(cache);
+	ledger_free(l);
+	config_release(&cfg);
+	_exit(rc);
+}
+
+/* Starts slot i: workers 0..nworkers-1, then the checkpointer, then the
+ * writer. */
 static pid_t spawn(int listen_fd, int i, int nworkers)
 {
 	pid_t pid = fork();
 
-	if (pid == 0 && i == nworkers) {
+	if (pid == 0 && i >= nworkers) {
 		close(listen_fd);
-		checkpointer();
+		if (i == nworkers)
+			checkpointer();
+		writer();
 	}
 	if (pid == 0)
 		worker(listen_fd);
@@ -311,8 +388,8 @@ int main(int argc, char **argv)
 	if (metrics_init() != 0)
 		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
 			" /metrics answers 503\n", strerror(errno));
-	pids = xcalloc((size_t)nworkers + 1, sizeof *pids);
-	for (int i = 0; i <= nworkers; i++)
+	pids = xcalloc((size_t)nworkers + 2, sizeof *pids);
+	for (int i = 0; i <= nworkers + 1; i++)
 		pids[i] = spawn(listen_fd, i, nworkers);
 	fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", nworkers, where);
 
@@ -324,12 +401,12 @@ int main(int argc, char **argv)
 				sleep(1);
 			continue;
 		}
-		for (int i = 0; i <= nworkers; i++) {
+		for (int i = 0; i <= nworkers + 1; i++) {
 			if (pids[i] != pid)
 				continue;
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				fprintf(stderr, "luckydice-fcgi: %s %d ended (%s %d), starting another\n",
-					i == nworkers ? "checkpointer" : "worker",
+					i < nworkers ? "worker" : i == nworkers ? "checkpointer" : "writer",
 					(int)pid, WIFSIGNALED(status) ? "signal" : "exit",
 					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
@@ -339,7 +416,7 @@ int main(int argc, char **argv)
 			pids[i] = stopping ? 0 : spawn(listen_fd, i, nworkers);
 		}
 	}
-	for (int i = 0; i <= nworkers; i++)
+	for (int i = 0; i <= nworkers + 1; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGTERM);
 	while (wait(&status) > 0 || errno == EINTR)

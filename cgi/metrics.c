@@ -38,6 +38,7 @@ struct shared {
 	uint64_t latency_us_sum, latency_count;
 	uint64_t grants[METRICS_GRANTS];
 	uint64_t cache_hits, cache_misses, cache_errors;
+	uint64_t writer_batches, writer_requests, writer_failed;
 	struct draw_slot draws[DRAW_SLOTS];
 };
 
@@ -113,6 +114,16 @@ void metrics_draw(const char *promo, const char *prize)
 
 	if (shm && (d = draw_slot(promo, prize ? prize : "")))
 		ADD(d->n, 1);
+}
+
+void metrics_writer(size_t requests, int committed)
+{
+	if (!shm)
+		return;
+	ADD(shm->writer_batches, 1);
+	ADD(shm->writer_requests, requests);
+	if (!committed)
+		ADD(shm->writer_failed, 1);
 }
 
 void metrics_cache(const struct cache_stats *now)
@@ -278,6 +289,18 @@ void api_metrics(struct ctx *c)
 		"luckydice_cache_requests_total{result=\"error\"} %llu\n",
 	    (unsigned long long)GET(shm->cache_hits), (unsigned long long)GET(shm->cache_misses),
 	    (unsigned long long)GET(shm->cache_errors));
+	put(&t, "# HELP luckydice_writer_batches_total Transactions of the writer process"
+		" (group commit); failed: rolled back.\n"
+		"# TYPE luckydice_writer_batches_total counter\n"
+		"luckydice_writer_batches_total{result=\"committed\"} %llu\n"
+		"luckydice_writer_batches_total{result=\"failed\"} %llu\n"
+		"# HELP luckydice_writer_requests_total Write requests the writer ran"
+		" (requests / batches = the mean batch).\n"
+		"# TYPE luckydice_writer_requests_total counter\n"
+		"luckydice_writer_requests_total %llu\n",
+	    (unsigned long long)(GET(shm->writer_batches) - GET(shm->writer_failed)),
+	    (unsigned long long)GET(shm->writer_failed),
+	    (unsigned long long)GET(shm->writer_requests));
 	put(&t, "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
 		"# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
 		"# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"

@@ -31,6 +31,10 @@ void metrics_grant(enum metrics_grant reason);
 /* A new draw (not a replay) in promo; prize NULL for a miss. */
 void metrics_draw(const char *promo, const char *prize);
 
+/* One batch of the writer process: how many requests, and whether its
+ * transaction was committed. */
+void metrics_writer(size_t requests, int committed);
+
 /* Adds what this process's cache counted since the last call. */
 void metrics_cache(const struct cache_stats *now);
 

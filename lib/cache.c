@@ -282,6 +282,25 @@ cache_get(struct cache *c, const char *promo, const char *uid,
 	return rc;
 }
 
+/* Makes sure c->sha names the compare-and-set (SCRIPT LOAD once per
+ * cache) on a connected c. Returns 0 or -1 after fail(). */
+static int
+load_script(struct cache *c)
+{
+	redisReply *r;
+
+	if (c->sha[0] != '\0')
+		return 0;
+	if ((r = run(c, "SCRIPT LOAD %s", cas_script)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING || r->len != 40)
+		return unexpected(c, r);
+	memcpy(c->sha, r->str, 40);
+	c->sha[40] = '\0';
+	freeReplyObject(r);
+	return 0;
+}
+
 /*
  * Runs the compare-and-set: EVALSHA, and EVAL when Redis answers NOSCRIPT
  * (its script cache is empty after a restart or SCRIPT FLUSH; EVAL loads
@@ -301,17 +320,9 @@ cas_put(struct cache *c, const char *promo, const char *uid,
 	}
 	snprintf(v, sizeof(v), "%lld", (long long)version);
 	snprintf(b, sizeof(b), "%lld", (long long)balance);
-	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1)
+	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1 ||
+	    load_script(c) == -1)
 		return -1;
-	if (c->sha[0] == '\0') {
-		if ((r = run(c, "SCRIPT LOAD %s", cas_script)) == NULL)
-			return -1;
-		if (r->type != REDIS_REPLY_STRING || r->len != 40)
-			return unexpected(c, r);
-		memcpy(c->sha, r->str, 40);
-		c->sha[40] = '\0';
-		freeReplyObject(r);
-	}
 	if ((r = run(c, "EVALSHA %s 1 %s %s %s", c->sha, key, v, b)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
@@ -398,6 +409,86 @@ cache_put(struct cache *c, const char *promo, const char *uid,
 	if (rc == -1)
 		remember(c, promo, uid);
 	return rc;
+}
+
+/* Counts the answer r of the compare-and-set; -1 (r freed, failed) when
+ * it is not one. */
+static int
+count_put(struct cache *c, redisReply *r)
+{
+	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1))
+		return unexpected(c, r);
+	if (r->integer == 1)
+		c->stats.writes++;
+	else
+		c->stats.stale_writes++;
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+cache_put_many(struct cache *c, const struct cache_item *items, size_t n)
+{
+	char key[KEY_MAX], v[24], b[24];
+	size_t sent = 0, answered = 0;
+	unsigned char *again = NULL;
+	redisReply *r = NULL;
+
+	if (n == 0)
+		return 0;
+	if (cache_connect(c) == -1 || load_script(c) == -1)
+		goto fail;
+	for (; sent < n; sent++) {
+		const struct cache_item *it = &items[sent];
+		if (it->version < 0 || make_key(c, key, it->promo, it->uid) == -1) {
+			/* not sent: a PING keeps the answers in step */
+			if (redisAppendCommand(c->ctx, "PING") != REDIS_OK)
+				goto fail_io;
+			continue;
+		}
+		snprintf(v, sizeof(v), "%lld", (long long)it->version);
+		snprintf(b, sizeof(b), "%lld", (long long)it->balance);
+		if (redisAppendCommand(c->ctx, "EVALSHA %s 1 %s %s %s", c->sha, key, v,
+				       b) != REDIS_OK)
+			goto fail_io;
+	}
+	for (; answered < n; answered++) {
+		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL)
+			goto fail_io;
+		if (r->type == REDIS_REPLY_STATUS) { /* the PING of a bad item */
+			freeReplyObject(r);
+			c->stats.errors++;
+		} else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			/* Redis lost the script: sent again below with EVAL, once
+			 * every pipelined answer is read */
+			freeReplyObject(r);
+			if (!again)
+				again = xcalloc(n, 1);
+			again[answered] = 1;
+		} else if (count_put(c, r) == -1) {
+			goto fail;
+		}
+	}
+	for (size_t i = 0; again && i < n; i++)
+		if (again[i] && cas_put(c, items[i].promo, items[i].uid, items[i].version,
+					items[i].balance) == -1) {
+			for (; i < n; i++)
+				if (again[i])
+					remember(c, items[i].promo, items[i].uid);
+			free(again);
+			return -1;
+		}
+	free(again);
+	return 0;
+fail_io:
+	fail(c);
+fail:
+	/* What Redis did not confirm may be stale there: repair it later. */
+	for (size_t i = 0; i < n; i++)
+		if (i >= answered || (again && again[i]))
+			remember(c, items[i].promo, items[i].uid);
+	free(again);
+	return -1;
 }
 
 size_t

@@ -35,6 +35,15 @@ void cache_free(struct cache *c);
 int cache_put(struct cache *c, const char *promo, const char *uid,
 	      int64_t version, int64_t balance);
 
+/* cache_put for n balances in one round trip (pipelined), for the writer
+ * process after a group commit. Returns 0, or -1 when Redis failed: what
+ * it did not confirm is remembered for cache_repair. */
+struct cache_item {
+	const char *promo, *uid;
+	int64_t version, balance;
+};
+int cache_put_many(struct cache *c, const struct cache_item *items, size_t n);
+
 /* Returns 1 and fills version/balance on a hit, 0 on a miss, -1 when
  * Redis is unavailable. */
 int cache_get(struct cache *c, const char *promo, const char *uid,

@@ -230,3 +230,15 @@ out:
 	free(rows);
 	return e;
 }
+
+int cachesync_lookup(void *arg, const char *promo, const char *uid, int64_t *version,
+		     int64_t *balance)
+{
+	struct ld_balance b;
+
+	if (ledger_balance(arg, promo, uid, &b) != LD_OK)
+		return -1;
+	*version = b.version;
+	*balance = BALANCE(b);
+	return 0;
+}

@@ -57,6 +57,11 @@ enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo,
 			  struct cachesync_totals *t);
 
 /* "same", "cold", "stale", ... */
+/* A cache_lookup_fn reading the ledger (arg: the struct ledger), for
+ * cache_repair in the processes that write the cache. */
+int cachesync_lookup(void *arg, const char *promo, const char *uid, int64_t *version,
+		     int64_t *balance);
+
 const char *cachesync_state_name(enum cachesync_state s);
 
 #endif

@@ -62,6 +62,8 @@ static const struct ckey keys[] = {
 	  NULL, { NULL } },
 	{ "balance_read", C_ENUM, 0, OFF(balance_from_cache), 0, 0, 0, NULL,
 	  { "ledger", "cache", NULL } },
+	{ "writes", C_ENUM, 0, OFF(writes_direct), 0, 0, 0, NULL,
+	  { "grouped", "direct", NULL } },
 	{ "log_level", C_ENUM, 0, OFF(log_level), 0, 0, 2, NULL,
 	  { "error", "warn", "info", "debug", NULL } },
 	{ "dispatch", C_DISPATCH, 0, 0, 0, 0, 0, NULL, { NULL } },

@@ -32,6 +32,8 @@ struct ld_config {
 	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
 	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
 	int balance_from_cache;  /* "balance_read": "cache" = 1, "ledger" = 0 */
+	int writes_direct;       /* "writes": "grouped" = 0 (one writer process
+				  * commits for all workers), "direct" = 1 */
 	int log_level;           /* 0 error, 1 warn, 2 info (default), 3 debug */
 	struct ld_dispatch_config dispatch;
 };

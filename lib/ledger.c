@@ -31,6 +31,10 @@ struct ledger {
 	int64_t promos_checked_ms; /* last look at the table */
 	int64_t promos_stamp;      /* max(loaded_at) + count seen then */
 	int promos_loaded;
+	/* group commit: inside ledger_batch_begin/end, ledger_begin and
+	 * friends make a savepoint (one per rule call) */
+	int batch;
+	int in_savepoint;
 	/* busy waiting */
 	int busy_timeout_ms;
 	int64_t busy_since_us;
@@ -229,21 +233,80 @@ enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages)
 
 enum ld_err ledger_begin(struct ledger *l)
 {
-	return step_cached(l, "BEGIN IMMEDIATE", "cannot begin transaction");
+	if (!l->batch)
+		return step_cached(l, "BEGIN IMMEDIATE", "cannot begin transaction");
+	/* A savepoint outside a transaction would start one of its own and
+	 * commit on release: refuse when the batch's transaction is gone. */
+	if (sqlite3_get_autocommit(l->db)) {
+		snprintf(l->err, sizeof l->err, "the batch's transaction was rolled back");
+		return LD_ERR_DB;
+	}
+	enum ld_err e = step_cached(l, "SAVEPOINT rule", "cannot begin savepoint");
+	l->in_savepoint = e == LD_OK;
+	return e;
 }
 
 enum ld_err ledger_commit(struct ledger *l)
 {
-	enum ld_err e = step_cached(l, "COMMIT", "cannot commit");
-	if (e != LD_OK)
+	enum ld_err e;
+
+	if (l->batch) {
+		if ((e = step_cached(l, "RELEASE rule", "cannot release savepoint")) != LD_OK)
+			ledger_rollback(l);
+		l->in_savepoint = 0;
+		return e;
+	}
+	if ((e = step_cached(l, "COMMIT", "cannot commit")) != LD_OK)
 		ledger_rollback(l);
 	return e;
 }
 
 void ledger_rollback(struct ledger *l)
 {
+	if (l->batch) {
+		if (l->in_savepoint && !sqlite3_get_autocommit(l->db))
+			sqlite3_exec(l->db, "ROLLBACK TO rule; RELEASE rule", NULL, NULL, NULL);
+		l->in_savepoint = 0;
+		return;
+	}
 	if (!sqlite3_get_autocommit(l->db))
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum ld_err ledger_batch_begin(struct ledger *l)
+{
+	enum ld_err e = step_cached(l, "BEGIN IMMEDIATE", "cannot begin transaction");
+
+	l->batch = e == LD_OK;
+	l->in_savepoint = 0;
+	return e;
+}
+
+int ledger_batch_intact(struct ledger *l)
+{
+	return l->batch && !sqlite3_get_autocommit(l->db);
+}
+
+enum ld_err ledger_batch_end(struct ledger *l, int commit)
+{
+	enum ld_err e = LD_OK;
+
+	l->batch = 0;
+	l->in_savepoint = 0;
+	if (sqlite3_get_autocommit(l->db)) {
+		snprintf(l->err, sizeof l->err, "the batch's transaction was rolled back");
+		return LD_ERR_DB;
+	}
+	if (commit)
+		e = step_cached(l, "COMMIT", "cannot commit");
+	if (!commit || e != LD_OK)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return e;
+}
+
+void ledger_set_errmsg(struct ledger *l, const char *msg)
+{
+	snprintf(l->err, sizeof l->err, "%s", msg);
 }
 
 static int user_version(struct ledger *l)

@@ -54,6 +54,10 @@ void ledger_free(struct ledger *l);
 const char *ledger_errmsg(const struct ledger *l);
 sqlite3 *ledger_db(struct ledger *l);
 
+/* Sets the message ledger_errmsg() returns (an error reported by the
+ * writer process on this process's behalf). */
+void ledger_set_errmsg(struct ledger *l, const char *msg);
+
 /* Applies the migrations newer than the database's user_version, each in
  * its own transaction. *from and *to (may be NULL) get the versions. */
 enum ld_err ledger_migrate(struct ledger *l, int *from, int *to);
@@ -95,6 +99,20 @@ enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages);
 enum ld_err ledger_begin(struct ledger *l);   /* BEGIN IMMEDIATE */
 enum ld_err ledger_commit(struct ledger *l);
 void ledger_rollback(struct ledger *l);       /* safe when no tx is open */
+
+/*
+ * Group commit (the writer process): ledger_batch_begin opens one
+ * transaction; until ledger_batch_end, ledger_begin/commit/rollback make,
+ * release and roll back a savepoint inside it, so each rule call stays
+ * all-or-nothing while many share one commit. Some errors (I/O, out of
+ * memory, busy) make SQLite roll the whole transaction back: then
+ * ledger_batch_intact is 0, ledger_begin refuses, and nothing done in the
+ * batch so far was kept. ledger_batch_end commits (commit = 1) or rolls
+ * back; it fails when the transaction is gone or the commit fails.
+ */
+enum ld_err ledger_batch_begin(struct ledger *l);
+int ledger_batch_intact(struct ledger *l);
+enum ld_err ledger_batch_end(struct ledger *l, int commit);
 
 /* Stores a promotion (insert or update by id; what was granted or won is
  * not touched). *created (may be NULL) tells which. */

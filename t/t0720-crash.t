@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Crash test: a mixed load (visits, invite claims, draws) from several
-# client threads while FastCGI workers are killed with SIGKILL at random
+# client threads while FastCGI workers and the writer (the process that
+# commits the workers' writes in groups) are killed with SIGKILL at random
 # (LD_CRASH_SECONDS, 20 by default). Afterwards every answer the clients
 # saw as 2xx is in the ledger, the invariants of DESIGN.md hold, every win
 # has its one reward.issue event, the supervisor replaced every dead
@@ -24,8 +25,9 @@ s = Stack(workers=WORKERS, extra_config={
 supervisor = int(open(os.path.join(s.dir, "fcgi.pid")).read())
 
 
-def workers():
-    kids = []
+def children():
+    """The supervisor's live children: {pid: name}."""
+    kids = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
@@ -34,14 +36,21 @@ def workers():
             except OSError:
                 continue
             fields = st[st.rindex(")") + 2:].split()
-            name = st[st.index("(") + 1:st.rindex(")")]
-            # the supervisor's children: the workers and the checkpointer
-            if int(fields[1]) == supervisor and fields[0] != "Z" and name != "ld-checkpoint":
-                kids.append(int(d))
+            if int(fields[1]) == supervisor and fields[0] != "Z":
+                kids[int(d)] = st[st.index("(") + 1:st.rindex(")")]
     return kids
 
 
+def workers():
+    return [p for p, name in children().items() if name not in ("ld-checkpoint", "ld-writer")]
+
+
+def writers():
+    return [p for p, name in children().items() if name == "ld-writer"]
+
+
 is_(len(workers()), WORKERS, "the supervisor runs %d workers" % WORKERS)
+is_(len(writers()), 1, "and one writer")
 inviters = s.tokens(*["inviter%d" % i for i in range(8)])
 codes = {}
 for i, t in enumerate(inviters):
@@ -117,21 +126,24 @@ threads = [threading.Thread(target=client, args=(t,)) for t in range(THREADS)]
 threads.append(threading.Thread(target=dispatcher))
 for th in threads:
     th.start()
-kills, replace_ms = 0, []
+kills, writer_kills, replace_ms = 0, 0, []
 rnd = random.Random(1)
 t_end = time.monotonic() + SECONDS
 while time.monotonic() < t_end:
     time.sleep(rnd.uniform(0.05, 0.4))
-    kids = workers()
+    # one kill in four is the writer's, in the middle of its group commits
+    kind, want = (writers, 1) if rnd.random() < 0.25 else (workers, WORKERS)
+    kids = kind()
     if not kids:
         continue
     victim = rnd.choice(kids)
     os.kill(victim, signal.SIGKILL)
     kills += 1
+    writer_kills += kind is writers
     t0 = time.monotonic()
     while time.monotonic() - t0 < 5:
-        kids = workers()
-        if victim not in kids and len(kids) == WORKERS:
+        kids = kind()
+        if victim not in kids and len(kids) == want:
             break
         time.sleep(0.005)
     replace_ms.append((time.monotonic() - t0) * 1000)
@@ -143,8 +155,9 @@ diag("%d kills in %.0f s; answers: %r; 2xx checked: %d visits, %d claims, %d dra
      % (kills, SECONDS, counts, len(answers["visit"]), len(answers["claim"]), len(answers["draw"])))
 diag("worker replaced within %.0f ms at most, %.1f ms median"
      % (max(replace_ms or [0]), sorted(replace_ms or [0])[len(replace_ms) // 2]))
-ok(kills >= SECONDS, "workers were killed %d times" % kills)
-ok(replace_ms and max(replace_ms) < 1000, "the supervisor replaced each dead worker within 1 s")
+ok(kills >= SECONDS, "workers and the writer were killed %d times" % kills)
+ok(writer_kills >= SECONDS / 10, "the writer was killed %d times" % writer_kills)
+ok(replace_ms and max(replace_ms) < 1000, "the supervisor replaced each dead process within 1 s")
 ok(counts["2xx"] > 100, "the load went on through the kills (%d answers 2xx)" % counts["2xx"])
 is_(counts["not_json"], 0, "every answer, also from a killed worker, was JSON")
 
@@ -208,6 +221,7 @@ is_(seen ^ set(k for (k,) in s.query("SELECT key FROM outbox")), set(),
     "the receiver saw exactly the outbox's events (%d), each key at least once" % len(seen))
 
 is_(len(workers()), WORKERS, "all %d workers are running after the kills" % WORKERS)
+is_(len(writers()), 1, "and the writer")
 is_(s.request("GET", "/healthz").status, 200, "the service answers healthz")
 r = s.api("POST", P, "visit", token=s.token("after-the-storm"))
 is_((r.status, r.json and r.json.get("granted")), (200, True), "and grants a fresh visit")

@@ -1,0 +1,467 @@
+/*
+ * writer.c - group commit: the writer process's loop and the workers'
+ * client (see writer.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cachesync.h"
+#include "token.h"
+#include "writer.h"
+
+#define WRITER_MAGIC 0x6c647731u /* "ldw1": same build on both ends */
+
+enum writer_op { OP_VISIT = 1, OP_CLAIM, OP_DRAW };
+
+struct request {
+	uint32_t magic, op;
+	int64_t now_ms;
+	char promo[PROMO_ID_MAX + 1];
+	char uid[TOKEN_UID_MAX + 1];
+	char arg[REQUEST_ID_MAX + 1]; /* the invite code or the draw's request_id */
+	char client[CLIENT_ID_MAX + 1];
+	int has_client;
+};
+
+struct reply {
+	uint32_t magic;
+	int32_t err;     /* enum ld_err */
+	int32_t outcome; /* enum rule_outcome */
+	int32_t cached;  /* the writer wrote the new balances to the cache */
+	char errmsg[256];
+	union {
+		struct visit_result visit;
+		struct claim_result claim;
+		struct draw_result draw;
+	} r;
+};
+
+int writer_socket_path(const char *db, char *out, size_t n)
+{
+	struct sockaddr_un sun;
+
+	if (n > sizeof sun.sun_path)
+		n = sizeof sun.sun_path;
+	return ld_fmt(out, n, "%s-writer", db);
+}
+
+/* ---- the writer ---- */
+
+int writer_listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(err, errlen, "socket path '%s' is too long", path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	/* Another writer answering on the path keeps it: both would serve
+	 * the same database correctly, and this one takes over when it goes. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		close(fd);
+		snprintf(err, errlen, "another writer answers on '%s'", path);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+	    chmod(path, 0600) != 0 || listen(fd, 256) != 0) {
+		snprintf(err, errlen, "cannot listen on '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct job {
+	int fd;
+	struct request q;
+	struct reply a;
+};
+
+/* Runs one request inside the batch's transaction. */
+static void run_job(struct ledger *l, struct job *j)
+{
+	const struct promo *p = ledger_promo(l, j->q.promo, j->q.now_ms);
+	enum rule_outcome o = RULE_OK;
+	enum ld_err e;
+
+	if (!p) {
+		j->a.err = LD_ERR_NOTFOUND;
+		snprintf(j->a.errmsg, sizeof j->a.errmsg, "writer: no promotion '%s'", j->q.promo);
+		return;
+	}
+	switch (j->q.op) {
+	case OP_VISIT:
+		e = rules_visit(l, p, j->q.uid, j->q.now_ms, &o, &j->a.r.visit);
+		break;
+	case OP_CLAIM:
+		e = rules_claim(l, p, j->q.uid, j->q.arg, j->q.has_client ? j->q.client : NULL,
+				j->q.now_ms, &o, &j->a.r.claim);
+		break;
+	case OP_DRAW:
+		e = rules_draw(l, p, j->q.uid, j->q.arg, j->q.now_ms, rules_rng_sodium, NULL,
+			       &o, &j->a.r.draw);
+		break;
+	default:
+		e = LD_ERR_INVALID;
+		ledger_set_errmsg(l, "writer: unknown operation");
+	}
+	j->a.err = e;
+	j->a.outcome = o;
+	if (e != LD_OK)
+		snprintf(j->a.errmsg, sizeof j->a.errmsg, "%s", ledger_errmsg(l));
+}
+
+/* One transaction for all of jobs; each gets its answer, and an error
+ * when the commit did not keep what it did. Returns 1 if committed. */
+static int run_batch(struct ledger *l, struct job *jobs, size_t n)
+{
+	enum ld_err e = ledger_batch_begin(l);
+
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].a.magic = WRITER_MAGIC;
+		if (e == LD_OK)
+			run_job(l, &jobs[i]);
+	}
+	if (e == LD_OK)
+		e = ledger_batch_end(l, 1);
+	if (e == LD_OK)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].a.err == LD_OK) {
+			memset(&jobs[i].a.r, 0, sizeof jobs[i].a.r);
+			jobs[i].a.err = e;
+			snprintf(jobs[i].a.errmsg, sizeof jobs[i].a.errmsg, "%s", ledger_errmsg(l));
+		}
+	return 0;
+}
+
+/* The balances a committed job changed, for the cache. */
+static size_t changed(const struct job *j, struct cache_item *out)
+{
+	const struct reply *a = &j->a;
+	size_t n = 0;
+
+	if (a->err != LD_OK || a->outcome != RULE_OK)
+		return 0;
+	switch (j->q.op) {
+	case OP_VISIT:
+		if (a->r.visit.granted)
+			out[n++] = (struct cache_item){ j->q.promo, j->q.uid,
+				a->r.visit.bal.version, BALANCE(a->r.visit.bal) };
+		break;
+	case OP_CLAIM:
+		out[n++] = (struct cache_item){ j->q.promo, j->q.uid,
+			a->r.claim.bal.version, BALANCE(a->r.claim.bal) };
+		if (a->r.claim.inviter_granted)
+			out[n++] = (struct cache_item){ j->q.promo, a->r.claim.inviter,
+				a->r.claim.inviter_bal.version, BALANCE(a->r.claim.inviter_bal) };
+		break;
+	case OP_DRAW:
+		if (!a->r.draw.replay)
+			out[n++] = (struct cache_item){ j->q.promo, j->q.uid,
+				a->r.draw.bal.version, BALANCE(a->r.draw.bal) };
+		break;
+	}
+	return n;
+}
+
+/* After a commit: every changed balance to the cache in one round trip,
+ * before anyone is answered (a reader of the cache sees its own write). */
+static void publish(struct cache *cache, struct job *jobs, size_t n,
+		    struct cache_item *items)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		k += changed(&jobs[i], items + k);
+		jobs[i].a.cached = 1;
+	}
+	cache_put_many(cache, items, k); /* failures are kept for the repair */
+}
+
+int writer_serve(int listen_fd, struct ledger *l, struct cache *cache, int max_batch,
+		 volatile sig_atomic_t *stop,
+		 void (*on_batch)(size_t requests, int committed))
+{
+	struct cache_item *items;
+	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
+	struct job *jobs;
+	int ep;
+
+	if (max_batch < 1)
+		max_batch = 1;
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
+		return -1;
+	}
+	ev.data.fd = listen_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
+		close(ep);
+		return -1;
+	}
+	jobs = xcalloc((size_t)max_batch, sizeof *jobs);
+	items = xcalloc((size_t)max_batch * 2, sizeof *items);
+	while (!*stop) {
+		int n = epoll_wait(ep, evs, (int)(sizeof evs / sizeof evs[0]), 1000);
+		size_t nj = 0;
+
+		if (n < 0 && errno != EINTR) {
+			fprintf(stderr, "writer: epoll_wait: %s\n", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == listen_fd) {
+				int c;
+				while ((c = accept4(listen_fd, NULL, NULL,
+						    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					ev.data.fd = c;
+					if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) != 0)
+						close(c);
+				}
+				continue;
+			}
+			if (nj == (size_t)max_batch)
+				continue; /* still readable: the next round takes it */
+			struct job *j = &jobs[nj];
+			ssize_t got = recv(fd, &j->q, sizeof j->q, MSG_DONTWAIT);
+			if (got < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (got != (ssize_t)sizeof j->q || j->q.magic != WRITER_MAGIC) {
+				close(fd); /* gone, or not one of ours */
+				continue;
+			}
+			j->q.promo[sizeof j->q.promo - 1] = j->q.uid[sizeof j->q.uid - 1] = '\0';
+			j->q.arg[sizeof j->q.arg - 1] = j->q.client[sizeof j->q.client - 1] = '\0';
+			memset(&j->a, 0, sizeof j->a);
+			j->fd = fd;
+			nj++;
+		}
+		if (nj == 0) {
+			/* Idle: catch the cache up after a Redis outage. */
+			if (cache && cache_pending(cache, NULL) > 0)
+				cache_repair(cache, cachesync_lookup, l);
+			continue;
+		}
+		int committed = run_batch(l, jobs, nj);
+		if (committed && cache)
+			publish(cache, jobs, nj, items);
+		for (size_t i = 0; i < nj; i++)
+			if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a,
+				 MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof jobs[i].a)
+				close(jobs[i].fd); /* the worker gave up waiting */
+		if (on_batch)
+			on_batch(nj, committed);
+	}
+	free(items);
+	free(jobs);
+	close(ep);
+	return 0;
+}
+
+/* ---- the workers' client ---- */
+
+struct writer_client {
+	char *path;
+	int fd;
+	int timeout_ms;
+	int cached; /* the last answer: the writer wrote the cache */
+};
+
+struct writer_client *writer_client_new(const char *path, int timeout_ms)
+{
+	struct writer_client *w = xcalloc(1, sizeof *w);
+
+	w->path = xstrdup(path);
+	w->fd = -1;
+	w->timeout_ms = timeout_ms;
+	return w;
+}
+
+void writer_client_free(struct writer_client *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->path);
+	free(w);
+}
+
+static void hang_up(struct writer_client *w)
+{
+	close(w->fd);
+	w->fd = -1;
+}
+
+static int dial(struct writer_client *w)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = w->timeout_ms / 1000,
+			      .tv_usec = (w->timeout_ms % 1000) * 1000 };
+
+	if (strlen(w->path) >= sizeof sun.sun_path)
+		return -1;
+	strcpy(sun.sun_path, w->path);
+	w->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (w->fd < 0)
+		return -1;
+	if (setsockopt(w->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+	    setsockopt(w->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+	    connect(w->fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+		hang_up(w);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sends q and waits for its answer. Returns 0 with *a filled, 1 when the
+ * writer never got q (run it here), -1 when it got q but did not answer.
+ */
+static int call(struct writer_client *w, struct request *q, struct reply *a)
+{
+	ssize_t got;
+
+	q->magic = WRITER_MAGIC;
+	for (int attempt = 0;; attempt++) {
+		if (w->fd < 0 && dial(w) != 0)
+			return 1;
+		if (send(w->fd, q, sizeof *q, MSG_NOSIGNAL) == (ssize_t)sizeof *q)
+			break;
+		/* A connection to a writer that has since restarted: dial again
+		 * once; a message a peer never read was never acted on. */
+		hang_up(w);
+		if (attempt == 1)
+			return 1;
+	}
+	do
+		got = recv(w->fd, a, sizeof *a, 0);
+	while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)sizeof *a || a->magic != WRITER_MAGIC) {
+		hang_up(w); /* a late answer must never be read as the next one's */
+		return -1;
+	}
+	a->errmsg[sizeof a->errmsg - 1] = '\0';
+	return 0;
+}
+
+/* Fills the common part of a request; -1 when a string does not fit
+ * (then the rule runs here). */
+static int prepare(struct request *q, enum writer_op op, const struct promo *p,
+		   const char *uid, const char *arg, const char *client, int64_t now_ms)
+{
+	memset(q, 0, sizeof *q);
+	q->op = op;
+	q->now_ms = now_ms;
+	q->has_client = client != NULL;
+	if (ld_fmt(q->promo, sizeof q->promo, "%s", p->id) != 0 ||
+	    ld_fmt(q->uid, sizeof q->uid, "%s", uid) != 0 ||
+	    ld_fmt(q->arg, sizeof q->arg, "%s", arg ? arg : "") != 0 ||
+	    ld_fmt(q->client, sizeof q->client, "%s", client ? client : "") != 0)
+		return -1;
+	return 0;
+}
+
+/* Sends q: 0 answered (the error, if any, set on l), 1 run it here. */
+static int through_writer(struct writer_client *w, struct ledger *l, struct request *q,
+			  struct reply *a, enum ld_err *e, enum rule_outcome *outcome)
+{
+	w->cached = 0;
+	switch (call(w, q, a)) {
+	case 1:
+		return 1;
+	case -1:
+		*e = LD_ERR_BUSY;
+		ledger_set_errmsg(l, "writer: no answer (it restarted or is stuck)");
+		return 0;
+	}
+	*e = (enum ld_err)a->err;
+	*outcome = (enum rule_outcome)a->outcome;
+	w->cached = a->cached;
+	if (*e != LD_OK)
+		ledger_set_errmsg(l, a->errmsg);
+	return 0;
+}
+
+int writer_cached(const struct writer_client *w)
+{
+	return w && w->cached;
+}
+
+enum ld_err writer_visit(struct writer_client *w, struct ledger *l, const struct promo *p,
+			 const char *uid, int64_t now_ms, enum rule_outcome *outcome,
+			 struct visit_result *r)
+{
+	struct request q;
+	struct reply a;
+	enum ld_err e;
+
+	if (w && prepare(&q, OP_VISIT, p, uid, NULL, NULL, now_ms) == 0 &&
+	    through_writer(w, l, &q, &a, &e, outcome) == 0) {
+		*r = a.r.visit;
+		return e;
+	}
+	return rules_visit(l, p, uid, now_ms, outcome, r);
+}
+
+enum ld_err writer_claim(struct writer_client *w, struct ledger *l, const struct promo *p,
+			 const char *uid, const char *code, const char *client,
+			 int64_t now_ms, enum rule_outcome *outcome, struct claim_result *r)
+{
+	struct request q;
+	struct reply a;
+	enum ld_err e;
+
+	if (w && prepare(&q, OP_CLAIM, p, uid, code, client, now_ms) == 0 &&
+	    through_writer(w, l, &q, &a, &e, outcome) == 0) {
+		*r = a.r.claim;
+		r->inviter[sizeof r->inviter - 1] = '\0';
+		return e;
+	}
+	return rules_claim(l, p, uid, code, client, now_ms, outcome, r);
+}
+
+enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct promo *p,
+			const char *uid, const char *request_id, int64_t now_ms,
+			enum rule_outcome *outcome, struct draw_result *r)
+{
+	struct request q;
+	struct reply a;
+	enum ld_err e;
+
+	if (w && prepare(&q, OP_DRAW, p, uid, request_id, NULL, now_ms) == 0 &&
+	    through_writer(w, l, &q, &a, &e, outcome) == 0) {
+		*r = a.r.draw;
+		r->prize_id[sizeof r->prize_id - 1] = '\0';
+		/* The writer's index is into its copy of the promotion: find
+		 * the prize in ours by id. */
+		r->prize = -1;
+		for (size_t i = 0; r->prize_id[0] && i < p->nprizes; i++)
+			if (strcmp(p->prizes[i].id, r->prize_id) == 0)
+				r->prize = (int)i;
+		return e;
+	}
+	return rules_draw(l, p, uid, request_id, now_ms, rules_rng_sodium, NULL, outcome, r);
+}

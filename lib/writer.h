@@ -1,0 +1,80 @@
+/*
+ * writer.h - group commit. SQLite has one writer at a time; when several
+ * worker processes each run their own write transactions, they queue on
+ * the write lock, and every commit also throws away the other processes'
+ * page caches. Instead, one process (the writer) runs the write rules
+ * (visit, claim, draw) for all workers: it takes every request waiting
+ * on its socket, runs each in a savepoint of one transaction, commits
+ * once, and only then answers each worker. Nothing is answered before
+ * its commit, so a crash of the writer loses nothing acknowledged.
+ *
+ * The workers call writer_visit/claim/draw, which have the signatures of
+ * rules_visit/claim/draw plus the client. When the writer cannot be
+ * reached (not started yet, restarting, "writes": "direct"), the call
+ * runs the rule in the calling process, as before group commit: the
+ * writer makes things fast, never makes them possible. A request the
+ * writer received but did not answer (it died, or stayed silent past the
+ * timeout) is LD_ERR_BUSY (503, try again); it is never run twice here,
+ * and a retry by the client is safe because every write is idempotent or
+ * refused once done (visit once, claim once, draws by request_id).
+ *
+ * The socket is a SOCK_SEQPACKET unix socket next to the database
+ * ("<db>-writer", mode 0600); messages are fixed-size structs between
+ * processes of the same build.
+ */
+#ifndef LD_WRITER_H
+#define LD_WRITER_H
+
+#include <signal.h>
+
+#include "cache.h"
+#include "ledger.h"
+#include "rules.h"
+
+/* The socket path for database db; -1 when it does not fit out. */
+int writer_socket_path(const char *db, char *out, size_t n);
+
+/* The writer's side. Returns the listening socket, or -1 with a message
+ * in err (another writer already answers on path: errno EADDRINUSE). */
+int writer_listen(const char *path, char *err, size_t errlen);
+
+/*
+ * Serves requests on listen_fd with ledger l until *stop is set (by a
+ * signal handler). At most max_batch requests share a transaction. After
+ * each commit the changed balances go to cache (may be NULL) in one
+ * pipelined round trip, before the answers; writes Redis missed are
+ * repaired from the ledger when idle.
+ * on_batch (may be NULL) hears of every batch: its size and whether it
+ * was committed. Returns 0 when stopped, -1 on a fatal socket error
+ * (message on stderr).
+ */
+int writer_serve(int listen_fd, struct ledger *l, struct cache *cache, int max_batch,
+		 volatile sig_atomic_t *stop,
+		 void (*on_batch)(size_t requests, int committed));
+
+/* The workers' side: one per process, connects on first use. */
+struct writer_client;
+
+/* timeout_ms: how long to wait for an answer (the writer's busy timeout
+ * plus a margin). */
+struct writer_client *writer_client_new(const char *path, int timeout_ms);
+void writer_client_free(struct writer_client *w);
+
+/* As rules_visit/claim/draw (draws use rules_rng_sodium), through the
+ * writer when w is not NULL and the writer answers. On an error, the
+ * message is set on l (ledger_errmsg). */
+enum ld_err writer_visit(struct writer_client *w, struct ledger *l, const struct promo *p,
+			 const char *uid, int64_t now_ms, enum rule_outcome *outcome,
+			 struct visit_result *r);
+enum ld_err writer_claim(struct writer_client *w, struct ledger *l, const struct promo *p,
+			 const char *uid, const char *code, const char *client,
+			 int64_t now_ms, enum rule_outcome *outcome, struct claim_result *r);
+enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct promo *p,
+			const char *uid, const char *request_id, int64_t now_ms,
+			enum rule_outcome *outcome, struct draw_result *r);
+
+/* 1 when the last call's new balances were written to the cache by the
+ * writer (the caller then does not write them again). */
+int writer_cached(const struct writer_client *w);
+
+#endif
