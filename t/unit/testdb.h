@@ -1,7 +1,8 @@
 /*
  * testdb.h - a real, migrated SQLite ledger in a fresh temporary directory
  * (under $TMPDIR, else /tmp) for the unit tests that need one, and its
- * removal. Include after tap.h.
+ * removal (with its WAL, shared-memory and writer socket files). Include
+ * after tap.h.
  */
 #ifndef LD_TESTDB_H
 #define LD_TESTDB_H
@@ -40,7 +41,7 @@ static TAP_UNUSED void testdb_open(struct testdb *t, const char *name)
  * directory. */
 static TAP_UNUSED void testdb_remove(struct testdb *t)
 {
-	static const char *const suffix[] = { "", "-wal", "-shm" };
+	static const char *const suffix[] = { "", "-wal", "-shm", "-writer" };
 	char path[320];
 
 	ledger_free(t->ledger);

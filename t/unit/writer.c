@@ -1,0 +1,243 @@
+/*
+ * t/unit/writer.c - group commit on a real SQLite file: in a batch each
+ * rule call is all-or-nothing on its own while they share one commit; a
+ * batch rolled back keeps nothing; a transaction SQLite threw away fails
+ * the whole batch. Then the writer process itself (forked, on its unix
+ * socket): visits, claims and draws through it give the same answers and
+ * rows as the rules called directly, a draw replays by request_id, and
+ * when the writer is killed the workers' calls run in the calling
+ * process instead.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "rules.h"
+#include "writer.h"
+#include "../tap.h"
+#include "testdb.h"
+
+static const char promo_json[] =
+	"{\"id\": \"u-writer\", \"name\": \"unit\", \"time_zone\": \"Asia/Seoul\","
+	" \"first_day\": \"2024-07-08\", \"last_day\": \"2024-07-10\","
+	" \"grants\": {\"visit\": 2, \"inviter\": 1, \"invitee\": 1},"
+	" \"invites\": {\"max_credited_per_inviter\": 30, \"invitee_new_within_hours\": 24},"
+	" \"prizes\": [{\"id\": \"cup\", \"name\": \"a cup\", \"daily_stock\": 1000,"
+	" \"probability\": 0.5}]}";
+
+/* 2024-07-08 12:00 in Seoul */
+static const int64_t NOW = 1720407600000LL;
+
+static struct testdb tdb;
+static struct ledger *l;
+
+static long long q(const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(ledger_db(l), sql, -1, &st, NULL) != SQLITE_OK)
+		bail("cannot prepare '%s'", sql);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void test_batch(const struct promo *p)
+{
+	struct visit_result vr;
+	struct draw_result dr;
+	enum rule_outcome o;
+
+	is_int(ledger_batch_begin(l), LD_OK, "a batch begins");
+	is_int(rules_visit(l, p, "b1", NOW, &o, &vr), LD_OK, "a visit in the batch");
+	ok(vr.granted && BALANCE(vr.bal) == 2, "is granted");
+	is_int(rules_draw(l, p, "nobody", "rid-00000001", NOW, rules_rng_sodium, NULL, &o, &dr),
+	       LD_OK, "a draw without tickets in the batch");
+	is_int(o, RULE_NO_TICKETS, "is refused");
+	is_int(rules_visit(l, p, "b2", NOW, &o, &vr), LD_OK, "a second visit in the batch");
+	ok(ledger_batch_intact(l), "the batch's transaction is open");
+	is_int(ledger_batch_end(l, 1), LD_OK, "the batch commits");
+	is_int(q("SELECT count(*) FROM grants WHERE uid IN ('b1','b2')"), 2,
+	       "both visits were kept, one commit for them");
+	is_int(q("SELECT count(*) FROM balances WHERE uid = 'nobody'"), 0,
+	       "the refused draw left nothing");
+	ok(sqlite3_get_autocommit(ledger_db(l)), "no transaction is left open");
+
+	is_int(ledger_batch_begin(l), LD_OK, "a batch that is rolled back");
+	rules_visit(l, p, "b3", NOW, &o, &vr);
+	is_int(ledger_batch_end(l, 0), LD_OK, "rolls back");
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'b3'"), 0, "and kept nothing");
+
+	/* SQLite rolls the whole transaction back on some errors (I/O, out
+	 * of memory): then nothing of the batch may be reported done. */
+	is_int(ledger_batch_begin(l), LD_OK, "a batch whose transaction is lost");
+	rules_visit(l, p, "b4", NOW, &o, &vr);
+	sqlite3_exec(ledger_db(l), "ROLLBACK", NULL, NULL, NULL);
+	ok(!ledger_batch_intact(l), "is seen as lost");
+	ok(rules_visit(l, p, "b5", NOW, &o, &vr) != LD_OK,
+	   "a rule call after the loss fails instead of committing on its own");
+	ok(ledger_batch_end(l, 1) != LD_OK, "and the batch's end fails");
+	is_int(q("SELECT count(*) FROM grants WHERE uid IN ('b4','b5')"), 0, "nothing was kept");
+	is_int(rules_visit(l, p, "b6", NOW, &o, &vr), LD_OK, "outside a batch, rules commit as before");
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'b6'"), 1, "and keep their rows");
+}
+
+static volatile sig_atomic_t stop;
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int served;
+static void count(size_t requests, int committed)
+{
+	if (committed)
+		served += (int)requests;
+}
+
+/* The writer process: its own ledger, opened after the fork. Exits with
+ * the number of requests it committed. */
+static pid_t start_writer(const char *sock)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	struct sigaction sa = { .sa_handler = on_term };
+	struct ledger_options lo = { 0 };
+	struct ledger *wl;
+	char err[256];
+	int fd;
+
+	sigaction(SIGTERM, &sa, NULL);
+	if (ledger_open(tdb.path, &lo, &wl, err, sizeof err) != LD_OK ||
+	    (fd = writer_listen(sock, err, sizeof err)) < 0) {
+		fprintf(stderr, "writer: %s\n", err);
+		_exit(255);
+	}
+	if (writer_serve(fd, wl, NULL, 8, &stop, count) != 0)
+		served = 255;
+	close(fd);
+	ledger_free(wl);
+	_exit(served);
+}
+
+/* Waits until something accepts connections on sock. */
+static void wait_listening(const char *sock)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
+	for (int i = 0; i < 500; i++) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		int up = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+		close(fd);
+		if (up)
+			return;
+		usleep(10000);
+	}
+	bail("the writer does not listen on '%s'", sock);
+}
+
+/* Stops the writer with SIGTERM; returns how many requests it served. */
+static int stop_writer(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_process(const struct promo *p)
+{
+	struct visit_result vr;
+	struct claim_result cr;
+	struct draw_result dr, again;
+	struct writer_client *w;
+	char sock[320], code[INVITE_CODE_LEN + 1];
+	enum rule_outcome o;
+	int status;
+	pid_t pid;
+
+	ok(writer_socket_path(tdb.path, sock, sizeof sock) == 0, "the socket path fits");
+	ok(strstr(sock, "t.db-writer") != NULL, "and lies next to the database");
+	pid = start_writer(sock);
+	wait_listening(sock);
+	w = writer_client_new(sock, 5000);
+
+	is_int(writer_visit(w, l, p, "w1", NOW, &o, &vr), LD_OK, "a visit through the writer");
+	ok(o == RULE_OK && vr.granted && BALANCE(vr.bal) == 2, "is granted with 2 dice");
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'w1' AND reason = 'visit'"), 1,
+	       "and committed before the answer");
+	is_int(writer_cached(w), 0, "a writer without a cache leaves the cache to the caller");
+	writer_visit(w, l, p, "w1", NOW, &o, &vr);
+	ok(o == RULE_OK && !vr.granted && BALANCE(vr.bal) == 2, "a second visit grants nothing");
+
+	if (rules_invite_code(l, p, "w1", NOW, code) != LD_OK)
+		bail("no invite code: %s", ledger_errmsg(l));
+	is_int(writer_claim(w, l, p, "w2", code, "dev-1", NOW, &o, &cr), LD_OK,
+	       "a claim through the writer");
+	ok(o == RULE_OK && cr.inviter_granted && strcmp(cr.inviter, "w1") == 0,
+	   "credits the inviter");
+	is_int(cr.inviter_bal.granted, 3, "who now has 3 dice");
+	writer_claim(w, l, p, "w2", code, "dev-1", NOW, &o, &cr);
+	is_int(o, RULE_ALREADY_CREDITED, "the same claim again is refused");
+
+	is_int(writer_draw(w, l, p, "w1", "rid-00000042", NOW, &o, &dr), LD_OK,
+	       "a draw through the writer");
+	ok(o == RULE_OK && dr.id > 0 && !dr.replay && BALANCE(dr.bal) == 2, "spends one die");
+	ok(dr.prize_id[0] ? dr.prize == 0 : dr.prize == -1, "the prize index is ours");
+	writer_draw(w, l, p, "w1", "rid-00000042", NOW, &o, &again);
+	ok(again.replay && again.id == dr.id && strcmp(again.prize_id, dr.prize_id) == 0,
+	   "the same request_id replays the draw");
+	writer_draw(w, l, p, "nobody", "rid-00000043", NOW, &o, &dr);
+	is_int(o, RULE_NO_TICKETS, "a draw without dice is refused");
+	is_int(stop_writer(pid), 7, "the writer ran all 7 calls; SIGTERM stops it cleanly");
+
+	pid = start_writer(sock);
+	wait_listening(sock);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	ok(access(sock, F_OK) == 0, "a killed writer leaves its socket file");
+	is_int(writer_visit(w, l, p, "w3", NOW, &o, &vr), LD_OK,
+	       "with the writer gone a visit still succeeds");
+	ok(o == RULE_OK && vr.granted, "run in this process");
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'w3'"), 1, "and committed");
+
+	pid = start_writer(sock);
+	wait_listening(sock);
+	writer_visit(w, l, p, "w4", NOW, &o, &vr);
+	ok(o == RULE_OK && vr.granted, "a visit after the writer is back");
+	is_int(stop_writer(pid), 1, "went through the new writer (it took over the stale socket)");
+	writer_client_free(w);
+	unlink(sock);
+}
+
+int main(void)
+{
+	struct promo *p;
+	char err[256];
+
+	if (sodium_init() < 0)
+		bail("cannot initialise libsodium");
+	testdb_open(&tdb, "writer");
+	l = tdb.ledger;
+	if (promo_parse(promo_json, strlen(promo_json), &p, err, sizeof err) != LD_OK)
+		bail("%s", err);
+	if (ledger_promo_store(l, p, NOW, NULL) != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	test_batch(p);
+	test_process(p);
+	promo_free(p);
+	testdb_remove(&tdb);
+	return done_testing();
+}
