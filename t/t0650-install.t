@@ -47,6 +47,20 @@ ok("root /usr/local/share/luckydice/www;" in site and
    "the nginx site points at the installed page and locations")
 ok("unix:/run/luckydice/fcgi.sock" in site, "the nginx site uses the unit's socket")
 
+# nginx itself accepts the installed site (with the locations it
+# includes), its log and include paths pointed into the scratch tree.
+ngx = tempfile.mkdtemp(prefix="ld-install-nginx-")
+with open(os.path.join(ngx, "site.conf"), "w") as f:
+    f.write(site.replace("/usr/local/etc/", root("/usr/local/etc/") + "/")
+                .replace("/var/log/nginx/", ngx + "/"))
+with open(os.path.join(ngx, "nginx.conf"), "w") as f:
+    f.write("pid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\n"
+            "http {\n  include %s/site.conf;\n}\n" % (ngx, ngx, ngx))
+r = subprocess.run(["nginx", "-t", "-p", ngx, "-c", os.path.join(ngx, "nginx.conf"),
+                    "-e", os.path.join(ngx, "error.log")], capture_output=True, text=True)
+ok(r.returncode == 0, "nginx -t accepts the installed site and locations") or diag(r.stderr)
+shutil.rmtree(ngx, ignore_errors=True)
+
 # The installed sample config, pointed at a scratch state, works with the
 # installed programs.
 sample = json.load(open(root("/usr/local/etc/luckydice/luckydice.json.sample")))
