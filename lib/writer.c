@@ -258,21 +258,21 @@ int writer_serve(int listen_fd, struct ledger *l, struct cache *cache, int max_b
 			j->fd = fd;
 			nj++;
 		}
-		if (nj == 0) {
-			/* Idle: catch the cache up after a Redis outage. */
-			if (cache && cache_pending(cache, NULL) > 0)
-				cache_repair(cache, cachesync_lookup, l);
-			continue;
+		if (nj > 0) {
+			int committed = run_batch(l, jobs, nj);
+			if (committed && cache)
+				publish(cache, jobs, nj, items);
+			for (size_t i = 0; i < nj; i++)
+				if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a,
+					 MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof jobs[i].a)
+					close(jobs[i].fd); /* the worker gave up waiting */
+			if (on_batch)
+				on_batch(nj, committed);
 		}
-		int committed = run_batch(l, jobs, nj);
-		if (committed && cache)
-			publish(cache, jobs, nj, items);
-		for (size_t i = 0; i < nj; i++)
-			if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a,
-				 MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof jobs[i].a)
-				close(jobs[i].fd); /* the worker gave up waiting */
-		if (on_batch)
-			on_batch(nj, committed);
+		/* Catch the cache up after a Redis outage, between batches
+		 * (no network while Redis is in its pause after a failure). */
+		if (cache && cache_pending(cache, NULL) > 0)
+			cache_repair(cache, cachesync_lookup, l);
 	}
 	free(items);
 	free(jobs);

@@ -95,4 +95,32 @@ for th in readers:
 is_(went_back, [], "6 readers during 40 concurrent credits never saw the balance go back")
 is_(cached("u1"), ledger("u1"), "the cache converged to the ledger (version and balance)")
 is_(s.api("GET", P, "balance", token=t["u1"]).json["balance"], 31, "u1 holds 1 + 30 dice (the inviter cap is 30)")
+
+
+def writer_requests(stack):
+    r = stack.request("GET", "/metrics")
+    for line in r.raw.splitlines():
+        if line.startswith("luckydice_writer_requests_total "):
+            return int(line.split()[1])
+    return None
+
+
+ok(writer_requests(s) >= 40, "the writer process ran the writes (%s)" % writer_requests(s))
+s.stop()
+
+# "writes": "direct": no group commit; each worker writes the ledger and
+# the cache itself, with the same answers.
+d = Stack(balance_read="cache", promos=[promo(P)], extra_config={"writes": "direct"})
+s = d
+dt = dict(zip(["d1", "d2"], d.tokens("d1", "d2")))
+is_(d.api("POST", P, "visit", token=dt["d1"]).json, {"granted": True, "balance": 1},
+    "with writes direct, a visit is granted")
+code = d.api("GET", P, "invite", token=dt["d1"]).json["code"]
+is_(d.api("POST", P, "invite/claim", {"code": code}, token=dt["d2"]).json,
+    {"granted": True, "balance": 2}, "a claim credits the invitee")
+r = d.api("POST", P, "draws", {"request_id": "direct-0001"}, token=dt["d2"])
+is_((r.status, r.json["balance"]), (200, 1), "a draw spends a die")
+is_((cached("d1"), cached("d2")), (ledger("d1"), ledger("d2")),
+    "and the workers wrote the cache after each commit")
+is_(writer_requests(d), 0, "no request went through a writer")
 done()
