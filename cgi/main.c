@@ -249,9 +249,13 @@ static void writer(void)
 		rc = stopping ? 0 : 4;
 	} else {
 		in_request = 1; /* SIGTERM: finish the batch in hand, then stop */
-		if (cfg.redis)
-			cache = cache_new(cfg.redis, cfg.redis_timeout_ms);
-		rc = writer_serve(fd, l, cache, 64, &stopping, writer_batch) == 0 ? 0 : 4;
+		struct writer_options wo = {
+			.cache = cfg.redis ? cache_new(cfg.redis, cfg.redis_timeout_ms) : NULL,
+			.cache_before_answer = cfg.balance_from_cache,
+			.on_batch = writer_batch,
+		};
+		cache = wo.cache;
+		rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;
 		close(fd);
 		unlink(path);
 	}

@@ -184,31 +184,38 @@ static size_t changed(const struct job *j, struct cache_item *out)
 	return n;
 }
 
-/* After a commit: every changed balance to the cache in one round trip,
- * before anyone is answered (a reader of the cache sees its own write). */
+/* After a commit: every changed balance to the cache in one round trip. */
 static void publish(struct cache *cache, struct job *jobs, size_t n,
 		    struct cache_item *items)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		k += changed(&jobs[i], items + k);
-		jobs[i].a.cached = 1;
-	}
 	cache_put_many(cache, items, k); /* failures are kept for the repair */
 }
 
-int writer_serve(int listen_fd, struct ledger *l, struct cache *cache, int max_batch,
-		 volatile sig_atomic_t *stop,
-		 void (*on_batch)(size_t requests, int committed))
+/* Answers every job; a worker that gave up waiting is hung up on. */
+static void answer(struct job *jobs, size_t n, int cached)
 {
-	struct cache_item *items;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].a.cached = cached;
+		if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof jobs[i].a)
+			close(jobs[i].fd);
+	}
+}
+
+int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *opt,
+		 volatile sig_atomic_t *stop)
+{
 	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
+	struct cache *cache = opt->cache;
+	int max_batch = opt->max_batch > 0 ? opt->max_batch : 64;
+	struct cache_item *items;
 	struct job *jobs;
 	int ep;
 
-	if (max_batch < 1)
-		max_batch = 1;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
 		return -1;
@@ -260,14 +267,17 @@ int writer_serve(int listen_fd, struct ledger *l, struct cache *cache, int max_b
 		}
 		if (nj > 0) {
 			int committed = run_batch(l, jobs, nj);
-			if (committed && cache)
+			int cached = committed && cache;
+			/* When reads come from the cache, it is written before
+			 * the answers (a user then reads their own write);
+			 * otherwise the workers go on while Redis is written. */
+			if (cached && opt->cache_before_answer)
 				publish(cache, jobs, nj, items);
-			for (size_t i = 0; i < nj; i++)
-				if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a,
-					 MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof jobs[i].a)
-					close(jobs[i].fd); /* the worker gave up waiting */
-			if (on_batch)
-				on_batch(nj, committed);
+			answer(jobs, nj, cached);
+			if (cached && !opt->cache_before_answer)
+				publish(cache, jobs, nj, items);
+			if (opt->on_batch)
+				opt->on_batch(nj, committed);
 		}
 		/* Catch the cache up after a Redis outage, between batches
 		 * (no network while Redis is in its pause after a failure). */

@@ -5,7 +5,8 @@
  * page caches. Instead, one process (the writer) runs the write rules
  * (visit, claim, draw) for all workers: it takes every request waiting
  * on its socket, runs each in a savepoint of one transaction, commits
- * once, and only then answers each worker. Nothing is answered before
+ * once, and only then answers each worker (and writes the new balances
+ * to the cache, before or after the answers). Nothing is answered before
  * its commit, so a crash of the writer loses nothing acknowledged.
  *
  * The workers call writer_visit/claim/draw, which have the signatures of
@@ -38,19 +39,24 @@ int writer_socket_path(const char *db, char *out, size_t n);
  * in err (another writer already answers on path: errno EADDRINUSE). */
 int writer_listen(const char *path, char *err, size_t errlen);
 
+struct writer_options {
+	struct cache *cache; /* NULL: no cache (the workers write it) */
+	int max_batch;       /* requests per transaction at most (0: 64) */
+	int cache_before_answer; /* 1: write the cache, then answer (the
+				  * reads come from the cache); 0: answer,
+				  * then write it */
+	void (*on_batch)(size_t requests, int committed); /* may be NULL */
+};
+
 /*
  * Serves requests on listen_fd with ledger l until *stop is set (by a
- * signal handler). At most max_batch requests share a transaction. After
- * each commit the changed balances go to cache (may be NULL) in one
- * pipelined round trip, before the answers; writes Redis missed are
- * repaired from the ledger when idle.
- * on_batch (may be NULL) hears of every batch: its size and whether it
- * was committed. Returns 0 when stopped, -1 on a fatal socket error
- * (message on stderr).
+ * signal handler). After each commit the changed balances go to the
+ * cache in one pipelined round trip; writes Redis missed are repaired
+ * from the ledger between batches. Returns 0 when stopped, -1 on a fatal
+ * socket error (message on stderr).
  */
-int writer_serve(int listen_fd, struct ledger *l, struct cache *cache, int max_batch,
-		 volatile sig_atomic_t *stop,
-		 void (*on_batch)(size_t requests, int committed));
+int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *opt,
+		 volatile sig_atomic_t *stop);
 
 /* The workers' side: one per process, connects on first use. */
 struct writer_client;

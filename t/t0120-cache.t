@@ -123,4 +123,18 @@ is_((r.status, r.json["balance"]), (200, 1), "a draw spends a die")
 is_((cached("d1"), cached("d2")), (ledger("d1"), ledger("d2")),
     "and the workers wrote the cache after each commit")
 is_(writer_requests(d), 0, "no request went through a writer")
+d.stop()
+
+# balance_read ledger: the writer answers first and writes the cache
+# right after (nobody reads it on the request path).
+s = Stack(balance_read="ledger", promos=[promo(P)])
+lt = s.tokens("l1")[0]
+is_(s.api("POST", P, "visit", token=lt).json, {"granted": True, "balance": 1},
+    "with reads from the ledger, a visit is granted")
+for _ in range(100):
+    if cached("l1") == ledger("l1"):
+        break
+    time.sleep(0.01)
+is_(cached("l1"), ledger("l1"), "and the writer wrote the cache after answering")
+ok(writer_requests(s) >= 1, "through the writer")
 done()

@@ -123,7 +123,8 @@ static pid_t start_writer(const char *sock)
 		fprintf(stderr, "writer: %s\n", err);
 		_exit(255);
 	}
-	if (writer_serve(fd, wl, NULL, 8, &stop, count) != 0)
+	struct writer_options wo = { .max_batch = 8, .on_batch = count };
+	if (writer_serve(fd, wl, &wo, &stop) != 0)
 		served = 255;
 	close(fd);
 	ledger_free(wl);
