@@ -243,10 +243,17 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 				int c;
 				while ((c = accept4(listen_fd, NULL, NULL,
 						    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					ev.events = EPOLLIN | EPOLLRDHUP;
 					ev.data.fd = c;
 					if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) != 0)
 						close(c);
 				}
+				continue;
+			}
+			if (evs[i].events & (EPOLLHUP | EPOLLRDHUP)) {
+				/* The worker hung up: it gave up waiting (and
+				 * answered 503), so what it sent is not run. */
+				close(fd);
 				continue;
 			}
 			if (nj == (size_t)max_batch)

@@ -17,7 +17,9 @@
  * writer received but did not answer (it died, or stayed silent past the
  * timeout) is LD_ERR_BUSY (503, try again); it is never run twice here,
  * and a retry by the client is safe because every write is idempotent or
- * refused once done (visit once, claim once, draws by request_id).
+ * refused once done (visit once, claim once, draws by request_id). A
+ * worker that gives up hangs up, and the writer does not run what a
+ * hung-up worker sent (unless it had already begun).
  *
  * The socket is a SOCK_SEQPACKET unix socket next to the database
  * ("<db>-writer", mode 0600); messages are fixed-size structs between

@@ -3,7 +3,8 @@
 # fails; the cache never shows a balance newer or different from the
 # ledger's at the same version), and the database held locked by another
 # process past the busy timeout (503 with Retry-After and a JSON body,
-# never a 500, nothing half-written).
+# never a 500, nothing half-written), and the writer process frozen (503
+# after the timeout; what the workers gave up on is not run later).
 import os, signal, sqlite3, subprocess, threading, time
 from harness import Stack, ok, is_, diag, done, promo
 
@@ -149,4 +150,27 @@ r = s.api("POST", P, "draws", {"request_id": "locked-draw-1"}, token=a)
 is_(r.status, 200, "and the draw refused while locked runs now")
 log = open(os.path.join(s.dir, "log", "fcgi.log"), errors="replace").read()
 ok("database is locked" in log or "busy" in log, "the busy refusals are in the log")
+
+# -- the writer frozen (SIGSTOP) -----------------------------------------
+fcgi = int(open(os.path.join(s.dir, "fcgi.pid")).read())
+writer = [int(p) for p in subprocess.run(["pgrep", "-P", str(fcgi), "-x", "ld-writer"],
+                                         capture_output=True, text=True).stdout.split()]
+is_(len(writer), 1, "the writer runs")
+f1, f2 = s.tokens("frozen-1", "frozen-2")
+os.kill(writer[0], signal.SIGSTOP)
+try:
+    t0 = time.monotonic()
+    r = s.api("POST", P, "visit", token=f1)
+    took = time.monotonic() - t0
+    ok(r.status == 503 and r.json and r.json.get("error") == "unavailable",
+       "a visit while the writer is frozen -> 503 JSON") or diag(repr(r))
+    ok(took < 8, "after the writer's timeout, not a hang (%.1f s)" % took)
+finally:
+    os.kill(writer[0], signal.SIGCONT)
+time.sleep(0.5)
+is_(s.scalar("SELECT count(*) FROM grants WHERE promo=? AND uid='frozen-1'", P), 0,
+    "the thawed writer did not run the visit its worker gave up on")
+is_(s.api("POST", P, "visit", token=f1).json, {"granted": True, "balance": 1},
+    "the retried visit is granted once")
+is_(s.api("POST", P, "visit", token=f2).status, 200, "and the writer serves again")
 done()
