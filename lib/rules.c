@@ -322,14 +322,23 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 			   &visited, &r->bal)) != LD_OK)
 		return e;
 	r->visit_granted = visited;
-	if (!(st = ledger_stmt(l, "SELECT count(*) FROM invites"
-			       " WHERE promo = ?1 AND inviter = ?2 AND inviter_granted = 1")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, inviter, -1, SQLITE_STATIC);
-	if ((e = run_int(l, st, &credited, &found, "cannot count invites")) != LD_OK)
-		return e;
-	r->inviter_granted = credited < p->max_credited_per_inviter;
+	/* The inviter's cap: one more credited invite on their balances row
+	 * (made here if they have none), unless they are at the cap. */
+	if (p->max_credited_per_inviter > 0) {
+		if (!(st = ledger_stmt(l,
+			"INSERT INTO balances (promo, uid, first_seen, invites_credited)"
+			" VALUES (?1, ?2, ?3, 1) ON CONFLICT DO UPDATE"
+			" SET invites_credited = invites_credited + 1 WHERE invites_credited < ?4"
+			" RETURNING invites_credited")))
+			return LD_ERR_DB;
+		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, inviter, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now_ms);
+		sqlite3_bind_int64(st, 4, p->max_credited_per_inviter);
+		if ((e = run_int(l, st, &credited, &r->inviter_granted,
+				 "cannot count the inviter's credits")) != LD_OK)
+			return e;
+	}
 
 	if (!(st = ledger_stmt(l,
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, client,"
@@ -354,8 +363,7 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 		return ledger_fail(l, SQLITE_CONSTRAINT, "invitee credited twice");
 	if (!r->inviter_granted)
 		return LD_OK;
-	if ((e = ensure_user(l, p->id, inviter, now_ms)) != LD_OK ||
-	    (e = add_grant(l, p->id, inviter, "inviter", p->grant_inviter, uid, now_ms,
+	if ((e = add_grant(l, p->id, inviter, "inviter", p->grant_inviter, uid, now_ms,
 			   day, &found, &r->inviter_bal)) != LD_OK)
 		return e;
 	if (!found)

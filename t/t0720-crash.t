@@ -193,6 +193,9 @@ none("SELECT i.invitee FROM invites i WHERE i.promo=? AND NOT EXISTS (SELECT 1 F
 none("SELECT i.invitee FROM invites i WHERE i.promo=? AND i.inviter_granted <> (SELECT count(*)"
      " FROM grants g WHERE g.promo=i.promo AND g.ref=i.invitee AND g.reason='inviter')",
      "invariant 2: inviter_granted matches the inviter grants")
+none("SELECT b.uid FROM balances b WHERE b.promo=? AND b.invites_credited <> (SELECT count(*)"
+     " FROM invites i WHERE i.promo=b.promo AND i.inviter=b.uid AND i.inviter_granted=1)",
+     "invariant 2: each inviter's counter equals their invites that granted")
 none("SELECT uid FROM balances b WHERE promo=? AND (spent < 0 OR granted < spent OR granted <>"
      " (SELECT coalesce(sum(amount), 0) FROM grants g WHERE g.promo=b.promo AND g.uid=b.uid))",
      "invariant 3: granted = sum of grants >= spent >= 0")

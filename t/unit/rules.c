@@ -286,6 +286,78 @@ static void test_statistics(void)
 	promo_free(p);
 }
 
+/* Migration 005 on a database made by migrations 1-4 with invites in
+ * it: the inviter's counter is the count of their invites that granted. */
+static void test_migration_005(const char *dir)
+{
+	struct ledger_options lo = { 0 };
+	struct ledger *old;
+	char path[320], err[256];
+	sqlite3 *raw;
+
+	snprintf(path, sizeof path, "%s/old.db", dir);
+	if (sqlite3_open(path, &raw) != SQLITE_OK)
+		bail("cannot make %s", path);
+	for (int i = 0; i < 4; i++)
+		if (ld_migrations[i].version != i + 1 ||
+		    sqlite3_exec(raw, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
+			bail("migration %d: %s", i + 1, sqlite3_errmsg(raw));
+	if (sqlite3_exec(raw,
+		"PRAGMA user_version=4;"
+		"INSERT INTO balances (promo, uid, granted, first_seen) VALUES"
+		" ('p','inviter',3,0), ('p','capped',1,0), ('p','other',1,0), ('q','inviter',1,0);"
+		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
+		" VALUES ('p','a','inviter','c',1,0,'d'), ('p','b','inviter','c',1,0,'d'),"
+		" ('p','c','inviter','c',0,0,'d'), ('p','d','capped','k',0,0,'d'),"
+		" ('q','e','inviter','z',1,0,'d');", NULL, NULL, NULL) != SQLITE_OK)
+		bail("seeding the old database: %s", sqlite3_errmsg(raw));
+	sqlite3_close(raw);
+	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
+		bail("%s", err);
+	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 005 applies to a version 4 database");
+	sqlite3 *db0 = db;
+	db = ledger_db(old);
+	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='inviter'"), 2,
+	       "an inviter's counter is their invites that granted (not the one past the cap)");
+	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='capped'"), 0,
+	       "an invite that did not grant is not counted");
+	is_int(q("SELECT invites_credited FROM balances WHERE promo='q' AND uid='inviter'"), 1,
+	       "counted per promotion");
+	is_int(q("SELECT invites_credited FROM balances WHERE uid='other'"), 0,
+	       "a user who invited nobody has 0");
+	db = db0;
+	ledger_free(old);
+	unlink(path);
+}
+
+/* The claim's cap check against the counter: the 31st credited invite of
+ * an inviter with a cap of 30 is credited without an inviter grant. */
+static void test_inviter_cap(const struct promo *p)
+{
+	char code[INVITE_CODE_LEN + 1], uid[32];
+	struct claim_result cr;
+	enum rule_outcome o;
+	int64_t now = at(2024, 7, 8, 12, 0, 0, 0, 9);
+	int granted = 0;
+
+	if (rules_invite_code(l, p, "capper", now, code) != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	for (int i = 0; i < 32; i++) {
+		snprintf(uid, sizeof uid, "capped-%02d", i);
+		if (rules_claim(l, p, uid, code, NULL, now, &o, &cr) != LD_OK || o != RULE_OK)
+			bail("claim %d: %s", i, ledger_errmsg(l));
+		granted += cr.inviter_granted;
+	}
+	is_int(granted, 30, "an inviter with a cap of 30 is granted for 30 of 32 invitees");
+	is_int(q("SELECT invites_credited FROM balances WHERE uid='capper'"), 30,
+	       "and the counter stops at the cap");
+	is_int(q("SELECT count(*) FROM invites WHERE inviter='capper'"), 32,
+	       "while all 32 invitees are credited");
+	is_int(q("SELECT count(*) FROM balances b WHERE invites_credited <> (SELECT count(*)"
+		 " FROM invites i WHERE i.promo=b.promo AND i.inviter=b.uid AND i.inviter_granted=1)"), 0,
+	       "every counter equals the inviter's granting invites");
+}
+
 int main(void)
 {
 	struct testdb tdb;
@@ -307,6 +379,8 @@ int main(void)
 	test_paced(p);
 	test_replay_and_refusals(p);
 	test_invariants();
+	test_inviter_cap(p);
+	test_migration_005(tdb.dir);
 	test_statistics();
 
 	promo_free(p);
