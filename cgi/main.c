@@ -5,6 +5,7 @@
  * the writes to the writer (group commit, writer.h).
  *
  * usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]
+ *                       [--write-socket PATH|HOST:PORT [--write-workers N]]
  *        (config from $LUCKYDICE_CONFIG)
  */
 #include <errno.h>
@@ -33,7 +34,8 @@ static FCGX_Request *current;           /* worker: for the out-of-memory answer 
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n");
+	fprintf(stderr, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
+		"         [--write-socket PATH|HOST:PORT [--write-workers N]]\n");
 	exit(2);
 }
 
@@ -265,22 +267,59 @@ static void writer(void)
 	_exit(rc);
 }
 
-/* Starts slot i: workers 0..nworkers-1, then the checkpointer, then the
- * writer. */
-static pid_t spawn(int listen_fd, int i, int nworkers)
+/*
+ * The supervisor's children, by slot: the workers on the FastCGI socket,
+ * then those on the write socket (when there is one: nginx sends the
+ * POSTs there, so the reads keep a small, warm pool while the writes get
+ * enough workers to fill the writer's group commits), then the
+ * checkpointer, then the writer.
+ */
+struct pool {
+	int read_fd, write_fd; /* write_fd -1: one socket for everything */
+	int nread, nwrite;
+};
+
+static int pool_slots(const struct pool *p)
+{
+	return p->nread + p->nwrite + 2;
+}
+
+static const char *slot_name(const struct pool *p, int i)
+{
+	if (i < p->nread)
+		return "worker";
+	if (i < p->nread + p->nwrite)
+		return "write worker";
+	return i == p->nread + p->nwrite ? "checkpointer" : "writer";
+}
+
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+static pid_t spawn(const struct pool *p, int i)
 {
 	pid_t pid = fork();
 
-	if (pid == 0 && i >= nworkers) {
-		close(listen_fd);
-		if (i == nworkers)
+	if (pid == 0) {
+		if (i < p->nread) {
+			close_fd(p->write_fd);
+			worker(p->read_fd);
+		}
+		if (i < p->nread + p->nwrite) {
+			close_fd(p->read_fd);
+			worker(p->write_fd);
+		}
+		close_fd(p->read_fd);
+		close_fd(p->write_fd);
+		if (i == p->nread + p->nwrite)
 			checkpointer();
 		writer();
 	}
-	if (pid == 0)
-		worker(listen_fd);
 	if (pid < 0)
-		fprintf(stderr, "error: cannot fork a worker: %s\n", strerror(errno));
+		fprintf(stderr, "error: cannot fork a %s: %s\n", slot_name(p, i), strerror(errno));
 	return pid;
 }
 
@@ -350,10 +389,17 @@ fail:
 	return -1;
 }
 
+static void unlink_socket(const char *where)
+{
+	if (where && (where[0] == '/' || where[0] == '.'))
+		unlink(where);
+}
+
 int main(int argc, char **argv)
 {
-	const char *where = NULL;
-	int nworkers = 0, listen_fd, status;
+	const char *where = NULL, *write_where = NULL;
+	struct pool pool = { .read_fd = -1, .write_fd = -1 };
+	int nworkers = 0, nwrite = 0, status, n;
 	struct ld_config cfg;
 	char err[512];
 	pid_t *pids;
@@ -363,6 +409,10 @@ int main(int argc, char **argv)
 			where = argv[++i];
 		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
 			nworkers = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--write-socket") == 0 && i + 1 < argc)
+			write_where = argv[++i];
+		else if (strcmp(argv[i], "--write-workers") == 0 && i + 1 < argc)
+			nwrite = atoi(argv[++i]);
 		else
 			usage();
 	}
@@ -377,11 +427,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fatal: %s\n", err);
 		return 2;
 	}
-	if (nworkers <= 0)
-		nworkers = cfg.workers;
+	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
+	pool.nwrite = !write_where ? 0 : nwrite > 0 ? nwrite : cfg.write_workers;
 	config_release(&cfg);
-	if (FCGX_Init() != 0 || (listen_fd = open_socket(where)) < 0)
+	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
 		return 2;
+	if (write_where && (pool.write_fd = open_socket(write_where)) < 0) {
+		unlink_socket(where);
+		return 2;
+	}
 
 	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);
@@ -392,12 +446,17 @@ int main(int argc, char **argv)
 	if (metrics_init() != 0)
 		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
 			" /metrics answers 503\n", strerror(errno));
-	pids = xcalloc((size_t)nworkers + 2, sizeof *pids);
-	for (int i = 0; i <= nworkers + 1; i++)
-		pids[i] = spawn(listen_fd, i, nworkers);
-	fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", nworkers, where);
+	n = pool_slots(&pool);
+	pids = xcalloc((size_t)n, sizeof *pids);
+	for (int i = 0; i < n; i++)
+		pids[i] = spawn(&pool, i);
+	if (write_where)
+		fprintf(stderr, "luckydice-fcgi: %d workers on %s, %d write workers on %s\n",
+			pool.nread, where, pool.nwrite, write_where);
+	else
+		fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", pool.nread, where);
 
-	/* Supervise: replace a worker that dies, until told to stop. */
+	/* Supervise: replace a child that dies, until told to stop. */
 	while (!stopping) {
 		pid_t pid = wait(&status);
 		if (pid < 0) {
@@ -405,28 +464,28 @@ int main(int argc, char **argv)
 				sleep(1);
 			continue;
 		}
-		for (int i = 0; i <= nworkers + 1; i++) {
+		for (int i = 0; i < n; i++) {
 			if (pids[i] != pid)
 				continue;
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				fprintf(stderr, "luckydice-fcgi: %s %d ended (%s %d), starting another\n",
-					i < nworkers ? "worker" : i == nworkers ? "checkpointer" : "writer",
-					(int)pid, WIFSIGNALED(status) ? "signal" : "exit",
+					slot_name(&pool, i), (int)pid,
+					WIFSIGNALED(status) ? "signal" : "exit",
 					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
 				/* could not open its resources: do not spin */
 				sleep(1);
 			}
-			pids[i] = stopping ? 0 : spawn(listen_fd, i, nworkers);
+			pids[i] = stopping ? 0 : spawn(&pool, i);
 		}
 	}
-	for (int i = 0; i <= nworkers + 1; i++)
+	for (int i = 0; i < n; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGTERM);
 	while (wait(&status) > 0 || errno == EINTR)
 		;
-	if (where[0] == '/' || where[0] == '.')
-		unlink(where);
+	unlink_socket(where);
+	unlink_socket(write_where);
 	free(pids);
 	return 0;
 }

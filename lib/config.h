@@ -28,7 +28,8 @@ struct ld_config {
 	char *public_url;        /* base of invite links ("http://127.0.0.1:8080") */
 	char *reward_url;        /* reward.issue events go here */
 	char *notify_url;        /* notify.* events go here */
-	int workers;             /* FastCGI worker processes (16) */
+	int workers;             /* FastCGI worker processes (4) */
+	int write_workers;       /* on the write socket, when there is one (24) */
 	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
 	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
 	int balance_from_cache;  /* "balance_read": "cache" = 1, "ledger" = 0 */

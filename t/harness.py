@@ -139,6 +139,7 @@ class Stack:
             "reward_url": "http://127.0.0.1:9/reward",
             "notify_url": "http://127.0.0.1:9/notify",
             "workers": workers,
+            "write_workers": workers,
             "balance_read": balance_read,
             "log_level": "info",
         }

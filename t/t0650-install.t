@@ -36,7 +36,8 @@ unit = open(root("/usr/local/lib/systemd/system/luckydice-fcgi.service")).read()
 for line in ["User=luckydice", "NoNewPrivileges=yes", "ProtectSystem=strict",
              "ReadWritePaths=/usr/local/var/lib/luckydice", "RuntimeDirectory=luckydice",
              "UMask=0027", "Environment=LUCKYDICE_CONFIG=/usr/local/etc/luckydice/luckydice.json",
-             "ExecStart=/usr/local/bin/luckydice-fcgi --socket /run/luckydice/fcgi.sock",
+             "ExecStart=/usr/local/bin/luckydice-fcgi --socket /run/luckydice/fcgi.sock"
+             " --write-socket /run/luckydice/fcgi-writes.sock",
              "Restart=on-failure", "CapabilityBoundingSet="]:
     ok(re.search("^" + re.escape(line) + "$", unit, re.M), "the unit has " + line)
 leftover = [f for f in files[2:] if re.search(r"@[a-z]+@", open(root(f), errors="replace").read())]
@@ -45,7 +46,8 @@ site = open(root("/usr/local/etc/luckydice/nginx/luckydice-site.conf")).read()
 ok("root /usr/local/share/luckydice/www;" in site and
    "include /usr/local/etc/luckydice/nginx/luckydice-locations.conf;" in site,
    "the nginx site points at the installed page and locations")
-ok("unix:/run/luckydice/fcgi.sock" in site, "the nginx site uses the unit's socket")
+ok("unix:/run/luckydice/fcgi.sock" in site and "unix:/run/luckydice/fcgi-writes.sock" in site,
+   "the nginx site uses the unit's sockets")
 
 # nginx itself accepts the installed site (with the locations it
 # includes), its log and include paths pointed into the scratch tree.

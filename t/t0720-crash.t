@@ -49,7 +49,8 @@ def writers():
     return [p for p, name in children().items() if name == "ld-writer"]
 
 
-is_(len(workers()), WORKERS, "the supervisor runs %d workers" % WORKERS)
+POOL = 2 * WORKERS  # on the read socket and on the write socket
+is_(len(workers()), POOL, "the supervisor runs %d workers (%d per socket)" % (POOL, WORKERS))
 is_(len(writers()), 1, "and one writer")
 inviters = s.tokens(*["inviter%d" % i for i in range(8)])
 codes = {}
@@ -132,7 +133,7 @@ t_end = time.monotonic() + SECONDS
 while time.monotonic() < t_end:
     time.sleep(rnd.uniform(0.05, 0.4))
     # one kill in four is the writer's, in the middle of its group commits
-    kind, want = (writers, 1) if rnd.random() < 0.25 else (workers, WORKERS)
+    kind, want = (writers, 1) if rnd.random() < 0.25 else (workers, POOL)
     kids = kind()
     if not kids:
         continue
@@ -223,7 +224,7 @@ seen = set(recv.keys())
 is_(seen ^ set(k for (k,) in s.query("SELECT key FROM outbox")), set(),
     "the receiver saw exactly the outbox's events (%d), each key at least once" % len(seen))
 
-is_(len(workers()), WORKERS, "all %d workers are running after the kills" % WORKERS)
+is_(len(workers()), POOL, "all %d workers are running after the kills" % POOL)
 is_(len(writers()), 1, "and the writer")
 is_(s.request("GET", "/healthz").status, 200, "the service answers healthz")
 r = s.api("POST", P, "visit", token=s.token("after-the-storm"))

@@ -53,7 +53,8 @@ t_defaults(void)
 	ok(cfg.reward_url == NULL && cfg.notify_url == NULL, "no service URLs");
 	is_string(cfg.public_url, "http://127.0.0.1:8080", "public_url default");
 	is_int(cfg.redis_timeout_ms, 100, "redis_timeout_ms default");
-	is_int(cfg.workers, 16, "workers default");
+	is_int(cfg.workers, 4, "workers default");
+	is_int(cfg.write_workers, 24, "write_workers default");
 	is_int(cfg.synchronous_full, 0, "synchronous default normal");
 	is_int(cfg.busy_timeout_ms, 2000, "busy_timeout_ms default");
 	is_int(cfg.balance_from_cache, 0, "balance_read default ledger");
