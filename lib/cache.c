@@ -68,10 +68,18 @@ struct cache {
 	struct cache_pending *pending; /* writes that failed, to repair */
 	size_t npending;
 	uint64_t lost;        /* failed writes not remembered (list full) */
+	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered */
+	size_t ninflight, inflight_cap;
 };
 
 struct cache_pending {
 	char promo[65], uid[65];
+};
+
+/* A compare-and-set sent in a pipeline whose answer is not read yet. */
+struct cache_inflight {
+	char promo[65], uid[65];
+	int64_t version, balance;
 };
 
 /*
@@ -133,6 +141,7 @@ cache_free(struct cache *c)
 		return;
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
+	free(c->inflight);
 	free(c->pending);
 	free(c->where);
 	free(c);
@@ -144,10 +153,18 @@ cache_stats(const struct cache *c)
 	return &c->stats;
 }
 
-/* Counts a failure, drops the connection and starts the pause. Returns -1. */
+static void remember(struct cache *c, const char *promo, const char *uid);
+
+/* Counts a failure, drops the connection and starts the pause. Writes in
+ * flight on it are remembered for the repair. Returns -1. */
 static int
 fail(struct cache *c)
 {
+	size_t n = c->ninflight;
+
+	c->ninflight = 0;
+	for (size_t i = 0; i < n; i++)
+		remember(c, c->inflight[i].promo, c->inflight[i].uid);
 	c->stats.errors++;
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
@@ -191,6 +208,9 @@ run(struct cache *c, const char *fmt, ...)
 	redisReply *r;
 	va_list ap;
 
+	/* the answers of a pipeline come first on this connection */
+	if (c->ninflight > 0 && (cache_put_collect(c) == -1 || c->ctx == NULL))
+		return NULL;
 	va_start(ap, fmt);
 	r = redisvCommand(c->ctx, fmt, ap);
 	va_end(ap);
@@ -411,84 +431,103 @@ cache_put(struct cache *c, const char *promo, const char *uid,
 	return rc;
 }
 
-/* Counts the answer r of the compare-and-set; -1 (r freed, failed) when
- * it is not one. */
-static int
-count_put(struct cache *c, redisReply *r)
+int
+cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 {
-	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1))
-		return unexpected(c, r);
-	if (r->integer == 1)
-		c->stats.writes++;
-	else
-		c->stats.stale_writes++;
-	freeReplyObject(r);
+	char key[KEY_MAX], v[24], b[24];
+	int done = 0;
+
+	if (c->ninflight > 0)
+		cache_put_collect(c);
+	if (n == 0)
+		return 0;
+	if (cache_connect(c) == -1 || load_script(c) == -1) {
+		for (size_t i = 0; i < n; i++)
+			remember(c, items[i].promo, items[i].uid);
+		return -1;
+	}
+	if (n > c->inflight_cap) {
+		c->inflight = xrealloc(c->inflight, n * sizeof *c->inflight);
+		c->inflight_cap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cache_item *it = &items[i];
+		struct cache_inflight *f = &c->inflight[c->ninflight];
+		if (it->version < 0 || make_key(c, key, it->promo, it->uid) == -1 ||
+		    ld_fmt(f->promo, sizeof f->promo, "%s", it->promo) != 0 ||
+		    ld_fmt(f->uid, sizeof f->uid, "%s", it->uid) != 0)
+			continue; /* counted by make_key, or cannot be a key */
+		f->version = it->version;
+		f->balance = it->balance;
+		snprintf(v, sizeof(v), "%lld", (long long)it->version);
+		snprintf(b, sizeof(b), "%lld", (long long)it->balance);
+		c->ninflight++;
+		if (redisAppendCommand(c->ctx, "EVALSHA %s 1 %s %s %s", c->sha, key, v,
+				       b) != REDIS_OK) {
+			for (size_t k = i + 1; k < n; k++)
+				remember(c, items[k].promo, items[k].uid);
+			return fail(c);
+		}
+	}
+	while (!done)
+		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
+			return fail(c);
+	return 0;
+}
+
+int
+cache_put_collect(struct cache *c)
+{
+	size_t n = c->ninflight, answered = 0, nagain = 0;
+	redisReply *r = NULL;
+
+	for (; answered < n; answered++) {
+		struct cache_inflight *f = &c->inflight[answered];
+		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL)
+			break;
+		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			/* Redis lost the script: sent again with EVAL below,
+			 * once every pipelined answer is read */
+			freeReplyObject(r);
+			c->inflight[nagain++] = *f;
+			continue;
+		}
+		if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1)) {
+			freeReplyObject(r);
+			break;
+		}
+		if (r->integer == 1)
+			c->stats.writes++;
+		else
+			c->stats.stale_writes++;
+		freeReplyObject(r);
+	}
+	if (answered < n) {
+		/* What Redis did not confirm may be stale there: the ones
+		 * not answered stay in inflight[answered..n) for fail(). */
+		memmove(c->inflight + nagain, c->inflight + answered,
+			(n - answered) * sizeof *c->inflight);
+		c->ninflight = nagain + (n - answered);
+		return fail(c);
+	}
+	c->ninflight = 0;
+	for (size_t i = 0; i < nagain; i++) {
+		struct cache_inflight f = c->inflight[i];
+		if (cas_put(c, f.promo, f.uid, f.version, f.balance) == -1) {
+			for (; i < nagain; i++)
+				remember(c, c->inflight[i].promo, c->inflight[i].uid);
+			return -1;
+		}
+	}
 	return 0;
 }
 
 int
 cache_put_many(struct cache *c, const struct cache_item *items, size_t n)
 {
-	char key[KEY_MAX], v[24], b[24];
-	size_t sent = 0, answered = 0;
-	unsigned char *again = NULL;
-	redisReply *r = NULL;
-
-	if (n == 0)
-		return 0;
-	if (cache_connect(c) == -1 || load_script(c) == -1)
-		goto fail;
-	for (; sent < n; sent++) {
-		const struct cache_item *it = &items[sent];
-		if (it->version < 0 || make_key(c, key, it->promo, it->uid) == -1) {
-			/* not sent: a PING keeps the answers in step */
-			if (redisAppendCommand(c->ctx, "PING") != REDIS_OK)
-				goto fail_io;
-			continue;
-		}
-		snprintf(v, sizeof(v), "%lld", (long long)it->version);
-		snprintf(b, sizeof(b), "%lld", (long long)it->balance);
-		if (redisAppendCommand(c->ctx, "EVALSHA %s 1 %s %s %s", c->sha, key, v,
-				       b) != REDIS_OK)
-			goto fail_io;
-	}
-	for (; answered < n; answered++) {
-		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL)
-			goto fail_io;
-		if (r->type == REDIS_REPLY_STATUS) { /* the PING of a bad item */
-			freeReplyObject(r);
-			c->stats.errors++;
-		} else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-			/* Redis lost the script: sent again below with EVAL, once
-			 * every pipelined answer is read */
-			freeReplyObject(r);
-			if (!again)
-				again = xcalloc(n, 1);
-			again[answered] = 1;
-		} else if (count_put(c, r) == -1) {
-			goto fail;
-		}
-	}
-	for (size_t i = 0; again && i < n; i++)
-		if (again[i] && cas_put(c, items[i].promo, items[i].uid, items[i].version,
-					items[i].balance) == -1) {
-			for (; i < n; i++)
-				if (again[i])
-					remember(c, items[i].promo, items[i].uid);
-			free(again);
-			return -1;
-		}
-	free(again);
-	return 0;
-fail_io:
-	fail(c);
-fail:
-	/* What Redis did not confirm may be stale there: repair it later. */
-	for (size_t i = 0; i < n; i++)
-		if (i >= answered || (again && again[i]))
-			remember(c, items[i].promo, items[i].uid);
-	free(again);
-	return -1;
+	if (cache_put_send(c, items, n) == -1)
+		return -1;
+	return c->ninflight > 0 ? cache_put_collect(c) : 0;
 }
 
 size_t

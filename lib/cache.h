@@ -44,6 +44,14 @@ struct cache_item {
 };
 int cache_put_many(struct cache *c, const struct cache_item *items, size_t n);
 
+/* cache_put_many in two halves, so the caller need not wait for Redis:
+ * cache_put_send sends the pipeline (reading the answers of one sent
+ * before, if any); cache_put_collect reads the answers. Any other call
+ * on c collects first. Both return 0, or -1 when Redis failed: what it
+ * did not confirm is remembered for cache_repair. */
+int cache_put_send(struct cache *c, const struct cache_item *items, size_t n);
+int cache_put_collect(struct cache *c);
+
 /* Returns 1 and fills version/balance on a hit, 0 on a miss, -1 when
  * Redis is unavailable. */
 int cache_get(struct cache *c, const char *promo, const char *uid,

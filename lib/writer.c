@@ -184,15 +184,21 @@ static size_t changed(const struct job *j, struct cache_item *out)
 	return n;
 }
 
-/* After a commit: every changed balance to the cache in one round trip. */
+/* After a commit: every changed balance to the cache in one pipeline.
+ * wait: read Redis' answers now; otherwise they are read before the next
+ * use of the cache, while the writer goes on with the next batch.
+ * Failures are kept for the repair. */
 static void publish(struct cache *cache, struct job *jobs, size_t n,
-		    struct cache_item *items)
+		    struct cache_item *items, int wait)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++)
 		k += changed(&jobs[i], items + k);
-	cache_put_many(cache, items, k); /* failures are kept for the repair */
+	if (wait)
+		cache_put_many(cache, items, k);
+	else
+		cache_put_send(cache, items, k);
 }
 
 /* Answers every job; a worker that gave up waiting is hung up on. */
@@ -279,13 +285,16 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 			 * the answers (a user then reads their own write);
 			 * otherwise the workers go on while Redis is written. */
 			if (cached && opt->cache_before_answer)
-				publish(cache, jobs, nj, items);
+				publish(cache, jobs, nj, items, 1);
 			answer(jobs, nj, cached);
 			if (cached && !opt->cache_before_answer)
-				publish(cache, jobs, nj, items);
+				publish(cache, jobs, nj, items, 0);
 			if (opt->on_batch)
 				opt->on_batch(nj, committed);
 		}
+		/* Idle: read what Redis answered to the last pipeline. */
+		if (cache && nj == 0)
+			cache_put_collect(cache);
 		/* Catch the cache up after a Redis outage, between batches
 		 * (no network while Redis is in its pause after a failure). */
 		if (cache && cache_pending(cache, NULL) > 0)

@@ -346,6 +346,43 @@ bench(struct cache *c)
 	     (long long)us[N / 2], (long long)us[N * 99 / 100]);
 }
 
+/* Pipelined puts: many at once, the answers read later, after Redis lost
+ * its scripts, and against a Redis that is not there. */
+static void
+t_pipeline(struct cache *c)
+{
+	const struct cache_item items[] = {
+		{ P, "p1", 5, 50 }, { P, "p2", 7, 70 }, { P, "p1", 4, 40 },
+	};
+	int64_t v = -1, b = -1;
+	struct cache *down;
+	redisReply *r;
+
+	is_int(cache_put_many(c, items, 3), 0, "three puts in one pipeline");
+	ok(cache_get(c, P, "p1", &v, &b) == 1 && v == 5 && b == 50,
+	   "the newer of two versions of a key is kept");
+	ok(cache_get(c, P, "p2", &v, &b) == 1 && v == 7 && b == 70, "and the other key stored");
+
+	const struct cache_item later[] = { { P, "p2", 8, 80 }, { P, "p3", 1, 10 } };
+	is_int(cache_put_send(c, later, 2), 0, "a pipeline sent, its answers not read");
+	ok(cache_get(c, P, "p3", &v, &b) == 1 && v == 1 && b == 10,
+	   "a get after it reads the pipeline's answers first, then its own");
+	ok(cache_get(c, P, "p2", &v, &b) == 1 && v == 8, "both puts were stored");
+	is_int(cache_put_collect(c), 0, "collecting with nothing in flight is a no-op");
+
+	if ((r = raw("SCRIPT FLUSH")) != NULL)
+		freeReplyObject(r);
+	const struct cache_item again[] = { { P, "p4", 2, 20 }, { P, "p5", 3, 30 } };
+	is_int(cache_put_many(c, again, 2), 0, "a pipeline after SCRIPT FLUSH");
+	ok(cache_get(c, P, "p4", &v, &b) == 1 && v == 2 && cache_get(c, P, "p5", &v, &b) == 1 &&
+	   v == 3, "is stored with EVAL");
+
+	down = cache_new("127.0.0.1:1", TIMEOUT_MS);
+	is_int(cache_put_many(down, again, 2), -1, "a pipeline to a Redis that is not there");
+	is_int((long long)cache_pending(down, NULL), 2, "remembers both keys for the repair");
+	cache_free(down);
+}
+
 int
 main(void)
 {
@@ -374,6 +411,7 @@ main(void)
 	     (unsigned long long)st->errors, (unsigned long long)st->writes,
 	     (unsigned long long)st->stale_writes);
 	ok(st->writes == 24 && st->stale_writes == 9, "write counters");
+	t_pipeline(c);
 	bench(c);
 	cache_free(c);
 	return done_testing();
