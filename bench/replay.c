@@ -1,13 +1,15 @@
 /*
  * replay.c - a whole campaign replayed through lib/, without HTTP: every
  * participant's first visit or invite claim, the invite codes, and every
- * draw until the tickets run out, each one transaction of rules_*() on a
+ * draw until the tickets run out, each one rule call of rules_*(), many
+ * of them per commit as the writer process does (--group N participants'
+ * calls per transaction, 64 by default; 1: a transaction each) on a
  * file database (WAL) in a temporary directory, with
  * the time passed in as the campaign's own days. Then it checks the
  * invariants with SQL and prints the elapsed time and peak memory.
  *
  * usage: replay [--promo FILE] [--participants N] [--seed S]
- *               [--boost F] [--keep]
+ *               [--boost F] [--group N] [--keep]
  *
  * Arrivals are spread over the promotion's days (more at the start, a
  * slow decline after). Invites have a power-law fan-out: most
@@ -172,9 +174,10 @@ int main(int argc, char **argv)
 {
 	const char *promo_path = "promotions/lucky-dice-2024.json";
 	long n = 400000;
+	long group = 64;
 	double boost = 1.0;
 	int keep = 0;
-	char dir[] = "/tmp/ld-replay-XXXXXX", path[64], uid[16], err[512];
+	char dir[] = "/tmp/ld-replay-XXXXXX", path[64], uid[24], err[512];
 	struct ledger_options lo = { .create = 1 };
 	struct ledger *l;
 	struct promo *p;
@@ -192,15 +195,17 @@ int main(int argc, char **argv)
 			rng_state = strtoull(argv[++i], NULL, 10) | 1;
 		else if (strcmp(argv[i], "--boost") == 0 && i + 1 < argc)
 			boost = atof(argv[++i]);
+		else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc)
+			group = atol(argv[++i]);
 		else if (strcmp(argv[i], "--keep") == 0)
 			keep = 1;
 		else {
 			fprintf(stderr, "usage: replay [--promo FILE] [--participants N]"
-				" [--seed S] [--boost F] [--keep]\n");
+				" [--seed S] [--boost F] [--group N] [--keep]\n");
 			return 2;
 		}
 	}
-	if (n < 1 || n > 10000000 || boost <= 0 || sodium_init() < 0)
+	if (n < 1 || n > 10000000 || boost <= 0 || group < 1 || sodium_init() < 0)
 		die("bad arguments", NULL);
 	p = load_promo(promo_path, boost);
 	if (!mkdtemp(dir))
@@ -241,6 +246,8 @@ int main(int argc, char **argv)
 	size_t nslots = 0, capslots = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (group > 1 && ledger_batch_begin(l) != LD_OK)
+		die("cannot begin a group", l);
 	for (long j = 0; j < n; j++) {
 		struct ld_balance bal;
 		enum rule_outcome o;
@@ -294,18 +301,23 @@ int main(int argc, char **argv)
 				slots[nslots++] = (int32_t)j;
 		}
 		draw_all(l, p, uid, bal, t[j] + 2, &s);
+		if (group > 1 && (j + 1) % group == 0 &&
+		    (ledger_batch_end(l, 1) != LD_OK || ledger_batch_begin(l) != LD_OK))
+			die("group commit failed", l);
 		if (j % 50000 == 0 && j) {
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			fprintf(stderr, "  %ld participants, %ld draws, %.1f s\n", j, s.draws,
 				(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		}
 	}
+	if (group > 1 && ledger_batch_end(l, 1) != LD_OK)
+		die("group commit failed", l);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	getrusage(RUSAGE_SELF, &ru);
 
-	printf("replay of '%s' (probabilities x%g), %ld participants, seed fixed\n",
-	       p->id, boost, n);
+	printf("replay of '%s' (probabilities x%g), %ld participants, seed fixed,"
+	       " %ld participants' calls per commit\n", p->id, boost, n, group);
 	printf("  %ld visits, %ld credited invite claims (%ld refused), %ld inviter grants,"
 	       " %ld invite codes, %ld draws, %ld wins, %zu invites never claimed\n",
 	       s.visits, s.claims, s.claim_refused, s.inviter_grants, s.codes, s.draws,
@@ -352,6 +364,10 @@ int main(int argc, char **argv)
 		     "(SELECT json_extract(definition, '$.invites.max_credited_per_inviter')"
 		     "  FROM promotions WHERE id = ?1))", p->id);
 	check(bad == 0, "inviters credited past the cap", bad, 0);
+	bad = scalar(l, "SELECT count(*) FROM balances b WHERE promo = ?1 AND invites_credited <>"
+		     " (SELECT count(*) FROM invites i WHERE i.promo = b.promo AND i.inviter = b.uid"
+		     "  AND i.inviter_granted = 1)", p->id);
+	check(bad == 0, "inviters whose counter differs from their invites", bad, 0);
 	bad = scalar(l, "SELECT count(*) FROM (SELECT uid FROM grants WHERE promo = ?1 AND"
 		     " reason = 'visit' GROUP BY uid HAVING count(*) > 1)", p->id);
 	check(bad == 0, "users with more than one visit grant", bad, 0);
