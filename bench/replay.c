@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 	       " %ld invite codes, %ld draws, %ld wins, %zu invites never claimed\n",
 	       s.visits, s.claims, s.claim_refused, s.inviter_grants, s.codes, s.draws,
 	       s.wins, nslots);
-	printf("  elapsed %.1f s (%.0f transactions/s), peak memory %ld MB\n", secs,
+	printf("  elapsed %.1f s (%.0f rule calls/s), peak memory %ld MB\n", secs,
 	       (double)(s.visits + s.claims + s.claim_refused * 2 + s.codes + s.draws) / secs,
 	       ru.ru_maxrss / 1024);
 	printf("invariants:\n");
