@@ -286,8 +286,9 @@ static void test_statistics(void)
 	promo_free(p);
 }
 
-/* Migration 005 on a database made by migrations 1-4 with invites in
- * it: the inviter's counter is the count of their invites that granted. */
+/* Migrations 005 and 006 on a database made by migrations 1-4 with
+ * invites in it: the inviter's counter is the count of their invites that
+ * granted; one index still refuses a second visit or invitee grant. */
 static void test_migration_005(const char *dir)
 {
 	struct ledger_options lo = { 0 };
@@ -325,6 +326,21 @@ static void test_migration_005(const char *dir)
 	       "counted per promotion");
 	is_int(q("SELECT invites_credited FROM balances WHERE uid='other'"), 0,
 	       "a user who invited nobody has 0");
+	/* 006: one index keeps a user to one visit and one invitee grant */
+	static const char grant[] = "INSERT INTO grants (promo, uid, reason, amount, ref,"
+		" created_at, day) VALUES ('p', 'x', '%s', 1, %s, 0, 'd')";
+	char sql[256];
+	const char *cases[][3] = { { "visit", "NULL", "0" }, { "visit", "NULL", "19" },
+				   { "invitee", "'a'", "0" }, { "invitee", "'b'", "19" },
+				   { "inviter", "'c'", "0" }, { "inviter", "'d'", "0" } };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(sql, sizeof sql, grant, cases[i][0], cases[i][1]);
+		int rc = sqlite3_exec(db, sql, NULL, NULL, NULL) & 0xff;
+		is_int(rc, atoi(cases[i][2]), "after 006, grant %zu (%s): %s", i + 1, cases[i][0],
+		       rc ? "refused as a duplicate" : "stored");
+	}
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE name IN"
+		 " ('grants_one_visit', 'grants_one_invitee')"), 0, "the two old indexes are gone");
 	db = db0;
 	ledger_free(old);
 	unlink(path);
