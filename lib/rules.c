@@ -65,25 +65,12 @@ static enum ld_err run_int(struct ledger *l, sqlite3_stmt *st, int64_t *v,
 	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
 }
 
-static enum ld_err ensure_user(struct ledger *l, const char *promo,
-			       const char *uid, int64_t now_ms)
-{
-	sqlite3_stmt *st = ledger_stmt(l,
-		"INSERT INTO balances (promo, uid, first_seen) VALUES (?1, ?2, ?3)"
-		" ON CONFLICT DO NOTHING");
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now_ms);
-	return run(l, st, "cannot record user");
-}
-
 /*
  * Records a grant of amount tickets and adds it to the balance, unless a
  * unique index says this grant exists already (*inserted = 0, balance
- * untouched). The user's balances row must exist. bal gets the balance
- * after the grant when inserted.
+ * untouched). The user's balances row is made by their first grant (its
+ * first_seen is then now_ms). bal gets the balance after the grant when
+ * inserted.
  */
 static enum ld_err add_grant(struct ledger *l, const char *promo, const char *uid,
 			     const char *reason, int64_t amount, const char *ref,
@@ -111,13 +98,16 @@ static enum ld_err add_grant(struct ledger *l, const char *promo, const char *ui
 		return e;
 
 	st = ledger_stmt(l,
-		"UPDATE balances SET granted = granted + ?3, version = version + 1"
-		" WHERE promo = ?1 AND uid = ?2 RETURNING granted, spent, version");
+		"INSERT INTO balances (promo, uid, first_seen, granted, version)"
+		" VALUES (?1, ?2, ?4, ?3, 1) ON CONFLICT DO UPDATE"
+		" SET granted = granted + excluded.granted, version = version + 1"
+		" RETURNING granted, spent, version");
 	if (!st)
 		return LD_ERR_DB;
 	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, amount);
+	sqlite3_bind_int64(st, 4, now_ms);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		bal->granted = sqlite3_column_int64(st, 0);
@@ -125,7 +115,7 @@ static enum ld_err add_grant(struct ledger *l, const char *promo, const char *ui
 		bal->version = sqlite3_column_int64(st, 2);
 		rc = sqlite3_step(st);
 	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_CONSTRAINT; /* no balances row: a bug in the caller */
+		rc = SQLITE_CONSTRAINT; /* the upsert returns its row: never */
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot update balance");
@@ -147,8 +137,7 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 	today(p, now_ms, day);
 	if ((e = ledger_begin(l)) != LD_OK)
 		return e;
-	if ((e = ensure_user(l, p->id, uid, now_ms)) != LD_OK ||
-	    (e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
+	if ((e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
 			   &r->granted, &r->bal)) != LD_OK ||
 	    (!r->granted && (e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)) {
 		ledger_rollback(l);
@@ -317,8 +306,7 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 	char key[200];
 	enum ld_err e;
 
-	if ((e = ensure_user(l, p->id, uid, now_ms)) != LD_OK ||
-	    (e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
+	if ((e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
 			   &visited, &r->bal)) != LD_OK)
 		return e;
 	r->visit_granted = visited;
