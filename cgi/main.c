@@ -184,9 +184,14 @@ static void checkpointer(void)
 }
 
 /* Counts the writer's batches for /metrics. */
+static struct cache *writer_cache; /* the writer process's, for its metrics */
+
+/* Counts the writer's batches, and its Redis errors, for /metrics. */
 static void writer_batch(size_t requests, int committed)
 {
 	metrics_writer(requests, committed);
+	if (writer_cache)
+		metrics_cache(cache_stats(writer_cache));
 }
 
 /* The writer's socket; while another instance's writer answers on it,
@@ -256,7 +261,7 @@ static void writer(void)
 			.cache_before_answer = cfg.balance_from_cache,
 			.on_batch = writer_batch,
 		};
-		cache = wo.cache;
+		cache = writer_cache = wo.cache;
 		rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;
 		close(fd);
 		unlink(path);

@@ -97,6 +97,14 @@ is_(cached("u1"), ledger("u1"), "the cache converged to the ledger (version and 
 is_(s.api("GET", P, "balance", token=t["u1"]).json["balance"], 31, "u1 holds 1 + 30 dice (the inviter cap is 30)")
 
 
+def metric(stack, name):
+    r = stack.request("GET", "/metrics")
+    for line in r.raw.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    return None
+
+
 def writer_requests(stack):
     r = stack.request("GET", "/metrics")
     for line in r.raw.splitlines():
@@ -137,4 +145,20 @@ for _ in range(100):
     time.sleep(0.01)
 is_(cached("l1"), ledger("l1"), "and the writer wrote the cache after answering")
 ok(writer_requests(s) >= 1, "through the writer")
+
+# Redis frozen under the writer alone (reads come from the ledger): the
+# writer's Redis errors show in /metrics, and the visits are unharmed.
+errors = 'luckydice_cache_requests_total{result="error"}'
+before = metric(s, errors)
+l2, l3 = s.tokens("l2", "l3")
+rpid = s.redis_pid()
+os.kill(rpid, signal.SIGSTOP)
+try:
+    is_(s.api("POST", P, "visit", token=l2).status, 200, "a visit with Redis frozen answers 200")
+    time.sleep(1.3)  # the writer reads Redis' answer when idle: a timeout
+finally:
+    os.kill(rpid, signal.SIGCONT)
+is_(s.api("POST", P, "visit", token=l3).status, 200, "and after Redis is back")
+ok(metric(s, errors) > before, "the writer's Redis error is counted (%s -> %s)"
+   % (before, metric(s, errors)))
 done()
