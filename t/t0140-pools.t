@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+# The two worker pools: nginx sends the writes (visit, claim, draws) to
+# the workers on the write socket and everything else to those on the
+# read socket. Stopping one pool's workers (SIGSTOP) stalls only its
+# requests.
+import http.client, json, os, signal, time
+from harness import Stack, ok, is_, done, diag, promo
+
+P = "t-pools"
+s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 3})
+supervisor = int(open(os.path.join(s.dir, "fcgi.pid")).read())
+
+
+def socket_inodes():
+    """{socket path: inode} of the listening unix sockets."""
+    found = {}
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 8:
+                found[parts[7]] = parts[6]
+    return found
+
+
+def pool(path):
+    """The supervisor's children that hold the listening socket at path."""
+    inode = socket_inodes()[path]
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            if int(st[st.rindex(")") + 2:].split()[1]) != supervisor:
+                continue
+            links = [os.readlink("/proc/%s/fd/%s" % (d, fd)) for fd in os.listdir("/proc/%s/fd" % d)]
+        except OSError:
+            continue
+        if "socket:[%s]" % inode in links:
+            pids.append(int(d))
+    return pids
+
+
+def quick(method, path, token, body=None):
+    """The status, or None when no answer came within 1.5 s."""
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=1.5)
+    try:
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        return c.getresponse().status
+    except OSError:
+        return None
+    finally:
+        c.close()
+
+
+reads = pool(os.path.join(s.dir, "fcgi.sock"))
+writes = pool(os.path.join(s.dir, "fcgi-writes.sock"))
+is_((len(reads), len(writes)), (2, 3), "2 workers on the read socket, 3 on the write socket")
+is_(set(reads) & set(writes), set(), "no worker is in both pools")
+
+a, b, c = s.tokens("a", "b", "c")
+api = "/api/promotions/%s/" % P
+for pids, name in ((reads, "read"), (writes, "write")):
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        visit = quick("POST", api + "visit", a if name == "read" else b)
+        draw = quick("POST", api + "draws", a, {"request_id": "pool-%s-1" % name})
+        balance = quick("GET", api + "balance", c)
+        me = quick("GET", api + "me", c)
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    if name == "read":
+        is_((visit, draw), (200, 200), "with the read pool stopped, a visit and a draw answer")
+        is_((balance, me), (None, None), "while balance and me wait")
+    else:
+        is_((balance, me), (200, 200), "with the write pool stopped, balance and me answer")
+        is_((visit, draw), (None, None), "while the visit and the draw wait")
+time.sleep(0.5)
+r = s.api("POST", P, "visit", token=b)
+is_((r.status, r.json["balance"]), (200, 1),
+    "once the pool runs again, writes are served; the visit that waited counts once")
+done()
