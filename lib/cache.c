@@ -437,8 +437,7 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 	char key[KEY_MAX], v[24], b[24];
 	int done = 0;
 
-	if (c->ninflight > 0)
-		cache_put_collect(c);
+	cache_put_collect(c); /* one pipeline in flight at a time */
 	if (n == 0)
 		return 0;
 	if (cache_connect(c) == -1 || load_script(c) == -1) {
@@ -527,7 +526,7 @@ cache_put_many(struct cache *c, const struct cache_item *items, size_t n)
 {
 	if (cache_put_send(c, items, n) == -1)
 		return -1;
-	return c->ninflight > 0 ? cache_put_collect(c) : 0;
+	return cache_put_collect(c);
 }
 
 size_t

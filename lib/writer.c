@@ -393,29 +393,31 @@ static int call(struct writer_client *w, struct request *q, struct reply *a)
 	return 0;
 }
 
-/* Fills the common part of a request; -1 when a string does not fit
- * (then the rule runs here). */
-static int prepare(struct request *q, enum writer_op op, const struct promo *p,
-		   const char *uid, const char *arg, const char *client, int64_t now_ms)
+/*
+ * Asks the writer to run op. Returns 0 when it answered (*a filled, *e and
+ * *outcome set, an error's message set on l), 1 when the caller runs the
+ * rule itself: no writer, a string too long for a request, or a writer
+ * that never got it.
+ */
+static int ask(struct writer_client *w, struct ledger *l, enum writer_op op,
+	       const struct promo *p, const char *uid, const char *arg, const char *client,
+	       int64_t now_ms, struct reply *a, enum ld_err *e, enum rule_outcome *outcome)
 {
-	memset(q, 0, sizeof *q);
-	q->op = op;
-	q->now_ms = now_ms;
-	q->has_client = client != NULL;
-	if (ld_fmt(q->promo, sizeof q->promo, "%s", p->id) != 0 ||
-	    ld_fmt(q->uid, sizeof q->uid, "%s", uid) != 0 ||
-	    ld_fmt(q->arg, sizeof q->arg, "%s", arg ? arg : "") != 0 ||
-	    ld_fmt(q->client, sizeof q->client, "%s", client ? client : "") != 0)
-		return -1;
-	return 0;
-}
+	struct request q;
 
-/* Sends q: 0 answered (the error, if any, set on l), 1 run it here. */
-static int through_writer(struct writer_client *w, struct ledger *l, struct request *q,
-			  struct reply *a, enum ld_err *e, enum rule_outcome *outcome)
-{
+	if (!w)
+		return 1;
 	w->cached = 0;
-	switch (call(w, q, a)) {
+	memset(&q, 0, sizeof q); /* padding too: it is sent as it is */
+	q.op = op;
+	q.now_ms = now_ms;
+	q.has_client = client != NULL;
+	if (ld_fmt(q.promo, sizeof q.promo, "%s", p->id) != 0 ||
+	    ld_fmt(q.uid, sizeof q.uid, "%s", uid) != 0 ||
+	    ld_fmt(q.arg, sizeof q.arg, "%s", arg ? arg : "") != 0 ||
+	    ld_fmt(q.client, sizeof q.client, "%s", client ? client : "") != 0)
+		return 1;
+	switch (call(w, &q, a)) {
 	case 1:
 		return 1;
 	case -1:
@@ -440,12 +442,10 @@ enum ld_err writer_visit(struct writer_client *w, struct ledger *l, const struct
 			 const char *uid, int64_t now_ms, enum rule_outcome *outcome,
 			 struct visit_result *r)
 {
-	struct request q;
 	struct reply a;
 	enum ld_err e;
 
-	if (w && prepare(&q, OP_VISIT, p, uid, NULL, NULL, now_ms) == 0 &&
-	    through_writer(w, l, &q, &a, &e, outcome) == 0) {
+	if (ask(w, l, OP_VISIT, p, uid, NULL, NULL, now_ms, &a, &e, outcome) == 0) {
 		*r = a.r.visit;
 		return e;
 	}
@@ -456,12 +456,10 @@ enum ld_err writer_claim(struct writer_client *w, struct ledger *l, const struct
 			 const char *uid, const char *code, const char *client,
 			 int64_t now_ms, enum rule_outcome *outcome, struct claim_result *r)
 {
-	struct request q;
 	struct reply a;
 	enum ld_err e;
 
-	if (w && prepare(&q, OP_CLAIM, p, uid, code, client, now_ms) == 0 &&
-	    through_writer(w, l, &q, &a, &e, outcome) == 0) {
+	if (ask(w, l, OP_CLAIM, p, uid, code, client, now_ms, &a, &e, outcome) == 0) {
 		*r = a.r.claim;
 		r->inviter[sizeof r->inviter - 1] = '\0';
 		return e;
@@ -473,12 +471,10 @@ enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct 
 			const char *uid, const char *request_id, int64_t now_ms,
 			enum rule_outcome *outcome, struct draw_result *r)
 {
-	struct request q;
 	struct reply a;
 	enum ld_err e;
 
-	if (w && prepare(&q, OP_DRAW, p, uid, request_id, NULL, now_ms) == 0 &&
-	    through_writer(w, l, &q, &a, &e, outcome) == 0) {
+	if (ask(w, l, OP_DRAW, p, uid, request_id, NULL, now_ms, &a, &e, outcome) == 0) {
 		*r = a.r.draw;
 		r->prize_id[sizeof r->prize_id - 1] = '\0';
 		/* The writer's index is into its copy of the promotion: find
