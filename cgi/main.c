@@ -236,14 +236,6 @@ static void writer(void)
 		fprintf(stderr, "writer: %s\n", err);
 		_exit(4);
 	}
-	if (cfg.writes_direct) {
-		/* "writes": "direct": nothing to do but stay, so the
-		 * supervisor does not start it again and again */
-		while (!stopping)
-			pause();
-		config_release(&cfg);
-		_exit(0);
-	}
 	lo.busy_timeout_ms = cfg.busy_timeout_ms;
 	lo.synchronous_full = cfg.synchronous_full;
 	lo.defer_checkpoints = 1;
@@ -277,16 +269,17 @@ static void writer(void)
  * then those on the write socket (when there is one: nginx sends the
  * POSTs there, so the reads keep a small, warm pool while the writes get
  * enough workers to fill the writer's group commits), then the
- * checkpointer, then the writer.
+ * checkpointer, then the writer (none with "writes": "direct").
  */
 struct pool {
 	int read_fd, write_fd; /* write_fd -1: one socket for everything */
 	int nread, nwrite;
+	int writer;            /* 1: a writer process */
 };
 
 static int pool_slots(const struct pool *p)
 {
-	return p->nread + p->nwrite + 2;
+	return p->nread + p->nwrite + 1 + p->writer;
 }
 
 static const char *slot_name(const struct pool *p, int i)
@@ -434,6 +427,7 @@ int main(int argc, char **argv)
 	}
 	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
 	pool.nwrite = !write_where ? 0 : nwrite > 0 ? nwrite : cfg.write_workers;
+	pool.writer = !cfg.writes_direct;
 	config_release(&cfg);
 	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
 		return 2;
