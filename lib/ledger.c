@@ -113,6 +113,7 @@ static int busy_wait(void *arg, int count)
 enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 			struct ledger **out, char *err, size_t errlen)
 {
+	static int configured;
 	struct ledger *l = xcalloc(1, sizeof *l);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	char pragmas[320];
@@ -120,6 +121,13 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 	enum ld_err e;
 
 	*out = NULL;
+	/* Before the first connection of the process: SQLite's allocation
+	 * statistics take a global mutex on every malloc and free, and
+	 * nothing here reads them (about 8 % of a claim in the writer). */
+	if (!configured) {
+		configured = 1;
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
 	l->path = xstrdup(path);
 	if (opt->create)
 		flags |= SQLITE_OPEN_CREATE;
