@@ -65,24 +65,17 @@ static enum ld_err run_int(struct ledger *l, sqlite3_stmt *st, int64_t *v,
 	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
 }
 
-/*
- * Records a grant of amount tickets and adds it to the balance, unless a
- * unique index says this grant exists already (*inserted = 0, balance
- * untouched). The user's balances row is made by their first grant (its
- * first_seen is then now_ms). bal gets the balance after the grant when
- * inserted.
- */
-static enum ld_err add_grant(struct ledger *l, const char *promo, const char *uid,
+/* Records a grant of amount tickets, unless a unique index says this
+ * grant exists already (*inserted = 0). The balance is the caller's:
+ * balance_add, or add_grant for both. */
+static enum ld_err grant_row(struct ledger *l, const char *promo, const char *uid,
 			     const char *reason, int64_t amount, const char *ref,
-			     int64_t now_ms, const char *day, int *inserted,
-			     struct ld_balance *bal)
+			     int64_t now_ms, const char *day, int *inserted)
 {
 	sqlite3_stmt *st = ledger_stmt(l,
 		"INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING RETURNING id");
 	int64_t id;
-	enum ld_err e;
-	int rc;
 
 	if (!st)
 		return LD_ERR_DB;
@@ -94,31 +87,65 @@ static enum ld_err add_grant(struct ledger *l, const char *promo, const char *ui
 		sqlite3_bind_text(st, 5, ref, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now_ms);
 	sqlite3_bind_text(st, 7, day, -1, SQLITE_STATIC);
-	if ((e = run_int(l, st, &id, inserted, "cannot record grant")) != LD_OK || !*inserted)
-		return e;
+	return run_int(l, st, &id, inserted, "cannot record grant");
+}
 
-	st = ledger_stmt(l,
+/* Steps a statement that returns "granted, spent, version" of at most
+ * one balances row into bal; *found = 0 when it returned none. */
+static enum ld_err balance_row(struct ledger *l, sqlite3_stmt *st,
+			       struct ld_balance *bal, int *found, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	*found = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW) {
+		bal->granted = sqlite3_column_int64(st, 0);
+		bal->spent = sqlite3_column_int64(st, 1);
+		bal->version = sqlite3_column_int64(st, 2);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
+}
+
+/* Adds amount tickets to uid's balance, making their balances row (its
+ * first_seen is then now_ms) on their first grant; bal gets the balance
+ * after. One statement: every balances row is changed once per request. */
+static enum ld_err balance_add(struct ledger *l, const char *promo, const char *uid,
+			       int64_t amount, int64_t now_ms, struct ld_balance *bal)
+{
+	sqlite3_stmt *st = ledger_stmt(l,
 		"INSERT INTO balances (promo, uid, first_seen, granted, version)"
 		" VALUES (?1, ?2, ?4, ?3, 1) ON CONFLICT DO UPDATE"
 		" SET granted = granted + excluded.granted, version = version + 1"
 		" RETURNING granted, spent, version");
+	enum ld_err e;
+	int found;
+
 	if (!st)
 		return LD_ERR_DB;
 	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, amount);
 	sqlite3_bind_int64(st, 4, now_ms);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		bal->granted = sqlite3_column_int64(st, 0);
-		bal->spent = sqlite3_column_int64(st, 1);
-		bal->version = sqlite3_column_int64(st, 2);
-		rc = sqlite3_step(st);
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_CONSTRAINT; /* the upsert returns its row: never */
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot update balance");
+	if ((e = balance_row(l, st, bal, &found, "cannot update balance")) != LD_OK)
+		return e;
+	/* an upsert returns its row: never */
+	return found ? LD_OK : ledger_fail(l, SQLITE_CONSTRAINT, "balance not updated");
+}
+
+/* grant_row, then balance_add when the grant is new (*inserted); bal
+ * untouched otherwise. */
+static enum ld_err add_grant(struct ledger *l, const char *promo, const char *uid,
+			     const char *reason, int64_t amount, const char *ref,
+			     int64_t now_ms, const char *day, int *inserted,
+			     struct ld_balance *bal)
+{
+	enum ld_err e = grant_row(l, promo, uid, reason, amount, ref, now_ms, day, inserted);
+
+	if (e != LD_OK || !*inserted)
+		return e;
+	return balance_add(l, promo, uid, amount, now_ms, bal);
 }
 
 enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid,
@@ -293,7 +320,8 @@ static enum ld_err add_event(struct ledger *l, const char *kind, const char *key
 
 /* The invite credit itself: invitee's visit (if missing) and invite
  * grants, the invites row, the inviter's grant under the cap, and the
- * notify.invite event. Runs inside the caller's transaction. */
+ * notify.invite event. Runs inside the caller's transaction. Each of the
+ * two balances rows is changed by one statement. */
 static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 				const char *uid, const char *inviter,
 				const char *code, const char *client,
@@ -301,32 +329,40 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 				struct claim_result *r)
 {
 	sqlite3_stmt *st;
-	int64_t credited = 0;
-	int found, visited;
+	int found;
 	char key[200];
 	enum ld_err e;
 
-	if ((e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
-			   &visited, &r->bal)) != LD_OK)
+	if ((e = grant_row(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
+			   &r->visit_granted)) != LD_OK ||
+	    (e = grant_row(l, p->id, uid, "invitee", p->grant_invitee, inviter, now_ms,
+			   day, &r->granted)) != LD_OK)
 		return e;
-	r->visit_granted = visited;
-	/* The inviter's cap: one more credited invite on their balances row
-	 * (made here if they have none), unless they are at the cap. */
-	if (p->max_credited_per_inviter > 0) {
-		if (!(st = ledger_stmt(l,
-			"INSERT INTO balances (promo, uid, first_seen, invites_credited)"
-			" VALUES (?1, ?2, ?3, 1) ON CONFLICT DO UPDATE"
-			" SET invites_credited = invites_credited + 1 WHERE invites_credited < ?4"
-			" RETURNING invites_credited")))
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, inviter, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, now_ms);
-		sqlite3_bind_int64(st, 4, p->max_credited_per_inviter);
-		if ((e = run_int(l, st, &credited, &r->inviter_granted,
-				 "cannot count the inviter's credits")) != LD_OK)
-			return e;
-	}
+	if (!r->granted) /* the unique index disagrees with the check before */
+		return ledger_fail(l, SQLITE_CONSTRAINT, "invitee credited twice");
+	if ((e = balance_add(l, p->id, uid, p->grant_invitee +
+			     (r->visit_granted ? p->grant_visit : 0), now_ms, &r->bal)) != LD_OK)
+		return e;
+
+	/* The inviter's grant under the cap: one more credited invite and
+	 * the tickets on their balances row (made here if they have none),
+	 * unless they are at the cap. */
+	if (!(st = ledger_stmt(l,
+		"INSERT INTO balances (promo, uid, first_seen, invites_credited, granted, version)"
+		" VALUES (?1, ?2, ?3, 1, ?5, 1) ON CONFLICT DO UPDATE"
+		" SET invites_credited = invites_credited + 1,"
+		" granted = granted + excluded.granted, version = version + 1"
+		" WHERE invites_credited < ?4"
+		" RETURNING granted, spent, version")))
+		return LD_ERR_DB;
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, inviter, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_ms);
+	sqlite3_bind_int64(st, 4, p->max_credited_per_inviter);
+	sqlite3_bind_int64(st, 5, p->grant_inviter);
+	if ((e = balance_row(l, st, &r->inviter_bal, &r->inviter_granted,
+			     "cannot credit the inviter")) != LD_OK)
+		return e;
 
 	if (!(st = ledger_stmt(l,
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, client,"
@@ -343,16 +379,10 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 	sqlite3_bind_text(st, 8, day, -1, SQLITE_STATIC);
 	if ((e = run(l, st, "cannot record invite")) != LD_OK)
 		return e;
-
-	if ((e = add_grant(l, p->id, uid, "invitee", p->grant_invitee, inviter, now_ms,
-			   day, &r->granted, &r->bal)) != LD_OK)
-		return e;
-	if (!r->granted) /* the unique index disagrees with the check above */
-		return ledger_fail(l, SQLITE_CONSTRAINT, "invitee credited twice");
 	if (!r->inviter_granted)
 		return LD_OK;
-	if ((e = add_grant(l, p->id, inviter, "inviter", p->grant_inviter, uid, now_ms,
-			   day, &found, &r->inviter_bal)) != LD_OK)
+	if ((e = grant_row(l, p->id, inviter, "inviter", p->grant_inviter, uid, now_ms,
+			   day, &found)) != LD_OK)
 		return e;
 	if (!found)
 		return ledger_fail(l, SQLITE_CONSTRAINT, "inviter credited twice for one invitee");
