@@ -286,9 +286,10 @@ static void test_statistics(void)
 	promo_free(p);
 }
 
-/* Migrations 005 and 006 on a database made by migrations 1-4 with
+/* Migrations 005 to 007 on a database made by migrations 1-4 with
  * invites in it: the inviter's counter is the count of their invites that
- * granted; one index still refuses a second visit or invitee grant. */
+ * granted; one index, also the one of a user's grants, still refuses a
+ * second visit or invitee grant and nothing else. */
 static void test_migration_005(const char *dir)
 {
 	struct ledger_options lo = { 0 };
@@ -326,21 +327,39 @@ static void test_migration_005(const char *dir)
 	       "counted per promotion");
 	is_int(q("SELECT invites_credited FROM balances WHERE uid='other'"), 0,
 	       "a user who invited nobody has 0");
-	/* 006: one index keeps a user to one visit and one invitee grant */
+	/* 006 and 007: one index keeps a user to one visit and one invitee
+	 * grant; other grants repeat freely (their own indexes aside) */
 	static const char grant[] = "INSERT INTO grants (promo, uid, reason, amount, ref,"
 		" created_at, day) VALUES ('p', 'x', '%s', 1, %s, 0, 'd')";
 	char sql[256];
 	const char *cases[][3] = { { "visit", "NULL", "0" }, { "visit", "NULL", "19" },
 				   { "invitee", "'a'", "0" }, { "invitee", "'b'", "19" },
-				   { "inviter", "'c'", "0" }, { "inviter", "'d'", "0" } };
+				   { "inviter", "'c'", "0" }, { "inviter", "'d'", "0" },
+				   { "support", "'T-1'", "0" }, { "support", "'T-2'", "0" },
+				   { "support", "'T-2'", "19" } };
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		snprintf(sql, sizeof sql, grant, cases[i][0], cases[i][1]);
 		int rc = sqlite3_exec(db, sql, NULL, NULL, NULL) & 0xff;
-		is_int(rc, atoi(cases[i][2]), "after 006, grant %zu (%s): %s", i + 1, cases[i][0],
+		is_int(rc, atoi(cases[i][2]), "after 007, grant %zu (%s): %s", i + 1, cases[i][0],
 		       rc ? "refused as a duplicate" : "stored");
 	}
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name IN"
-		 " ('grants_one_visit', 'grants_one_invitee')"), 0, "the two old indexes are gone");
+		 " ('grants_one_visit', 'grants_one_invitee', 'grants_once_per_user')"), 0,
+	       "the old indexes are gone");
+	is_int(q("SELECT count(*) FROM grants WHERE promo = 'p' AND uid = 'x'"), 6,
+	       "a user's grants: the six stored");
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants'"), 3,
+	       "grants has three indexes: by user, inviter per invitee, per ticket");
+	char *plan = NULL;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT amount FROM grants"
+			       " WHERE promo = 'p' AND uid = 'x'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		plan = strdup((const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	ok(plan && strstr(plan, "USING INDEX grants_by_user (promo=? AND uid=?)"),
+	   "a user's grants are found through grants_by_user (%s)", plan ? plan : "no plan");
+	free(plan);
 	db = db0;
 	ledger_free(old);
 	unlink(path);
