@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 	size_t nslots = 0, capslots = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (group > 1 && ledger_batch_begin(l) != LD_OK)
+	if (group > 1 && ledger_batch_begin(l, 0) != LD_OK)
 		die("cannot begin a group", l);
 	for (long j = 0; j < n; j++) {
 		struct ld_balance bal;
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 		}
 		draw_all(l, p, uid, bal, t[j] + 2, &s);
 		if (group > 1 && (j + 1) % group == 0 &&
-		    (ledger_batch_end(l, 1) != LD_OK || ledger_batch_begin(l) != LD_OK))
+		    (ledger_batch_end(l, 1) != LD_OK || ledger_batch_begin(l, 0) != LD_OK))
 			die("group commit failed", l);
 		if (j % 50000 == 0 && j) {
 			clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -32,9 +32,13 @@ struct ledger {
 	int64_t promos_stamp;      /* max(loaded_at) + count seen then */
 	int promos_loaded;
 	/* group commit: inside ledger_batch_begin/end, ledger_begin and
-	 * friends make a savepoint (one per rule call) */
+	 * friends make a savepoint (one per rule call), or with savepoints
+	 * off only note where the call began */
 	int batch;
+	int savepoints;
 	int in_savepoint;
+	int spoiled;              /* savepoints off: a call undid writes */
+	sqlite3_int64 call_changes; /* rows changed when the call began */
 	/* busy waiting */
 	int busy_timeout_ms;
 	int64_t busy_since_us;
@@ -249,6 +253,10 @@ enum ld_err ledger_begin(struct ledger *l)
 		snprintf(l->err, sizeof l->err, "the batch's transaction was rolled back");
 		return LD_ERR_DB;
 	}
+	if (!l->savepoints) {
+		l->call_changes = sqlite3_total_changes64(l->db);
+		return LD_OK;
+	}
 	enum ld_err e = step_cached(l, "SAVEPOINT rule", "cannot begin savepoint");
 	l->in_savepoint = e == LD_OK;
 	return e;
@@ -259,6 +267,8 @@ enum ld_err ledger_commit(struct ledger *l)
 	enum ld_err e;
 
 	if (l->batch) {
+		if (!l->savepoints)
+			return LD_OK;
 		if ((e = step_cached(l, "RELEASE rule", "cannot release savepoint")) != LD_OK)
 			ledger_rollback(l);
 		l->in_savepoint = 0;
@@ -271,6 +281,13 @@ enum ld_err ledger_commit(struct ledger *l)
 
 void ledger_rollback(struct ledger *l)
 {
+	if (l->batch && !l->savepoints) {
+		/* Nothing to undo when the call only read (a refusal);
+		 * otherwise only the whole batch can be. */
+		if (sqlite3_total_changes64(l->db) != l->call_changes)
+			l->spoiled = 1;
+		return;
+	}
 	if (l->batch) {
 		if (l->in_savepoint && !sqlite3_get_autocommit(l->db))
 			sqlite3_exec(l->db, "ROLLBACK TO rule; RELEASE rule", NULL, NULL, NULL);
@@ -281,12 +298,13 @@ void ledger_rollback(struct ledger *l)
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-enum ld_err ledger_batch_begin(struct ledger *l)
+enum ld_err ledger_batch_begin(struct ledger *l, int savepoints)
 {
 	enum ld_err e = step_cached(l, "BEGIN IMMEDIATE", "cannot begin transaction");
 
 	l->batch = e == LD_OK;
-	l->in_savepoint = 0;
+	l->savepoints = savepoints;
+	l->in_savepoint = l->spoiled = 0;
 	return e;
 }
 
@@ -295,12 +313,22 @@ int ledger_batch_intact(struct ledger *l)
 	return l->batch && !sqlite3_get_autocommit(l->db);
 }
 
+int ledger_batch_spoiled(struct ledger *l)
+{
+	return l->batch && l->spoiled;
+}
+
 enum ld_err ledger_batch_end(struct ledger *l, int commit)
 {
 	enum ld_err e = LD_OK;
 
 	l->batch = 0;
 	l->in_savepoint = 0;
+	if (commit && l->spoiled) {
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		snprintf(l->err, sizeof l->err, "a call in the batch could not undo its writes");
+		return LD_ERR_DB;
+	}
 	if (sqlite3_get_autocommit(l->db)) {
 		snprintf(l->err, sizeof l->err, "the batch's transaction was rolled back");
 		return LD_ERR_DB;

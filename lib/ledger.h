@@ -109,9 +109,17 @@ void ledger_rollback(struct ledger *l);       /* safe when no tx is open */
  * ledger_batch_intact is 0, ledger_begin refuses, and nothing done in the
  * batch so far was kept. ledger_batch_end commits (commit = 1) or rolls
  * back; it fails when the transaction is gone or the commit fails.
+ *
+ * With savepoints = 0 there are none (each costs a copy of every page it
+ * touches that the batch had changed already): a rule call that rolls
+ * back after it wrote cannot undo alone, so it spoils the batch
+ * (ledger_batch_spoiled), whose end then only rolls back; the caller
+ * runs the batch again with savepoints. Refusals never roll back a
+ * write (a refused claim's record is kept), so only errors spoil.
  */
-enum ld_err ledger_batch_begin(struct ledger *l);
+enum ld_err ledger_batch_begin(struct ledger *l, int savepoints);
 int ledger_batch_intact(struct ledger *l);
+int ledger_batch_spoiled(struct ledger *l);
 enum ld_err ledger_batch_end(struct ledger *l, int commit);
 
 /* Stores a promotion (insert or update by id; what was granted or won is

@@ -131,15 +131,30 @@ static void run_job(struct ledger *l, struct job *j)
 }
 
 /* One transaction for all of jobs; each gets its answer, and an error
- * when the commit did not keep what it did. Returns 1 if committed. */
+ * when the commit did not keep what it did. Returns 1 if committed.
+ * First without savepoints; when a job failed (and so may have left
+ * writes it could not undo), all over again with them, so that the
+ * failed job alone is undone. Nothing was answered in between. */
 static int run_batch(struct ledger *l, struct job *jobs, size_t n)
 {
-	enum ld_err e = ledger_batch_begin(l);
+	enum ld_err e;
+	int savepoints = 0, failed;
 
+again:
+	e = ledger_batch_begin(l, savepoints);
+	failed = 0;
 	for (size_t i = 0; i < n; i++) {
+		memset(&jobs[i].a, 0, sizeof jobs[i].a);
 		jobs[i].a.magic = WRITER_MAGIC;
-		if (e == LD_OK)
+		if (e == LD_OK && !(failed && !savepoints)) {
 			run_job(l, &jobs[i]);
+			failed |= jobs[i].a.err != LD_OK;
+		}
+	}
+	if (e == LD_OK && !savepoints && (failed || ledger_batch_spoiled(l))) {
+		ledger_batch_end(l, 0);
+		savepoints = 1;
+		goto again;
 	}
 	if (e == LD_OK)
 		e = ledger_batch_end(l, 1);
@@ -274,7 +289,6 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 			}
 			j->q.promo[sizeof j->q.promo - 1] = j->q.uid[sizeof j->q.uid - 1] = '\0';
 			j->q.arg[sizeof j->q.arg - 1] = j->q.client[sizeof j->q.client - 1] = '\0';
-			memset(&j->a, 0, sizeof j->a);
 			j->fd = fd;
 			nj++;
 		}
