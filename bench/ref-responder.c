@@ -3,7 +3,8 @@
  * the benchmark compares luckydice's handlers with. It forks N processes
  * on one unix socket, like luckydice-fcgi, and answers every request with
  * the same small JSON 200 and the same headers as http_send(), without
- * reading the request, touching a database or allocating.
+ * parsing the request, touching a database or allocating. It ends each
+ * request as the workers do (cgi/finish.h).
  *
  * usage: ref-responder --socket PATH [--workers N]
  */
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #include <fcgiapp.h>
+
+#include "../cgi/finish.h"
 
 static const char answer[] =
 	"Status: 200 OK\r\n"
@@ -47,7 +50,7 @@ static void serve(int fd)
 	FCGX_InitRequest(&req, fd, 0);
 	while (FCGX_Accept_r(&req) == 0) {
 		FCGX_PutStr(answer, sizeof answer - 1, req.out);
-		FCGX_Finish_r(&req);
+		fcgi_finish(&req);
 	}
 	_exit(0);
 }

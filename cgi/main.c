@@ -26,6 +26,7 @@
 
 #include "app.h"
 #include "cachesync.h"
+#include "finish.h"
 #include "metrics.h"
 
 static volatile sig_atomic_t stopping;   /* SIGTERM/SIGINT seen */
@@ -126,7 +127,7 @@ static void worker(int listen_fd)
 		http_req_init(&req, &fcgi);
 		route_request(&app, &req);
 		http_req_release(&req);
-		FCGX_Finish_r(&fcgi);
+		fcgi_finish(&fcgi);
 		current = NULL;
 		/* Between requests: catch the cache up after a Redis outage. */
 		if (app.cache && cache_pending(app.cache, NULL) > 0)

@@ -2,7 +2,9 @@
 # The two worker pools: nginx sends the writes (visit, claim, draws) to
 # the workers on the write socket and everything else to those on the
 # read socket. Stopping one pool's workers (SIGSTOP) stalls only its
-# requests.
+# requests. A worker closes each connection as soon as it has answered
+# (cgi/finish.h), also when it did not read the request's body: no
+# connection is left open and nginx sees no upstream error.
 import http.client, json, os, signal, time
 from harness import Stack, ok, is_, done, diag, promo
 
@@ -84,4 +86,22 @@ time.sleep(0.5)
 r = s.api("POST", P, "visit", token=b)
 is_((r.status, r.json["balance"]), (200, 1),
     "once the pool runs again, writes are served; the visit that waited counts once")
+
+
+def open_fds(pids):
+    return sum(len(os.listdir("/proc/%d/fd" % p)) for p in pids)
+
+
+fds = open_fds(reads + writes)
+statuses = set()
+for i in range(200):
+    # a body balance never reads, and a visit body with room to spare
+    statuses.add(s.request("GET", api + "balance", token=c, raw=b"x" * 900,
+                           headers={"Content-Type": "text/plain"}).status)
+    statuses.add(s.request("POST", api + "visit", token=c, raw=b"{}" + b" " * 900,
+                           headers={"Content-Type": "application/json"}).status)
+is_(statuses, {200}, "400 requests whose bodies were not all read are answered")
+is_(open_fds(reads + writes), fds, "and the workers hold no more descriptors than before")
+log = open(os.path.join(s.dir, "nginx-error.log")).read()
+is_([l for l in log.splitlines() if "upstream" in l], [], "nginx logged no upstream error")
 done()
