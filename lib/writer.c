@@ -3,6 +3,7 @@
  * client (see writer.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,30 @@ static void publish(struct cache *cache, struct job *jobs, size_t n,
 		cache_put_send(cache, items, k);
 }
 
+/*
+ * Drops the jobs whose worker has hung up (it gave up waiting and
+ * answered 503, so its request must not run), closing their sockets;
+ * returns how many are left, in order. epoll's events can be older than
+ * the hang-up: a writer stopped (SIGSTOP, or just not scheduled) right
+ * after epoll_wait gathered them sees them only when it runs again.
+ */
+static size_t drop_gone(struct job *jobs, size_t n, struct pollfd *pf)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++)
+		pf[i] = (struct pollfd){ .fd = jobs[i].fd, .events = POLLRDHUP };
+	if (poll(pf, (nfds_t)n, 0) <= 0)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+			close(jobs[i].fd);
+		else
+			jobs[kept++] = jobs[i];
+	}
+	return kept;
+}
+
 /* Answers every job; a worker that gave up waiting is hung up on. */
 static void answer(struct job *jobs, size_t n, int cached)
 {
@@ -234,6 +259,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 	struct cache *cache = opt->cache;
 	int max_batch = opt->max_batch > 0 ? opt->max_batch : 64;
 	struct cache_item *items;
+	struct pollfd *pf;
 	struct job *jobs;
 	int ep;
 
@@ -249,6 +275,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 	}
 	jobs = xcalloc((size_t)max_batch, sizeof *jobs);
 	items = xcalloc((size_t)max_batch * 2, sizeof *items);
+	pf = xcalloc((size_t)max_batch, sizeof *pf);
 	while (!*stop) {
 		int n = epoll_wait(ep, evs, (int)(sizeof evs / sizeof evs[0]), 1000);
 		size_t nj = 0;
@@ -292,6 +319,8 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 			j->fd = fd;
 			nj++;
 		}
+		if (nj > 0)
+			nj = drop_gone(jobs, nj, pf);
 		if (nj > 0) {
 			int committed = run_batch(l, jobs, nj);
 			int cached = committed && cache;
@@ -314,6 +343,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 		if (cache && cache_pending(cache, NULL) > 0)
 			cache_repair(cache, cachesync_lookup, l);
 	}
+	free(pf);
 	free(items);
 	free(jobs);
 	close(ep);
