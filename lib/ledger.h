@@ -143,4 +143,10 @@ const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_
 enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 			   struct ld_balance *b);
 
+/* Steps st, a statement that returns "granted, spent, version" of at most
+ * one balances row (a RETURNING upsert or update), into bal, and resets
+ * it; *found = 0 when it returned no row. An error is set with what. */
+enum ld_err ledger_balance_row(struct ledger *l, sqlite3_stmt *st,
+			       struct ld_balance *bal, int *found, const char *what);
+
 #endif

@@ -90,24 +90,6 @@ static enum ld_err grant_row(struct ledger *l, const char *promo, const char *ui
 	return run_int(l, st, &id, inserted, "cannot record grant");
 }
 
-/* Steps a statement that returns "granted, spent, version" of at most
- * one balances row into bal; *found = 0 when it returned none. */
-static enum ld_err balance_row(struct ledger *l, sqlite3_stmt *st,
-			       struct ld_balance *bal, int *found, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	*found = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW) {
-		bal->granted = sqlite3_column_int64(st, 0);
-		bal->spent = sqlite3_column_int64(st, 1);
-		bal->version = sqlite3_column_int64(st, 2);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
-}
-
 /* Adds amount tickets to uid's balance, making their balances row (its
  * first_seen is then now_ms) on their first grant; bal gets the balance
  * after. One statement: every balances row is changed once per request. */
@@ -128,7 +110,7 @@ static enum ld_err balance_add(struct ledger *l, const char *promo, const char *
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, amount);
 	sqlite3_bind_int64(st, 4, now_ms);
-	if ((e = balance_row(l, st, bal, &found, "cannot update balance")) != LD_OK)
+	if ((e = ledger_balance_row(l, st, bal, &found, "cannot update balance")) != LD_OK)
 		return e;
 	/* an upsert returns its row: never */
 	return found ? LD_OK : ledger_fail(l, SQLITE_CONSTRAINT, "balance not updated");
@@ -360,7 +342,7 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 	sqlite3_bind_int64(st, 3, now_ms);
 	sqlite3_bind_int64(st, 4, p->max_credited_per_inviter);
 	sqlite3_bind_int64(st, 5, p->grant_inviter);
-	if ((e = balance_row(l, st, &r->inviter_bal, &r->inviter_granted,
+	if ((e = ledger_balance_row(l, st, &r->inviter_bal, &r->inviter_granted,
 			     "cannot credit the inviter")) != LD_OK)
 		return e;
 
@@ -564,7 +546,7 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	sqlite3_stmt *st;
 	char day[11];
 	enum ld_err e;
-	int rc;
+	int rc, spent;
 
 	promo_day_name(p, d, day);
 	if (!(st = ledger_stmt(l,
@@ -574,20 +556,12 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 		return LD_ERR_DB;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		r->bal.granted = sqlite3_column_int64(st, 0);
-		r->bal.spent = sqlite3_column_int64(st, 1);
-		r->bal.version = sqlite3_column_int64(st, 2);
-		rc = sqlite3_step(st);
-	} else if (rc == SQLITE_DONE) {
+	if ((e = ledger_balance_row(l, st, &r->bal, &spent, "cannot spend ticket")) != LD_OK)
+		return e;
+	if (!spent) {
 		*outcome = RULE_NO_TICKETS;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return ledger_fail(l, rc, "cannot spend ticket");
-	if (*outcome != RULE_OK)
 		return LD_OK;
+	}
 
 	r->rand = rng(rng_arg);
 	r->at_ms = now_ms;

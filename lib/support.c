@@ -147,18 +147,8 @@ static enum ld_err change(struct ledger *l, const struct promo *p, const char *u
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, amount);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		r->bal.granted = sqlite3_column_int64(st, 0);
-		r->bal.spent = sqlite3_column_int64(st, 1);
-		r->bal.version = sqlite3_column_int64(st, 2);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot update balance");
+	if ((e = ledger_balance_row(l, st, &r->bal, &found, "cannot update balance")) != LD_OK)
 		goto fail;
-	}
 	r->amount = amount;
 	snprintf(r->uid, sizeof r->uid, "%s", uid);
 	return ledger_commit(l);
