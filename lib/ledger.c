@@ -514,20 +514,17 @@ const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_
 	return (const struct promo *const *)l->promos;
 }
 
-enum ld_err ledger_balance_row(struct ledger *l, sqlite3_stmt *st,
-			       struct ld_balance *bal, int *found, const char *what)
+enum ld_err ledger_balance_write(struct ledger *l, sqlite3_stmt *st, const char *promo,
+				 const char *uid, struct ld_balance *bal, int *changed,
+				 const char *what)
 {
 	int rc = sqlite3_step(st);
 
-	*found = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW) {
-		bal->granted = sqlite3_column_int64(st, 0);
-		bal->spent = sqlite3_column_int64(st, 1);
-		bal->version = sqlite3_column_int64(st, 2);
-		rc = sqlite3_step(st);
-	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
+	if (rc != SQLITE_DONE)
+		return ledger_fail(l, rc, what);
+	*changed = sqlite3_changes(l->db) > 0;
+	return *changed ? ledger_balance(l, promo, uid, bal) : LD_OK;
 }
 
 enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,

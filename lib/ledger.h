@@ -143,10 +143,13 @@ const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_
 enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 			   struct ld_balance *b);
 
-/* Steps st, a statement that returns "granted, spent, version" of at most
- * one balances row (a RETURNING upsert or update), into bal, and resets
- * it; *found = 0 when it returned no row. An error is set with what. */
-enum ld_err ledger_balance_row(struct ledger *l, sqlite3_stmt *st,
-			       struct ld_balance *bal, int *found, const char *what);
+/* Steps st, an insert, upsert or update of uid's balances row, and
+ * resets it; *changed tells whether it changed the row, and then bal gets
+ * the row as it is now. An error is set with what. (Not RETURNING: SQLite
+ * gathers a RETURNING statement's rows in a temporary b-tree it opens and
+ * closes on every run, which costs more than reading the row again.) */
+enum ld_err ledger_balance_write(struct ledger *l, sqlite3_stmt *st, const char *promo,
+				 const char *uid, struct ld_balance *bal, int *changed,
+				 const char *what);
 
 #endif

@@ -65,6 +65,17 @@ static enum ld_err run_int(struct ledger *l, sqlite3_stmt *st, int64_t *v,
 	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
 }
 
+/* Runs st, an insert or update, to its end; *changed tells whether it
+ * changed a row (not RETURNING: see ledger_balance_write). */
+static enum ld_err run_write(struct ledger *l, sqlite3_stmt *st, int *changed,
+			     const char *what)
+{
+	enum ld_err e = run(l, st, what);
+
+	*changed = e == LD_OK && sqlite3_changes(ledger_db(l)) > 0;
+	return e;
+}
+
 /* Records a grant of amount tickets, unless a unique index says this
  * grant exists already (*inserted = 0). The balance is the caller's:
  * balance_add, or add_grant for both. */
@@ -74,8 +85,7 @@ static enum ld_err grant_row(struct ledger *l, const char *promo, const char *ui
 {
 	sqlite3_stmt *st = ledger_stmt(l,
 		"INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING RETURNING id");
-	int64_t id;
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING");
 
 	if (!st)
 		return LD_ERR_DB;
@@ -87,7 +97,7 @@ static enum ld_err grant_row(struct ledger *l, const char *promo, const char *ui
 		sqlite3_bind_text(st, 5, ref, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now_ms);
 	sqlite3_bind_text(st, 7, day, -1, SQLITE_STATIC);
-	return run_int(l, st, &id, inserted, "cannot record grant");
+	return run_write(l, st, inserted, "cannot record grant");
 }
 
 /* Adds amount tickets to uid's balance, making their balances row (its
@@ -99,8 +109,7 @@ static enum ld_err balance_add(struct ledger *l, const char *promo, const char *
 	sqlite3_stmt *st = ledger_stmt(l,
 		"INSERT INTO balances (promo, uid, first_seen, granted, version)"
 		" VALUES (?1, ?2, ?4, ?3, 1) ON CONFLICT DO UPDATE"
-		" SET granted = granted + excluded.granted, version = version + 1"
-		" RETURNING granted, spent, version");
+		" SET granted = granted + excluded.granted, version = version + 1");
 	enum ld_err e;
 	int found;
 
@@ -110,7 +119,8 @@ static enum ld_err balance_add(struct ledger *l, const char *promo, const char *
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, amount);
 	sqlite3_bind_int64(st, 4, now_ms);
-	if ((e = ledger_balance_row(l, st, bal, &found, "cannot update balance")) != LD_OK)
+	if ((e = ledger_balance_write(l, st, promo, uid, bal, &found,
+					"cannot update balance")) != LD_OK)
 		return e;
 	/* an upsert returns its row: never */
 	return found ? LD_OK : ledger_fail(l, SQLITE_CONSTRAINT, "balance not updated");
@@ -334,16 +344,15 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 		" VALUES (?1, ?2, ?3, 1, ?5, 1) ON CONFLICT DO UPDATE"
 		" SET invites_credited = invites_credited + 1,"
 		" granted = granted + excluded.granted, version = version + 1"
-		" WHERE invites_credited < ?4"
-		" RETURNING granted, spent, version")))
+		" WHERE invites_credited < ?4")))
 		return LD_ERR_DB;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, inviter, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now_ms);
 	sqlite3_bind_int64(st, 4, p->max_credited_per_inviter);
 	sqlite3_bind_int64(st, 5, p->grant_inviter);
-	if ((e = ledger_balance_row(l, st, &r->inviter_bal, &r->inviter_granted,
-			     "cannot credit the inviter")) != LD_OK)
+	if ((e = ledger_balance_write(l, st, p->id, inviter, &r->inviter_bal,
+					&r->inviter_granted, "cannot credit the inviter")) != LD_OK)
 		return e;
 
 	if (!(st = ledger_stmt(l,
@@ -474,32 +483,29 @@ static enum ld_err take_stock(struct ledger *l, const struct promo *p,
 	int64_t open = promo_released(p, z, d, now_ms), taken = 0;
 	sqlite3_stmt *st;
 	enum ld_err e;
+	int found;
 
 	*won = 0;
 	if (open > 0) {
 		if (!(st = ledger_stmt(l,
 			"INSERT INTO stock (promo, day, prize, taken) VALUES (?1, ?2, ?3, 1)"
-			" ON CONFLICT DO UPDATE SET taken = taken + 1 WHERE taken < ?4"
-			" RETURNING taken")))
+			" ON CONFLICT DO UPDATE SET taken = taken + 1 WHERE taken < ?4")))
 			return LD_ERR_DB;
 		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, z->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, open);
-		if ((e = run_int(l, st, &taken, won, "cannot take stock")) != LD_OK)
+		if ((e = run_write(l, st, won, "cannot take stock")) != LD_OK)
 			return e;
 	}
-	if (!*won) {
-		int found;
-		if (!(st = ledger_stmt(l, "SELECT taken FROM stock"
-				       " WHERE promo = ?1 AND day = ?2 AND prize = ?3")))
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, z->id, -1, SQLITE_STATIC);
-		if ((e = run_int(l, st, &taken, &found, "cannot read stock")) != LD_OK)
-			return e;
-	}
+	if (!(st = ledger_stmt(l, "SELECT taken FROM stock"
+			       " WHERE promo = ?1 AND day = ?2 AND prize = ?3")))
+		return LD_ERR_DB;
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, z->id, -1, SQLITE_STATIC);
+	if ((e = run_int(l, st, &taken, &found, "cannot read stock")) != LD_OK)
+		return e;
 	*left = promo_stock(p, z, d) - taken;
 	return LD_OK;
 }
@@ -546,17 +552,17 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	sqlite3_stmt *st;
 	char day[11];
 	enum ld_err e;
-	int rc, spent;
+	int spent;
 
 	promo_day_name(p, d, day);
 	if (!(st = ledger_stmt(l,
 		"UPDATE balances SET spent = spent + 1, version = version + 1"
-		" WHERE promo = ?1 AND uid = ?2 AND granted > spent"
-		" RETURNING granted, spent, version")))
+		" WHERE promo = ?1 AND uid = ?2 AND granted > spent")))
 		return LD_ERR_DB;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	if ((e = ledger_balance_row(l, st, &r->bal, &spent, "cannot spend ticket")) != LD_OK)
+	if ((e = ledger_balance_write(l, st, p->id, uid, &r->bal, &spent,
+					"cannot spend ticket")) != LD_OK)
 		return e;
 	if (!spent) {
 		*outcome = RULE_NO_TICKETS;
@@ -575,7 +581,7 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 
 	if (!(st = ledger_stmt(l,
 		"INSERT INTO draws (promo, uid, request_id, created_at, day, rand, picked,"
-		" prize, stock_left) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id")))
+		" prize, stock_left) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")))
 		return LD_ERR_DB;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
@@ -589,8 +595,9 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	}
 	if (won)
 		sqlite3_bind_text(st, 8, p->prizes[picked].id, -1, SQLITE_STATIC);
-	if ((e = run_int(l, st, &r->id, &rc, "cannot record draw")) != LD_OK)
+	if ((e = run(l, st, "cannot record draw")) != LD_OK)
 		return e;
+	r->id = sqlite3_last_insert_rowid(ledger_db(l));
 	if (!won)
 		return LD_OK;
 	return win_events(l, p, uid, &p->prizes[picked], r, day, now_ms);

@@ -140,14 +140,15 @@ static enum ld_err change(struct ledger *l, const struct promo *p, const char *u
 	 * above would have let through. */
 	if (!(st = ledger_stmt(l,
 		"UPDATE balances SET granted = granted + ?3, version = version + 1"
-		" WHERE promo = ?1 AND uid = ?2 RETURNING granted, spent, version"))) {
+		" WHERE promo = ?1 AND uid = ?2"))) {
 		e = LD_ERR_DB;
 		goto fail;
 	}
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, amount);
-	if ((e = ledger_balance_row(l, st, &r->bal, &found, "cannot update balance")) != LD_OK)
+	if ((e = ledger_balance_write(l, st, p->id, uid, &r->bal, &found,
+					"cannot update balance")) != LD_OK)
 		goto fail;
 	r->amount = amount;
 	snprintf(r->uid, sizeof r->uid, "%s", uid);
