@@ -62,8 +62,24 @@ token_key_load(const char *path, struct token_key *key, char *err,
 		free(buf);
 		return LD_ERR_INVALID;
 	}
-	key->bytes = (unsigned char *)buf;
+	rc = token_key_set(key, buf, len);
+	sodium_memzero(buf, len);
+	free(buf);
+	if (rc != LD_OK && err != NULL && errlen > 0)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+enum ld_err
+token_key_set(struct token_key *key, const void *bytes, size_t len)
+{
+	key->bytes = malloc(len > 0 ? len : 1);
+	key->len = 0;
+	if (key->bytes == NULL)
+		return LD_ERR_NOMEM;
+	memcpy(key->bytes, bytes, len);
 	key->len = len;
+	crypto_auth_hmacsha256_init(&key->keyed, key->bytes, key->len);
 	return LD_OK;
 }
 
@@ -76,6 +92,7 @@ token_key_release(struct token_key *key)
 		sodium_memzero(key->bytes, key->len);
 		free(key->bytes);
 	}
+	sodium_memzero(&key->keyed, sizeof key->keyed);
 	key->bytes = NULL;
 	key->len = 0;
 }
@@ -85,10 +102,9 @@ static void
 token_sign(const struct token_key *key, const char *msg, size_t n,
 	   char sig[SIG_LEN + 1])
 {
-	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_state st = key->keyed;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 
-	crypto_auth_hmacsha256_init(&st, key->bytes, key->len);
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, n);
 	crypto_auth_hmacsha256_final(&st, mac);
 	sodium_bin2base64(sig, SIG_LEN + 1, mac, sizeof(mac),

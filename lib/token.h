@@ -8,6 +8,8 @@
 #ifndef LD_TOKEN_H
 #define LD_TOKEN_H
 
+#include <sodium.h>
+
 #include "ld.h"
 
 #define TOKEN_UID_MAX 64
@@ -16,6 +18,9 @@
 struct token_key {
 	unsigned char *bytes;
 	size_t len;
+	/* HMAC-SHA256 with the key already absorbed: every signature starts
+	 * from a copy (the two key blocks are hashed once, not per token) */
+	crypto_auth_hmacsha256_state keyed;
 };
 
 enum token_status {
@@ -28,6 +33,9 @@ enum token_status {
 /* Reads the secret file (at least 32 bytes, trailing newline ignored). */
 enum ld_err token_key_load(const char *path, struct token_key *key,
 			   char *err, size_t errlen);
+/* The key from len bytes (copied; no length check: token_key_load's).
+ * sodium_init() must have run. token_key_release frees it. */
+enum ld_err token_key_set(struct token_key *key, const void *bytes, size_t len);
 void token_key_release(struct token_key *key);
 
 /* Writes a token for uid expiring at expiry_s into out (TOKEN_MAX bytes).
