@@ -365,6 +365,116 @@ static void test_migration_005(const char *dir)
 	unlink(path);
 }
 
+/* Number of OpenEphemeral steps (temporary b-trees) in sql's program. */
+static int ephemerals(const char *sql)
+{
+	sqlite3_stmt *st;
+	int n = 0;
+	char explain[512];
+
+	snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
+	if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK)
+		bail("cannot prepare '%s': %s", explain, sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW)
+		n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* The first column of sql's first row on h, as text into buf ("" if none). */
+static void row_text(sqlite3 *h, const char *sql, char *buf, size_t n)
+{
+	sqlite3_stmt *st;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		bail("cannot prepare '%s': %s", sql, sqlite3_errmsg(h));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(buf, n, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/* Migration 008 on a database at version 7 with a grant and an event in
+ * it: the rows come through unchanged, the rules are the same, and the
+ * inserts of a claim no longer make temporary b-trees for them. */
+static void test_migration_008(const char *dir)
+{
+	static const char grant_row[] = "SELECT id || promo || uid || reason || amount ||"
+		" ifnull(ref, '-') || ifnull(note, '-') || created_at || day FROM grants";
+	static const char event_row[] = "SELECT id || key || kind || promo || uid || payload ||"
+		" state || attempts || next_at || lease_until || ifnull(last_status, '-') ||"
+		" ifnull(last_error, '-') || created_at || ifnull(done_at, '-') FROM outbox";
+	static const char add_grant[] = "INSERT INTO grants (promo, uid, reason, amount, ref,"
+		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+	static const char add_event[] = "INSERT INTO outbox (key, kind, promo, uid, payload,"
+		" next_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (key) DO NOTHING";
+	struct ledger_options lo = { 0 };
+	struct ledger *old;
+	char path[320], err[256], before[2][256];
+	const char *sel[2] = { grant_row, event_row };
+	sqlite3 *raw, *db0 = db;
+	int i;
+
+	snprintf(path, sizeof path, "%s/old7.db", dir);
+	if (sqlite3_open(path, &raw) != SQLITE_OK)
+		bail("cannot make %s", path);
+	for (i = 0; i < 7; i++)
+		if (ld_migrations[i].version != i + 1 ||
+		    sqlite3_exec(raw, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
+			bail("migration %d: %s", i + 1, sqlite3_errmsg(raw));
+	if (sqlite3_exec(raw,
+		"PRAGMA user_version=7;"
+		"INSERT INTO grants (id, promo, uid, reason, amount, ref, note, created_at, day)"
+		" VALUES (41, 'p', 'u', 'support', 5, 'T-9', 'a note', 17, '2026-12-01');"
+		"INSERT INTO outbox (id, key, kind, promo, uid, payload, state, attempts, next_at,"
+		" lease_until, last_status, last_error, created_at, done_at) VALUES (7, 'p/draw/3/reward',"
+		" 'reward.issue', 'p', 'u', '{}', 'dead', 9, 100, 200, 503, 'gave up', 50, 300);",
+		NULL, NULL, NULL) != SQLITE_OK)
+		bail("seeding the old database: %s", sqlite3_errmsg(raw));
+	for (i = 0; i < 2; i++)
+		row_text(raw, sel[i], before[i], sizeof before[i]);
+	sqlite3_close(raw);
+	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
+		bail("%s", err);
+	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 008 applies to a version 7 database");
+	db = ledger_db(old);
+	for (i = 0; i < 2; i++) {
+		char after[256];
+		row_text(db, sel[i], after, sizeof after);
+		ok(before[i][0] && strcmp(before[i], after) == 0, "%s row kept as it was: %s",
+		   i ? "the outbox" : "the grants", after);
+	}
+	is_int(ephemerals(add_grant), 0, "adding a grant makes no temporary b-tree");
+	is_int(ephemerals(add_event), 0, "adding an event makes no temporary b-tree");
+	is_int(ephemerals("UPDATE outbox SET state = 'delivered' WHERE id = 7"), 0,
+	       "neither does the dispatcher's update");
+	is_int(sqlite3_exec(db, "INSERT INTO grants (promo, uid, reason, amount, created_at, day)"
+			    " VALUES ('p', 'u', 'bonus', 1, 0, 'd')", NULL, NULL, NULL) & 0xff,
+	       SQLITE_CONSTRAINT, "a grant of an unknown reason is refused");
+	is_int(sqlite3_exec(db, "INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)"
+			    " VALUES ('p', 'u', 'inviter', 1, 'u', 0, 'd')", NULL, NULL, NULL) & 0xff,
+	       SQLITE_CONSTRAINT, "a self-invite grant is refused");
+	is_int(sqlite3_exec(db, "INSERT INTO outbox (key, kind, promo, uid, payload, next_at,"
+			    " created_at) VALUES ('k', 'notify.other', 'p', 'u', '{}', 0, 0)",
+			    NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT,
+	       "an event of an unknown kind is refused");
+	is_int(sqlite3_exec(db, "UPDATE outbox SET state = 'lost' WHERE id = 7", NULL, NULL, NULL) & 0xff,
+	       SQLITE_CONSTRAINT, "an unknown state is refused");
+	is_int(sqlite3_exec(db, "INSERT INTO outbox (key, kind, promo, uid, payload, next_at,"
+			    " created_at) VALUES ('k2', 'notify.invite', 'p', 'u', '{}', 0, 0)",
+			    NULL, NULL, NULL), SQLITE_OK, "a known kind is stored, pending");
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+		 " ('grants_by_user', 'grants_one_inviter_per_invitee', 'grants_one_per_ticket',"
+		 " 'outbox_due', 'outbox_by_user', 'outbox_dead')"), 6, "the indexes are made again");
+	is_int(q("SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= 0"), 1,
+	       "the due events are found");
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_008'"), 0,
+	       "no table is left under its temporary name");
+	db = db0;
+	ledger_free(old);
+	unlink(path);
+}
+
 /* The claim's cap check against the counter: the 31st credited invite of
  * an inviter with a cap of 30 is credited without an inviter grant. */
 static void test_inviter_cap(const struct promo *p)
@@ -419,6 +529,7 @@ int main(void)
 	test_invariants();
 	test_inviter_cap(p);
 	test_migration_005(tdb.dir);
+	test_migration_008(tdb.dir);
 	test_statistics();
 
 	promo_free(p);
