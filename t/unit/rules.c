@@ -286,6 +286,26 @@ static void test_statistics(void)
 	promo_free(p);
 }
 
+/* A database at path made by migrations 1..version, with seed run in it;
+ * the caller closes it. */
+static sqlite3 *old_database(const char *path, int version, const char *seed)
+{
+	char sql[64];
+	sqlite3 *raw;
+
+	if (sqlite3_open(path, &raw) != SQLITE_OK)
+		bail("cannot make %s", path);
+	for (int i = 0; i < version; i++)
+		if (ld_migrations[i].version != i + 1 ||
+		    sqlite3_exec(raw, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
+			bail("migration %d: %s", i + 1, sqlite3_errmsg(raw));
+	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
+	if (sqlite3_exec(raw, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(raw, seed, NULL, NULL, NULL) != SQLITE_OK)
+		bail("seeding the old database: %s", sqlite3_errmsg(raw));
+	return raw;
+}
+
 /* Migrations 005 to 007 on a database made by migrations 1-4 with
  * invites in it: the inviter's counter is the count of their invites that
  * granted; one index, also the one of a user's grants, still refuses a
@@ -298,21 +318,13 @@ static void test_migration_005(const char *dir)
 	sqlite3 *raw;
 
 	snprintf(path, sizeof path, "%s/old.db", dir);
-	if (sqlite3_open(path, &raw) != SQLITE_OK)
-		bail("cannot make %s", path);
-	for (int i = 0; i < 4; i++)
-		if (ld_migrations[i].version != i + 1 ||
-		    sqlite3_exec(raw, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
-			bail("migration %d: %s", i + 1, sqlite3_errmsg(raw));
-	if (sqlite3_exec(raw,
-		"PRAGMA user_version=4;"
+	raw = old_database(path, 4,
 		"INSERT INTO balances (promo, uid, granted, first_seen) VALUES"
 		" ('p','inviter',3,0), ('p','capped',1,0), ('p','other',1,0), ('q','inviter',1,0);"
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
 		" VALUES ('p','a','inviter','c',1,0,'d'), ('p','b','inviter','c',1,0,'d'),"
 		" ('p','c','inviter','c',0,0,'d'), ('p','d','capped','k',0,0,'d'),"
-		" ('q','e','inviter','z',1,0,'d');", NULL, NULL, NULL) != SQLITE_OK)
-		bail("seeding the old database: %s", sqlite3_errmsg(raw));
+		" ('q','e','inviter','z',1,0,'d');");
 	sqlite3_close(raw);
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
@@ -416,21 +428,12 @@ static void test_migration_008(const char *dir)
 	int i;
 
 	snprintf(path, sizeof path, "%s/old7.db", dir);
-	if (sqlite3_open(path, &raw) != SQLITE_OK)
-		bail("cannot make %s", path);
-	for (i = 0; i < 7; i++)
-		if (ld_migrations[i].version != i + 1 ||
-		    sqlite3_exec(raw, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
-			bail("migration %d: %s", i + 1, sqlite3_errmsg(raw));
-	if (sqlite3_exec(raw,
-		"PRAGMA user_version=7;"
+	raw = old_database(path, 7,
 		"INSERT INTO grants (id, promo, uid, reason, amount, ref, note, created_at, day)"
 		" VALUES (41, 'p', 'u', 'support', 5, 'T-9', 'a note', 17, '2026-12-01');"
 		"INSERT INTO outbox (id, key, kind, promo, uid, payload, state, attempts, next_at,"
 		" lease_until, last_status, last_error, created_at, done_at) VALUES (7, 'p/draw/3/reward',"
-		" 'reward.issue', 'p', 'u', '{}', 'dead', 9, 100, 200, 503, 'gave up', 50, 300);",
-		NULL, NULL, NULL) != SQLITE_OK)
-		bail("seeding the old database: %s", sqlite3_errmsg(raw));
+		" 'reward.issue', 'p', 'u', '{}', 'dead', 9, 100, 200, 503, 'gave up', 50, 300);");
 	for (i = 0; i < 2; i++)
 		row_text(raw, sel[i], before[i], sizeof before[i]);
 	sqlite3_close(raw);
