@@ -458,11 +458,13 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 			continue; /* counted by make_key, or cannot be a key */
 		f->version = it->version;
 		f->balance = it->balance;
-		snprintf(v, sizeof(v), "%lld", (long long)it->version);
-		snprintf(b, sizeof(b), "%lld", (long long)it->balance);
+		/* the arguments as they are: hiredis does not parse a format */
+		const char *argv[6] = { "EVALSHA", c->sha, "1", key, v, b };
+		size_t len[6] = { 7, strlen(c->sha), 1, strlen(key),
+			(size_t)snprintf(v, sizeof(v), "%lld", (long long)it->version),
+			(size_t)snprintf(b, sizeof(b), "%lld", (long long)it->balance) };
 		c->ninflight++;
-		if (redisAppendCommand(c->ctx, "EVALSHA %s 1 %s %s %s", c->sha, key, v,
-				       b) != REDIS_OK) {
+		if (redisAppendCommandArgv(c->ctx, 6, argv, len) != REDIS_OK) {
 			for (size_t k = i + 1; k < n; k++)
 				remember(c, items[k].promo, items[k].uid);
 			return fail(c);
