@@ -122,7 +122,7 @@ static enum ld_err balance_add(struct ledger *l, const char *promo, const char *
 	if ((e = ledger_balance_write(l, st, promo, uid, bal, &found,
 					"cannot update balance")) != LD_OK)
 		return e;
-	/* an upsert returns its row: never */
+	/* an upsert always changes its row: never */
 	return found ? LD_OK : ledger_fail(l, SQLITE_CONSTRAINT, "balance not updated");
 }
 
