@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "outbox.h"
 
 #define EXPORT_PAGE 1000
 
@@ -34,11 +35,11 @@ static void record(FILE *out, const char *const *fields, size_t n)
 	fputs("\r\n", out);
 }
 
-/* ?3 is the day or NULL for every day; the reward.issue event of draw id
- * has the key "{promo}/draw/{id}/reward" (rules.c). */
+/* ?3 is the day or NULL for every day; a win's reward.issue event is found
+ * by its key (outbox.h). */
 static const char SQL_WINNERS[] =
 	"SELECT d.id, d.uid, d.prize, d.day, d.created_at,"
-	" (SELECT state FROM outbox o WHERE o.key = d.promo || '/draw/' || d.id || '/reward')"
+	" (SELECT state FROM outbox o WHERE o.key = " OUTBOX_SQL_KEY_DRAW("reward") ")"
 	" FROM draws d WHERE d.promo = ?1 AND d.id > ?2 AND d.prize IS NOT NULL"
 	" AND (?3 IS NULL OR d.day = ?3) ORDER BY d.id LIMIT ?4";
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "history.h"
+#include "outbox.h"
 
 static struct json_object *time_json(const struct promo *p, int64_t ms)
 {
@@ -123,9 +124,20 @@ static const char SQL_INVITED_BY[] =
 static const char SQL_REFUSALS[] =
 	"SELECT reason, inviter, code, client, created_at FROM claim_refusals"
 	" WHERE promo = ?1 AND invitee = ?2 ORDER BY id DESC LIMIT ?3";
+/* A user's events by their keys (outbox.h): the two of each of their wins
+ * and the notification of each invite that granted them a ticket - all
+ * the events there are. No index on the outbox by user: it was one more
+ * b-tree written at a random place by every event, for this query only. */
 static const char SQL_EVENTS[] =
 	"SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
-	" FROM outbox WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+	" FROM outbox WHERE key IN ("
+	"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM draws d"
+	" WHERE d.promo = ?1 AND d.uid = ?2 AND d.prize IS NOT NULL"
+	" UNION ALL SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM draws d"
+	" WHERE d.promo = ?1 AND d.uid = ?2 AND d.prize IS NOT NULL"
+	" UNION ALL SELECT " OUTBOX_SQL_KEY_INVITE " FROM invites i"
+	" WHERE i.promo = ?1 AND i.inviter = ?2 AND i.inviter_granted = 1)"
+	" ORDER BY id DESC LIMIT ?3";
 
 enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,
 			 int64_t now_ms, enum history_view view,

@@ -19,6 +19,17 @@
 #include "ledger.h"
 
 /*
+ * Event keys, one place for both spellings: the C format the rules write
+ * a key with, and the same key as SQL over draws d or invites i, for the
+ * queries that find a draw's or an invite's events by key (a user's
+ * history, the winners export). t/unit-outbox checks that they agree.
+ */
+#define OUTBOX_KEY_DRAW "%s/draw/%lld/%s"     /* promo, draw id, "reward" or "notify" */
+#define OUTBOX_KEY_INVITE "%s/invite/%s/notify" /* promo, invitee */
+#define OUTBOX_SQL_KEY_DRAW(suffix) "(d.promo || '/draw/' || d.id || '/" suffix "')"
+#define OUTBOX_SQL_KEY_INVITE "(i.promo || '/invite/' || i.invitee || '/notify')"
+
+/*
  * Adds one pending event inside the caller's open transaction. key is the
  * stable Idempotency-Key (unique: adding an existing key is a no-op);
  * payload is the JSON body to send. Returns LD_OK or a database error.

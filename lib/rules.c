@@ -377,7 +377,7 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 		return e;
 	if (!found)
 		return ledger_fail(l, SQLITE_CONSTRAINT, "inviter credited twice for one invitee");
-	if (ld_fmt(key, sizeof key, "%s/invite/%s/notify", p->id, uid) != 0)
+	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, uid) != 0)
 		return ledger_fail(l, SQLITE_TOOBIG, "outbox key too long");
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "invitee", json_object_new_string(uid));
@@ -523,7 +523,7 @@ static enum ld_err win_events(struct ledger *l, const struct promo *p, const cha
 	ld_iso_time(r->at_ms, 0, at);
 	for (int i = 0; i < 2; i++) {
 		struct json_object *o = json_object_new_object(), *prize = json_object_new_object();
-		if (ld_fmt(key, sizeof key, "%s/draw/%lld/%s", p->id, (long long)r->id,
+		if (ld_fmt(key, sizeof key, OUTBOX_KEY_DRAW, p->id, (long long)r->id,
 			   suffix[i]) != 0) {
 			json_object_put(o);
 			json_object_put(prize);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbox.h"
 #include "support.h"
 
 enum ld_err support_check(const struct support_request *rq, char *err, size_t errlen)
@@ -189,10 +190,10 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 	memset(r, 0, sizeof *r);
 	*o = SUPPORT_DONE;
 	/* The keys rules.c gives the events of a win. */
-	if (ld_fmt(reward_key, sizeof reward_key, "%s/draw/%lld/reward", p->id,
-		   (long long)draw_id) != 0 ||
-	    ld_fmt(notify_key, sizeof notify_key, "%s/draw/%lld/notify", p->id,
-		   (long long)draw_id) != 0)
+	if (ld_fmt(reward_key, sizeof reward_key, OUTBOX_KEY_DRAW, p->id,
+		   (long long)draw_id, "reward") != 0 ||
+	    ld_fmt(notify_key, sizeof notify_key, OUTBOX_KEY_DRAW, p->id,
+		   (long long)draw_id, "notify") != 0)
 		return LD_ERR_INVALID;
 	note(rq, text);
 	snprintf(why, sizeof why, "revoked by ticket %s: %s", rq->ticket, text);

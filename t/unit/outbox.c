@@ -73,6 +73,39 @@ static void test_backoff(void)
 	is_int(outbox_backoff_ms(&d, 1, 30000) >= 30000, 1, "Retry-After is a minimum, even past the cap");
 }
 
+/* The two spellings of each event key in outbox.h agree: the SQL one
+ * over a draws row and an invites row gives what the C format gives. */
+static void test_keys(void)
+{
+	static const char *const sql[] = {
+		"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM draws d WHERE d.id = 41",
+		"SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM draws d WHERE d.id = 41",
+		"SELECT " OUTBOX_SQL_KEY_INVITE " FROM invites i WHERE i.invitee = 'inv-1'",
+	};
+	char want[3][128];
+	sqlite3_stmt *st;
+
+	if (sqlite3_exec(ledger_db(l),
+		"INSERT INTO draws (id, promo, uid, request_id, created_at, day, rand, prize)"
+		" VALUES (41, 'lucky-2024', 'u-1', 'r-1', 0, '2026-12-01', 7, 'coffee');"
+		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
+		" VALUES ('lucky-2024', 'inv-1', 'u-1', 'c', 1, 0, '2026-12-01');",
+		NULL, NULL, NULL) != SQLITE_OK)
+		bail("%s", sqlite3_errmsg(ledger_db(l)));
+	ld_fmt(want[0], sizeof want[0], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "reward");
+	ld_fmt(want[1], sizeof want[1], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "notify");
+	ld_fmt(want[2], sizeof want[2], OUTBOX_KEY_INVITE, "lucky-2024", "inv-1");
+	for (int i = 0; i < 3; i++) {
+		char got[128] = "";
+		if (sqlite3_prepare_v2(ledger_db(l), sql[i], -1, &st, NULL) != SQLITE_OK)
+			bail("%s", sqlite3_errmsg(ledger_db(l)));
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(got, sizeof got, "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		is_string(got, want[i], "key %d: SQL and C spell it alike", i + 1);
+	}
+}
+
 int main(void)
 {
 	struct outbox_event *ev, *ev2;
@@ -149,6 +182,7 @@ int main(void)
 	is_int(att, 0, "with no attempts counted");
 
 	test_backoff();
+	test_keys();
 	testdb_remove(&tdb);
 	return done_testing();
 }
