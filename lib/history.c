@@ -129,12 +129,12 @@ static const char SQL_REFUSALS[] =
  * the events there are. No index on the outbox by user: it was one more
  * b-tree written at a random place by every event, for this query only. */
 static const char SQL_EVENTS[] =
-	"SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
+	"WITH wins AS (SELECT promo, id FROM draws"
+	" WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL)"
+	" SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
 	" FROM outbox WHERE key IN ("
-	"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM draws d"
-	" WHERE d.promo = ?1 AND d.uid = ?2 AND d.prize IS NOT NULL"
-	" UNION ALL SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM draws d"
-	" WHERE d.promo = ?1 AND d.uid = ?2 AND d.prize IS NOT NULL"
+	"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM wins d"
+	" UNION ALL SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM wins d"
 	" UNION ALL SELECT " OUTBOX_SQL_KEY_INVITE " FROM invites i"
 	" WHERE i.promo = ?1 AND i.inviter = ?2 AND i.inviter_granted = 1)"
 	" ORDER BY id DESC LIMIT ?3";
