@@ -27,13 +27,16 @@
 #define KEY_MAX 256
 
 /*
- * The compare-and-set: KEYS[1] the key, ARGV[1] the version (decimal, no
- * sign), ARGV[2] the balance. Keeps the stored value when it is well formed
- * and its version is >= ARGV[1] (returns 0), else stores "version:balance"
- * (returns 1). "Well formed" is exactly what cache_get() accepts, so a
- * value it treats as a miss is always overwritten. int() returns
- * a canonical int64 as (high digits, low 9 digits), both exact in a double,
- * so comparing pairs is exact and independent of the server's locale.
+ * The compare-and-set, for any number of keys at once: KEYS[i] a key,
+ * ARGV[2i-1] its version (decimal, no sign), ARGV[2i] its balance. For
+ * each key in order, keeps the stored value when it is well formed and
+ * its version is >= the new one, else stores "version:balance". Returns
+ * how many it stored. "Well formed" is exactly what cache_get() accepts,
+ * so a value it treats as a miss is always overwritten. int() returns a
+ * canonical int64 as (high digits, low 9 digits), both exact in a
+ * double, so comparing pairs is exact and independent of the server's
+ * locale. Calling a script costs Redis several times what this one does,
+ * so the writer sends a whole group commit's balances in one call.
  */
 static const char cas_script[] =
 	"local function int(s, signed)\n"
@@ -47,15 +50,27 @@ static const char cas_script[] =
 	"  if h > 9223372036 or (h == 9223372036 and l > max) then return nil end\n"
 	"  return h, l\n"
 	"end\n"
-	"local cur = redis.call('GET', KEYS[1])\n"
-	"local v, b = (cur or ''):match('^(%d+):(%-?%d+)$')\n"
-	"local vh, vl = int(v)\n"
-	"if vh and int(b, true) then\n"
-	"  local nh, nl = int(ARGV[1])\n"
-	"  if vh > nh or (vh == nh and vl >= nl) then return 0 end\n"
+	"local stored = 0\n"
+	"for i, key in ipairs(KEYS) do\n"
+	"  local nv, nb = ARGV[2 * i - 1], ARGV[2 * i]\n"
+	"  local cur = redis.call('GET', key)\n"
+	"  local v, b = (cur or ''):match('^(%d+):(%-?%d+)$')\n"
+	"  local vh, vl = int(v)\n"
+	"  local keep = false\n"
+	"  if vh and int(b, true) then\n"
+	"    local nh, nl = int(nv)\n"
+	"    keep = vh > nh or (vh == nh and vl >= nl)\n"
+	"  end\n"
+	"  if not keep then\n"
+	"    redis.call('SET', key, nv .. ':' .. nb)\n"
+	"    stored = stored + 1\n"
+	"  end\n"
 	"end\n"
-	"redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])\n"
-	"return 1\n";
+	"return stored\n";
+
+/* Keys per script call in a pipeline: one call for a whole group commit
+ * (at most 64 requests of two balances each). */
+#define CAS_KEYS_MAX 128
 
 struct cache {
 	char *where;          /* host name or socket path */
@@ -70,6 +85,8 @@ struct cache {
 	uint64_t lost;        /* failed writes not remembered (list full) */
 	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered */
 	size_t ninflight, inflight_cap;
+	const char **argv;    /* a pipeline's script call, 3 + 3 * CAS_KEYS_MAX */
+	size_t *argl;
 };
 
 struct cache_pending {
@@ -79,6 +96,7 @@ struct cache_pending {
 /* A compare-and-set sent in a pipeline whose answer is not read yet. */
 struct cache_inflight {
 	char promo[65], uid[65];
+	char key[KEY_MAX];
 	int64_t version, balance;
 };
 
@@ -142,6 +160,8 @@ cache_free(struct cache *c)
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
 	free(c->inflight);
+	free(c->argv);
+	free(c->argl);
 	free(c->pending);
 	free(c->where);
 	free(c);
@@ -434,7 +454,6 @@ cache_put(struct cache *c, const char *promo, const char *uid,
 int
 cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 {
-	char key[KEY_MAX], v[24], b[24];
 	int done = 0;
 
 	cache_put_collect(c); /* one pipeline in flight at a time */
@@ -452,23 +471,44 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct cache_item *it = &items[i];
 		struct cache_inflight *f = &c->inflight[c->ninflight];
-		if (it->version < 0 || make_key(c, key, it->promo, it->uid) == -1 ||
+		if (it->version < 0 || make_key(c, f->key, it->promo, it->uid) == -1 ||
 		    ld_fmt(f->promo, sizeof f->promo, "%s", it->promo) != 0 ||
 		    ld_fmt(f->uid, sizeof f->uid, "%s", it->uid) != 0)
 			continue; /* counted by make_key, or cannot be a key */
 		f->version = it->version;
 		f->balance = it->balance;
-		/* the arguments as they are: hiredis does not parse a format */
-		const char *argv[6] = { "EVALSHA", c->sha, "1", key, v, b };
-		size_t len[6] = { 7, strlen(c->sha), 1, strlen(key),
-			(size_t)snprintf(v, sizeof(v), "%lld", (long long)it->version),
-			(size_t)snprintf(b, sizeof(b), "%lld", (long long)it->balance) };
 		c->ninflight++;
-		if (redisAppendCommandArgv(c->ctx, 6, argv, len) != REDIS_OK) {
-			for (size_t k = i + 1; k < n; k++)
-				remember(c, items[k].promo, items[k].uid);
-			return fail(c);
+	}
+	/* EVALSHA sha nkeys key... (version balance)...: the arguments as they
+	 * are, so hiredis does not parse a format */
+	if (c->argv == NULL) {
+		c->argv = xcalloc(3 + 3 * CAS_KEYS_MAX, sizeof *c->argv);
+		c->argl = xcalloc(3 + 3 * CAS_KEYS_MAX, sizeof *c->argl);
+	}
+	for (size_t at = 0; at < c->ninflight; at += CAS_KEYS_MAX) {
+		size_t k = c->ninflight - at < CAS_KEYS_MAX ? c->ninflight - at : CAS_KEYS_MAX;
+		char nkeys[24], num[CAS_KEYS_MAX][2][24];
+		c->argv[0] = "EVALSHA";
+		c->argv[1] = c->sha;
+		c->argv[2] = nkeys;
+		c->argl[0] = 7;
+		c->argl[1] = strlen(c->sha);
+		c->argl[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%zu", k);
+		for (size_t i = 0; i < k; i++) {
+			const struct cache_inflight *f = &c->inflight[at + i];
+			size_t ka = 3 + i, va = 3 + k + 2 * i;
+			c->argv[ka] = f->key;
+			c->argl[ka] = strlen(f->key);
+			c->argv[va] = num[i][0];
+			c->argl[va] = (size_t)snprintf(num[i][0], sizeof num[i][0], "%lld",
+						       (long long)f->version);
+			c->argv[va + 1] = num[i][1];
+			c->argl[va + 1] = (size_t)snprintf(num[i][1], sizeof num[i][1], "%lld",
+							   (long long)f->balance);
 		}
+		if (redisAppendCommandArgv(c->ctx, (int)(3 + 3 * k), c->argv, c->argl) !=
+		    REDIS_OK)
+			return fail(c); /* remembers every key in flight */
 	}
 	while (!done)
 		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
@@ -476,36 +516,42 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 	return 0;
 }
 
+/*
+ * Reads the answers of cache_put_send: one per CAS_KEYS_MAX keys in
+ * flight, each the count it stored. A script Redis has lost (NOSCRIPT)
+ * is run again with EVAL, key by key, once every answer is read.
+ */
 int
 cache_put_collect(struct cache *c)
 {
 	size_t n = c->ninflight, answered = 0, nagain = 0;
 	redisReply *r = NULL;
 
-	for (; answered < n; answered++) {
-		struct cache_inflight *f = &c->inflight[answered];
+	while (answered < n) {
+		size_t k = n - answered < CAS_KEYS_MAX ? n - answered : CAS_KEYS_MAX;
 		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL)
 			break;
 		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-			/* Redis lost the script: sent again with EVAL below,
-			 * once every pipelined answer is read */
 			freeReplyObject(r);
-			c->inflight[nagain++] = *f;
+			memmove(c->inflight + nagain, c->inflight + answered,
+				k * sizeof *c->inflight);
+			nagain += k;
+			answered += k;
 			continue;
 		}
-		if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1)) {
+		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
+		    (unsigned long long)r->integer > k) {
 			freeReplyObject(r);
 			break;
 		}
-		if (r->integer == 1)
-			c->stats.writes++;
-		else
-			c->stats.stale_writes++;
+		c->stats.writes += (uint64_t)r->integer;
+		c->stats.stale_writes += k - (uint64_t)r->integer;
 		freeReplyObject(r);
+		answered += k;
 	}
 	if (answered < n) {
 		/* What Redis did not confirm may be stale there: the ones
-		 * not answered stay in inflight[answered..n) for fail(). */
+		 * not answered stay in inflight[nagain..) for fail(). */
 		memmove(c->inflight + nagain, c->inflight + answered,
 			(n - answered) * sizeof *c->inflight);
 		c->ninflight = nagain + (n - answered);

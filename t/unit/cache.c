@@ -383,6 +383,75 @@ t_pipeline(struct cache *c)
 	cache_free(down);
 }
 
+/* How many times Redis ran EVALSHA, from INFO commandstats; -1 if unknown. */
+static long long
+evalsha_calls(void)
+{
+	redisReply *r = raw("INFO commandstats");
+	const char *at;
+	long long n = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (at = strstr(r->str, "cmdstat_evalsha:calls=")) != NULL)
+		n = atoll(at + strlen("cmdstat_evalsha:calls="));
+	else if (r != NULL && r->type == REDIS_REPLY_STRING)
+		n = 0; /* not run yet */
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
+/* A group commit's balances go to Redis in one script call per 128 keys,
+ * and each key is still compared and set on its own. */
+static void
+t_pipeline_calls(struct cache *c)
+{
+	enum { N = 300 };
+	static struct cache_item items[N];
+	static char uids[N][16];
+	const struct cache_stats *st = cache_stats(c);
+	uint64_t writes = st->writes, stale = st->stale_writes;
+	long long calls;
+	int64_t v, b;
+	int bad = 0;
+
+	for (int i = 0; i < N; i++) {
+		/* every tenth key repeats the one before it with an older version */
+		int id = i % 10 == 9 ? i - 1 : i;
+		snprintf(uids[i], sizeof uids[i], "m%d", id);
+		items[i] = (struct cache_item){ P, uids[i], i % 10 == 9 ? 1 : 100 + i, i };
+	}
+	calls = evalsha_calls();
+	is_int(cache_put_many(c, items, 40), 0, "40 puts in one pipeline");
+	is_int(evalsha_calls() - calls, 1, "are one script call");
+	calls = evalsha_calls();
+	is_int(cache_put_many(c, items, N), 0, "%d puts in one pipeline", N);
+	is_int(evalsha_calls() - calls, 3, "are three script calls (128 keys each at most)");
+	for (int i = 0; i < N; i++)
+		if (i % 10 != 9 &&
+		    (cache_get(c, P, uids[i], &v, &b) != 1 || v != 100 + i || b != i))
+			bad++;
+	is_int(bad, 0, "every key holds its newest version");
+	/* the first 40 were stored, then each stale, by the first call */
+	ok(st->writes - writes == 36 + (N - 40) * 9 / 10 && st->stale_writes - stale == 4 + 40 + (N - 40) / 10,
+	   "counted: %llu stored, %llu stale", (unsigned long long)(st->writes - writes),
+	   (unsigned long long)(st->stale_writes - stale));
+
+	/* A key of another type fails its call; all of the call's keys are
+	 * remembered for the repair, and the connection pauses. */
+	redisReply *r = raw("HSET ld:b:" P ":mh f 1");
+	if (r != NULL)
+		freeReplyObject(r);
+	const struct cache_item mixed[] = { { P, "m4", 500, 1 }, { P, "mh", 500, 2 } };
+	size_t pending = cache_pending(c, NULL);
+	is_int(cache_put_many(c, mixed, 2), -1, "a pipeline with a key of another type: -1");
+	is_int((long long)(cache_pending(c, NULL) - pending), 2,
+	       "both of its keys wait for the repair");
+	if ((r = raw("DEL ld:b:" P ":mh")) != NULL)
+		freeReplyObject(r);
+	sleep_ms(1100);
+}
+
 int
 main(void)
 {
@@ -412,6 +481,7 @@ main(void)
 	     (unsigned long long)st->stale_writes);
 	ok(st->writes == 24 && st->stale_writes == 9, "write counters");
 	t_pipeline(c);
+	t_pipeline_calls(c);
 	bench(c);
 	cache_free(c);
 	return done_testing();
