@@ -35,9 +35,11 @@ void cache_free(struct cache *c);
 int cache_put(struct cache *c, const char *promo, const char *uid,
 	      int64_t version, int64_t balance);
 
-/* cache_put for n balances in one round trip (pipelined), for the writer
- * process after a group commit. Returns 0, or -1 when Redis failed: what
- * it did not confirm is remembered for cache_repair. */
+/* cache_put for n balances in one round trip, for the writer process
+ * after a group commit: one script call for up to 128 keys (each key is
+ * still compared and set on its own), several pipelined past that.
+ * Returns 0, or -1 when Redis failed: what it did not confirm (every key
+ * of a call that failed) is remembered for cache_repair. */
 struct cache_item {
 	const char *promo, *uid;
 	int64_t version, balance;
