@@ -188,9 +188,9 @@ static void checkpointer(void)
 static struct cache *writer_cache; /* the writer process's, for its metrics */
 
 /* Counts the writer's batches, and its Redis errors, for /metrics. */
-static void writer_batch(size_t requests, int committed)
+static void writer_batch(size_t requests, int committed, int64_t us)
 {
-	metrics_writer(requests, committed);
+	metrics_writer(requests, committed, us);
 	if (writer_cache)
 		metrics_cache(cache_stats(writer_cache));
 }

@@ -20,6 +20,10 @@ static const int statuses[] = { 200, 400, 401, 403, 404, 405, 409, 413, 422, 429
 static const int64_t bucket_us[] = { 1000, 2500, 5000, 10000, 25000, 50000, 100000,
 				     250000, 1000000 };
 #define NBUCKETS (sizeof bucket_us / sizeof bucket_us[0] + 1)
+/* The same for the writer's batches, which are shorter. */
+static const int64_t batch_bucket_us[] = { 250, 500, 1000, 2500, 5000, 10000, 25000,
+					   100000, 1000000 };
+#define NBATCH_BUCKETS (sizeof batch_bucket_us / sizeof batch_bucket_us[0] + 1)
 
 static const char *const grant_names[METRICS_GRANTS] = { "visit", "invitee", "inviter" };
 
@@ -35,10 +39,12 @@ struct draw_slot {
 struct shared {
 	uint64_t requests[ROUTES][NSTATUS];
 	uint64_t buckets[NBUCKETS];  /* not cumulative; summed when rendered */
-	uint64_t latency_us_sum, latency_count;
+	uint64_t latency_us_sum;
 	uint64_t grants[METRICS_GRANTS];
 	uint64_t cache_hits, cache_misses, cache_errors;
 	uint64_t writer_batches, writer_requests, writer_failed;
+	uint64_t batch_buckets[NBATCH_BUCKETS]; /* not cumulative */
+	uint64_t batch_us_sum;
 	struct draw_slot draws[DRAW_SLOTS];
 };
 
@@ -59,9 +65,19 @@ int metrics_init(void)
 	return 0;
 }
 
+/* The bucket of us among n - 1 upper bounds (the last bucket is +Inf). */
+static size_t bucket(const int64_t *bounds, size_t n, int64_t us)
+{
+	size_t b = 0;
+
+	while (b < n - 1 && us > bounds[b])
+		b++;
+	return b;
+}
+
 void metrics_request(int route, int status, int64_t us)
 {
-	size_t s = NSTATUS - 1, b = 0;
+	size_t s = NSTATUS - 1;
 
 	if (!shm)
 		return;
@@ -70,12 +86,9 @@ void metrics_request(int route, int status, int64_t us)
 	for (size_t i = 0; i < NSTATUS - 1; i++)
 		if (statuses[i] == status)
 			s = i;
-	while (b < NBUCKETS - 1 && us > bucket_us[b])
-		b++;
 	ADD(shm->requests[route][s], 1);
-	ADD(shm->buckets[b], 1);
+	ADD(shm->buckets[bucket(bucket_us, NBUCKETS, us)], 1);
 	ADD(shm->latency_us_sum, (uint64_t)(us > 0 ? us : 0));
-	ADD(shm->latency_count, 1);
 }
 
 void metrics_grant(enum metrics_grant reason)
@@ -116,12 +129,14 @@ void metrics_draw(const char *promo, const char *prize)
 		ADD(d->n, 1);
 }
 
-void metrics_writer(size_t requests, int committed)
+void metrics_writer(size_t requests, int committed, int64_t us)
 {
 	if (!shm)
 		return;
 	ADD(shm->writer_batches, 1);
 	ADD(shm->writer_requests, requests);
+	ADD(shm->batch_buckets[bucket(batch_bucket_us, NBATCH_BUCKETS, us)], 1);
+	ADD(shm->batch_us_sum, (uint64_t)(us > 0 ? us : 0));
 	if (!committed)
 		ADD(shm->writer_failed, 1);
 }
@@ -162,6 +177,25 @@ static void put(struct text *t, const char *fmt, ...)
 		t->s = xrealloc(t->s, t->cap);
 	}
 	t->len += (size_t)n;
+}
+
+/* A histogram's buckets (cumulative, as Prometheus wants them), sum and
+ * count; counts[] has n entries, the last for +Inf. */
+static void render_histogram(struct text *t, const char *name, const int64_t *bounds,
+			     const uint64_t *counts, size_t n, uint64_t sum_us)
+{
+	uint64_t cum = 0;
+
+	for (size_t b = 0; b < n; b++) {
+		cum += GET(counts[b]);
+		if (b < n - 1)
+			put(t, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds[b] / 1e6,
+			    (unsigned long long)cum);
+		else
+			put(t, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	}
+	put(t, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum_us / 1e6, name,
+	    (unsigned long long)cum);
 }
 
 static void render_draws(struct text *t)
@@ -229,7 +263,7 @@ static int from_loopback(const struct http_req *r)
 void api_metrics(struct ctx *c)
 {
 	struct text t = { xmalloc(8192), 0, 8192 };
-	int64_t due, dead, cum = 0;
+	int64_t due, dead;
 	enum ld_err e;
 
 	if (!from_loopback(c->req)) {
@@ -264,18 +298,8 @@ void api_metrics(struct ctx *c)
 	}
 	put(&t, "# HELP luckydice_request_duration_seconds Time from routing to the answer.\n"
 		"# TYPE luckydice_request_duration_seconds histogram\n");
-	for (size_t b = 0; b < NBUCKETS; b++) {
-		cum += (int64_t)GET(shm->buckets[b]);
-		if (b < NBUCKETS - 1)
-			put(&t, "luckydice_request_duration_seconds_bucket{le=\"%g\"} %lld\n",
-			    (double)bucket_us[b] / 1e6, (long long)cum);
-		else
-			put(&t, "luckydice_request_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
-			    (long long)cum);
-	}
-	put(&t, "luckydice_request_duration_seconds_sum %.6f\n"
-		"luckydice_request_duration_seconds_count %llu\n",
-	    (double)GET(shm->latency_us_sum) / 1e6, (unsigned long long)GET(shm->latency_count));
+	render_histogram(&t, "luckydice_request_duration_seconds", bucket_us, shm->buckets,
+			 NBUCKETS, GET(shm->latency_us_sum));
 	put(&t, "# HELP luckydice_grants_total Grants made by the API, by reason"
 		" (support grants are in the ledger).\n# TYPE luckydice_grants_total counter\n");
 	for (int g = 0; g < METRICS_GRANTS; g++)
@@ -301,6 +325,11 @@ void api_metrics(struct ctx *c)
 	    (unsigned long long)(GET(shm->writer_batches) - GET(shm->writer_failed)),
 	    (unsigned long long)GET(shm->writer_failed),
 	    (unsigned long long)GET(shm->writer_requests));
+	put(&t, "# HELP luckydice_writer_batch_duration_seconds A writer batch from BEGIN"
+		" (the wait for the write lock included) to its last answer.\n"
+		"# TYPE luckydice_writer_batch_duration_seconds histogram\n");
+	render_histogram(&t, "luckydice_writer_batch_duration_seconds", batch_bucket_us,
+			 shm->batch_buckets, NBATCH_BUCKETS, GET(shm->batch_us_sum));
 	put(&t, "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
 		"# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
 		"# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"

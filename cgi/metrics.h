@@ -31,9 +31,9 @@ void metrics_grant(enum metrics_grant reason);
 /* A new draw (not a replay) in promo; prize NULL for a miss. */
 void metrics_draw(const char *promo, const char *prize);
 
-/* One batch of the writer process: how many requests, and whether its
- * transaction was committed. */
-void metrics_writer(size_t requests, int committed);
+/* One batch of the writer process: how many requests, whether its
+ * transaction was committed, and how long it took (microseconds). */
+void metrics_writer(size_t requests, int committed, int64_t us);
 
 /* Adds what this process's cache counted since the last call. */
 void metrics_cache(const struct cache_stats *now);

@@ -4,7 +4,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "app.h"
 #include "metrics.h"
@@ -100,19 +99,12 @@ static int authenticate(struct ctx *c)
 	return 0;
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void route_request(struct app *app, struct http_req *req)
 {
 	struct ctx c = { .app = app, .req = req, .now_ms = ld_now_ms() };
 	char promo_id[PROMO_ID_MAX + 1] = "";
 	const struct route *rt;
-	int64_t t0 = mono_us(), us;
+	int64_t t0 = ld_mono_us(), us;
 	const char *uri;
 	int bad_promo;
 
@@ -145,7 +137,7 @@ void route_request(struct app *app, struct http_req *req)
 	}
 	rt->fn(&c);
 log:
-	us = mono_us() - t0;
+	us = ld_mono_us() - t0;
 	metrics_request(rt ? (int)(rt - routes) : -1, req->status, us);
 	if (app->cache)
 		metrics_cache(cache_stats(app->cache));

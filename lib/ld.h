@@ -46,6 +46,9 @@ extern void (*ld_oom)(void);
 /* Wall-clock time, milliseconds since the Unix epoch. */
 int64_t ld_now_ms(void);
 
+/* A monotonic clock in microseconds, for measuring durations only. */
+int64_t ld_mono_us(void);
+
 /* snprintf that reports truncation: returns 0 if it fit, -1 otherwise. */
 int ld_fmt(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

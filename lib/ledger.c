@@ -77,13 +77,6 @@ static enum ld_err exec(struct ledger *l, const char *sql, const char *what)
 	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, what);
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * The busy handler: waits for another process's write lock by yielding
  * the CPU a few times (the lock is usually held for tens of microseconds,
@@ -98,7 +91,7 @@ static int64_t mono_us(void)
 static int busy_wait(void *arg, int count)
 {
 	struct ledger *l = arg;
-	int64_t now = mono_us();
+	int64_t now = ld_mono_us();
 	struct timespec ts = { 0, 0 };
 
 	if (count == 0)

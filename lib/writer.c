@@ -322,6 +322,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 		if (nj > 0)
 			nj = drop_gone(jobs, nj, pf);
 		if (nj > 0) {
+			int64_t t0 = ld_mono_us();
 			int committed = run_batch(l, jobs, nj);
 			int cached = committed && cache;
 			/* When reads come from the cache, it is written before
@@ -330,10 +331,11 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 			if (cached && opt->cache_before_answer)
 				publish(cache, jobs, nj, items, 1);
 			answer(jobs, nj, cached);
+			int64_t us = ld_mono_us() - t0;
 			if (cached && !opt->cache_before_answer)
 				publish(cache, jobs, nj, items, 0);
 			if (opt->on_batch)
-				opt->on_batch(nj, committed);
+				opt->on_batch(nj, committed, us);
 		}
 		/* Idle: read what Redis answered to the last pipeline. */
 		if (cache && nj == 0)

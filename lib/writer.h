@@ -47,7 +47,10 @@ struct writer_options {
 	int cache_before_answer; /* 1: write the cache, then answer (the
 				  * reads come from the cache); 0: answer,
 				  * then write it */
-	void (*on_batch)(size_t requests, int committed); /* may be NULL */
+	/* After each batch (may be NULL): its requests, whether it
+	 * committed, and how long it took, from BEGIN to the last answer
+	 * sent (the wait for the write lock included), microseconds. */
+	void (*on_batch)(size_t requests, int committed, int64_t us);
 };
 
 /*

@@ -74,6 +74,19 @@ b = [v for k, v in after.items() if k.startswith("luckydice_request_duration_sec
 ok(b == sorted(b), "buckets are cumulative")
 ok(after["luckydice_request_duration_seconds_sum"] > before["luckydice_request_duration_seconds_sum"],
    "the latency sum grew")
+# The writer's batches: a histogram of their durations with one count per
+# batch (the visits, claim and draws above ran through the writer).
+batches = delta('luckydice_writer_batches_total{result="committed"}') + \
+    delta('luckydice_writer_batches_total{result="failed"}')
+ok(batches >= 1, "the writes above ran in %d writer batches" % batches)
+is_(delta("luckydice_writer_batch_duration_seconds_count"), batches,
+    "the batch histogram counted each batch once")
+is_(after['luckydice_writer_batch_duration_seconds_bucket{le="+Inf"}'],
+    after["luckydice_writer_batch_duration_seconds_count"], "its +Inf bucket equals its count")
+b = [v for k, v in after.items() if k.startswith("luckydice_writer_batch_duration_seconds_bucket")]
+ok(len(b) == 10 and b == sorted(b), "its 10 buckets are cumulative")
+ok(0 < delta("luckydice_writer_batch_duration_seconds_sum") < 10 * batches,
+   "the batch durations add up to something between 0 and 10 s a batch")
 r = s.request("POST", "/metrics")
 is_(r.status, 405, "POST /metrics -> 405")
 

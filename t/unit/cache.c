@@ -28,15 +28,6 @@ static char dir[] = "/tmp/ld-cache-XXXXXX";
 static char sock[64];
 static pid_t redis_pid = -1;
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 sleep_ms(int ms)
 {
@@ -285,15 +276,15 @@ t_stopped(struct cache *c)
 	int64_t v, b, t;
 
 	kill(redis_pid, SIGSTOP);
-	t = mono_us();
+	t = ld_mono_us();
 	is_int(cache_get(c, P, "u1", &v, &b), -1, "stopped Redis: -1");
-	t = mono_us() - t;
+	t = ld_mono_us() - t;
 	diag("timed out after %lld ms", (long long)(t / 1000));
 	ok(t < 1000000, "within 1000 ms");
-	t = mono_us();
+	t = ld_mono_us();
 	is_int(cache_get(c, P, "u1", &v, &b), -1, "get in the pause: -1");
 	is_int(cache_put(c, P, "u1", 9, 9), -1, "put in the pause: -1");
-	t = mono_us() - t;
+	t = ld_mono_us() - t;
 	ok(t < TIMEOUT_MS * 1000 / 2, "without blocking (%lld us)", (long long)t);
 	is_int((long long)(cache_stats(c)->errors - errors), 1, "one error");
 	kill(redis_pid, SIGCONT);
@@ -336,9 +327,9 @@ bench(struct cache *c)
 	int i, bad = 0;
 
 	for (i = 0; i < N; i++) {
-		t = mono_us();
+		t = ld_mono_us();
 		bad += cache_get(c, P, "u1", &v, &b) != 1;
-		us[i] = mono_us() - t;
+		us[i] = ld_mono_us() - t;
 	}
 	qsort(us, N, sizeof(us[0]), cmp_i64);
 	is_int(bad, 0, "%d gets, all hits", N);

@@ -154,9 +154,10 @@ static void on_term(int sig)
 }
 
 static int served, largest, report_largest;
-static void count(size_t requests, int committed)
+/* A batch with a duration that cannot be is not counted as served. */
+static void count(size_t requests, int committed, int64_t us)
 {
-	if (committed)
+	if (committed && us >= 0 && us < 60 * 1000000)
 		served += (int)requests;
 	if ((int)requests > largest)
 		largest = (int)requests;
