@@ -30,7 +30,7 @@ static const struct command commands[] = {
 	{ "revoke-reward", cmd_revoke_reward, 1, "revoke-reward PROMO DRAW_ID --reason TEXT --ticket ID   stop an undelivered reward" },
 	{ "cache", cmd_cache, 1, "cache verify PROMO | rebuild PROMO" },
 	{ "export", cmd_export, 1, "export winners PROMO [--day YYYY-MM-DD]   RFC 4180 CSV on stdout" },
-	{ "outbox", cmd_outbox, 1, "outbox list [--dead] [--all] | retry ID | retry --all-dead" },
+	{ "outbox", cmd_outbox, 1, "outbox list [--dead] [--all] [--limit N] | retry ID | retry --all-dead" },
 };
 
 void ctl_die(const char *fmt, ...)

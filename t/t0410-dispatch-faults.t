@@ -38,6 +38,16 @@ ok(all("dead" in l and "HTTP 400" in l and "bad_coupon" in l for l in lines[1:])
 ok("a1" in r.stdout and P in r.stdout and "reward.issue" in r.stdout and "notify.win" in r.stdout,
    "naming user, promotion and event kind")
 is_(len(s.ctl("outbox", "list").stdout.splitlines()), 5, "outbox list (open rows) shows them too")
+r = s.ctl("outbox", "list", "--dead", "--limit", "2")
+is_([l.split()[0] for l in r.stdout.splitlines()[1:]], [l.split()[0] for l in lines[1:3]],
+    "--limit 2 shows the first two, in id order")
+ok("there are more" in r.stderr, "and says there are more") or diag(r.stderr)
+r = s.ctl("outbox", "list", "--dead", "--limit", "4")
+ok(len(r.stdout.splitlines()) == 5 and "4 events" in r.stderr and "more" not in r.stderr,
+   "a limit of exactly as many says no more") or diag(r.stderr)
+is_(len(s.ctl("outbox", "list", "--limit", "0").stdout.splitlines()), 5, "--limit 0 lists all")
+r = s.ctl("outbox", "list", "--limit", "-1", check=False)
+ok(r.returncode != 0 and "--limit" in r.stderr, "a bad --limit is refused, naming it") or diag(r.stderr)
 
 rv.mode("ok")
 n0 = len(rv.requests())
