@@ -112,24 +112,27 @@ xstrndup(const char *s, size_t n)
 	return p;
 }
 
-int64_t
-ld_now_ms(void)
+/* Clock id's time in microseconds, 0 if it cannot be read. */
+static int64_t
+clock_us(clockid_t id)
 {
 	struct timespec ts;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+	if (clock_gettime(id, &ts) == -1)
 		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+ld_now_ms(void)
+{
+	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
 int64_t
 ld_mono_us(void)
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return clock_us(CLOCK_MONOTONIC);
 }
 
 int
