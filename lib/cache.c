@@ -85,8 +85,6 @@ struct cache {
 	uint64_t lost;        /* failed writes not remembered (list full) */
 	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered */
 	size_t ninflight, inflight_cap;
-	const char **argv;    /* a pipeline's script call, 3 + 3 * CAS_KEYS_MAX */
-	size_t *argl;
 };
 
 struct cache_pending {
@@ -160,8 +158,6 @@ cache_free(struct cache *c)
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
 	free(c->inflight);
-	free(c->argv);
-	free(c->argl);
 	free(c->pending);
 	free(c->where);
 	free(c);
@@ -480,34 +476,31 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 		c->ninflight++;
 	}
 	/* EVALSHA sha nkeys key... (version balance)...: the arguments as they
-	 * are, so hiredis does not parse a format */
-	if (c->argv == NULL) {
-		c->argv = xcalloc(3 + 3 * CAS_KEYS_MAX, sizeof *c->argv);
-		c->argl = xcalloc(3 + 3 * CAS_KEYS_MAX, sizeof *c->argl);
-	}
+	 * are, so hiredis does not parse a format (it copies them at once) */
 	for (size_t at = 0; at < c->ninflight; at += CAS_KEYS_MAX) {
 		size_t k = c->ninflight - at < CAS_KEYS_MAX ? c->ninflight - at : CAS_KEYS_MAX;
+		const char *argv[3 + 3 * CAS_KEYS_MAX];
+		size_t argl[3 + 3 * CAS_KEYS_MAX];
 		char nkeys[24], num[CAS_KEYS_MAX][2][24];
-		c->argv[0] = "EVALSHA";
-		c->argv[1] = c->sha;
-		c->argv[2] = nkeys;
-		c->argl[0] = 7;
-		c->argl[1] = strlen(c->sha);
-		c->argl[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%zu", k);
+		argv[0] = "EVALSHA";
+		argv[1] = c->sha;
+		argv[2] = nkeys;
+		argl[0] = 7;
+		argl[1] = strlen(c->sha);
+		argl[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%zu", k);
 		for (size_t i = 0; i < k; i++) {
 			const struct cache_inflight *f = &c->inflight[at + i];
 			size_t ka = 3 + i, va = 3 + k + 2 * i;
-			c->argv[ka] = f->key;
-			c->argl[ka] = strlen(f->key);
-			c->argv[va] = num[i][0];
-			c->argl[va] = (size_t)snprintf(num[i][0], sizeof num[i][0], "%lld",
-						       (long long)f->version);
-			c->argv[va + 1] = num[i][1];
-			c->argl[va + 1] = (size_t)snprintf(num[i][1], sizeof num[i][1], "%lld",
-							   (long long)f->balance);
+			argv[ka] = f->key;
+			argl[ka] = strlen(f->key);
+			argv[va] = num[i][0];
+			argl[va] = (size_t)snprintf(num[i][0], sizeof num[i][0], "%lld",
+						    (long long)f->version);
+			argv[va + 1] = num[i][1];
+			argl[va + 1] = (size_t)snprintf(num[i][1], sizeof num[i][1], "%lld",
+							(long long)f->balance);
 		}
-		if (redisAppendCommandArgv(c->ctx, (int)(3 + 3 * k), c->argv, c->argl) !=
-		    REDIS_OK)
+		if (redisAppendCommandArgv(c->ctx, (int)(3 + 3 * k), argv, argl) != REDIS_OK)
 			return fail(c); /* remembers every key in flight */
 	}
 	while (!done)
