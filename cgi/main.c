@@ -139,9 +139,18 @@ static void worker(int listen_fd)
 }
 
 /*
- * The checkpointer: a process of its own that moves the WAL into the
- * database a few times a second, so that no worker pays for a checkpoint
- * and its fsync while answering a request.
+ * The checkpointer: a process of its own that copies the WAL into the
+ * database, so that no worker, and the writer only briefly, pays for a
+ * checkpoint and its syncs while answering a request. Passive, so it holds
+ * no one up: every 10 ms while there are writes (the less is left to copy
+ * when the writer starts the WAL over, the shorter the writer's pause),
+ * every 100 ms when idle.
+ *
+ * The writer starts the WAL over itself (ledger_checkpoint). Without one
+ * ("writes": "direct"), or when the WAL has grown to twice the writer's
+ * threshold (the writer is restarting, or a long read held the frames),
+ * a RESTART checkpoint does it, at most once a second: it holds the
+ * writes back while it waits for the readers.
  */
 static void checkpointer(void)
 {
@@ -167,17 +176,25 @@ static void checkpointer(void)
 		config_release(&cfg);
 		_exit(4);
 	}
+	int64_t last_restart_ms = 0;
+	int last_frames = -1;
 	while (!stopping) {
+		int frames = 0;
+		enum ld_err e;
+
 		in_request = 1;
-		/* The passive one copies the bulk without holding anyone up; the
-		 * restart then has next to nothing left to copy and only waits
-		 * for the readers, so the WAL starts over from its beginning. */
-		if ((ledger_checkpoint(l, 0, NULL) != LD_OK ||
-		     ledger_checkpoint(l, 1, NULL) != LD_OK) && cfg.log_level >= 1)
+		e = ledger_checkpoint(l, 0, &frames);
+		if (e == LD_OK && (cfg.writes_direct || frames >= 2 * cfg.wal_restart_frames) &&
+		    ld_now_ms() - last_restart_ms >= 1000) {
+			last_restart_ms = ld_now_ms();
+			e = ledger_checkpoint(l, 1, NULL);
+		}
+		if (e != LD_OK && e != LD_ERR_BUSY && cfg.log_level >= 1)
 			fprintf(stderr, "checkpointer: %s\n", ledger_errmsg(l));
 		in_request = 0;
 		if (!stopping)
-			usleep(100 * 1000);
+			usleep(frames != last_frames ? 10 * 1000 : 100 * 1000);
+		last_frames = frames;
 	}
 	ledger_free(l);
 	config_release(&cfg);
@@ -239,7 +256,7 @@ static void writer(void)
 	}
 	lo.busy_timeout_ms = cfg.busy_timeout_ms;
 	lo.synchronous_full = cfg.synchronous_full;
-	lo.defer_checkpoints = 1;
+	lo.own_checkpoints = 1;
 	if (writer_socket_path(cfg.db, path, sizeof path) != 0) {
 		fprintf(stderr, "writer: the path of the database '%s' is too long for"
 			" a socket next to it; the workers write themselves\n", cfg.db);
@@ -253,6 +270,8 @@ static void writer(void)
 			.cache = cfg.redis ? cache_new(cfg.redis, cfg.redis_timeout_ms) : NULL,
 			.cache_before_answer = cfg.balance_from_cache,
 			.on_batch = writer_batch,
+			.wal_restart_frames = cfg.wal_restart_frames,
+			.on_checkpoint = metrics_writer_checkpoint,
 		};
 		cache = writer_cache = wo.cache;
 		rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;

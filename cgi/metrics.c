@@ -43,6 +43,7 @@ struct shared {
 	uint64_t grants[METRICS_GRANTS];
 	uint64_t cache_hits, cache_misses, cache_errors;
 	uint64_t writer_batches, writer_requests, writer_failed;
+	uint64_t writer_checkpoints, writer_checkpoint_us;
 	uint64_t batch_buckets[NBATCH_BUCKETS]; /* not cumulative */
 	uint64_t batch_us_sum;
 	struct draw_slot draws[DRAW_SLOTS];
@@ -139,6 +140,14 @@ void metrics_writer(size_t requests, int committed, int64_t us)
 	ADD(shm->batch_us_sum, (uint64_t)(us > 0 ? us : 0));
 	if (!committed)
 		ADD(shm->writer_failed, 1);
+}
+
+void metrics_writer_checkpoint(int64_t us)
+{
+	if (!shm)
+		return;
+	ADD(shm->writer_checkpoints, 1);
+	ADD(shm->writer_checkpoint_us, (uint64_t)(us > 0 ? us : 0));
 }
 
 void metrics_cache(const struct cache_stats *now)
@@ -330,6 +339,16 @@ void api_metrics(struct ctx *c)
 		"# TYPE luckydice_writer_batch_duration_seconds histogram\n");
 	render_histogram(&t, "luckydice_writer_batch_duration_seconds", batch_bucket_us,
 			 shm->batch_buckets, NBATCH_BUCKETS, GET(shm->batch_us_sum));
+	put(&t, "# HELP luckydice_writer_checkpoints_total Checkpoints the writer ran between"
+		" batches so that the WAL starts over (see wal_restart_frames).\n"
+		"# TYPE luckydice_writer_checkpoints_total counter\n"
+		"luckydice_writer_checkpoints_total %llu\n"
+		"# HELP luckydice_writer_checkpoint_seconds_total The time those took: the writer"
+		" takes no batch meanwhile.\n"
+		"# TYPE luckydice_writer_checkpoint_seconds_total counter\n"
+		"luckydice_writer_checkpoint_seconds_total %.6f\n",
+	    (unsigned long long)GET(shm->writer_checkpoints),
+	    (double)GET(shm->writer_checkpoint_us) / 1e6);
 	put(&t, "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
 		"# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
 		"# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"

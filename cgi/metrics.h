@@ -35,6 +35,9 @@ void metrics_draw(const char *promo, const char *prize);
  * transaction was committed, and how long it took (microseconds). */
 void metrics_writer(size_t requests, int committed, int64_t us);
 
+/* One checkpoint the writer ran between batches (writer.h), microseconds. */
+void metrics_writer_checkpoint(int64_t us);
+
 /* Adds what this process's cache counted since the last call. */
 void metrics_cache(const struct cache_stats *now);
 

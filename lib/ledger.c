@@ -30,6 +30,7 @@ struct ledger {
 	size_t npromos;
 	int64_t promos_checked_ms; /* last look at the table */
 	int64_t promos_stamp;      /* max(loaded_at) + count seen then */
+	int wal_frames;            /* own_checkpoints: the WAL after the last commit */
 	int promos_loaded;
 	/* group commit: inside ledger_batch_begin/end, ledger_begin and
 	 * friends make a savepoint (one per rule call), or with savepoints
@@ -107,6 +108,21 @@ static int busy_wait(void *arg, int count)
 	return 1;
 }
 
+/* SQLite calls it after each commit with the WAL's size in frames. It
+ * takes the place of the automatic checkpoints. */
+static int note_wal_frames(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct ledger *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+int ledger_wal_frames(const struct ledger *l)
+{
+	return l->wal_frames;
+}
+
 enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 			struct ledger **out, char *err, size_t errlen)
 {
@@ -156,6 +172,8 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 		ledger_free(l);
 		return e;
 	}
+	if (opt->own_checkpoints) /* after the pragmas: replaces autocheckpoint */
+		sqlite3_wal_hook(l->db, note_wal_frames, l);
 	*out = l;
 	return LD_OK;
 }
@@ -232,7 +250,7 @@ enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages)
 	if (pages)
 		*pages = log;
 	if ((rc & 0xff) == SQLITE_BUSY)
-		return LD_OK; /* readers or another checkpoint: next time */
+		return LD_ERR_BUSY; /* readers or another checkpoint: next time */
 	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, "cannot checkpoint");
 }
 

@@ -26,6 +26,9 @@ struct ledger_options {
 	int create;           /* create the file if missing (luckydicectl init) */
 	int defer_checkpoints; /* leave WAL checkpoints to ledger_checkpoint()
 				* in another process (the FastCGI workers do) */
+	int own_checkpoints;   /* no automatic checkpoints at all: the caller
+				* watches ledger_wal_frames() and checkpoints
+				* between its transactions (the writer does) */
 };
 
 /* A migration compiled in from sql/NNN-name.sql (lib/schema.c). */
@@ -81,20 +84,37 @@ enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
 
 /*
  * One WAL checkpoint: copies what no reader still needs from the WAL into
- * the database and syncs it. The FastCGI supervisor runs one in a separate
- * process a few times a second, so the checkpoint's fsync stays off the
- * request path (workers open with defer_checkpoints).
+ * the database and syncs the WAL and the database. The FastCGI supervisor
+ * runs passive ones in a separate process many times a second, so that
+ * copying and syncing stay off the request path (workers open with
+ * defer_checkpoints).
  *
- * restart = 0 is PASSIVE: it never blocks anyone. But under a steady load
- * some worker is always inside a read transaction on the WAL, so the WAL
- * is never started over and grows without end (seen: 500 MB in a minute,
- * after which every commit ran its own checkpoint and fsync). restart = 1
- * (RESTART) makes new writers wait, for the length of the readers' short
- * transactions, until the WAL can start over from its beginning; BUSY then
- * is not an error (tried again next time). *pages (may be NULL) gets the
- * WAL size in pages.
+ * The WAL starts over from its beginning only when a write transaction
+ * begins with every frame copied; under a steady load someone is always
+ * writing, so a passive checkpoint alone never gets there and the WAL
+ * grows without end (seen: 500 MB in a minute, after which every commit
+ * ran its own checkpoint and fsync). Two ways out:
+ *
+ * - The one writer, between two of its transactions, runs a passive
+ *   checkpoint itself (own_checkpoints): it copies the little the
+ *   checkpointer has not, nothing is written meanwhile, and its next
+ *   transaction starts the WAL over. It waits for no one: a pause of its
+ *   own of a few milliseconds (the copy and two syncs) once per
+ *   "wal_restart_frames" frames.
+ * - restart = 1 (RESTART) holds new writers back while it copies, syncs
+ *   and waits for the readers. It works without a writer process, but on
+ *   a busy machine the writers waited 7-20 ms for it, ten times a second
+ *   (the checkpointer, holding the lock, waits for a CPU like everyone).
+ *
+ * LD_ERR_BUSY: another checkpoint was running, or (RESTART) the readers
+ * stayed; not an error, try again later. *pages (may be NULL) gets the
+ * WAL's size in frames.
  */
 enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages);
+
+/* With own_checkpoints: the WAL's size in frames after this connection's
+ * last commit (0 before the first, or without own_checkpoints). */
+int ledger_wal_frames(const struct ledger *l);
 
 enum ld_err ledger_begin(struct ledger *l);   /* BEGIN IMMEDIATE */
 enum ld_err ledger_commit(struct ledger *l);

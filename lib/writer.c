@@ -252,6 +252,24 @@ static void answer(struct job *jobs, size_t n, int cached)
 	}
 }
 
+/*
+ * Copies into the database what the checkpointer has not copied yet (the
+ * frames of the last few batches), so that the next batch, finding the
+ * WAL all copied, starts it over. BUSY (the checkpointer is copying right
+ * now, or a reader still needs old frames) is tried again after the next
+ * batch, when the gap is smaller still.
+ */
+static void restart_wal(struct ledger *l, const struct writer_options *opt)
+{
+	int64_t t0 = ld_mono_us();
+	enum ld_err e = ledger_checkpoint(l, 0, NULL);
+
+	if (e == LD_OK && opt->on_checkpoint)
+		opt->on_checkpoint(ld_mono_us() - t0);
+	else if (e != LD_OK && e != LD_ERR_BUSY)
+		fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
+}
+
 int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *opt,
 		 volatile sig_atomic_t *stop)
 {
@@ -336,6 +354,9 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 				publish(cache, jobs, nj, items, 0);
 			if (opt->on_batch)
 				opt->on_batch(nj, committed, us);
+			if (opt->wal_restart_frames > 0 &&
+			    ledger_wal_frames(l) >= opt->wal_restart_frames)
+				restart_wal(l, opt);
 		}
 		/* Idle: read what Redis answered to the last pipeline. */
 		if (cache && nj == 0)

@@ -51,6 +51,15 @@ struct writer_options {
 	 * committed, and how long it took, from BEGIN to the last answer
 	 * sent (the wait for the write lock included), microseconds. */
 	void (*on_batch)(size_t requests, int committed, int64_t us);
+	/* 0: checkpoints are someone else's (the ledger's automatic ones,
+	 * or another process). > 0 (l opened with own_checkpoints): once
+	 * the WAL holds this many frames, a passive checkpoint after each
+	 * batch's answers until one has copied everything, so that the
+	 * next batch starts the WAL over (ledger_checkpoint). */
+	int wal_restart_frames;
+	/* After each of those checkpoints that ran (may be NULL): how long
+	 * it took, microseconds. */
+	void (*on_checkpoint)(int64_t us);
 };
 
 /*

@@ -6,7 +6,9 @@ import os, re, sqlite3
 from harness import Stack, ok, is_, done, promo, diag, SRC
 
 W, M = "t-met-win", "t-met-miss"
-s = Stack(balance_read="cache", workers=4, promos=[
+# wal_restart_frames at its minimum: a few dozen visits make the writer
+# start the WAL over.
+s = Stack(balance_read="cache", workers=4, extra_config={"wal_restart_frames": 100}, promos=[
     promo(W, prizes=[{"id": "coffee", "name": "Coffee", "daily_stock": 10, "probability": 1.0}]),
     promo(M)])
 
@@ -87,6 +89,19 @@ b = [v for k, v in after.items() if k.startswith("luckydice_writer_batch_duratio
 ok(len(b) == 10 and b == sorted(b), "its 10 buckets are cumulative")
 ok(0 < delta("luckydice_writer_batch_duration_seconds_sum") < 10 * batches,
    "the batch durations add up to something between 0 and 10 s a batch")
+
+# The checkpoints the writer runs between batches to start the WAL over.
+ok("# TYPE luckydice_writer_checkpoints_total counter" in r.raw,
+   "the writer's checkpoints are a counter")
+for t in s.tokens(*("wal%d" % i for i in range(60))):
+    s.api("POST", W, "visit", token=t)
+before = after
+r, after = scrape()
+k = delta("luckydice_writer_checkpoints_total")
+ok(k >= 1, "60 visits past wal_restart_frames 100: the writer checkpointed %d times" % k)
+ok(0 < delta("luckydice_writer_checkpoint_seconds_total") < 10 * k,
+   "and their time adds up to something between 0 and 10 s each")
+
 r = s.request("POST", "/metrics")
 is_(r.status, 405, "POST /metrics -> 405")
 

@@ -8,11 +8,13 @@
  * socket): visits, claims and draws through it give the same answers and
  * rows as the rules called directly, a draw replays by request_id, and
  * when the writer is killed the workers' calls run in the calling
- * process instead.
+ * process instead. Last, the writer starts the WAL over by itself once it
+ * holds wal_restart_frames, and without that the WAL only grows.
  */
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,7 +155,7 @@ static void on_term(int sig)
 	stop = 1;
 }
 
-static int served, largest, report_largest;
+static int served, largest, checkpoints;
 /* A batch with a duration that cannot be is not counted as served. */
 static void count(size_t requests, int committed, int64_t us)
 {
@@ -163,34 +165,49 @@ static void count(size_t requests, int committed, int64_t us)
 		largest = (int)requests;
 }
 
+/* Likewise a checkpoint. */
+static void count_checkpoint(int64_t us)
+{
+	if (us >= 0 && us < 60 * 1000000)
+		checkpoints++;
+}
+
+/* What the writer process exits with. */
+enum report { SERVED, LARGEST_BATCH, CHECKPOINTS };
+
 /* The writer process: its own ledger, opened after the fork. Exits with
- * the number of requests it committed, or with largest = 1 the size of
- * its largest batch. */
-static pid_t start_writer(const char *sock, int largest_batch)
+ * what report says (SERVED: the requests it committed). wal_frames < 0:
+ * SQLite's automatic checkpoints; else own_checkpoints, and the writer's
+ * wal_restart_frames (0: none at all). */
+static pid_t start_writer(const char *sock, enum report report, int wal_frames)
 {
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
 	struct sigaction sa = { .sa_handler = on_term };
-	struct ledger_options lo = { 0 };
+	struct ledger_options lo = { .own_checkpoints = wal_frames >= 0 };
 	struct ledger *wl;
 	char err[256];
 	int fd;
 
 	sigaction(SIGTERM, &sa, NULL);
-	report_largest = largest_batch;
 	if (ledger_open(tdb.path, &lo, &wl, err, sizeof err) != LD_OK ||
 	    (fd = writer_listen(sock, err, sizeof err)) < 0) {
 		fprintf(stderr, "writer: %s\n", err);
 		_exit(255);
 	}
-	struct writer_options wo = { .max_batch = 8, .on_batch = count };
+	struct writer_options wo = {
+		.max_batch = 8, .on_batch = count,
+		.wal_restart_frames = wal_frames > 0 ? wal_frames : 0,
+		.on_checkpoint = count_checkpoint,
+	};
 	if (writer_serve(fd, wl, &wo, &stop) != 0)
-		served = 255;
+		_exit(255);
 	close(fd);
 	ledger_free(wl);
-	_exit(report_largest ? largest : served);
+	_exit(report == LARGEST_BATCH ? largest : report == CHECKPOINTS ?
+	      (checkpoints < 254 ? checkpoints : 254) : served);
 }
 
 /* Waits until something accepts connections on sock. */
@@ -233,7 +250,7 @@ static void test_process(const struct promo *p)
 
 	ok(writer_socket_path(tdb.path, sock, sizeof sock) == 0, "the socket path fits");
 	ok(strstr(sock, "t.db-writer") != NULL, "and lies next to the database");
-	pid = start_writer(sock, 0);
+	pid = start_writer(sock, SERVED, -1);
 	wait_listening(sock);
 	w = writer_client_new(sock, 5000);
 
@@ -266,7 +283,7 @@ static void test_process(const struct promo *p)
 	is_int(o, RULE_NO_TICKETS, "a draw without dice is refused");
 	is_int(stop_writer(pid), 7, "the writer ran all 7 calls; SIGTERM stops it cleanly");
 
-	pid = start_writer(sock, 0);
+	pid = start_writer(sock, SERVED, -1);
 	wait_listening(sock);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
@@ -276,7 +293,7 @@ static void test_process(const struct promo *p)
 	ok(o == RULE_OK && vr.granted, "run in this process");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'w3'"), 1, "and committed");
 
-	pid = start_writer(sock, 0);
+	pid = start_writer(sock, SERVED, -1);
 	wait_listening(sock);
 	writer_visit(w, l, p, "w4", NOW, &o, &vr);
 	ok(o == RULE_OK && vr.granted, "a visit after the writer is back");
@@ -287,7 +304,7 @@ static void test_process(const struct promo *p)
 	if (rules_invite_code(l, p, "w1", NOW, code) != LD_OK)
 		bail("no invite code: %s", ledger_errmsg(l));
 	boom_on();
-	pid = start_writer(sock, 1);
+	pid = start_writer(sock, LARGEST_BATCH, -1);
 	wait_listening(sock);
 	kill(pid, SIGSTOP); /* both requests wait for it: one batch */
 	pid_t kids[2];
@@ -322,6 +339,67 @@ static void test_process(const struct promo *p)
 	unlink(sock);
 }
 
+/* The WAL's size in frames of 4 KB pages, from its file. */
+static long wal_file_frames(void)
+{
+	char path[320];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s-wal", tdb.path);
+	return stat(path, &st) == 0 && st.st_size > 32 ? (long)((st.st_size - 32) / (4096 + 24)) : 0;
+}
+
+/* n visits of fresh users through a writer started with wal_frames (as
+ * start_writer); returns the checkpoints it ran. The WAL is emptied
+ * first, so its file's size afterwards is the most frames it held. */
+static int visits_through(const struct promo *p, const char *sock, int wal_frames,
+			  const char *tag, int n)
+{
+	struct writer_client *w;
+	struct visit_result vr;
+	enum rule_outcome o;
+	char uid[32];
+	int granted = 0;
+	pid_t pid;
+
+	if (sqlite3_wal_checkpoint_v2(ledger_db(l), NULL, SQLITE_CHECKPOINT_TRUNCATE,
+				      NULL, NULL) != SQLITE_OK)
+		bail("cannot empty the WAL: %s", sqlite3_errmsg(ledger_db(l)));
+	pid = start_writer(sock, CHECKPOINTS, wal_frames);
+	wait_listening(sock);
+	w = writer_client_new(sock, 5000);
+	for (int i = 0; i < n; i++) {
+		snprintf(uid, sizeof uid, "%s-%d", tag, i);
+		if (writer_visit(w, l, p, uid, NOW, &o, &vr) == LD_OK && vr.granted)
+			granted++;
+	}
+	writer_client_free(w);
+	is_int(granted, n, "every visit is granted");
+	return stop_writer(pid);
+}
+
+static void test_wal_restart(const struct promo *p)
+{
+	char sock[320];
+	long frames;
+	int n;
+
+	writer_socket_path(tdb.path, sock, sizeof sock);
+	n = visits_through(p, sock, 0, "grow", 400);
+	frames = wal_file_frames();
+	is_int(n, 0, "a writer with own_checkpoints and no wal_restart_frames checkpoints never");
+	ok(frames > 1000, "and its WAL grows past SQLite's automatic checkpoint (%ld frames)", frames);
+	is_int(q("SELECT count(*) FROM grants WHERE uid LIKE 'grow-%'"), 400, "all committed");
+
+	n = visits_through(p, sock, 64, "wrap", 400);
+	frames = wal_file_frames();
+	ok(n >= 10, "with wal_restart_frames 64 the writer checkpoints between batches (%d times)", n);
+	ok(frames >= 64 && frames < 96,
+	   "and starts the WAL over: it never held more than a batch past 64 frames (%ld)", frames);
+	is_int(q("SELECT count(*) FROM grants WHERE uid LIKE 'wrap-%'"), 400, "all committed");
+	unlink(sock);
+}
+
 int main(void)
 {
 	struct promo *p;
@@ -338,6 +416,7 @@ int main(void)
 	test_batch(p);
 	test_batch_fast(p);
 	test_process(p);
+	test_wal_restart(p);
 	promo_free(p);
 	testdb_remove(&tdb);
 	return done_testing();
