@@ -62,7 +62,7 @@ static const struct ckey keys[] = {
 	{ "busy_timeout_ms", C_INT, 0, OFF(busy_timeout_ms), 0, 600000, 2000,
 	  NULL, { NULL } },
 	{ "wal_restart_frames", C_INT, 0, OFF(wal_restart_frames), 100, 1000000,
-	  16000, NULL, { NULL } },
+	  32000, NULL, { NULL } },
 	{ "balance_read", C_ENUM, 0, OFF(balance_from_cache), 0, 0, 0, NULL,
 	  { "ledger", "cache", NULL } },
 	{ "writes", C_ENUM, 0, OFF(writes_direct), 0, 0, 0, NULL,

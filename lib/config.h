@@ -33,7 +33,7 @@ struct ld_config {
 	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
 	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
 	int wal_restart_frames;  /* the writer starts the WAL over past this
-				  * many frames of ~4 KB (16000) */
+				  * many frames of ~4 KB (32000) */
 	int balance_from_cache;  /* "balance_read": "cache" = 1, "ledger" = 0 */
 	int writes_direct;       /* "writes": "grouped" = 0 (one writer process
 				  * commits for all workers), "direct" = 1 */

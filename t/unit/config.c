@@ -57,7 +57,7 @@ t_defaults(void)
 	is_int(cfg.write_workers, 24, "write_workers default");
 	is_int(cfg.synchronous_full, 0, "synchronous default normal");
 	is_int(cfg.busy_timeout_ms, 2000, "busy_timeout_ms default");
-	is_int(cfg.wal_restart_frames, 16000, "wal_restart_frames default");
+	is_int(cfg.wal_restart_frames, 32000, "wal_restart_frames default");
 	is_int(cfg.balance_from_cache, 0, "balance_read default ledger");
 	is_int(cfg.log_level, 2, "log_level default info");
 	ok(cfg.dispatch.lease_seconds == 60 && cfg.dispatch.backoff_base_seconds == 30 &&
