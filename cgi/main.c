@@ -147,10 +147,11 @@ static void worker(int listen_fd)
  * every 100 ms when idle.
  *
  * The writer starts the WAL over itself (ledger_checkpoint). Without one
- * ("writes": "direct"), or when the WAL has grown to twice the writer's
- * threshold (the writer is restarting, or a long read held the frames),
- * a RESTART checkpoint does it, at most once a second: it holds the
- * writes back while it waits for the readers.
+ * ("writes": "direct") a RESTART checkpoint does it, ten times a second
+ * as before the writer did. With one, only when the WAL has grown to
+ * twice the writer's threshold (the writer is restarting, or a long read
+ * held the frames), and at most once a second: a RESTART holds the writes
+ * back while it waits for the readers.
  */
 static void checkpointer(void)
 {
@@ -185,7 +186,7 @@ static void checkpointer(void)
 		in_request = 1;
 		e = ledger_checkpoint(l, 0, &frames);
 		if (e == LD_OK && (cfg.writes_direct || frames >= 2 * cfg.wal_restart_frames) &&
-		    ld_now_ms() - last_restart_ms >= 1000) {
+		    ld_now_ms() - last_restart_ms >= (cfg.writes_direct ? 100 : 1000)) {
 			last_restart_ms = ld_now_ms();
 			e = ledger_checkpoint(l, 1, NULL);
 		}

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+# The WAL starts over under a steady stream of writes, so its file stays
+# small. With the writer, the writer itself does it between two batches
+# once the WAL holds wal_restart_frames: it does so even with the
+# checkpointer stopped. With "writes": "direct", the checkpointer's
+# RESTART does it. With the checkpointer stopped and no writer to do it,
+# the WAL keeps every frame written: that is what each case is held to.
+import concurrent.futures, os, signal
+from harness import Stack, ok, is_, done, diag, promo
+
+P = "t-wal"
+N = 1500  # visits of fresh users per stack, 8 at a time
+FRAME = 4096 + 24  # a WAL frame: its header and a page
+
+
+def wal_frames(s):
+    """The most frames the WAL ever held: its file only grows."""
+    try:
+        size = os.path.getsize(os.path.join(s.dir, "luckydice.db-wal"))
+    except FileNotFoundError:
+        return 0
+    return max(0, (size - 32) // FRAME)
+
+
+def checkpointer(s):
+    """The pid of the supervisor's child named ld-checkpoint."""
+    sup = open(os.path.join(s.dir, "fcgi.pid")).read().strip()
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except (OSError, ValueError):
+            continue
+        if st[st.index("(") + 1:st.rindex(")")] == "ld-checkpoint" and \
+                st[st.rindex(")") + 2:].split()[1] == sup:
+            return int(d)
+    raise RuntimeError("no checkpointer")
+
+
+def run(name, extra, stop_checkpointer):
+    s = Stack(promos=[promo(P)], extra_config=extra)
+    toks = s.tokens(*("%s%d" % (name, i) for i in range(N)))
+    ck = checkpointer(s)
+    if stop_checkpointer:  # idle now: it holds no lock between its passes
+        os.kill(ck, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            codes = list(ex.map(lambda t: s.api("POST", P, "visit", token=t).status, toks))
+    finally:
+        os.kill(ck, signal.SIGCONT)
+    is_(codes.count(200), N, "%s: all %d visits are granted" % (name, N))
+    frames = wal_frames(s)
+    diag("%s: the WAL held at most %d frames" % (name, frames))
+    s.stop()
+    return frames
+
+
+kept = run("grouped-kept", {"wal_restart_frames": 1000000}, True)
+ok(kept > N, "no checkpointer and a threshold never reached: the WAL keeps every frame (%d)" % kept)
+grouped = run("grouped", {"wal_restart_frames": 100}, True)
+ok(grouped < kept / 4,
+   "with wal_restart_frames 100 the writer starts it over by itself: %d frames at most" % grouped)
+kept = run("direct-kept", {"writes": "direct"}, True)
+ok(kept > N, "writes direct, no checkpointer: the WAL keeps every frame (%d)" % kept)
+direct = run("direct", {"writes": "direct"}, False)
+ok(direct < kept / 2,
+   "writes direct: the checkpointer starts it over: %d frames at most" % direct)
+done()
