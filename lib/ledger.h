@@ -98,9 +98,9 @@ enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
  * - The one writer, between two of its transactions, runs a passive
  *   checkpoint itself (own_checkpoints): it copies the little the
  *   checkpointer has not, nothing is written meanwhile, and its next
- *   transaction starts the WAL over. It waits for no one: a pause of its
- *   own of a few milliseconds (the copy and two syncs) once per
- *   "wal_restart_frames" frames.
+ *   transaction starts the WAL over. It waits for no lock, but the copy,
+ *   the two syncs and the wait for a CPU after each make a pause of its
+ *   own of ~10 ms under full load, once per "wal_restart_frames" frames.
  * - restart = 1 (RESTART) holds new writers back while it copies, syncs
  *   and waits for the readers. It works without a writer process, but on
  *   a busy machine the writers waited 7-20 ms for it, ten times a second

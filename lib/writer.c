@@ -255,9 +255,10 @@ static void answer(struct job *jobs, size_t n, int cached)
 /*
  * Copies into the database what the checkpointer has not copied yet (the
  * frames of the last few batches), so that the next batch, finding the
- * WAL all copied, starts it over. BUSY (the checkpointer is copying right
- * now, or a reader still needs old frames) is tried again after the next
- * batch, when the gap is smaller still.
+ * WAL all copied, starts it over. When the checkpointer is copying right
+ * now (BUSY), or a reader still needed old frames (a partial copy, or the
+ * next batch could not start the WAL over), the WAL stays past the
+ * threshold and this runs again after the next batch.
  */
 static void restart_wal(struct ledger *l, const struct writer_options *opt)
 {
