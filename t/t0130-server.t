@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # script/server --detach serves the page and the API; --stop ends every
 # process it started.
-import os, re, subprocess, tempfile, time, urllib.request, json, shutil
+import os, re, subprocess, tempfile, threading, time, urllib.request, json, shutil
 from harness import SRC, BUILD, ok, is_, done, free_port
 
 state = tempfile.mkdtemp(prefix="ld-server-")
@@ -79,14 +79,20 @@ try:
         ok(True, "the port is closed")
 
     # In the foreground, Ctrl-C (SIGINT to the script) stops everything.
+    # Pressed once the script says so: bash runs its trap only after the
+    # command in hand, and on a loaded machine the start (or the stop of
+    # a start still running) can take longer than this test waits.
     fg = subprocess.Popen([server, "--port", str(port)], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
-    for _ in range(100):
-        try:
-            if get("/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
+    ready = threading.Event()
+
+    def watch():
+        for line in fg.stdout:  # to the end, so the script never blocks on the pipe
+            if line.startswith("Ctrl-C stops it."):
+                ready.set()
+    threading.Thread(target=watch, daemon=True).start()
+    ok(ready.wait(120) and get("/healthz")[0] == 200,
+       "a foreground script/server says when it is ready, and it is")
     with open(os.path.join(state, "fcgi.pid")) as f:
         sup = int(f.read().strip())
     fg.send_signal(2)
