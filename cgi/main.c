@@ -147,8 +147,9 @@ static void worker(int listen_fd)
  * every 100 ms when idle.
  *
  * The writer starts the WAL over itself (ledger_checkpoint). Without one
- * ("writes": "direct") a RESTART checkpoint does it, ten times a second
- * as before the writer did. With one, only when the WAL has grown to
+ * ("writes": "direct", or a database path too long for the writer's
+ * socket) a RESTART checkpoint does it, ten times a second as before the
+ * writer did. With one, only when the WAL has grown to
  * twice the writer's threshold (the writer is restarting, or a long read
  * held the frames), and at most once a second: a RESTART holds the writes
  * back while it waits for the readers.
@@ -177,6 +178,8 @@ static void checkpointer(void)
 		config_release(&cfg);
 		_exit(4);
 	}
+	char sock[108];
+	int writerless = cfg.writes_direct || writer_socket_path(cfg.db, sock, sizeof sock) != 0;
 	int64_t last_restart_ms = 0;
 	int last_frames = -1;
 	while (!stopping) {
@@ -185,8 +188,8 @@ static void checkpointer(void)
 
 		in_request = 1;
 		e = ledger_checkpoint(l, 0, &frames);
-		if (e == LD_OK && (cfg.writes_direct || frames >= 2 * cfg.wal_restart_frames) &&
-		    ld_now_ms() - last_restart_ms >= (cfg.writes_direct ? 100 : 1000)) {
+		if (e == LD_OK && (writerless || frames >= 2 * cfg.wal_restart_frames) &&
+		    ld_now_ms() - last_restart_ms >= (writerless ? 100 : 1000)) {
 			last_restart_ms = ld_now_ms();
 			e = ledger_checkpoint(l, 1, NULL);
 		}
