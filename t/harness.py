@@ -7,14 +7,17 @@ Every test file is a Python program printing TAP; automake's TAP driver
 counts the points.
 """
 import atexit
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import http.client
 from datetime import datetime, timedelta, timezone
 
@@ -257,3 +260,38 @@ class Stack:
     def redis_pid(self):
         with open(os.path.join(self.dir, "redis.pid")) as f:
             return int(f.read().strip())
+
+    # -- the supervisor's helpers --
+    def child(self, name):
+        """The pid of the supervisor's one child named name in ps
+        (ld-writer, ld-checkpoint)."""
+        with open(os.path.join(self.dir, "fcgi.pid")) as f:
+            sup = f.read().strip()
+        pids = subprocess.run(["pgrep", "-P", sup, "-x", name], capture_output=True,
+                              text=True).stdout.split()
+        if len(pids) != 1:
+            raise RuntimeError("%d children named %s" % (len(pids), name))
+        return int(pids[0])
+
+    @contextlib.contextmanager
+    def checkpointer_stopped(self, db="luckydice.db"):
+        """Stops the checkpointer (SIGSTOP) for the with block, so that the
+        WAL cannot start over by itself while the writes pause. Stopped
+        between two of its passes, never inside one, where it would hold
+        SQLite's checkpoint lock: a passive checkpoint of our own tells."""
+        pid = self.child("ld-checkpoint")
+        for _ in range(100):
+            os.kill(pid, signal.SIGSTOP)
+            with contextlib.closing(sqlite3.connect(os.path.join(self.dir, db),
+                                                    timeout=0)) as c:
+                busy = c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0]
+            if not busy:
+                break
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.01)
+        else:
+            raise RuntimeError("the checkpointer is always in a pass")
+        try:
+            yield pid
+        finally:
+            os.kill(pid, signal.SIGCONT)

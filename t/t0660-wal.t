@@ -8,14 +8,12 @@
 # writes pause, and its RESTART under a steady load (which a test this
 # size does not reach). With the checkpointer stopped and no writer to do it,
 # the WAL keeps every frame written: that is what each case is held to.
-import concurrent.futures, contextlib, os, signal, sqlite3, time
+import concurrent.futures, contextlib, os
 from harness import Stack, ok, is_, done, diag, promo
 
 P = "t-wal"
 N = 1500  # visits of fresh users per stack, 8 at a time
 FRAME = 4096 + 24  # a WAL frame: its header and a page
-
-
 DB = "luckydice.db"
 LONG_DB = "luckydice-" + "x" * 100 + ".db"  # its "-writer" socket path cannot be
 
@@ -29,49 +27,13 @@ def wal_frames(s, db):
     return max(0, (size - 32) // FRAME)
 
 
-def checkpointer(s):
-    """The pid of the supervisor's child named ld-checkpoint."""
-    sup = open(os.path.join(s.dir, "fcgi.pid")).read().strip()
-    for d in os.listdir("/proc"):
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except (OSError, ValueError):
-            continue
-        if st[st.index("(") + 1:st.rindex(")")] == "ld-checkpoint" and \
-                st[st.rindex(")") + 2:].split()[1] == sup:
-            return int(d)
-    raise RuntimeError("no checkpointer")
-
-
-def stop_between_passes(s, pid):
-    """SIGSTOPs the checkpointer, not in the middle of a pass: stopped
-    there it would hold the checkpoint lock, and the writer could never
-    copy what is left. A passive checkpoint of our own tells."""
-    for _ in range(100):
-        os.kill(pid, signal.SIGSTOP)
-        with contextlib.closing(sqlite3.connect(os.path.join(s.dir, s.db_name),
-                                                timeout=0)) as c:
-            busy = c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0]
-        if not busy:
-            return
-        os.kill(pid, signal.SIGCONT)
-        time.sleep(0.01)
-    raise RuntimeError("the checkpointer is always in a pass")
-
-
 def run(name, extra, stop_checkpointer):
     s = Stack(promos=[promo(P)], extra_config=extra)
     s.db_name = extra.get("db", DB)
     toks = s.tokens(*("%s%d" % (name, i) for i in range(N)))
-    ck = checkpointer(s)
-    if stop_checkpointer:
-        stop_between_passes(s, ck)
-    try:
+    with s.checkpointer_stopped(s.db_name) if stop_checkpointer else contextlib.nullcontext():
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             codes = list(ex.map(lambda t: s.api("POST", P, "visit", token=t).status, toks))
-    finally:
-        os.kill(ck, signal.SIGCONT)
     is_(codes.count(200), N, "%s: all %d visits are granted" % (name, N))
     frames = wal_frames(s, s.db_name)
     diag("%s: the WAL held at most %d frames" % (name, frames))
