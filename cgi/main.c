@@ -63,6 +63,13 @@ static void worker_on_term(int sig)
 		_exit(0);
 }
 
+/* Whether cfg has a writer process ("writes": "grouped" and a database
+ * path short enough for the socket next to it); path gets its socket. */
+static int has_writer(const struct ld_config *cfg, char path[108])
+{
+	return !cfg->writes_direct && writer_socket_path(cfg->db, path, 108) == 0;
+}
+
 /* Opens per-process resources; returns -1 with a message printed. */
 static int app_open(struct app *app)
 {
@@ -91,8 +98,7 @@ static int app_open(struct app *app)
 		fprintf(stderr, "fatal: bad \"redis\" address '%s'\n", app->cfg.redis);
 		return -1;
 	}
-	if (!app->cfg.writes_direct &&
-	    writer_socket_path(app->cfg.db, path, sizeof path) == 0)
+	if (has_writer(&app->cfg, path))
 		/* wait for the writer as long as it may wait for the lock */
 		app->writer = writer_client_new(path, app->cfg.busy_timeout_ms + 3000);
 	return 0;
@@ -179,8 +185,8 @@ static void checkpointer(void)
 		_exit(4);
 	}
 	char sock[108];
-	int writerless = cfg.writes_direct || writer_socket_path(cfg.db, sock, sizeof sock) != 0;
-	int64_t last_restart_ms = 0;
+	int writerless = !has_writer(&cfg, sock);
+	int64_t last_restart_us = 0;
 	int last_frames = -1;
 	while (!stopping) {
 		int frames = 0;
@@ -189,8 +195,8 @@ static void checkpointer(void)
 		in_request = 1;
 		e = ledger_checkpoint(l, 0, &frames);
 		if (e == LD_OK && (writerless || frames >= 2 * cfg.wal_restart_frames) &&
-		    ld_now_ms() - last_restart_ms >= (writerless ? 100 : 1000)) {
-			last_restart_ms = ld_now_ms();
+		    ld_mono_us() - last_restart_us >= (writerless ? 100000 : 1000000)) {
+			last_restart_us = ld_mono_us();
 			e = ledger_checkpoint(l, 1, NULL);
 		}
 		if (e != LD_OK && e != LD_ERR_BUSY && cfg.log_level >= 1)

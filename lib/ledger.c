@@ -240,15 +240,15 @@ static enum ld_err step_cached(struct ledger *l, const char *sql, const char *wh
 	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
 }
 
-enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages)
+enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *frames)
 {
 	int log = 0, done = 0;
 	int rc = sqlite3_wal_checkpoint_v2(l->db, NULL,
 					   restart ? SQLITE_CHECKPOINT_RESTART
 						   : SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 
-	if (pages)
-		*pages = log;
+	if (frames)
+		*frames = log;
 	if ((rc & 0xff) == SQLITE_BUSY)
 		return LD_ERR_BUSY; /* readers or another checkpoint: next time */
 	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, "cannot checkpoint");

@@ -107,10 +107,10 @@ enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
  *   (the checkpointer, holding the lock, waits for a CPU like everyone).
  *
  * LD_ERR_BUSY: another checkpoint was running, or (RESTART) the readers
- * stayed; not an error, try again later. *pages (may be NULL) gets the
+ * stayed; not an error, try again later. *frames (may be NULL) gets the
  * WAL's size in frames.
  */
-enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *pages);
+enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *frames);
 
 /* With own_checkpoints: the WAL's size in frames after this connection's
  * last commit (0 before the first, or without own_checkpoints). */
