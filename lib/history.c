@@ -116,17 +116,26 @@ static const char SQL_DRAWS[] =
 static const char SQL_PRIZES[] =
 	"SELECT id, request_id, created_at, prize FROM draws"
 	" WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL ORDER BY id DESC LIMIT ?3";
+/* An inviter's invites (migration 010): those that granted them a ticket
+ * are their 'inviter' grants (ref: the invitee), found by grants_by_user;
+ * those past the cap have an index of their own, named so that a plan
+ * without it is an error, not a scan of every invite of the promotion. */
 static const char SQL_INVITES[] =
-	"SELECT invitee, inviter_granted, created_at FROM invites"
-	" WHERE promo = ?1 AND inviter = ?2 ORDER BY created_at DESC LIMIT ?3";
+	"SELECT i.invitee, i.inviter_granted, i.created_at AS at FROM grants g"
+	" JOIN invites i ON i.promo = g.promo AND i.invitee = g.ref AND i.inviter = g.uid"
+	" WHERE g.promo = ?1 AND g.uid = ?2 AND g.reason = 'inviter'"
+	" UNION ALL SELECT invitee, inviter_granted, created_at"
+	" FROM invites INDEXED BY invites_past_cap_by_inviter"
+	" WHERE promo = ?1 AND inviter = ?2 AND inviter_granted = 0"
+	" ORDER BY at DESC LIMIT ?3";
 static const char SQL_INVITED_BY[] =
 	"SELECT inviter, code, created_at FROM invites WHERE promo = ?1 AND invitee = ?2";
 static const char SQL_REFUSALS[] =
 	"SELECT reason, inviter, code, client, created_at FROM claim_refusals"
 	" WHERE promo = ?1 AND invitee = ?2 ORDER BY id DESC LIMIT ?3";
 /* A user's events by their keys (outbox.h): the two of each of their wins
- * and the notification of each invite that granted them a ticket - all
- * the events there are. No index on the outbox by user: it was one more
+ * and the notification of each invite that granted them a ticket (their
+ * 'inviter' grants) - all the events there are. No index on the outbox by user: it was one more
  * b-tree written at a random place by every event, for this query only. */
 static const char SQL_EVENTS[] =
 	"WITH wins AS (SELECT promo, id FROM draws"
@@ -135,8 +144,8 @@ static const char SQL_EVENTS[] =
 	" FROM outbox WHERE key IN ("
 	"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM wins d"
 	" UNION ALL SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM wins d"
-	" UNION ALL SELECT " OUTBOX_SQL_KEY_INVITE " FROM invites i"
-	" WHERE i.promo = ?1 AND i.inviter = ?2 AND i.inviter_granted = 1)"
+	" UNION ALL SELECT " OUTBOX_SQL_KEY_INVITE " FROM (SELECT promo, ref AS invitee"
+	" FROM grants WHERE promo = ?1 AND uid = ?2 AND reason = 'inviter') i)"
 	" ORDER BY id DESC LIMIT ?3";
 
 enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,

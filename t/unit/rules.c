@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "history.h"
 #include "rules.h"
 #include "../tap.h"
 #include "testdb.h"
@@ -472,6 +473,11 @@ static void test_migration_008(const char *dir)
 		 " 'outbox_due', 'outbox_dead')"), 5, "the indexes are made again");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_by_user'"), 0,
 	       "but for outbox_by_user, which 009 drops");
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE name = 'invites_by_inviter_granted'"), 0,
+	       "010 drops the index of invites by inviter");
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE name = 'invites_past_cap_by_inviter'"
+		 " AND sql LIKE '%WHERE inviter_granted = 0'"), 1,
+	       "and indexes only the invites past the cap");
 	is_int(q("SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= 0"), 1,
 	       "the due events are found");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_008'"), 0,
@@ -495,7 +501,7 @@ static void test_inviter_cap(const struct promo *p)
 		bail("%s", ledger_errmsg(l));
 	for (int i = 0; i < 32; i++) {
 		snprintf(uid, sizeof uid, "capped-%02d", i);
-		if (rules_claim(l, p, uid, code, NULL, now, &o, &cr) != LD_OK || o != RULE_OK)
+		if (rules_claim(l, p, uid, code, NULL, now + i, &o, &cr) != LD_OK || o != RULE_OK)
 			bail("claim %d: %s", i, ledger_errmsg(l));
 		granted += cr.inviter_granted;
 	}
@@ -507,6 +513,36 @@ static void test_inviter_cap(const struct promo *p)
 	is_int(q("SELECT count(*) FROM balances b WHERE invites_credited <> (SELECT count(*)"
 		 " FROM invites i WHERE i.promo=b.promo AND i.inviter=b.uid AND i.inviter_granted=1)"), 0,
 	       "every counter equals the inviter's granting invites");
+
+	/* The history finds the 30 through the inviter's grants and the 2
+	 * past the cap through their own index (migration 010). */
+	struct json_object *h, *inv, *ev, *v;
+	if (history_json(l, p, "capper", now + 100, HISTORY_SUPPORT, &h) != LD_OK)
+		bail("history: %s", ledger_errmsg(l));
+	json_object_object_get_ex(h, "invites", &inv);
+	json_object_object_get_ex(h, "events", &ev);
+	is_int(json_object_array_length(inv), 32, "the inviter's history lists all 32 invites");
+	int listed_granted = 0, order_ok = 1;
+	for (size_t i = 0; i < json_object_array_length(inv); i++) {
+		struct json_object *row = json_object_array_get_idx(inv, i);
+		char want[32];
+		snprintf(want, sizeof want, "capped-%02zu", 31 - i);
+		json_object_object_get_ex(row, "invitee", &v);
+		order_ok &= strcmp(json_object_get_string(v), want) == 0;
+		json_object_object_get_ex(row, "inviter_granted", &v);
+		listed_granted += json_object_get_boolean(v) && i >= 2;
+	}
+	ok(order_ok, "newest first");
+	is_int(listed_granted, 30, "the 30 oldest granted the inviter a ticket, the 2 newest did not");
+	json_object_object_get_ex(h, "invites_granted", &v);
+	is_int(json_object_get_int(v), 30, "invites_granted counts them");
+	size_t notes = 0;
+	for (size_t i = 0; i < json_object_array_length(ev); i++) {
+		json_object_object_get_ex(json_object_array_get_idx(ev, i), "kind", &v);
+		notes += strcmp(json_object_get_string(v), "notify.invite") == 0;
+	}
+	is_int(notes, 30, "and its events are the 30 invite notifications");
+	json_object_put(h);
 }
 
 int main(void)
