@@ -8,8 +8,8 @@
 # writes pause, and its RESTART under a steady load (which a test this
 # size does not reach). With the checkpointer stopped and no writer to do it,
 # the WAL keeps every frame written: that is what each case is held to.
-import concurrent.futures, contextlib, os
-from harness import Stack, ok, is_, done, diag, promo
+import concurrent.futures, contextlib, os, re, subprocess
+from harness import Stack, ok, is_, done, diag, promo, SRC
 
 P = "t-wal"
 N = 1500  # visits of fresh users per stack, 8 at a time
@@ -27,6 +27,19 @@ def wal_frames(s, db):
     return max(0, (size - 32) // FRAME)
 
 
+def wal_pages(s, frames):
+    """bench/wal-pages names the b-trees of the visits' pages in the WAL."""
+    r = subprocess.run([os.path.join(SRC, "bench", "wal-pages"), os.path.join(s.dir, DB)],
+                       capture_output=True, text=True, timeout=60)
+    is_(r.returncode, 0, "bench/wal-pages reads the kept WAL") or diag(r.stderr)
+    head = re.match(r"(\d+) commits, (\d+) pages", r.stdout)
+    trees = dict((l.split()[0], int(l.split()[1])) for l in r.stdout.splitlines()[1:])
+    ok(head and 0 < int(head.group(2)) <= frames and int(head.group(1)) > 0,
+       "it counts the WAL's pages, at most its %d frames: %s" % (frames, r.stdout.splitlines()[:1]))
+    ok(trees.get("balances", 0) > 0 and trees.get("grants_by_user", 0) > 0 and
+       trees.get("grants", 0) > 0, "and names the b-trees a visit writes: %s" % sorted(trees))
+
+
 def run(name, extra, stop_checkpointer):
     s = Stack(promos=[promo(P)], extra_config=extra)
     s.db_name = extra.get("db", DB)
@@ -37,6 +50,8 @@ def run(name, extra, stop_checkpointer):
     is_(codes.count(200), N, "%s: all %d visits are granted" % (name, N))
     frames = wal_frames(s, s.db_name)
     diag("%s: the WAL held at most %d frames" % (name, frames))
+    if name == "grouped-kept":
+        wal_pages(s, frames)
     if s.db_name == LONG_DB:
         with open(os.path.join(s.dir, "log", "fcgi.log")) as f:
             ok("too long for a socket next to it" in f.read(), "%s: there is no writer" % name)
