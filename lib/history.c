@@ -135,8 +135,9 @@ static const char SQL_REFUSALS[] =
 	" WHERE promo = ?1 AND invitee = ?2 ORDER BY id DESC LIMIT ?3";
 /* A user's events by their keys (outbox.h): the two of each of their wins
  * and the notification of each invite that granted them a ticket (their
- * 'inviter' grants) - all the events there are. No index on the outbox by user: it was one more
- * b-tree written at a random place by every event, for this query only. */
+ * 'inviter' grants) - all the events there are. No index on the outbox by
+ * user: it was one more b-tree written at a random place by every event,
+ * for this query only. */
 static const char SQL_EVENTS[] =
 	"WITH wins AS (SELECT promo, id FROM draws"
 	" WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL)"
