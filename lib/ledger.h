@@ -92,8 +92,9 @@ enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
  * The WAL starts over from its beginning only when a write transaction
  * begins with every frame copied. When the writes pause, a passive
  * checkpoint gets there; under a steady load someone is always writing,
- * so a passive checkpoint alone never does and the WAL grows without end (seen: 500 MB in a minute, after which every commit
- * ran its own checkpoint and fsync). Two ways out:
+ * so a passive checkpoint alone never does and the WAL grows without end
+ * (seen: 500 MB in a minute, after which every commit ran its own
+ * checkpoint and fsync). Two ways out:
  *
  * - The one writer, between two of its transactions, runs a passive
  *   checkpoint itself (own_checkpoints): it copies the little the
