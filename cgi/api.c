@@ -59,28 +59,60 @@ static struct json_object *granted_body(int granted, const struct ld_balance *b)
 	return o;
 }
 
+/*
+ * The write endpoints. Each handler checks its request into a
+ * writer_request; run_write sends it through the writer and answers
+ * (api_write_answer). In the writer serving the write socket itself
+ * (c->defer), the request is left for its next batch instead, and
+ * answered once that has committed.
+ */
+static void run_write(struct ctx *c, struct writer_request *q)
+{
+	struct writer_reply a;
+
+	if (c->defer) {
+		*c->defer = *q;
+		c->deferred = 1;
+		return;
+	}
+	writer_call(c->app->writer, c->app->ledger, c->promo, q, &a);
+	api_write_answer(c, q->op, &a);
+}
+
+/* Fills q for op, or answers 500 (a string the checks let through that
+ * does not fit a request: cannot happen) and returns -1. */
+static int write_request(struct ctx *c, struct writer_request *q, enum writer_op op,
+			 const char *arg, const char *client)
+{
+	if (writer_request_set(q, op, c->promo, c->uid, arg, client, c->now_ms) == 0)
+		return 0;
+	ledger_set_errmsg(c->app->ledger, "a field too long for the writer");
+	api_fail(c, LD_ERR_INVALID);
+	return -1;
+}
+
 /* POST visit: 200, 401, 403 promotion_not_active, 404, 400, 503. */
 void api_visit(struct ctx *c)
 {
 	static const struct http_field none[1];
-	struct visit_result r;
-	enum rule_outcome o;
-	enum ld_err e;
+	struct writer_request q;
 
-	if (http_read_json(c->req, none, 0) != 0)
-		return;
-	e = writer_visit(c->app->writer, c->app->ledger, c->promo, c->uid, c->now_ms, &o, &r);
-	if (e != LD_OK)
-		return api_fail(c, e);
-	if (o != RULE_OK)
-		return refuse(c, o);
-	if (r.granted) {
-		if (!writer_cached(c->app->writer)) /* else the writer did */
-			publish(c, c->uid, &r.bal);
+	if (http_read_json(c->req, none, 0) == 0 &&
+	    write_request(c, &q, WRITER_VISIT, NULL, NULL) == 0)
+		run_write(c, &q);
+}
+
+static void visit_answer(struct ctx *c, const struct writer_reply *a)
+{
+	const struct visit_result *r = &a->r.visit;
+
+	if (r->granted) {
+		if (!a->cached) /* else the writer did */
+			publish(c, c->uid, &r->bal);
 		metrics_grant(METRICS_GRANT_VISIT);
 	}
-	c->req->outcome = r.granted ? "granted" : "already";
-	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
+	c->req->outcome = r->granted ? "granted" : "already";
+	http_send(c->req, 200, granted_body(r->granted, &r->bal), NULL);
 }
 
 /* GET invite: 200 {"code","url"}, 401, 404, 503. */
@@ -118,30 +150,29 @@ static const char *client_id(struct ctx *c)
 void api_claim(struct ctx *c)
 {
 	static const struct http_field fields[] = { { "code", 1, 1, 32 } };
-	struct claim_result r;
-	enum rule_outcome o;
-	enum ld_err e;
+	struct writer_request q;
 
-	if (http_read_json(c->req, fields, 1) != 0)
-		return;
-	e = writer_claim(c->app->writer, c->app->ledger, c->promo, c->uid,
-			 http_field_str(c->req, "code"), client_id(c), c->now_ms, &o, &r);
-	if (e != LD_OK)
-		return api_fail(c, e);
-	if (o != RULE_OK)
-		return refuse(c, o);
-	if (!writer_cached(c->app->writer)) { /* else the writer did */
-		publish(c, c->uid, &r.bal);
-		if (r.inviter_granted)
-			publish(c, r.inviter, &r.inviter_bal);
+	if (http_read_json(c->req, fields, 1) == 0 &&
+	    write_request(c, &q, WRITER_CLAIM, http_field_str(c->req, "code"), client_id(c)) == 0)
+		run_write(c, &q);
+}
+
+static void claim_answer(struct ctx *c, const struct writer_reply *a)
+{
+	const struct claim_result *r = &a->r.claim;
+
+	if (!a->cached) { /* else the writer did */
+		publish(c, c->uid, &r->bal);
+		if (r->inviter_granted)
+			publish(c, r->inviter, &r->inviter_bal);
 	}
-	if (r.visit_granted)
+	if (r->visit_granted)
 		metrics_grant(METRICS_GRANT_VISIT);
 	metrics_grant(METRICS_GRANT_INVITEE);
-	if (r.inviter_granted)
+	if (r->inviter_granted)
 		metrics_grant(METRICS_GRANT_INVITER);
-	c->req->outcome = r.inviter_granted ? "credited" : "credited_over_cap";
-	http_send(c->req, 200, granted_body(r.granted, &r.bal), NULL);
+	c->req->outcome = r->inviter_granted ? "credited" : "credited_over_cap";
+	http_send(c->req, 200, granted_body(r->granted, &r->bal), NULL);
 }
 
 /* GET balance: 200 {"balance"}, 401, 404, 503. Reads the ledger, or the
@@ -171,17 +202,21 @@ void api_balance(struct ctx *c)
 }
 
 /* The prize of a draw, or null for a miss; a replayed win of a prize no
- * longer in the file keeps its id (as the name too). */
+ * longer in the file keeps its id (as the name too). Found by id: the
+ * index in r is into the writer's copy of the promotion. */
 static struct json_object *prize_json(const struct promo *p, const struct draw_result *r)
 {
+	const char *name = r->prize_id;
 	struct json_object *z;
 
 	if (!r->prize_id[0])
 		return NULL;
+	for (size_t i = 0; i < p->nprizes; i++)
+		if (strcmp(p->prizes[i].id, r->prize_id) == 0)
+			name = p->prizes[i].name;
 	z = json_object_new_object();
 	json_object_object_add(z, "id", json_object_new_string(r->prize_id));
-	json_object_object_add(z, "name", json_object_new_string(
-		r->prize >= 0 ? p->prizes[r->prize].name : r->prize_id));
+	json_object_object_add(z, "name", json_object_new_string(name));
 	return z;
 }
 
@@ -190,32 +225,51 @@ void api_draw(struct ctx *c)
 {
 	static const struct http_field fields[] = {
 		{ "request_id", 1, REQUEST_ID_MIN, REQUEST_ID_MAX } };
-	struct draw_result r;
-	struct json_object *o, *d;
-	enum rule_outcome out;
-	enum ld_err e;
+	struct writer_request q;
 
-	if (http_read_json(c->req, fields, 1) != 0)
-		return;
-	e = writer_draw(c->app->writer, c->app->ledger, c->promo, c->uid,
-			http_field_str(c->req, "request_id"), c->now_ms, &out, &r);
-	if (e != LD_OK)
-		return api_fail(c, e);
-	if (out != RULE_OK)
-		return refuse(c, out);
-	if (!r.replay) {
-		if (!writer_cached(c->app->writer)) /* else the writer did */
-			publish(c, c->uid, &r.bal);
-		metrics_draw(c->promo->id, r.prize_id[0] ? r.prize_id : NULL);
+	if (http_read_json(c->req, fields, 1) == 0 &&
+	    write_request(c, &q, WRITER_DRAW, http_field_str(c->req, "request_id"), NULL) == 0)
+		run_write(c, &q);
+}
+
+static void draw_answer(struct ctx *c, const struct writer_reply *a)
+{
+	const struct draw_result *r = &a->r.draw;
+	struct json_object *o, *d;
+
+	if (!r->replay) {
+		if (!a->cached) /* else the writer did */
+			publish(c, c->uid, &r->bal);
+		metrics_draw(c->promo->id, r->prize_id[0] ? r->prize_id : NULL);
 	}
-	c->req->outcome = r.replay ? "replay" : r.prize_id[0] ? "win" : "miss";
+	c->req->outcome = r->replay ? "replay" : r->prize_id[0] ? "win" : "miss";
 	d = json_object_new_object();
-	json_object_object_add(d, "id", json_object_new_int64(r.id));
-	json_object_object_add(d, "prize", prize_json(c->promo, &r));
+	json_object_object_add(d, "id", json_object_new_int64(r->id));
+	json_object_object_add(d, "prize", prize_json(c->promo, r));
 	o = json_object_new_object();
 	json_object_object_add(o, "draw", d);
-	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(r.bal)));
+	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(r->bal)));
 	http_send(c->req, 200, o, NULL);
+}
+
+void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a)
+{
+	if (a->err != LD_OK) {
+		if (a->errmsg[0])
+			ledger_set_errmsg(c->app->ledger, a->errmsg);
+		return api_fail(c, (enum ld_err)a->err);
+	}
+	if (a->outcome != RULE_OK)
+		return refuse(c, (enum rule_outcome)a->outcome);
+	switch (op) {
+	case WRITER_VISIT:
+		return visit_answer(c, a);
+	case WRITER_CLAIM:
+		return claim_answer(c, a);
+	case WRITER_DRAW:
+		return draw_answer(c, a);
+	}
+	api_fail(c, LD_ERR_INVALID);
 }
 
 /* GET healthz: 200 when the ledger answers, 503 otherwise. */

@@ -14,13 +14,16 @@
 #include "token.h"
 #include "writer.h"
 
-/* One per worker process; opened after fork. */
+/* One per worker process; opened after fork. In the writer serving the
+ * write socket itself, the ledger and the cache are the writer's,
+ * borrowed. */
 struct app {
 	struct ld_config cfg;
 	struct token_key key;
 	struct ledger *ledger;
 	struct cache *cache; /* NULL when no "redis" is configured */
-	struct writer_client *writer; /* NULL with "writes": "direct" */
+	struct writer_client *writer; /* NULL with "writes": "direct", and in
+				       * the writer */
 };
 
 /* One per request. */
@@ -30,6 +33,13 @@ struct ctx {
 	int64_t now_ms;
 	const struct promo *promo; /* the route's promotion, when it has one */
 	char uid[TOKEN_UID_MAX + 1];
+	int route;                 /* index into the route table; -1: none */
+	int64_t t0_us;             /* when routing began (ld_mono_us) */
+	/* The writer serving the write socket itself: a write handler
+	 * leaves its checked request here unanswered (deferred set) for
+	 * the writer's batch, which answers it with api_write_answer. */
+	struct writer_request *defer;
+	int deferred;
 };
 
 typedef void (*handler_fn)(struct ctx *c);
@@ -47,8 +57,26 @@ void api_metrics(struct ctx *c); /* metrics.c */
 /* Answers a lib/ failure: 503 for a busy database, else 500. */
 void api_fail(struct ctx *c, enum ld_err e);
 
-/* Routes one request (routes.c). */
+/* Answers a write (visit, claim or draw: op) from the writer's reply. */
+void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a);
+
+/* Routes one request and answers it (routes.c). */
 void route_request(struct app *app, struct http_req *req);
+
+/*
+ * The same in two halves, for the writer serving the write socket
+ * itself. route_begin routes req into c and answers it, except a write
+ * when defer is not NULL: that is checked into *defer and left
+ * unanswered, and route_begin returns 1. The caller answers it later
+ * (api_write_answer, after route_resume), then calls route_end, which
+ * counts and logs every request.
+ */
+int route_begin(struct app *app, struct http_req *req, struct ctx *c,
+		struct writer_request *defer);
+/* Before answering a deferred write: finds its promotion again (the
+ * ledger may have reloaded the promotions since). -1: it is gone. */
+int route_resume(struct ctx *c);
+void route_end(struct ctx *c);
 
 /* The name of route i of the table, or NULL past its end (metrics). */
 const char *route_name(int i);

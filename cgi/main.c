@@ -9,6 +9,7 @@
  *        (config from $LUCKYDICE_CONFIG)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -70,12 +72,11 @@ static int has_writer(const struct ld_config *cfg, char path[108])
 	return !cfg->writes_direct && writer_socket_path(cfg->db, path, 108) == 0;
 }
 
-/* Opens per-process resources; returns -1 with a message printed. */
-static int app_open(struct app *app)
+/* Loads the config and the token key into app (nothing else opened);
+ * returns -1 with a message printed. */
+static int app_load(struct app *app)
 {
-	struct ledger_options lo = { 0 };
-	char err[512], path[108];
-	enum ld_err e;
+	char err[512];
 
 	memset(app, 0, sizeof *app);
 	if (config_load_env(&app->cfg, err, sizeof err) != LD_OK ||
@@ -83,6 +84,18 @@ static int app_open(struct app *app)
 		fprintf(stderr, "fatal: %s\n", err);
 		return -1;
 	}
+	return 0;
+}
+
+/* Opens per-process resources; returns -1 with a message printed. */
+static int app_open(struct app *app)
+{
+	struct ledger_options lo = { 0 };
+	char err[512], path[108];
+	enum ld_err e;
+
+	if (app_load(app) != 0)
+		return -1;
 	lo.busy_timeout_ms = app->cfg.busy_timeout_ms;
 	lo.synchronous_full = app->cfg.synchronous_full;
 	lo.defer_checkpoints = 1;
@@ -211,7 +224,6 @@ static void checkpointer(void)
 	_exit(0);
 }
 
-/* Counts the writer's batches for /metrics. */
 static struct cache *writer_cache; /* the writer process's, for its metrics */
 
 /* Counts the writer's batches, and its Redis errors, for /metrics. */
@@ -223,14 +235,14 @@ static void writer_batch(size_t requests, int committed, int64_t us)
 }
 
 /* The writer's socket; while another instance's writer answers on it,
- * waits (its workers write through that one meanwhile). */
-static int listen_when_free(const char *path)
+ * waits (its workers write through that one meanwhile) unless once. */
+static int listen_when_free(const char *path, int once)
 {
 	char err[512];
 	int fd, told = 0;
 
 	while ((fd = writer_listen(path, err, sizeof err)) < 0 && errno == EADDRINUSE &&
-	       !stopping) {
+	       !stopping && !once) {
 		if (!told++)
 			fprintf(stderr, "writer: %s; waiting for it to stop\n", err);
 		sleep(1);
@@ -241,56 +253,147 @@ static int listen_when_free(const char *path)
 }
 
 /*
+ * The writer serving the FastCGI write socket itself ("write_workers":
+ * 0): no write workers, and no hop from one to the writer. Each request
+ * waiting on the socket is accepted into a slot of its own and routed;
+ * a write is left in its slot for the batch (route_begin), anything else
+ * is answered at once. After the batch's commit each write is answered
+ * and its connection closed. The socket is non-blocking, so accepting
+ * stops when nothing waits (libfcgi reads each request blocking, but
+ * nginx sends all of a request as it connects).
+ */
+struct slot {
+	FCGX_Request fcgi;
+	struct http_req req;
+	struct ctx c;
+	struct writer_request q;
+	int busy;
+};
+
+struct served {
+	struct app app;
+	struct slot *slots;
+	int nslots;
+};
+
+static void served_end(struct slot *sl)
+{
+	route_end(&sl->c);
+	http_req_release(&sl->req);
+	fcgi_finish(&sl->fcgi);
+	sl->busy = 0;
+}
+
+static int served_take(void *own, struct writer_request *q, int *fd)
+{
+	struct served *s = own;
+
+	for (;;) {
+		struct slot *sl = NULL;
+		for (int i = 0; i < s->nslots && !sl; i++)
+			if (!s->slots[i].busy)
+				sl = &s->slots[i];
+		if (!sl || FCGX_Accept_r(&sl->fcgi) != 0)
+			return -1; /* nothing waits (EAGAIN), or a connection gone */
+		http_req_init(&sl->req, &sl->fcgi);
+		if (route_begin(&s->app, &sl->req, &sl->c, &sl->q)) {
+			sl->busy = 1;
+			*q = sl->q;
+			*fd = sl->fcgi.ipcFd;
+			return (int)(sl - s->slots);
+		}
+		served_end(sl);
+	}
+}
+
+static void served_give(void *own, int slot, const struct writer_reply *a)
+{
+	struct served *s = own;
+	struct slot *sl = &s->slots[slot];
+
+	if (!a) /* nginx hung up: it answered, and the write is not run */
+		sl->req.status = 499;
+	else if (route_resume(&sl->c) == 0)
+		api_write_answer(&sl->c, sl->q.op, a);
+	else
+		api_fail(&sl->c, LD_ERR_NOTFOUND);
+	served_end(sl);
+}
+
+/*
  * The writer: one process that runs the workers' write rules, many per
- * transaction (writer.h). Without it (not started, restarting, another
+ * transaction (writer.h), and with fcgi_fd >= 0 serves that FastCGI
+ * socket itself. Without it (not started, restarting, another
  * instance's writer already serving the database) the workers write
  * themselves.
  */
-static void writer(void)
+static void writer(int fcgi_fd)
 {
 	struct sigaction sa = { .sa_handler = worker_on_term };
 	struct ledger_options lo = { 0 };
-	struct cache *cache = NULL;
+	struct served s = { .nslots = 64 };
+	struct ld_config *cfg = &s.app.cfg;
 	struct ledger *l = NULL;
-	struct ld_config cfg;
 	char err[512], path[108];
-	int fd, rc = 4;
+	int fd = -1, rc = 4, fits;
 
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_NAME, "ld-writer");
-	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
-		fprintf(stderr, "writer: %s\n", err);
+	if (app_load(&s.app) != 0)
 		_exit(4);
-	}
-	lo.busy_timeout_ms = cfg.busy_timeout_ms;
-	lo.synchronous_full = cfg.synchronous_full;
+	/* Every write waits for this one process: it goes first for a CPU. */
+	if (cfg->writer_nice != 0 && setpriority(PRIO_PROCESS, 0, cfg->writer_nice) != 0)
+		fprintf(stderr, "writer: cannot take nice %d (%s: see LimitNICE in the"
+			" service unit); it runs at the usual priority\n", cfg->writer_nice,
+			strerror(errno));
+	lo.busy_timeout_ms = cfg->busy_timeout_ms;
+	lo.synchronous_full = cfg->synchronous_full;
 	lo.own_checkpoints = 1;
-	if (writer_socket_path(cfg.db, path, sizeof path) != 0) {
+	fits = writer_socket_path(cfg->db, path, sizeof path) == 0;
+	if (!fits && fcgi_fd < 0) {
 		fprintf(stderr, "writer: the path of the database '%s' is too long for"
-			" a socket next to it; the workers write themselves\n", cfg.db);
-	} else if (ledger_open(cfg.db, &lo, &l, err, sizeof err) != LD_OK) {
+			" a socket next to it; the workers write themselves\n", cfg->db);
+	} else if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "writer: %s\n", err);
-	} else if ((fd = listen_when_free(path)) < 0) {
+	} else if ((fd = fits ? listen_when_free(path, fcgi_fd >= 0) : -1) < 0 && fcgi_fd < 0) {
 		rc = stopping ? 0 : 4;
 	} else {
 		in_request = 1; /* SIGTERM: finish the batch in hand, then stop */
 		struct writer_options wo = {
-			.cache = cfg.redis ? cache_new(cfg.redis, cfg.redis_timeout_ms) : NULL,
-			.cache_before_answer = cfg.balance_from_cache,
+			.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL,
+			.cache_before_answer = cfg->balance_from_cache,
+			.max_batch = s.nslots,
 			.on_batch = writer_batch,
-			.wal_restart_frames = cfg.wal_restart_frames,
+			.wal_restart_frames = cfg->wal_restart_frames,
 			.on_checkpoint = metrics_writer_checkpoint,
 		};
-		cache = writer_cache = wo.cache;
+		writer_cache = wo.cache;
+		if (fcgi_fd >= 0) {
+			s.app.ledger = l; /* borrowed: see struct app */
+			s.app.cache = wo.cache;
+			s.slots = xcalloc((size_t)s.nslots, sizeof *s.slots);
+			for (int i = 0; i < s.nslots; i++)
+				FCGX_InitRequest(&s.slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+			fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK);
+			wo.own_fd = fcgi_fd;
+			wo.own = &s;
+			wo.take = served_take;
+			wo.give = served_give;
+		}
 		rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;
-		close(fd);
-		unlink(path);
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		cache_free(wo.cache);
+		free(s.slots);
 	}
-	cache_free(cache);
+	s.app.ledger = NULL;
+	s.app.cache = NULL;
 	ledger_free(l);
-	config_release(&cfg);
+	app_release(&s.app);
 	_exit(rc);
 }
 
@@ -341,10 +444,15 @@ static pid_t spawn(const struct pool *p, int i)
 			worker(p->write_fd);
 		}
 		close_fd(p->read_fd);
-		close_fd(p->write_fd);
-		if (i == p->nread + p->nwrite)
+		if (i == p->nread + p->nwrite) {
+			close_fd(p->write_fd);
 			checkpointer();
-		writer();
+		}
+		if (p->nwrite > 0 || p->write_fd < 0) {
+			close_fd(p->write_fd);
+			writer(-1);
+		}
+		writer(p->write_fd); /* it serves the write socket itself */
 	}
 	if (pid < 0)
 		fprintf(stderr, "error: cannot fork a %s: %s\n", slot_name(p, i), strerror(errno));
@@ -427,7 +535,7 @@ int main(int argc, char **argv)
 {
 	const char *where = NULL, *write_where = NULL;
 	struct pool pool = { .read_fd = -1, .write_fd = -1 };
-	int nworkers = 0, nwrite = 0, status, n;
+	int nworkers = 0, nwrite = -1, status, n;
 	struct ld_config cfg;
 	char err[512];
 	pid_t *pids;
@@ -456,9 +564,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
-	pool.nwrite = !write_where ? 0 : nwrite > 0 ? nwrite : cfg.write_workers;
+	pool.nwrite = !write_where ? 0 : nwrite >= 0 ? nwrite : cfg.write_workers;
 	pool.writer = !cfg.writes_direct;
 	config_release(&cfg);
+	if (write_where && pool.nwrite == 0 && !pool.writer) {
+		fprintf(stderr, "fatal: 0 write workers needs the writer to serve the write"
+			" socket, and \"writes\" is \"direct\"\n");
+		return 2;
+	}
 	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
 		return 2;
 	if (write_where && (pool.write_fd = open_socket(write_where)) < 0) {
@@ -479,7 +592,10 @@ int main(int argc, char **argv)
 	pids = xcalloc((size_t)n, sizeof *pids);
 	for (int i = 0; i < n; i++)
 		pids[i] = spawn(&pool, i);
-	if (write_where)
+	if (write_where && pool.nwrite == 0)
+		fprintf(stderr, "luckydice-fcgi: %d workers on %s, the writer on %s\n",
+			pool.nread, where, write_where);
+	else if (write_where)
 		fprintf(stderr, "luckydice-fcgi: %d workers on %s, %d write workers on %s\n",
 			pool.nread, where, pool.nwrite, write_where);
 	else

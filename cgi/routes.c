@@ -99,51 +99,73 @@ static int authenticate(struct ctx *c)
 	return 0;
 }
 
-void route_request(struct app *app, struct http_req *req)
+int route_begin(struct app *app, struct http_req *req, struct ctx *c,
+		struct writer_request *defer)
 {
-	struct ctx c = { .app = app, .req = req, .now_ms = ld_now_ms() };
 	char promo_id[PROMO_ID_MAX + 1] = "";
 	const struct route *rt;
-	int64_t t0 = ld_mono_us(), us;
 	const char *uri;
 	int bad_promo;
 
+	*c = (struct ctx){ .app = app, .req = req, .now_ms = ld_now_ms(), .route = -1,
+			   .t0_us = ld_mono_us(), .defer = defer };
 	uri = http_param(req, "REQUEST_URI");
 	if (uri && !path_is_plain(uri, req->path)) {
-		rt = NULL;
 		http_error(req, 400, "bad_path", "the path must be plain: no escapes,"
 			   " dot segments or repeated slashes");
-		goto log;
+		return 0;
 	}
 	rt = match(req->path, promo_id, &bad_promo);
 	if (!rt) {
 		http_error(req, 404, "not_found", "no such endpoint");
-		goto log;
+		return 0;
 	}
+	c->route = (int)(rt - routes);
 	req->allow = rt->allow;
 	if (req->method != rt->method) {
 		http_error(req, 405, "method_not_allowed", "use %s",
 			   rt->method == HTTP_GET ? "GET" : "POST");
-		goto log;
+		return 0;
 	}
-	if (rt->auth && authenticate(&c) != 0)
-		goto log;
+	if (rt->auth && authenticate(c) != 0)
+		return 0;
 	if (rt->promo) {
-		if (bad_promo || !(c.promo = ledger_promo(app->ledger, promo_id, c.now_ms))) {
+		if (bad_promo || !(c->promo = ledger_promo(app->ledger, promo_id, c->now_ms))) {
 			http_error(req, 404, "unknown_promotion", "no promotion '%s'",
 				   bad_promo ? "(invalid id)" : promo_id);
-			goto log;
+			return 0;
 		}
 	}
-	rt->fn(&c);
-log:
-	us = ld_mono_us() - t0;
-	metrics_request(rt ? (int)(rt - routes) : -1, req->status, us);
-	if (app->cache)
-		metrics_cache(cache_stats(app->cache));
-	if (app->cfg.log_level >= 2)
+	rt->fn(c);
+	return c->deferred;
+}
+
+int route_resume(struct ctx *c)
+{
+	c->promo = ledger_promo(c->app->ledger, c->defer->promo, c->now_ms);
+	return c->promo ? 0 : -1;
+}
+
+void route_end(struct ctx *c)
+{
+	const struct route *rt = c->route >= 0 ? &routes[c->route] : NULL;
+	struct http_req *req = c->req;
+	int64_t us = ld_mono_us() - c->t0_us;
+
+	metrics_request(c->route, req->status, us);
+	if (c->app->cache)
+		metrics_cache(cache_stats(c->app->cache));
+	if (c->app->cfg.log_level >= 2)
 		fprintf(stderr, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s\n",
-			rt ? rt->name : "none", req->status, c.uid[0] ? c.uid : "-",
-			c.promo ? c.promo->id : "-", (double)us / 1000.0,
+			rt ? rt->name : "none", req->status, c->uid[0] ? c->uid : "-",
+			c->promo ? c->promo->id : "-", (double)us / 1000.0,
 			req->outcome ? req->outcome : "-");
+}
+
+void route_request(struct app *app, struct http_req *req)
+{
+	struct ctx c;
+
+	route_begin(app, req, &c, NULL);
+	route_end(&c);
 }

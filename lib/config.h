@@ -29,11 +29,14 @@ struct ld_config {
 	char *reward_url;        /* reward.issue events go here */
 	char *notify_url;        /* notify.* events go here */
 	int workers;             /* FastCGI worker processes (4) */
-	int write_workers;       /* on the write socket, when there is one (24) */
+	int write_workers;       /* on the write socket, when there is one (24);
+				  * 0: the writer serves it itself */
 	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
 	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
 	int wal_restart_frames;  /* the writer starts the WAL over past this
 				  * many frames of ~4 KB (32000) */
+	int writer_nice;         /* the writer's nice value (-10): it runs
+				  * every write, so it goes first for a CPU */
 	int balance_from_cache;  /* "balance_read": "cache" = 1, "ledger" = 0 */
 	int writes_direct;       /* "writes": "grouped" = 0 (one writer process
 				  * commits for all workers), "direct" = 1 */

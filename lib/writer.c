@@ -21,31 +21,6 @@
 
 #define WRITER_MAGIC 0x6c647731u /* "ldw1": same build on both ends */
 
-enum writer_op { OP_VISIT = 1, OP_CLAIM, OP_DRAW };
-
-struct request {
-	uint32_t magic, op;
-	int64_t now_ms;
-	char promo[PROMO_ID_MAX + 1];
-	char uid[TOKEN_UID_MAX + 1];
-	char arg[REQUEST_ID_MAX + 1]; /* the invite code or the draw's request_id */
-	char client[CLIENT_ID_MAX + 1];
-	int has_client;
-};
-
-struct reply {
-	uint32_t magic;
-	int32_t err;     /* enum ld_err */
-	int32_t outcome; /* enum rule_outcome */
-	int32_t cached;  /* the writer wrote the new balances to the cache */
-	char errmsg[256];
-	union {
-		struct visit_result visit;
-		struct claim_result claim;
-		struct draw_result draw;
-	} r;
-};
-
 int writer_socket_path(const char *db, char *out, size_t n)
 {
 	struct sockaddr_un sun;
@@ -92,42 +67,53 @@ int writer_listen(const char *path, char *err, size_t errlen)
 }
 
 struct job {
-	int fd;
-	struct request q;
-	struct reply a;
+	int fd;   /* the client's connection: a worker's, or for one of the
+		   * writer's own requests its client's */
+	int slot; /* -1, or the slot of one of the writer's own requests
+		   * (writer_options.take) */
+	struct writer_request q;
+	struct writer_reply a;
 };
+
+/* Runs q with l on p: a gets the outcome and the result. */
+static enum ld_err run_here(struct ledger *l, const struct promo *p,
+			    const struct writer_request *q, struct writer_reply *a)
+{
+	enum rule_outcome o = RULE_OK;
+	const char *client = q->has_client ? q->client : NULL;
+	enum ld_err e;
+
+	switch (q->op) {
+	case WRITER_VISIT:
+		e = rules_visit(l, p, q->uid, q->now_ms, &o, &a->r.visit);
+		break;
+	case WRITER_CLAIM:
+		e = rules_claim(l, p, q->uid, q->arg, client, q->now_ms, &o, &a->r.claim);
+		break;
+	case WRITER_DRAW:
+		e = rules_draw(l, p, q->uid, q->arg, q->now_ms, rules_rng_sodium, NULL, &o,
+			       &a->r.draw);
+		break;
+	default:
+		e = LD_ERR_INVALID;
+		ledger_set_errmsg(l, "writer: unknown operation");
+	}
+	a->err = e;
+	a->outcome = o;
+	return e;
+}
 
 /* Runs one request inside the batch's transaction. */
 static void run_job(struct ledger *l, struct job *j)
 {
 	const struct promo *p = ledger_promo(l, j->q.promo, j->q.now_ms);
-	enum rule_outcome o = RULE_OK;
-	enum ld_err e;
 
 	if (!p) {
 		j->a.err = LD_ERR_NOTFOUND;
 		snprintf(j->a.errmsg, sizeof j->a.errmsg, "writer: no promotion '%s'", j->q.promo);
 		return;
 	}
-	switch (j->q.op) {
-	case OP_VISIT:
-		e = rules_visit(l, p, j->q.uid, j->q.now_ms, &o, &j->a.r.visit);
-		break;
-	case OP_CLAIM:
-		e = rules_claim(l, p, j->q.uid, j->q.arg, j->q.has_client ? j->q.client : NULL,
-				j->q.now_ms, &o, &j->a.r.claim);
-		break;
-	case OP_DRAW:
-		e = rules_draw(l, p, j->q.uid, j->q.arg, j->q.now_ms, rules_rng_sodium, NULL,
-			       &o, &j->a.r.draw);
-		break;
-	default:
-		e = LD_ERR_INVALID;
-		ledger_set_errmsg(l, "writer: unknown operation");
-	}
-	j->a.err = e;
-	j->a.outcome = o;
-	if (e != LD_OK)
+	if (run_here(l, p, &j->q, &j->a) != LD_OK)
 		snprintf(j->a.errmsg, sizeof j->a.errmsg, "%s", ledger_errmsg(l));
 }
 
@@ -173,25 +159,25 @@ again:
 /* The balances a committed job changed, for the cache. */
 static size_t changed(const struct job *j, struct cache_item *out)
 {
-	const struct reply *a = &j->a;
+	const struct writer_reply *a = &j->a;
 	size_t n = 0;
 
 	if (a->err != LD_OK || a->outcome != RULE_OK)
 		return 0;
 	switch (j->q.op) {
-	case OP_VISIT:
+	case WRITER_VISIT:
 		if (a->r.visit.granted)
 			out[n++] = (struct cache_item){ j->q.promo, j->q.uid,
 				a->r.visit.bal.version, BALANCE(a->r.visit.bal) };
 		break;
-	case OP_CLAIM:
+	case WRITER_CLAIM:
 		out[n++] = (struct cache_item){ j->q.promo, j->q.uid,
 			a->r.claim.bal.version, BALANCE(a->r.claim.bal) };
 		if (a->r.claim.inviter_granted)
 			out[n++] = (struct cache_item){ j->q.promo, a->r.claim.inviter,
 				a->r.claim.inviter_bal.version, BALANCE(a->r.claim.inviter_bal) };
 		break;
-	case OP_DRAW:
+	case WRITER_DRAW:
 		if (!a->r.draw.replay)
 			out[n++] = (struct cache_item){ j->q.promo, j->q.uid,
 				a->r.draw.bal.version, BALANCE(a->r.draw.bal) };
@@ -219,12 +205,15 @@ static void publish(struct cache *cache, struct job *jobs, size_t n,
 
 /*
  * Drops the jobs whose worker has hung up (it gave up waiting and
- * answered 503, so its request must not run), closing their sockets;
+ * answered 503, so its request must not run), closing their sockets, and
+ * gives back the writer's own requests whose client hung up (nginx gave
+ * up waiting, or its client went away);
  * returns how many are left, in order. epoll's events can be older than
  * the hang-up: a writer stopped (SIGSTOP, or just not scheduled) right
  * after epoll_wait gathered them sees them only when it runs again.
  */
-static size_t drop_gone(struct job *jobs, size_t n, struct pollfd *pf)
+static size_t drop_gone(const struct writer_options *opt, struct job *jobs, size_t n,
+			struct pollfd *pf)
 {
 	size_t kept = 0;
 
@@ -233,20 +222,24 @@ static size_t drop_gone(struct job *jobs, size_t n, struct pollfd *pf)
 	if (poll(pf, (nfds_t)n, 0) <= 0)
 		return n;
 	for (size_t i = 0; i < n; i++) {
-		if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
-			close(jobs[i].fd);
-		else
+		if (!(pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
 			jobs[kept++] = jobs[i];
+		else if (jobs[i].slot >= 0)
+			opt->give(opt->own, jobs[i].slot, NULL);
+		else
+			close(jobs[i].fd);
 	}
 	return kept;
 }
 
 /* Answers every job; a worker that gave up waiting is hung up on. */
-static void answer(struct job *jobs, size_t n, int cached)
+static void answer(const struct writer_options *opt, struct job *jobs, size_t n, int cached)
 {
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].a.cached = cached;
-		if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+		if (jobs[i].slot >= 0)
+			opt->give(opt->own, jobs[i].slot, &jobs[i].a);
+		else if (send(jobs[i].fd, &jobs[i].a, sizeof jobs[i].a, MSG_DONTWAIT | MSG_NOSIGNAL) !=
 		    (ssize_t)sizeof jobs[i].a)
 			close(jobs[i].fd);
 	}
@@ -277,6 +270,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
 	struct cache *cache = opt->cache;
 	int max_batch = opt->max_batch > 0 ? opt->max_batch : 64;
+	int own = opt->take ? opt->own_fd : -1;
 	struct cache_item *items;
 	struct pollfd *pf;
 	struct job *jobs;
@@ -287,7 +281,13 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 		return -1;
 	}
 	ev.data.fd = listen_fd;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+	if (listen_fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
+		close(ep);
+		return -1;
+	}
+	ev.data.fd = own;
+	if (own >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, own, &ev) != 0) {
 		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
 		close(ep);
 		return -1;
@@ -306,6 +306,15 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
+			if (fd == own) {
+				while (nj < (size_t)max_batch) {
+					struct job *j = &jobs[nj];
+					if ((j->slot = opt->take(opt->own, &j->q, &j->fd)) < 0)
+						break;
+					nj++;
+				}
+				continue; /* still readable when full: the next round */
+			}
 			if (fd == listen_fd) {
 				int c;
 				while ((c = accept4(listen_fd, NULL, NULL,
@@ -336,10 +345,11 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 			j->q.promo[sizeof j->q.promo - 1] = j->q.uid[sizeof j->q.uid - 1] = '\0';
 			j->q.arg[sizeof j->q.arg - 1] = j->q.client[sizeof j->q.client - 1] = '\0';
 			j->fd = fd;
+			j->slot = -1;
 			nj++;
 		}
 		if (nj > 0)
-			nj = drop_gone(jobs, nj, pf);
+			nj = drop_gone(opt, jobs, nj, pf);
 		if (nj > 0) {
 			int64_t t0 = ld_mono_us();
 			int committed = run_batch(l, jobs, nj);
@@ -349,7 +359,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 			 * otherwise the workers go on while Redis is written. */
 			if (cached && opt->cache_before_answer)
 				publish(cache, jobs, nj, items, 1);
-			answer(jobs, nj, cached);
+			answer(opt, jobs, nj, cached);
 			int64_t us = ld_mono_us() - t0;
 			if (cached && !opt->cache_before_answer)
 				publish(cache, jobs, nj, items, 0);
@@ -434,7 +444,7 @@ static int dial(struct writer_client *w)
  * Sends q and waits for its answer. Returns 0 with *a filled, 1 when the
  * writer never got q (run it here), -1 when it got q but did not answer.
  */
-static int call(struct writer_client *w, struct request *q, struct reply *a)
+static int call(struct writer_client *w, struct writer_request *q, struct writer_reply *a)
 {
 	ssize_t got;
 
@@ -461,89 +471,45 @@ static int call(struct writer_client *w, struct request *q, struct reply *a)
 	return 0;
 }
 
-/*
- * Asks the writer to run op. Returns 0 when it answered (*a filled, *e and
- * *outcome set, an error's message set on l), 1 when the caller runs the
- * rule itself: no writer, a string too long for a request, or a writer
- * that never got it.
- */
-static int ask(struct writer_client *w, struct ledger *l, enum writer_op op,
-	       const struct promo *p, const char *uid, const char *arg, const char *client,
-	       int64_t now_ms, struct reply *a, enum ld_err *e, enum rule_outcome *outcome)
+int writer_request_set(struct writer_request *q, enum writer_op op, const struct promo *p,
+		       const char *uid, const char *arg, const char *client, int64_t now_ms)
 {
-	struct request q;
-
-	if (!w)
-		return 1;
-	w->cached = 0;
-	memset(&q, 0, sizeof q); /* padding too: it is sent as it is */
-	q.op = op;
-	q.now_ms = now_ms;
-	q.has_client = client != NULL;
-	if (ld_fmt(q.promo, sizeof q.promo, "%s", p->id) != 0 ||
-	    ld_fmt(q.uid, sizeof q.uid, "%s", uid) != 0 ||
-	    ld_fmt(q.arg, sizeof q.arg, "%s", arg ? arg : "") != 0 ||
-	    ld_fmt(q.client, sizeof q.client, "%s", client ? client : "") != 0)
-		return 1;
-	switch (call(w, &q, a)) {
-	case 1:
-		return 1;
-	case -1:
-		*e = LD_ERR_BUSY;
-		ledger_set_errmsg(l, "writer: no answer (it restarted or is stuck)");
-		return 0;
-	}
-	*e = (enum ld_err)a->err;
-	*outcome = (enum rule_outcome)a->outcome;
-	w->cached = a->cached;
-	if (*e != LD_OK)
-		ledger_set_errmsg(l, a->errmsg);
+	memset(q, 0, sizeof *q); /* padding too: it is sent as it is */
+	q->magic = WRITER_MAGIC;
+	q->op = op;
+	q->now_ms = now_ms;
+	q->has_client = client != NULL;
+	if (ld_fmt(q->promo, sizeof q->promo, "%s", p->id) != 0 ||
+	    ld_fmt(q->uid, sizeof q->uid, "%s", uid) != 0 ||
+	    ld_fmt(q->arg, sizeof q->arg, "%s", arg ? arg : "") != 0 ||
+	    ld_fmt(q->client, sizeof q->client, "%s", client ? client : "") != 0)
+		return -1;
 	return 0;
 }
 
-int writer_cached(const struct writer_client *w)
+enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct promo *p,
+			struct writer_request *q, struct writer_reply *a)
 {
-	return w && w->cached;
-}
-
-enum ld_err writer_visit(struct writer_client *w, struct ledger *l, const struct promo *p,
-			 const char *uid, int64_t now_ms, enum rule_outcome *outcome,
-			 struct visit_result *r)
-{
-	struct reply a;
-	enum ld_err e;
-
-	if (ask(w, l, OP_VISIT, p, uid, NULL, NULL, now_ms, &a, &e, outcome) == 0) {
-		*r = a.r.visit;
-		return e;
+	memset(a, 0, sizeof *a);
+	if (w)
+		w->cached = 0;
+	switch (w ? call(w, q, a) : 1) {
+	case 1: /* no writer, or it never got q */
+		memset(a, 0, sizeof *a);
+		return run_here(l, p, q, a);
+	case -1:
+		memset(a, 0, sizeof *a);
+		a->err = LD_ERR_BUSY;
+		ledger_set_errmsg(l, "writer: no answer (it restarted or is stuck)");
+		return LD_ERR_BUSY;
 	}
-	return rules_visit(l, p, uid, now_ms, outcome, r);
-}
-
-enum ld_err writer_claim(struct writer_client *w, struct ledger *l, const struct promo *p,
-			 const char *uid, const char *code, const char *client,
-			 int64_t now_ms, enum rule_outcome *outcome, struct claim_result *r)
-{
-	struct reply a;
-	enum ld_err e;
-
-	if (ask(w, l, OP_CLAIM, p, uid, code, client, now_ms, &a, &e, outcome) == 0) {
-		*r = a.r.claim;
-		r->inviter[sizeof r->inviter - 1] = '\0';
-		return e;
-	}
-	return rules_claim(l, p, uid, code, client, now_ms, outcome, r);
-}
-
-enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct promo *p,
-			const char *uid, const char *request_id, int64_t now_ms,
-			enum rule_outcome *outcome, struct draw_result *r)
-{
-	struct reply a;
-	enum ld_err e;
-
-	if (ask(w, l, OP_DRAW, p, uid, request_id, NULL, now_ms, &a, &e, outcome) == 0) {
-		*r = a.r.draw;
+	w->cached = a->cached;
+	if (a->err != LD_OK)
+		ledger_set_errmsg(l, a->errmsg);
+	if (q->op == WRITER_CLAIM)
+		a->r.claim.inviter[sizeof a->r.claim.inviter - 1] = '\0';
+	if (q->op == WRITER_DRAW) {
+		struct draw_result *r = &a->r.draw;
 		r->prize_id[sizeof r->prize_id - 1] = '\0';
 		/* The writer's index is into its copy of the promotion: find
 		 * the prize in ours by id. */
@@ -551,7 +517,62 @@ enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct 
 		for (size_t i = 0; r->prize_id[0] && i < p->nprizes; i++)
 			if (strcmp(p->prizes[i].id, r->prize_id) == 0)
 				r->prize = (int)i;
-		return e;
 	}
-	return rules_draw(l, p, uid, request_id, now_ms, rules_rng_sodium, NULL, outcome, r);
+	return (enum ld_err)a->err;
+}
+
+int writer_cached(const struct writer_client *w)
+{
+	return w && w->cached;
+}
+
+/* writer_call for the typed wrappers: a string too long for a request
+ * runs the rule here. */
+static enum ld_err typed_call(struct writer_client *w, struct ledger *l, enum writer_op op,
+			      const struct promo *p, const char *uid, const char *arg,
+			      const char *client, int64_t now_ms, enum rule_outcome *outcome,
+			      struct writer_reply *a)
+{
+	struct writer_request q;
+	enum ld_err e;
+
+	if (writer_request_set(&q, op, p, uid, arg, client, now_ms) != 0)
+		w = NULL;
+	e = writer_call(w, l, p, &q, a);
+	*outcome = (enum rule_outcome)a->outcome;
+	return e;
+}
+
+enum ld_err writer_visit(struct writer_client *w, struct ledger *l, const struct promo *p,
+			 const char *uid, int64_t now_ms, enum rule_outcome *outcome,
+			 struct visit_result *r)
+{
+	struct writer_reply a;
+	enum ld_err e = typed_call(w, l, WRITER_VISIT, p, uid, NULL, NULL, now_ms, outcome, &a);
+
+	*r = a.r.visit;
+	return e;
+}
+
+enum ld_err writer_claim(struct writer_client *w, struct ledger *l, const struct promo *p,
+			 const char *uid, const char *code, const char *client,
+			 int64_t now_ms, enum rule_outcome *outcome, struct claim_result *r)
+{
+	struct writer_reply a;
+	enum ld_err e = typed_call(w, l, WRITER_CLAIM, p, uid, code, client, now_ms, outcome, &a);
+
+	*r = a.r.claim;
+	return e;
+}
+
+enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct promo *p,
+			const char *uid, const char *request_id, int64_t now_ms,
+			enum rule_outcome *outcome, struct draw_result *r)
+{
+	struct writer_reply a;
+	enum ld_err e = typed_call(w, l, WRITER_DRAW, p, uid, request_id, NULL, now_ms, outcome,
+				   &a);
+
+	*r = a.r.draw;
+	return e;
 }

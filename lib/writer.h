@@ -24,6 +24,11 @@
  * The socket is a SOCK_SEQPACKET unix socket next to the database
  * ("<db>-writer", mode 0600); messages are fixed-size structs between
  * processes of the same build.
+ *
+ * The writer can also take requests of its own (writer_options.take):
+ * the FastCGI write socket, which it then serves itself instead of
+ * write workers (cgi/main.c). Those requests join the same batches and
+ * are answered after the same commit, without the hop through a worker.
  */
 #ifndef LD_WRITER_H
 #define LD_WRITER_H
@@ -33,6 +38,39 @@
 #include "cache.h"
 #include "ledger.h"
 #include "rules.h"
+#include "token.h"
+
+enum writer_op { WRITER_VISIT = 1, WRITER_CLAIM, WRITER_DRAW };
+
+/* One write, as a worker sends it. */
+struct writer_request {
+	uint32_t magic, op; /* op: enum writer_op */
+	int64_t now_ms;
+	char promo[PROMO_ID_MAX + 1];
+	char uid[TOKEN_UID_MAX + 1];
+	char arg[REQUEST_ID_MAX + 1]; /* the invite code or the draw's request_id */
+	char client[CLIENT_ID_MAX + 1];
+	int has_client;
+};
+
+/* Its answer. */
+struct writer_reply {
+	uint32_t magic;
+	int32_t err;     /* enum ld_err */
+	int32_t outcome; /* enum rule_outcome */
+	int32_t cached;  /* the writer wrote the new balances to the cache */
+	char errmsg[256];
+	union {
+		struct visit_result visit;
+		struct claim_result claim;
+		struct draw_result draw;
+	} r;
+};
+
+/* Fills q (all of it, padding too) for op on promotion p; arg and client
+ * may be NULL. Returns -1 when a string does not fit. */
+int writer_request_set(struct writer_request *q, enum writer_op op, const struct promo *p,
+		       const char *uid, const char *arg, const char *client, int64_t now_ms);
 
 /* The socket path for database db; -1 when it does not fit out. */
 int writer_socket_path(const char *db, char *out, size_t n);
@@ -60,10 +98,22 @@ struct writer_options {
 	/* After each of those checkpoints that ran (may be NULL): how long
 	 * it took, microseconds. */
 	void (*on_checkpoint)(int64_t us);
+	/* The writer's own requests (take NULL: none). While own_fd is
+	 * readable and the batch has room, take(own, q, fd) fills q with
+	 * one request and *fd with its client's connection, and returns its
+	 * slot (>= 0), or -1 when none is waiting (it answers itself what
+	 * needs no write). Once the batch has committed, or failed,
+	 * give(own, slot, a) answers each; a NULL a: not run, its client
+	 * hung up before the batch began. At most max_batch slots are taken
+	 * before they are given back. */
+	int own_fd;
+	void *own;
+	int (*take)(void *own, struct writer_request *q, int *fd);
+	void (*give)(void *own, int slot, const struct writer_reply *a);
 };
 
 /*
- * Serves requests on listen_fd with ledger l until *stop is set (by a
+ * Serves requests on listen_fd (-1: only the writer's own) with ledger l until *stop is set (by a
  * signal handler). After each commit the changed balances go to the
  * cache in one pipelined round trip; writes Redis missed are repaired
  * from the ledger between batches. Returns 0 when stopped, -1 on a fatal
@@ -92,6 +142,13 @@ enum ld_err writer_claim(struct writer_client *w, struct ledger *l, const struct
 enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct promo *p,
 			const char *uid, const char *request_id, int64_t now_ms,
 			enum rule_outcome *outcome, struct draw_result *r);
+
+/* Runs q through the writer when w is not NULL and the writer answers,
+ * else in this process with l and p (q's promotion); a gets the answer.
+ * Returns a->err; an error's message is also set on l. A draw's prize
+ * index in a->r.draw is into p->prizes. */
+enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct promo *p,
+			struct writer_request *q, struct writer_reply *a);
 
 /* 1 when the last call's new balances were written to the cache by the
  * writer (the caller then does not write them again). */

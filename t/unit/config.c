@@ -58,6 +58,7 @@ t_defaults(void)
 	is_int(cfg.synchronous_full, 0, "synchronous default normal");
 	is_int(cfg.busy_timeout_ms, 2000, "busy_timeout_ms default");
 	is_int(cfg.wal_restart_frames, 32000, "wal_restart_frames default");
+	is_int(cfg.writer_nice, -10, "writer_nice default");
 	is_int(cfg.balance_from_cache, 0, "balance_read default ledger");
 	is_int(cfg.log_level, 2, "log_level default info");
 	ok(cfg.dispatch.lease_seconds == 60 && cfg.dispatch.backoff_base_seconds == 30 &&
@@ -88,6 +89,8 @@ t_full(void)
 		  "  \"synchronous\": \"full\",\n"
 		  "  \"busy_timeout_ms\": 0,\n"
 		  "  \"wal_restart_frames\": 100,\n"
+		  "  \"writer_nice\": -20,\n"
+		  "  \"write_workers\": 0,\n"
 		  "  \"balance_read\": \"cache\",\n"
 		  "  \"log_level\": \"debug\",\n"
 		  "  \"dispatch\": { \"lease_seconds\": 5, \"backoff_base_seconds\": 1,\n"
@@ -112,6 +115,8 @@ t_full(void)
 	is_int(cfg.synchronous_full, 1, "synchronous full");
 	is_int(cfg.busy_timeout_ms, 0, "busy_timeout_ms 0");
 	is_int(cfg.wal_restart_frames, 100, "wal_restart_frames at its minimum");
+	is_int(cfg.writer_nice, -20, "writer_nice at its minimum");
+	is_int(cfg.write_workers, 0, "write_workers 0 (the writer serves the write socket)");
 	is_int(cfg.balance_from_cache, 1, "balance_read cache");
 	is_int(cfg.log_level, 3, "log_level debug");
 	ok(cfg.dispatch.lease_seconds == 5 && cfg.dispatch.backoff_base_seconds == 1 &&
@@ -210,6 +215,10 @@ t_bad(void)
 	bad("{" REQUIRED_KEYS ", \"workers\": 257}", "\"workers\" must be an integer from 1 to 256");
 	bad("{" REQUIRED_KEYS ", \"workers\": 2.0}", "\"workers\" must be an integer from 1 to 256");
 	bad("{" REQUIRED_KEYS ", \"workers\": true}", "\"workers\" must be an integer");
+	bad("{" REQUIRED_KEYS ", \"writer_nice\": 20}",
+	    "\"writer_nice\" must be an integer from -20 to 19");
+	bad("{" REQUIRED_KEYS ", \"write_workers\": -1}",
+	    "\"write_workers\" must be an integer from 0 to 256");
 	bad("{" REQUIRED_KEYS ", \"wal_restart_frames\": 99}",
 	    "\"wal_restart_frames\" must be an integer from 100 to 1000000");
 	bad("{" REQUIRED_KEYS ", \"redis_timeout_ms\": 99999999999999999999}",

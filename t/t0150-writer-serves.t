@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+# "write_workers": 0: the writer process serves the FastCGI write socket
+# itself (no write workers, no hop to it). Writes that wait on the socket
+# together are run in one transaction and answered after its commit;
+# what is not a write (a bad body, a wrong method) is answered at once;
+# requests that waited while the writer was down are served by the next
+# one, and nothing is left open.
+import json, os, re, signal, subprocess, threading, time
+from harness import Stack, ok, is_, done, diag, promo, BUILD
+
+P = "t-serves"
+s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 0})
+sup = int(open(os.path.join(s.dir, "fcgi.pid")).read())
+write_sock = os.path.join(s.dir, "fcgi-writes.sock")
+
+
+def holders(path):
+    """The supervisor's children holding the listening socket at path."""
+    inode = None
+    with open("/proc/net/unix") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 8 and parts[7] == path:
+                inode = parts[6]
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            if int(st[st.rindex(")") + 2:].split()[1]) != sup:
+                continue
+            links = [os.readlink("/proc/%s/fd/%s" % (d, fd)) for fd in os.listdir("/proc/%s/fd" % d)]
+        except (OSError, ValueError):
+            continue
+        if "socket:[%s]" % inode in links:
+            pids.append(int(d))
+    return pids
+
+
+def metric(name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), s.request("GET", "/metrics").raw, re.M)
+    return int(m.group(1)) if m else None
+
+
+def batches():
+    return metric('luckydice_writer_batches_total{result="committed"}')
+
+
+def parallel(calls):
+    """Runs each call in a thread of its own; their results, in order."""
+    out = [None] * len(calls)
+
+    def run(i):
+        try:
+            out[i] = calls[i]()
+        except Exception as e:  # reported as the result
+            out[i] = e
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in ts:
+        t.start()
+    return ts, out
+
+
+writer = s.child("ld-writer")
+is_(holders(write_sock), [writer], "the writer alone holds the write socket")
+log = open(os.path.join(s.dir, "log", "fcgi.log")).read()
+ok("the writer on " in log, "the supervisor says the writer serves the write socket")
+
+a, b, c = s.tokens("sa", "sb", "sc")
+r = s.api("POST", P, "visit", token=a)
+is_((r.status, r.json), (200, {"granted": True, "balance": 1}), "a visit is granted")
+is_(s.scalar("SELECT count(*) FROM grants WHERE uid = 'sa'"), 1, "and committed")
+code = s.api("GET", P, "invite", token=a).json["code"]
+r = s.api("POST", P, "invite/claim", body={"code": code}, token=b)
+is_((r.status, r.json["balance"]), (200, 2), "a claim credits the invitee")
+is_(s.api("GET", P, "balance", token=a).json["balance"], 2, "and the inviter")
+r = s.api("POST", P, "draws", body={"request_id": "serves-0001"}, token=a)
+is_((r.status, r.json["balance"]), (200, 1), "a draw spends a die")
+again = s.api("POST", P, "draws", body={"request_id": "serves-0001"}, token=a)
+is_((again.status, again.json), (200, r.json), "the same request_id replays it")
+
+# What needs no write is answered at once, and changes nothing.
+before = s.dump()
+r = s.api("POST", P, "draws", body={"request_id": "serves-0002", "x": 1}, token=a)
+is_((r.status, r.json["error"]), (400, "unknown_field"), "a bad body gets 400 naming the field")
+r = s.api("POST", P, "visit", token="not-a-token")
+is_(r.status, 401, "a bad token gets 401")
+r = s.api("GET", P, "visit", token=a)
+is_((r.status, r.json["error"]), (405, "method_not_allowed"), "a GET of visit gets 405")
+r = s.api("POST", "no-such-promo", "visit", token=c)
+is_((r.status, r.json["error"]), (404, "unknown_promotion"), "an unknown promotion gets 404")
+is_(s.dump(), before, "none of them changed the ledger")
+
+# Writes that wait together go in one batch: with the writer stopped,
+# 8 visits queue on the socket; once it runs they take fewer batches.
+toks = s.tokens(*["q%d" % i for i in range(8)])
+b0 = batches()
+os.kill(writer, signal.SIGSTOP)
+try:
+    ts, out = parallel([lambda t=t: s.api("POST", P, "visit", token=t) for t in toks])
+    time.sleep(1.0)
+finally:
+    os.kill(writer, signal.SIGCONT)
+for t in ts:
+    t.join(30)
+is_([x.status if hasattr(x, "status") else str(x) for x in out], [200] * 8,
+    "8 visits that waited for the writer are answered")
+is_(s.scalar("SELECT count(*) FROM grants WHERE uid LIKE 'q%' AND reason = 'visit'"), 8,
+    "and granted once each")
+n = batches() - b0
+ok(1 <= n < 8, "in fewer transactions than requests (%d)" % n)
+
+# A frozen writer: nginx answers 503 after its 6 s, hangs up, and the
+# thawed writer does not run the visit nobody waits for any more.
+frozen = s.token("frozen")
+os.kill(writer, signal.SIGSTOP)
+try:
+    t0 = time.monotonic()
+    r = s.api("POST", P, "visit", token=frozen)
+    took = time.monotonic() - t0
+finally:
+    os.kill(writer, signal.SIGCONT)
+ok(r.status == 503 and r.json and r.json.get("error") == "unavailable",
+   "a visit while the writer is frozen -> 503 JSON") or diag(repr(r))
+ok(5 < took < 10, "after nginx's 6 s, not a hang (%.1f s)" % took)
+time.sleep(0.5)
+is_(s.scalar("SELECT count(*) FROM grants WHERE uid = 'frozen'"), 0,
+    "the thawed writer did not run the visit nginx gave up on")
+is_(s.api("POST", P, "visit", token=frozen).json, {"granted": True, "balance": 1},
+    "the retried visit is granted once")
+
+# A writer killed with requests waiting: the next one serves them.
+toks = s.tokens(*["k%d" % i for i in range(4)])
+os.kill(writer, signal.SIGSTOP)
+ts, out = parallel([lambda t=t: s.api("POST", P, "visit", token=t) for t in toks])
+time.sleep(1.0)
+os.kill(writer, signal.SIGKILL)
+for t in ts:
+    t.join(30)
+statuses = [x.status if hasattr(x, "status") else str(x) for x in out]
+granted = s.scalar("SELECT count(*) FROM grants WHERE uid LIKE 'k%' AND reason = 'visit'")
+# Requests still in the socket's queue go to the next writer; one the
+# killed writer had accepted gets the JSON 503 (nginx's 502) and is not run (retrying
+# it is safe). Every 200 is a committed grant.
+is_(granted, statuses.count(200), "every answered visit was committed (%s)" % statuses)
+ok(set(statuses) <= {200, 503}, "the rest get the JSON 503 (nginx's 502), nothing else")
+for _ in range(50):
+    try:
+        new = s.child("ld-writer")
+        if new != writer:
+            break
+    except RuntimeError:
+        pass
+    time.sleep(0.1)
+ok(new != writer, "the supervisor started another writer")
+r = s.api("POST", P, "visit", token=toks[0])
+is_(r.status, 200, "which serves the writes")
+is_(s.scalar("SELECT count(*) FROM grants WHERE uid = 'k0' AND reason = 'visit'"), 1,
+    "k0 has one visit grant whatever the first attempt got")
+
+# Nothing is left open: descriptors after 200 more requests as before.
+def fds():
+    return len(os.listdir("/proc/%d/fd" % new))
+
+
+for i in range(20):
+    s.api("POST", P, "visit", token=c)
+held = fds()
+for i in range(100):
+    s.api("POST", P, "visit", token=c)
+    s.api("POST", P, "draws", body={"request_id": "fd-%06d" % i}, token=c)
+is_(fds(), held, "the writer holds no more descriptors after 200 requests")
+
+# With "writes": "direct" there is no writer to serve the socket.
+cfg = json.load(open(s.config))
+cfg["writes"] = "direct"
+bad = os.path.join(s.dir, "direct.json")
+with open(bad, "w") as f:
+    json.dump(cfg, f)
+r = subprocess.run([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
+                    "--write-socket", os.path.join(s.dir, "y.sock"), "--write-workers", "0"],
+                   env=dict(s.env, LUCKYDICE_CONFIG=bad), capture_output=True, text=True,
+                   timeout=10)
+is_(r.returncode, 2, "0 write workers with \"writes\": \"direct\" is refused")
+ok("direct" in r.stderr, "saying why: %s" % r.stderr.strip())
+done()
