@@ -352,9 +352,11 @@ static void writer(int fcgi_fd)
 	lo.synchronous_full = cfg->synchronous_full;
 	lo.own_checkpoints = 1;
 	fits = writer_socket_path(cfg->db, path, sizeof path) == 0;
-	if (!fits && fcgi_fd < 0) {
+	if (!fits)
 		fprintf(stderr, "writer: the path of the database '%s' is too long for"
 			" a socket next to it; the workers write themselves\n", cfg->db);
+	if (!fits && fcgi_fd < 0) {
+		rc = 4; /* nothing to serve */
 	} else if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "writer: %s\n", err);
 	} else if ((fd = fits ? listen_when_free(path, fcgi_fd >= 0) : -1) < 0 && fcgi_fd < 0) {
@@ -568,9 +570,10 @@ int main(int argc, char **argv)
 	pool.writer = !cfg.writes_direct;
 	config_release(&cfg);
 	if (write_where && pool.nwrite == 0 && !pool.writer) {
-		fprintf(stderr, "fatal: 0 write workers needs the writer to serve the write"
-			" socket, and \"writes\" is \"direct\"\n");
-		return 2;
+		/* no writer to serve the write socket */
+		pool.nwrite = pool.nread;
+		fprintf(stderr, "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
+			" serve the write socket\n", pool.nwrite);
 	}
 	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
 		return 2;

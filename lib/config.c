@@ -56,7 +56,7 @@ static const struct ckey keys[] = {
 	{ "reward_url", C_URL, 0, OFF(reward_url), 0, 0, 0, NULL, { NULL } },
 	{ "notify_url", C_URL, 0, OFF(notify_url), 0, 0, 0, NULL, { NULL } },
 	{ "workers", C_INT, 0, OFF(workers), 1, 256, 4, NULL, { NULL } },
-	{ "write_workers", C_INT, 0, OFF(write_workers), 0, 256, 24, NULL, { NULL } },
+	{ "write_workers", C_INT, 0, OFF(write_workers), 0, 256, 0, NULL, { NULL } },
 	{ "synchronous", C_ENUM, 0, OFF(synchronous_full), 0, 0, 0, NULL,
 	  { "normal", "full", NULL } },
 	{ "busy_timeout_ms", C_INT, 0, OFF(busy_timeout_ms), 0, 600000, 2000,

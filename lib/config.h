@@ -29,8 +29,8 @@ struct ld_config {
 	char *reward_url;        /* reward.issue events go here */
 	char *notify_url;        /* notify.* events go here */
 	int workers;             /* FastCGI worker processes (4) */
-	int write_workers;       /* on the write socket, when there is one (24);
-				  * 0: the writer serves it itself */
+	int write_workers;       /* on the write socket, when there is one (0:
+				  * the writer serves it itself) */
 	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
 	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
 	int wal_restart_frames;  /* the writer starts the WAL over past this

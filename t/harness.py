@@ -142,7 +142,7 @@ class Stack:
             "reward_url": "http://127.0.0.1:9/reward",
             "notify_url": "http://127.0.0.1:9/notify",
             "workers": workers,
-            "write_workers": workers,
+            "write_workers": 0,
             "balance_read": balance_read,
             "log_level": "info",
         }

@@ -171,16 +171,28 @@ for i in range(100):
     s.api("POST", P, "draws", body={"request_id": "fd-%06d" % i}, token=c)
 is_(fds(), held, "the writer holds no more descriptors after 200 requests")
 
-# With "writes": "direct" there is no writer to serve the socket.
+# With "writes": "direct" there is no writer: as many write workers as
+# read workers serve the write socket. (A database of its own: this
+# instance only starts and stops.)
 cfg = json.load(open(s.config))
-cfg["writes"] = "direct"
-bad = os.path.join(s.dir, "direct.json")
-with open(bad, "w") as f:
+cfg.update(writes="direct", db="direct.db", redis=None)
+direct = os.path.join(s.dir, "direct.json")
+with open(direct, "w") as f:
     json.dump(cfg, f)
-r = subprocess.run([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
-                    "--write-socket", os.path.join(s.dir, "y.sock"), "--write-workers", "0"],
-                   env=dict(s.env, LUCKYDICE_CONFIG=bad), capture_output=True, text=True,
-                   timeout=10)
-is_(r.returncode, 2, "0 write workers with \"writes\": \"direct\" is refused")
-ok("direct" in r.stderr, "saying why: %s" % r.stderr.strip())
+denv = dict(s.env, LUCKYDICE_CONFIG=direct)
+subprocess.run([os.path.join(BUILD, "luckydicectl"), "init"], env=denv, capture_output=True,
+               timeout=30)
+p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
+                      "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "3"],
+                     env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+line = p.stderr.readline()
+time.sleep(0.5)
+p.terminate()
+try:
+    p.wait(30)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+ok("\"direct\": 3 write workers serve the write socket" in line,
+   "0 write workers with \"writes\": \"direct\" start as many as the read pool: %s" % line.strip())
 done()

@@ -54,7 +54,7 @@ t_defaults(void)
 	is_string(cfg.public_url, "http://127.0.0.1:8080", "public_url default");
 	is_int(cfg.redis_timeout_ms, 100, "redis_timeout_ms default");
 	is_int(cfg.workers, 4, "workers default");
-	is_int(cfg.write_workers, 24, "write_workers default");
+	is_int(cfg.write_workers, 0, "write_workers default: the writer serves the write socket");
 	is_int(cfg.synchronous_full, 0, "synchronous default normal");
 	is_int(cfg.busy_timeout_ms, 2000, "busy_timeout_ms default");
 	is_int(cfg.wal_restart_frames, 32000, "wal_restart_frames default");
