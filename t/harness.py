@@ -262,6 +262,32 @@ class Stack:
             return int(f.read().strip())
 
     # -- the supervisor's helpers --
+    def socket_holders(self, path):
+        """The supervisor's children that hold the listening unix socket
+        at path (from /proc/net/unix and their descriptors)."""
+        with open(os.path.join(self.dir, "fcgi.pid")) as f:
+            sup = int(f.read().strip())
+        inode = None
+        with open("/proc/net/unix") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 8 and parts[7] == path:
+                    inode = parts[6]
+        pids = []
+        for d in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+                if int(st[st.rindex(")") + 2:].split()[1]) != sup:
+                    continue
+                links = [os.readlink("/proc/%s/fd/%s" % (d, fd))
+                         for fd in os.listdir("/proc/%s/fd" % d)]
+            except (OSError, ValueError):
+                continue
+            if "socket:[%s]" % inode in links:
+                pids.append(int(d))
+        return pids
+
     def child(self, name):
         """The pid of the supervisor's one child named name in ps
         (ld-writer, ld-checkpoint)."""

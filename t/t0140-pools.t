@@ -10,39 +10,11 @@ from harness import Stack, ok, is_, done, diag, promo
 
 P = "t-pools"
 s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 3})
-supervisor = int(open(os.path.join(s.dir, "fcgi.pid")).read())
-
-
-def socket_inodes():
-    """{socket path: inode} of the listening unix sockets."""
-    found = {}
-    with open("/proc/net/unix") as f:
-        next(f)
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 8:
-                found[parts[7]] = parts[6]
-    return found
 
 
 def pool(path):
     """The supervisor's children that hold the listening socket at path."""
-    inode = socket_inodes()[path]
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-            if int(st[st.rindex(")") + 2:].split()[1]) != supervisor:
-                continue
-            links = [os.readlink("/proc/%s/fd/%s" % (d, fd)) for fd in os.listdir("/proc/%s/fd" % d)]
-        except OSError:
-            continue
-        if "socket:[%s]" % inode in links:
-            pids.append(int(d))
-    return pids
+    return s.socket_holders(path)
 
 
 def quick(method, path, token, body=None):

@@ -10,31 +10,7 @@ from harness import Stack, ok, is_, done, diag, promo, BUILD
 
 P = "t-serves"
 s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 0})
-sup = int(open(os.path.join(s.dir, "fcgi.pid")).read())
 write_sock = os.path.join(s.dir, "fcgi-writes.sock")
-
-
-def holders(path):
-    """The supervisor's children holding the listening socket at path."""
-    inode = None
-    with open("/proc/net/unix") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 8 and parts[7] == path:
-                inode = parts[6]
-    pids = []
-    for d in os.listdir("/proc"):
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-            if int(st[st.rindex(")") + 2:].split()[1]) != sup:
-                continue
-            links = [os.readlink("/proc/%s/fd/%s" % (d, fd)) for fd in os.listdir("/proc/%s/fd" % d)]
-        except (OSError, ValueError):
-            continue
-        if "socket:[%s]" % inode in links:
-            pids.append(int(d))
-    return pids
 
 
 def metric(name):
@@ -62,7 +38,7 @@ def parallel(calls):
 
 
 writer = s.child("ld-writer")
-is_(holders(write_sock), [writer], "the writer alone holds the write socket")
+is_(s.socket_holders(write_sock), [writer], "the writer alone holds the write socket")
 log = open(os.path.join(s.dir, "log", "fcgi.log")).read()
 ok("the writer on " in log, "the supervisor says the writer serves the write socket")
 
