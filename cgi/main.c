@@ -274,6 +274,7 @@ struct served {
 	struct app app;
 	struct slot *slots;
 	int nslots;
+	int64_t told_us; /* when an accept error was last logged */
 };
 
 static void served_end(struct slot *sl)
@@ -290,11 +291,27 @@ static int served_take(void *own, struct writer_request *q, int *fd)
 
 	for (;;) {
 		struct slot *sl = NULL;
+		int rc;
 		for (int i = 0; i < s->nslots && !sl; i++)
 			if (!s->slots[i].busy)
 				sl = &s->slots[i];
-		if (!sl || FCGX_Accept_r(&sl->fcgi) != 0)
-			return -1; /* nothing waits (EAGAIN), or a connection gone */
+		if (!sl)
+			return -1;
+		if ((rc = FCGX_Accept_r(&sl->fcgi)) != 0) {
+			/* Nothing waits (EAGAIN), or a connection went away.
+			 * Anything else (out of descriptors) would keep the
+			 * socket readable: say so, and give nginx 10 ms. */
+			if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
+				int64_t now = ld_mono_us();
+				if (now - s->told_us >= 1000000) {
+					fprintf(stderr, "writer: cannot accept a request: %s\n",
+						rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
+					s->told_us = now;
+				}
+				usleep(10 * 1000);
+			}
+			return -1;
+		}
 		http_req_init(&sl->req, &sl->fcgi);
 		if (route_begin(&s->app, &sl->req, &sl->c, &sl->q)) {
 			sl->busy = 1;
