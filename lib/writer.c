@@ -75,24 +75,24 @@ struct job {
 	struct writer_reply a;
 };
 
-/* Runs q with l on p: a gets the outcome and the result. */
-static enum ld_err run_here(struct ledger *l, const struct promo *p,
-			    const struct writer_request *q, struct writer_reply *a)
+/* Runs op with l on p (arg: the invite code or the draw's request_id;
+ * client may be NULL): a gets the outcome and the result. */
+static enum ld_err run_here(struct ledger *l, const struct promo *p, uint32_t op,
+			    const char *uid, const char *arg, const char *client,
+			    int64_t now_ms, struct writer_reply *a)
 {
 	enum rule_outcome o = RULE_OK;
-	const char *client = q->has_client ? q->client : NULL;
 	enum ld_err e;
 
-	switch (q->op) {
+	switch (op) {
 	case WRITER_VISIT:
-		e = rules_visit(l, p, q->uid, q->now_ms, &o, &a->r.visit);
+		e = rules_visit(l, p, uid, now_ms, &o, &a->r.visit);
 		break;
 	case WRITER_CLAIM:
-		e = rules_claim(l, p, q->uid, q->arg, client, q->now_ms, &o, &a->r.claim);
+		e = rules_claim(l, p, uid, arg, client, now_ms, &o, &a->r.claim);
 		break;
 	case WRITER_DRAW:
-		e = rules_draw(l, p, q->uid, q->arg, q->now_ms, rules_rng_sodium, NULL, &o,
-			       &a->r.draw);
+		e = rules_draw(l, p, uid, arg, now_ms, rules_rng_sodium, NULL, &o, &a->r.draw);
 		break;
 	default:
 		e = LD_ERR_INVALID;
@@ -113,7 +113,8 @@ static void run_job(struct ledger *l, struct job *j)
 		snprintf(j->a.errmsg, sizeof j->a.errmsg, "writer: no promotion '%s'", j->q.promo);
 		return;
 	}
-	if (run_here(l, p, &j->q, &j->a) != LD_OK)
+	if (run_here(l, p, j->q.op, j->q.uid, j->q.arg, j->q.has_client ? j->q.client : NULL,
+		     j->q.now_ms, &j->a) != LD_OK)
 		snprintf(j->a.errmsg, sizeof j->a.errmsg, "%s", ledger_errmsg(l));
 }
 
@@ -496,7 +497,8 @@ enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct 
 	switch (w ? call(w, q, a) : 1) {
 	case 1: /* no writer, or it never got q */
 		memset(a, 0, sizeof *a);
-		return run_here(l, p, q, a);
+		return run_here(l, p, q->op, q->uid, q->arg, q->has_client ? q->client : NULL,
+				q->now_ms, a);
 	case -1:
 		memset(a, 0, sizeof *a);
 		a->err = LD_ERR_BUSY;
@@ -527,7 +529,7 @@ int writer_cached(const struct writer_client *w)
 }
 
 /* writer_call for the typed wrappers: a string too long for a request
- * runs the rule here. */
+ * runs the rule here, with the strings as they are. */
 static enum ld_err typed_call(struct writer_client *w, struct ledger *l, enum writer_op op,
 			      const struct promo *p, const char *uid, const char *arg,
 			      const char *client, int64_t now_ms, enum rule_outcome *outcome,
@@ -536,9 +538,12 @@ static enum ld_err typed_call(struct writer_client *w, struct ledger *l, enum wr
 	struct writer_request q;
 	enum ld_err e;
 
-	if (writer_request_set(&q, op, p, uid, arg, client, now_ms) != 0)
-		w = NULL;
-	e = writer_call(w, l, p, &q, a);
+	if (writer_request_set(&q, op, p, uid, arg, client, now_ms) == 0) {
+		e = writer_call(w, l, p, &q, a);
+	} else {
+		memset(a, 0, sizeof *a);
+		e = run_here(l, p, op, uid, arg, client, now_ms, a);
+	}
 	*outcome = (enum rule_outcome)a->outcome;
 	return e;
 }

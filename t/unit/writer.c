@@ -262,6 +262,15 @@ static void test_process(const struct promo *p)
 	writer_visit(w, l, p, "w1", NOW, &o, &vr);
 	ok(o == RULE_OK && !vr.granted && BALANCE(vr.bal) == 2, "a second visit grants nothing");
 
+	/* A uid longer than a request holds is never cut to fit: the rule
+	 * runs here with it as it is. */
+	char long_uid[TOKEN_UID_MAX + 12];
+	memset(long_uid, 'u', sizeof long_uid - 1);
+	long_uid[sizeof long_uid - 1] = '\0';
+	writer_visit(w, l, p, long_uid, NOW, &o, &vr);
+	is_int(q("SELECT count(*) FROM grants WHERE length(uid) = 64 AND uid LIKE 'uuu%'"), 0,
+	       "a uid too long for the writer is not cut to 64 bytes");
+
 	if (rules_invite_code(l, p, "w1", NOW, code) != LD_OK)
 		bail("no invite code: %s", ledger_errmsg(l));
 	is_int(writer_claim(w, l, p, "w2", code, "dev-1", NOW, &o, &cr), LD_OK,
