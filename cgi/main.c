@@ -371,7 +371,9 @@ static void writer(int fcgi_fd)
 	fits = writer_socket_path(cfg->db, path, sizeof path) == 0;
 	if (!fits)
 		fprintf(stderr, "writer: the path of the database '%s' is too long for"
-			" a socket next to it; the workers write themselves\n", cfg->db);
+			" a socket next to it; %s\n", cfg->db, fcgi_fd >= 0 ?
+			"it serves the write socket, and a worker with a write runs it itself" :
+			"the workers write themselves");
 	if (!fits && fcgi_fd < 0) {
 		rc = 4; /* nothing to serve */
 	} else if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK) {
