@@ -16,6 +16,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -274,15 +275,37 @@ struct served {
 	struct app app;
 	struct slot *slots;
 	int nslots;
+	int ep;          /* the listening socket and the idle kept connections */
+	int listen_fd;
 	int64_t told_us; /* when an accept error was last logged */
 };
 
-static void served_end(struct slot *sl)
+/* Watches the slot's connection again (for one event), when nginx keeps
+ * it for the next request. A descriptor libfcgi closed is gone from ep;
+ * the same number may since be a new connection: hence MOD, else ADD. */
+static void served_arm(struct served *s, struct slot *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
+				  .data.u32 = (uint32_t)(sl - s->slots) + 1 };
+	int fd = sl->fcgi.ipcFd;
+
+	if (fd < 0)
+		return;
+	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		fprintf(stderr, "writer: cannot watch a connection: %s\n", strerror(errno));
+		sl->fcgi.keepConnection = 0; /* close it rather than lose it */
+		fcgi_finish(&sl->fcgi);
+	}
+}
+
+static void served_end(struct served *s, struct slot *sl)
 {
 	route_end(&sl->c);
 	http_req_release(&sl->req);
 	fcgi_finish(&sl->fcgi);
 	sl->busy = 0;
+	served_arm(s, sl);
 }
 
 static int served_take(void *own, struct writer_request *q, int *fd)
@@ -290,26 +313,31 @@ static int served_take(void *own, struct writer_request *q, int *fd)
 	struct served *s = own;
 
 	for (;;) {
+		struct epoll_event ev;
 		struct slot *sl = NULL;
 		int rc;
-		for (int i = 0; i < s->nslots && !sl; i++)
-			if (!s->slots[i].busy)
-				sl = &s->slots[i];
-		if (!sl)
+
+		if (epoll_wait(s->ep, &ev, 1, 0) != 1)
 			return -1;
+		if (ev.data.u32 == 0) { /* a new connection: a slot without one */
+			for (int i = 0; i < s->nslots && !sl; i++)
+				if (!s->slots[i].busy && s->slots[i].fcgi.ipcFd < 0)
+					sl = &s->slots[i];
+			if (!sl)
+				return -1;
+		} else {
+			sl = &s->slots[ev.data.u32 - 1];
+		}
 		if ((rc = FCGX_Accept_r(&sl->fcgi)) != 0) {
-			/* Nothing waits (EAGAIN), or a connection went away.
-			 * Anything else (out of descriptors) would keep the
-			 * socket readable: say so, and give nginx 10 ms. */
-			if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
-				int64_t now = ld_mono_us();
-				if (now - s->told_us >= 1000000) {
-					fprintf(stderr, "writer: cannot accept a request: %s\n",
-						rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
-					s->told_us = now;
-				}
-				usleep(10 * 1000);
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue; /* that connection went away */
+			int64_t now = ld_mono_us();
+			if (now - s->told_us >= 1000000) {
+				fprintf(stderr, "writer: cannot accept a request: %s\n",
+					rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
+				s->told_us = now;
 			}
+			usleep(10 * 1000);
 			return -1;
 		}
 		http_req_init(&sl->req, &sl->fcgi);
@@ -319,7 +347,7 @@ static int served_take(void *own, struct writer_request *q, int *fd)
 			*fd = sl->fcgi.ipcFd;
 			return (int)(sl - s->slots);
 		}
-		served_end(sl);
+		served_end(s, sl);
 	}
 }
 
@@ -328,13 +356,15 @@ static void served_give(void *own, int slot, const struct writer_reply *a)
 	struct served *s = own;
 	struct slot *sl = &s->slots[slot];
 
-	if (!a) /* nginx hung up: it answered, and the write is not run */
+	if (!a) { /* nginx hung up: it answered, and the write is not run */
 		sl->req.status = 499;
-	else if (route_resume(&sl->c) == 0)
+		sl->fcgi.keepConnection = 0;
+	} else if (route_resume(&sl->c) == 0) {
 		api_write_answer(&sl->c, sl->q.op, a);
-	else
+	} else {
 		api_fail(&sl->c, LD_ERR_NOTFOUND);
-	served_end(sl);
+	}
+	served_end(s, sl);
 }
 
 /*
@@ -348,7 +378,7 @@ static void writer(int fcgi_fd)
 {
 	struct sigaction sa = { .sa_handler = worker_on_term };
 	struct ledger_options lo = { 0 };
-	struct served s = { .nslots = 64 };
+	struct served s = { .nslots = 512, .ep = -1 };
 	struct ld_config *cfg = &s.app.cfg;
 	struct ledger *l = NULL;
 	char err[512], path[108];
@@ -385,7 +415,7 @@ static void writer(int fcgi_fd)
 		struct writer_options wo = {
 			.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL,
 			.cache_before_answer = cfg->balance_from_cache,
-			.max_batch = s.nslots,
+			.max_batch = 64,
 			.on_batch = writer_batch,
 			.wal_restart_frames = cfg->wal_restart_frames,
 			.on_checkpoint = metrics_writer_checkpoint,
@@ -398,7 +428,10 @@ static void writer(int fcgi_fd)
 			for (int i = 0; i < s.nslots; i++)
 				FCGX_InitRequest(&s.slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 			fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK);
-			wo.own_fd = fcgi_fd;
+			struct epoll_event lev = { .events = EPOLLIN, .data.u32 = 0 };
+			s.ep = epoll_create1(EPOLL_CLOEXEC);
+			epoll_ctl(s.ep, EPOLL_CTL_ADD, fcgi_fd, &lev);
+			wo.own_fd = s.ep;
 			wo.own = &s;
 			wo.take = served_take;
 			wo.give = served_give;
