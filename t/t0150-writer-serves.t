@@ -134,6 +134,19 @@ is_(r.status, 200, "which serves the writes")
 is_(s.scalar("SELECT count(*) FROM grants WHERE uid = 'k0' AND reason = 'visit'"), 1,
     "k0 has one visit grant whatever the first attempt got")
 
+# nginx keeps its connections to the writer between requests: after 30
+# writes in a row one is open, not 30 (connected sockets on the path).
+def write_conns():
+    with open("/proc/net/unix") as f:
+        return sum(1 for line in f if line.split()[-1:] == [write_sock]
+                   and line.split()[5] == "03")
+
+
+for i in range(30):
+    s.api("POST", P, "visit", token=c)
+n = write_conns()
+ok(1 <= n <= 2, "nginx keeps its connection to the writer between requests (%d open)" % n)
+
 # Nothing is left open: descriptors after 200 more requests as before.
 def fds():
     return len(os.listdir("/proc/%d/fd" % new))
