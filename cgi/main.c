@@ -255,13 +255,15 @@ static int listen_when_free(const char *path, int once)
 
 /*
  * The writer serving the FastCGI write socket itself ("write_workers":
- * 0): no write workers, and no hop from one to the writer. Each request
- * waiting on the socket is accepted into a slot of its own and routed;
- * a write is left in its slot for the batch (route_begin), anything else
- * is answered at once. After the batch's commit each write is answered
- * and its connection closed. The socket is non-blocking, so accepting
- * stops when nothing waits (libfcgi reads each request blocking, but
- * nginx sends all of a request as it connects).
+ * 0): no write workers, and no hop from one to the writer. Each of
+ * nginx's connections has a slot (an FCGX_Request kept across its
+ * requests); ep holds the listening socket and every idle connection, one
+ * event at a time. A request is routed in its slot: a write stays there
+ * for the batch (route_begin), anything else is answered at once. After
+ * the batch's commit each write is answered, and nginx keeps the
+ * connection for its next request (fastcgi_keep_conn). The listening
+ * socket is non-blocking, so accepting stops when nothing waits (libfcgi
+ * reads each request blocking, but nginx sends all of one at once).
  */
 struct slot {
 	FCGX_Request fcgi;
@@ -276,7 +278,6 @@ struct served {
 	struct slot *slots;
 	int nslots;
 	int ep;          /* the listening socket and the idle kept connections */
-	int listen_fd;
 	int64_t told_us; /* when an accept error was last logged */
 };
 
@@ -367,6 +368,37 @@ static void served_give(void *own, int slot, const struct writer_reply *a)
 	served_end(s, sl);
 }
 
+/* Readies s to serve fcgi_fd with the writer's ledger l and cache (both
+ * borrowed); returns -1 with a message printed. */
+static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct cache *cache)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+	s->app.ledger = l; /* borrowed: see struct app */
+	s->app.cache = cache;
+	s->slots = xcalloc((size_t)s->nslots, sizeof *s->slots);
+	for (int i = 0; i < s->nslots; i++)
+		FCGX_InitRequest(&s->slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	if (fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK) != 0 ||
+	    (s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fcgi_fd, &ev) != 0) {
+		fprintf(stderr, "writer: cannot watch the write socket: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes what served_open opened; the kept connections close with the
+ * process. */
+static void served_close(struct served *s)
+{
+	if (s->ep >= 0)
+		close(s->ep);
+	free(s->slots);
+	s->app.ledger = NULL;
+	s->app.cache = NULL;
+}
+
 /*
  * The writer: one process that runs the workers' write rules, many per
  * transaction (writer.h), and with fcgi_fd >= 0 serves that FastCGI
@@ -421,31 +453,22 @@ static void writer(int fcgi_fd)
 			.on_checkpoint = metrics_writer_checkpoint,
 		};
 		writer_cache = wo.cache;
-		if (fcgi_fd >= 0) {
-			s.app.ledger = l; /* borrowed: see struct app */
-			s.app.cache = wo.cache;
-			s.slots = xcalloc((size_t)s.nslots, sizeof *s.slots);
-			for (int i = 0; i < s.nslots; i++)
-				FCGX_InitRequest(&s.slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-			fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK);
-			struct epoll_event lev = { .events = EPOLLIN, .data.u32 = 0 };
-			s.ep = epoll_create1(EPOLL_CLOEXEC);
-			epoll_ctl(s.ep, EPOLL_CTL_ADD, fcgi_fd, &lev);
+		int ready = fcgi_fd < 0 || served_open(&s, fcgi_fd, l, wo.cache) == 0;
+		if (ready && fcgi_fd >= 0) {
 			wo.own_fd = s.ep;
 			wo.own = &s;
 			wo.take = served_take;
 			wo.give = served_give;
 		}
-		rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;
+		if (ready)
+			rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);
 		}
+		served_close(&s);
 		cache_free(wo.cache);
-		free(s.slots);
 	}
-	s.app.ledger = NULL;
-	s.app.cache = NULL;
 	ledger_free(l);
 	app_release(&s.app);
 	_exit(rc);
