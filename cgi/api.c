@@ -206,17 +206,15 @@ void api_balance(struct ctx *c)
  * index in r is into the writer's copy of the promotion. */
 static struct json_object *prize_json(const struct promo *p, const struct draw_result *r)
 {
-	const char *name = r->prize_id;
+	const struct promo_prize *found;
 	struct json_object *z;
 
 	if (!r->prize_id[0])
 		return NULL;
-	for (size_t i = 0; i < p->nprizes; i++)
-		if (strcmp(p->prizes[i].id, r->prize_id) == 0)
-			name = p->prizes[i].name;
+	found = promo_prize_find(p, r->prize_id);
 	z = json_object_new_object();
 	json_object_object_add(z, "id", json_object_new_string(r->prize_id));
-	json_object_object_add(z, "name", json_object_new_string(name));
+	json_object_object_add(z, "name", json_object_new_string(found ? found->name : r->prize_id));
 	return z;
 }
 

@@ -510,16 +510,8 @@ enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct 
 		ledger_set_errmsg(l, a->errmsg);
 	if (q->op == WRITER_CLAIM)
 		a->r.claim.inviter[sizeof a->r.claim.inviter - 1] = '\0';
-	if (q->op == WRITER_DRAW) {
-		struct draw_result *r = &a->r.draw;
-		r->prize_id[sizeof r->prize_id - 1] = '\0';
-		/* The writer's index is into its copy of the promotion: find
-		 * the prize in ours by id. */
-		r->prize = -1;
-		for (size_t i = 0; r->prize_id[0] && i < p->nprizes; i++)
-			if (strcmp(p->prizes[i].id, r->prize_id) == 0)
-				r->prize = (int)i;
-	}
+	if (q->op == WRITER_DRAW)
+		a->r.draw.prize_id[sizeof a->r.draw.prize_id - 1] = '\0';
 	return (enum ld_err)a->err;
 }
 
@@ -579,5 +571,9 @@ enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct 
 				   &a);
 
 	*r = a.r.draw;
+	/* The writer's index is into its copy of the promotion: find the
+	 * prize in ours by id. */
+	const struct promo_prize *z = r->prize_id[0] ? promo_prize_find(p, r->prize_id) : NULL;
+	r->prize = z ? (int)(z - p->prizes) : -1;
 	return e;
 }

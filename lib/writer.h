@@ -146,7 +146,7 @@ enum ld_err writer_draw(struct writer_client *w, struct ledger *l, const struct 
 /* Runs q through the writer when w is not NULL and the writer answers,
  * else in this process with l and p (q's promotion); a gets the answer.
  * Returns a->err; an error's message is also set on l. A draw's prize
- * index in a->r.draw is into p->prizes. */
+ * is known by its id (the index may be into the writer's copy). */
 enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct promo *p,
 			struct writer_request *q, struct writer_reply *a);
 
