@@ -81,4 +81,25 @@ is_(statuses, {200}, "440 requests whose bodies were not all read are answered")
 is_(open_fds(reads + writes), fds, "and the workers hold no more descriptors than before")
 log = open(os.path.join(s.dir, "nginx-error.log")).read()
 is_([l for l in log.splitlines() if "upstream" in l], [], "nginx logged no upstream error")
+
+# The writer frozen (SIGSTOP) behind write workers: a worker answers 503
+# after its timeout, and hangs up; the thawed writer does not run what
+# that worker gave up on.
+writer = s.child("ld-writer")
+f1 = s.token("frozen-w")
+os.kill(writer, signal.SIGSTOP)
+try:
+    t0 = time.monotonic()
+    r = s.api("POST", P, "visit", token=f1)
+    took = time.monotonic() - t0
+finally:
+    os.kill(writer, signal.SIGCONT)
+ok(r.status == 503 and r.json and r.json.get("message") == "the service is busy, try again",
+   "a visit while the writer is frozen -> the write worker's 503 JSON") or diag(repr(r))
+ok(took < 8, "after its timeout, not a hang (%.1f s)" % took)
+time.sleep(0.5)
+is_(s.scalar("SELECT count(*) FROM grants WHERE uid = 'frozen-w'"), 0,
+    "the thawed writer did not run the visit its worker gave up on")
+is_(s.api("POST", P, "visit", token=f1).json, {"granted": True, "balance": 1},
+    "the retried visit is granted once")
 done()
