@@ -254,6 +254,16 @@ enum ld_err ledger_checkpoint(struct ledger *l, int restart, int *frames)
 	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, "cannot checkpoint");
 }
 
+enum ld_err ledger_sync(struct ledger *l)
+{
+	sqlite3_file *f = NULL;
+	int rc = sqlite3_file_control(l->db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
+
+	if (rc == SQLITE_OK && f && f->pMethods)
+		rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+	return rc == SQLITE_OK ? LD_OK : ledger_fail(l, rc, "cannot sync the database");
+}
+
 enum ld_err ledger_begin(struct ledger *l)
 {
 	if (!l->batch)

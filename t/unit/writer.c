@@ -406,6 +406,7 @@ static void test_wal_restart(const struct promo *p)
 	ok(frames >= 64 && frames < 96,
 	   "and starts the WAL over: it never held more than a batch past 64 frames (%ld)", frames);
 	is_int(q("SELECT count(*) FROM grants WHERE uid LIKE 'wrap-%'"), 400, "all committed");
+	is_int(ledger_sync(l), LD_OK, "ledger_sync flushes the database file (the checkpointer's, after each pass)");
 	unlink(sock);
 }
 
