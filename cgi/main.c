@@ -289,8 +289,38 @@ struct served {
 	struct slot *slots;
 	int nslots;
 	int ep;          /* the listening socket and the idle kept connections */
+	int listen_fd;   /* the write socket (borrowed) */
+	int full;        /* every slot holds a connection: listen_fd not in ep */
 	int64_t told_us; /* when an accept error was last logged */
+	int64_t full_told_us; /* when "every slot taken" was last logged */
 };
+
+/* Every slot holds a connection: stop watching the listening socket until
+ * one is free. Left in ep it would be ready on every wait with nothing
+ * able to take it (the writer spun, and each batch ended at it). New
+ * connections wait in the socket's backlog meanwhile. */
+static void served_full(struct served *s)
+{
+	if (s->full || epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL) != 0)
+		return;
+	s->full = 1;
+	int64_t now = ld_mono_us();
+	if (now - s->full_told_us >= 1000000) {
+		fprintf(stderr, "writer: all %d connection slots hold a connection;"
+			" new ones wait until nginx closes one\n", s->nslots);
+		s->full_told_us = now;
+	}
+}
+
+/* Watches the listening socket again once sl has no connection. */
+static void served_freed(struct served *s, const struct slot *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+	if (s->full && !sl->busy && sl->fcgi.ipcFd < 0 &&
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0)
+		s->full = 0;
+}
 
 /* Watches the slot's connection again (for one event), when nginx keeps
  * it for the next request. A descriptor libfcgi closed is gone from ep;
@@ -318,6 +348,7 @@ static void served_end(struct served *s, struct slot *sl)
 	fcgi_finish(&sl->fcgi);
 	sl->busy = 0;
 	served_arm(s, sl);
+	served_freed(s, sl);
 }
 
 static int served_take(void *own, struct writer_request *q, int *fd)
@@ -335,12 +366,15 @@ static int served_take(void *own, struct writer_request *q, int *fd)
 			for (int i = 0; i < s->nslots && !sl; i++)
 				if (!s->slots[i].busy && s->slots[i].fcgi.ipcFd < 0)
 					sl = &s->slots[i];
-			if (!sl)
-				return -1;
+			if (!sl) {
+				served_full(s);
+				continue;
+			}
 		} else {
 			sl = &s->slots[ev.data.u32 - 1];
 		}
 		if ((rc = FCGX_Accept_r(&sl->fcgi)) != 0) {
+			served_freed(s, sl); /* libfcgi closed its connection */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 				continue; /* that connection went away */
 			int64_t now = ld_mono_us();
@@ -387,6 +421,7 @@ static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct c
 
 	s->app.ledger = l; /* borrowed: see struct app */
 	s->app.cache = cache;
+	s->listen_fd = fcgi_fd;
 	s->slots = xcalloc((size_t)s->nslots, sizeof *s->slots);
 	for (int i = 0; i < s->nslots; i++)
 		FCGX_InitRequest(&s->slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);

@@ -5,7 +5,7 @@
 # what is not a write (a bad body, a wrong method) is answered at once;
 # requests that waited while the writer was down are served by the next
 # one, and nothing is left open.
-import json, os, re, signal, subprocess, threading, time
+import json, os, re, signal, socket, struct, subprocess, threading, time
 from harness import Stack, ok, is_, done, diag, promo, BUILD
 
 P = "t-serves"
@@ -159,6 +159,84 @@ for i in range(100):
     s.api("POST", P, "visit", token=c)
     s.api("POST", P, "draws", body={"request_id": "fd-%06d" % i}, token=c)
 is_(fds(), held, "the writer holds no more descriptors after 200 requests")
+
+# Every slot taken: the writer has a slot per connection (512). Straight
+# FastCGI connections to the socket, each kept after one request, take
+# the free ones; the next connection waits in the socket's backlog
+# without the writer spinning on it, and is served once one closes.
+def fcgi_record(kind, body):
+    return struct.pack("!BBHHBx", 1, kind, 1, len(body), 0) + body
+
+
+def fcgi_params(pairs):
+    out = b""
+    for k, v in pairs:
+        out += bytes([len(k), len(v)]) + k.encode() + v.encode()
+    return out
+
+
+def fcgi_send(sock):
+    path = "/api/promotions/%s/visit" % P
+    sock.sendall(fcgi_record(1, struct.pack("!HB5x", 1, 1))  # responder, keep the connection
+                 + fcgi_record(4, fcgi_params([("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", path),
+                                               ("REQUEST_URI", path)]))
+                 + fcgi_record(4, b"") + fcgi_record(5, b""))
+
+
+def fcgi_answer(sock):
+    """The answer's stdout, up to its end-request record."""
+    out, buf = b"", b""
+    while True:
+        while len(buf) < 8 or len(buf) < 8 + struct.unpack("!H", buf[4:6])[0] + buf[6]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("the writer closed the connection")
+            buf += chunk
+        kind, clen, plen = buf[1], struct.unpack("!H", buf[4:6])[0], buf[6]
+        if kind == 6:
+            out += buf[8:8 + clen]
+        buf = buf[8 + clen + plen:]
+        if kind == 3:
+            return out
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+held_conns, waiting = [], None
+for i in range(600):
+    sk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sk.connect(write_sock)
+    fcgi_send(sk)
+    sk.settimeout(1.0)
+    try:
+        answer = fcgi_answer(sk)
+    except socket.timeout:
+        waiting = sk
+        break
+    held_conns.append(sk)
+ok(waiting is not None and 256 < len(held_conns) <= 512,
+   "a connection past the free slots waits (%d connections held a slot)" % len(held_conns))
+ok(b"405" in answer, "each held connection was answered (a GET of visit: 405)")
+t0 = cpu_ticks(new)
+time.sleep(1.0)
+spent = cpu_ticks(new) - t0
+ok(spent <= 20, "the writer does not spin while every slot is taken (%d ticks in 1 s)" % spent)
+ok("connection slots hold a connection" in open(os.path.join(s.dir, "log", "fcgi.log")).read(),
+   "and says so in its log")
+held_conns.pop().close()
+waiting.settimeout(10)
+try:
+    ok(b"405" in fcgi_answer(waiting), "once one closes, the waiting connection is served")
+except (socket.timeout, EOFError) as e:
+    ok(False, "once one closes, the waiting connection is served (%s)" % e)
+for sk in held_conns + [waiting]:
+    sk.close()
+r = s.api("POST", P, "visit", token=s.token("after-full"))
+is_(r.status, 200, "and the writes go on through nginx")
 
 # With "writes": "direct" there is no writer: as many write workers as
 # read workers serve the write socket. (A database of its own: this
