@@ -588,6 +588,23 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
+/* A count on the command line, from min to max; anything else (a typo
+ * that atoi would have read as 0) is fatal. */
+static int arg_count(const char *flag, const char *arg, int min, int max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		fprintf(stderr, "fatal: %s wants a number from %d to %d, not '%s'\n", flag, min,
+			max, arg);
+		exit(2);
+	}
+	return (int)v;
+}
+
 /*
  * Opens the listening socket ourselves rather than with FCGX_OpenSocket,
  * which exits on a bind failure and silently takes over a unix socket
@@ -631,7 +648,7 @@ static int open_socket(const char *where)
 	}
 	memcpy(host, where, (size_t)(colon - where));
 	host[colon - where] = '\0';
-	sin.sin_port = htons((uint16_t)atoi(colon + 1));
+	sin.sin_port = htons((uint16_t)arg_count("the port of --socket", colon + 1, 1, 65535));
 	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
 		fprintf(stderr, "fatal: '%s' is not an IPv4 address\n", host);
 		return -1;
@@ -667,11 +684,11 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
 			where = argv[++i];
 		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
-			nworkers = atoi(argv[++i]);
+			nworkers = arg_count("--workers", argv[++i], 1, 256);
 		else if (strcmp(argv[i], "--write-socket") == 0 && i + 1 < argc)
 			write_where = argv[++i];
 		else if (strcmp(argv[i], "--write-workers") == 0 && i + 1 < argc)
-			nwrite = atoi(argv[++i]);
+			nwrite = arg_count("--write-workers", argv[++i], 0, 256);
 		else
 			usage();
 	}

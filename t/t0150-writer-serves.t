@@ -262,4 +262,14 @@ except subprocess.TimeoutExpired:
     p.wait()
 ok("\"direct\": 3 write workers serve the write socket" in line,
    "0 write workers with \"writes\": \"direct\" start as many as the read pool: %s" % line.strip())
+
+# A typo in a count is refused, not read as 0 (which meant "from the config").
+for flag, value in (("--write-workers", "2x"), ("--workers", "0"), ("--workers", "")):
+    p = subprocess.run([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "z.sock"),
+                        "--write-socket", os.path.join(s.dir, "zw.sock"), flag, value],
+                       env=denv, capture_output=True, text=True, timeout=30)
+    is_((p.returncode, p.stderr.strip()),
+        (2, "fatal: %s wants a number from %d to 256, not '%s'" % (flag, 0 if "write" in flag else 1, value)),
+        "luckydice-fcgi %s '%s' is refused, naming the flag" % (flag, value))
+ok(not os.path.exists(os.path.join(s.dir, "z.sock")), "and opens no socket")
 done()
