@@ -172,14 +172,14 @@ static void worker(int listen_fd)
  * 2-4 ms).
  *
  * The writer starts the WAL over itself (ledger_checkpoint). Without one
- * ("writes": "direct", or a database path too long for the writer's
- * socket) a RESTART checkpoint does it, ten times a second as before the
+ * ("writes": "direct", or write workers and a database path too long for
+ * the writer's socket next to it) a RESTART checkpoint does it, ten times a second as before the
  * writer did. With one, only when the WAL has grown to
  * twice the writer's threshold (the writer is restarting, or a long read
  * held the frames), and at most once a second: a RESTART holds the writes
  * back while it waits for the readers.
  */
-static void checkpointer(void)
+static void checkpointer(int writer_serves)
 {
 	struct sigaction sa = { .sa_handler = worker_on_term };
 	struct ledger_options lo = { 0 };
@@ -204,7 +204,12 @@ static void checkpointer(void)
 		_exit(4);
 	}
 	char sock[108];
-	int writerless = !has_writer(&cfg, sock);
+	/* The writer serving the write socket starts the WAL over itself,
+	 * even when the database's path is too long for its own socket. */
+	int writerless = !writer_serves && !has_writer(&cfg, sock);
+	if (writerless)
+		fprintf(stderr, "checkpointer: no writer process; it starts the WAL over"
+			" itself, ten times a second\n");
 	int64_t last_restart_us = 0;
 	int last_frames = -1;
 	while (!stopping) {
@@ -569,7 +574,7 @@ static pid_t spawn(const struct pool *p, int i)
 		close_fd(p->read_fd);
 		if (i == p->nread + p->nwrite) {
 			close_fd(p->write_fd);
-			checkpointer();
+			checkpointer(p->writer && p->nwrite == 0 && p->write_fd >= 0);
 		}
 		if (p->nwrite > 0 || p->write_fd < 0) {
 			close_fd(p->write_fd);

@@ -252,16 +252,49 @@ subprocess.run([os.path.join(BUILD, "luckydicectl"), "init"], env=denv, capture_
 p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
                       "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "3"],
                      env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+def stop_instance(p):
+    """Its stderr, after a second's run and a SIGTERM."""
+    time.sleep(1.0)
+    p.terminate()
+    try:
+        return p.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        return p.communicate()[1]
+
+
 line = p.stderr.readline()
-time.sleep(0.5)
-p.terminate()
-try:
-    p.wait(30)
-except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
+rest = stop_instance(p)
 ok("\"direct\": 3 write workers serve the write socket" in line,
    "0 write workers with \"writes\": \"direct\" start as many as the read pool: %s" % line.strip())
+ok("checkpointer: no writer process" in rest,
+   "and the checkpointer starts the WAL over itself, and says so")
+
+# A database path too long for the writer's own socket: the writer still
+# serves the write socket and starts the WAL over, so the checkpointer
+# must not (its RESTARTs would hold the writes back ten times a second).
+deep = os.path.join(s.dir, "d" * 90)
+os.makedirs(deep, exist_ok=True)
+cfg.update(writes="grouped", write_workers=0, db=os.path.join(deep, "long.db"))
+with open(direct, "w") as f:
+    json.dump(cfg, f)
+subprocess.run([os.path.join(BUILD, "luckydicectl"), "init"], env=denv, capture_output=True,
+               timeout=30)
+p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
+                      "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "2"],
+                     env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+rest = stop_instance(p)
+ok("too long for a socket next to it; it serves the write socket" in rest,
+   "a long database path: the writer still serves the write socket")
+ok("checkpointer: no writer process" not in rest,
+   "and the checkpointer leaves the WAL's start-over to it") or diag(rest)
+p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
+                      "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "2",
+                      "--write-workers", "2"],
+                     env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+rest = stop_instance(p)
+ok("checkpointer: no writer process" in rest,
+   "with write workers instead (no writer at all then), the checkpointer does") or diag(rest)
 
 # A typo in a count is refused, not read as 0 (which meant "from the config").
 for flag, value in (("--write-workers", "2x"), ("--workers", "0"), ("--workers", "")):
