@@ -173,11 +173,11 @@ static void worker(int listen_fd)
  *
  * The writer starts the WAL over itself (ledger_checkpoint). Without one
  * ("writes": "direct", or write workers and a database path too long for
- * the writer's socket next to it) a RESTART checkpoint does it, ten times a second as before the
- * writer did. With one, only when the WAL has grown to
- * twice the writer's threshold (the writer is restarting, or a long read
- * held the frames), and at most once a second: a RESTART holds the writes
- * back while it waits for the readers.
+ * the writer's socket next to it) a RESTART checkpoint does it, ten times
+ * a second as before the writer did. With one, only when the WAL has
+ * grown to twice the writer's threshold (the writer is restarting, or a
+ * long read held the frames), and at most once a second: a RESTART holds
+ * the writes back while it waits for the readers.
  */
 static void checkpointer(int writer_serves)
 {
@@ -653,7 +653,9 @@ static int open_socket(const char *where)
 	}
 	memcpy(host, where, (size_t)(colon - where));
 	host[colon - where] = '\0';
-	sin.sin_port = htons((uint16_t)arg_count("the port of --socket", colon + 1, 1, 65535));
+	char what[160];
+	snprintf(what, sizeof what, "the port in '%s'", where);
+	sin.sin_port = htons((uint16_t)arg_count(what, colon + 1, 1, 65535));
 	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
 		fprintf(stderr, "fatal: '%s' is not an IPv4 address\n", host);
 		return -1;
