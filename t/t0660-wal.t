@@ -2,9 +2,10 @@
 # The WAL starts over under a steady stream of writes, so its file stays
 # small. With the writer, the writer itself does it between two batches
 # once the WAL holds wal_restart_frames: it does so even with the
-# checkpointer stopped. With "writes": "direct", or with no writer at all
-# (a database path too long for the writer's socket next to it), the
-# checkpointer does: its passes let the WAL start over whenever the
+# checkpointer stopped, and when the database's path is too long for its
+# own socket next to it, as long as it serves the write socket. With
+# "writes": "direct", or with no writer at all (write workers and such a
+# path), the checkpointer does: its passes let the WAL start over whenever the
 # writes pause, and its RESTART under a steady load (which a test this
 # size does not reach). With the checkpointer stopped and no writer to do it,
 # the WAL keeps every frame written: that is what each case is held to.
@@ -54,7 +55,15 @@ def run(name, extra, stop_checkpointer):
         wal_pages(s, frames)
     if s.db_name == LONG_DB:
         with open(os.path.join(s.dir, "log", "fcgi.log")) as f:
-            ok("too long for a socket next to it" in f.read(), "%s: there is no writer" % name)
+            log = f.read()
+        serves = extra.get("write_workers", 0) == 0
+        ok("too long for a socket next to it; %s" % (
+            "it serves the write socket" if serves else "the workers write themselves") in log,
+           "%s: %s" % (name, "the writer serves the write socket all the same" if serves
+                       else "there is no writer"))
+        is_("checkpointer: no writer process" in log, not serves,
+            "%s: the checkpointer %s the WAL over itself" % (name, "leaves it to the writer to start"
+                                                             if serves else "starts"))
     s.stop()
     return frames
 
@@ -69,8 +78,12 @@ ok(kept > N, "writes direct, no checkpointer: the WAL keeps every frame (%d)" % 
 direct = run("direct", {"writes": "direct"}, False)
 ok(direct < kept / 2,
    "writes direct: the checkpointer keeps it small: %d frames at most" % direct)
-writerless = run("writerless", {"db": LONG_DB}, False)
+writerless = run("writerless", {"db": LONG_DB, "write_workers": 2}, False)
 ok(writerless < kept / 2,
-   "no writer (the path is too long): the checkpointer keeps it small: %d frames at most"
+   "no writer (write workers, the path too long): the checkpointer keeps it small: %d frames at most"
    % writerless)
+long_path = run("long-path", {"db": LONG_DB, "wal_restart_frames": 100}, False)
+ok(long_path < kept / 4,
+   "the path too long but the writer serving: it starts the WAL over itself: %d frames at most"
+   % long_path)
 done()
