@@ -5,10 +5,16 @@
 # what is not a write (a bad body, a wrong method) is answered at once;
 # requests that waited while the writer was down are served by the next
 # one, and nothing is left open.
-import json, os, re, signal, socket, struct, subprocess, threading, time
+import json, os, re, resource, signal, socket, struct, subprocess, threading, time
 from harness import Stack, ok, is_, done, diag, promo, BUILD
 
 P = "t-serves"
+# The writer's 512 slots are filled below, from this process: room for
+# them on both ends (the stack inherits this limit).
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if soft != resource.RLIM_INFINITY and soft < 2048:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (2048 if hard == resource.RLIM_INFINITY
+                                                else min(2048, hard), hard))
 s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 0})
 write_sock = os.path.join(s.dir, "fcgi-writes.sock")
 
