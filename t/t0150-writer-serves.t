@@ -258,19 +258,32 @@ subprocess.run([os.path.join(BUILD, "luckydicectl"), "init"], env=denv, capture_
 p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
                       "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "3"],
                      env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
-def stop_instance(p):
-    """Its stderr, after a second's run and a SIGTERM."""
+def stop_instance(p, until):
+    """Its stderr: read until it says `until` (at most 30 s: a slow
+    start under the sanitizers), and a second more; then a SIGTERM."""
+    lines, seen = [], threading.Event()
+
+    def read():
+        for l in p.stderr:
+            lines.append(l)
+            if until in l:
+                seen.set()
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    seen.wait(30)
     time.sleep(1.0)
     p.terminate()
     try:
-        return p.communicate(timeout=30)[1]
+        p.wait(30)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
-        return p.communicate()[1]
+        p.wait()
+    t.join(10)
+    return "".join(lines)
 
 
 line = p.stderr.readline()
-rest = stop_instance(p)
+rest = stop_instance(p, "checkpointer: no writer process")
 ok("\"direct\": 3 write workers serve the write socket" in line,
    "0 write workers with \"writes\": \"direct\" start as many as the read pool: %s" % line.strip())
 ok("checkpointer: no writer process" in rest,
@@ -289,7 +302,7 @@ subprocess.run([os.path.join(BUILD, "luckydicectl"), "init"], env=denv, capture_
 p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path.join(s.dir, "x.sock"),
                       "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "2"],
                      env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
-rest = stop_instance(p)
+rest = stop_instance(p, "too long for a socket next to it")
 ok("too long for a socket next to it; it serves the write socket" in rest,
    "a long database path: the writer still serves the write socket")
 ok("checkpointer: no writer process" not in rest,
@@ -298,7 +311,7 @@ p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket", os.path
                       "--write-socket", os.path.join(s.dir, "y.sock"), "--workers", "2",
                       "--write-workers", "2"],
                      env=denv, stderr=subprocess.PIPE, text=True, start_new_session=True)
-rest = stop_instance(p)
+rest = stop_instance(p, "checkpointer: no writer process")
 ok("checkpointer: no writer process" in rest,
    "with write workers instead (no writer at all then), the checkpointer does") or diag(rest)
 
