@@ -64,6 +64,24 @@ def bail(msg):
 
 # ---- helpers -----------------------------------------------------------
 
+@contextlib.contextmanager
+def stopped(pid):
+    """The process pid stopped (SIGSTOP) for the with block, and let go on
+    (SIGCONT) however the block ends."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def timed(call):
+    """call()'s result and the seconds it took."""
+    t0 = time.monotonic()
+    out = call()
+    return out, time.monotonic() - t0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

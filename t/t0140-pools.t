@@ -6,7 +6,7 @@
 # (cgi/finish.h), also when it did not read the request's body: no
 # connection is left open and nginx sees no upstream error.
 import http.client, json, os, signal, time
-from harness import Stack, ok, is_, done, diag, promo
+from harness import Stack, ok, is_, done, diag, promo, stopped, timed
 
 P = "t-pools"
 s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 3})
@@ -87,13 +87,8 @@ is_([l for l in log.splitlines() if "upstream" in l], [], "nginx logged no upstr
 # that worker gave up on.
 writer = s.child("ld-writer")
 f1 = s.token("frozen-w")
-os.kill(writer, signal.SIGSTOP)
-try:
-    t0 = time.monotonic()
-    r = s.api("POST", P, "visit", token=f1)
-    took = time.monotonic() - t0
-finally:
-    os.kill(writer, signal.SIGCONT)
+with stopped(writer):
+    r, took = timed(lambda: s.api("POST", P, "visit", token=f1))
 ok(r.status == 503 and r.json and r.json.get("message") == "the service is busy, try again",
    "a visit while the writer is frozen -> the write worker's 503 JSON") or diag(repr(r))
 ok(took < 8, "after its timeout, not a hang (%.1f s)" % took)

@@ -6,7 +6,7 @@
 # requests that waited while the writer was down are served by the next
 # one, and nothing is left open.
 import json, os, re, resource, signal, socket, struct, subprocess, threading, time
-from harness import Stack, ok, is_, done, diag, promo, BUILD
+from harness import Stack, ok, is_, done, diag, promo, stopped, timed, BUILD
 
 P = "t-serves"
 # The writer's 512 slots are filled below, from this process: room for
@@ -77,12 +77,9 @@ is_(s.dump(), before, "none of them changed the ledger")
 # 8 visits queue on the socket; once it runs they take fewer batches.
 toks = s.tokens(*["q%d" % i for i in range(8)])
 b0 = batches()
-os.kill(writer, signal.SIGSTOP)
-try:
+with stopped(writer):
     ts, out = parallel([lambda t=t: s.api("POST", P, "visit", token=t) for t in toks])
     time.sleep(1.0)
-finally:
-    os.kill(writer, signal.SIGCONT)
 for t in ts:
     t.join(30)
 is_([x.status if hasattr(x, "status") else str(x) for x in out], [200] * 8,
@@ -95,13 +92,8 @@ ok(1 <= n < 8, "in fewer transactions than requests (%d)" % n)
 # A frozen writer: nginx answers 503 after its 6 s, hangs up, and the
 # thawed writer does not run the visit nobody waits for any more.
 frozen = s.token("frozen")
-os.kill(writer, signal.SIGSTOP)
-try:
-    t0 = time.monotonic()
-    r = s.api("POST", P, "visit", token=frozen)
-    took = time.monotonic() - t0
-finally:
-    os.kill(writer, signal.SIGCONT)
+with stopped(writer):
+    r, took = timed(lambda: s.api("POST", P, "visit", token=frozen))
 ok(r.status == 503 and r.json and r.json.get("error") == "unavailable",
    "a visit while the writer is frozen -> 503 JSON") or diag(repr(r))
 ok(5 < took < 10, "after nginx's 6 s, not a hang (%.1f s)" % took)

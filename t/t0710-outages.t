@@ -6,7 +6,7 @@
 # never a 500, nothing half-written), and the writer process frozen (503
 # after the timeout; what the workers gave up on is not run later).
 import os, signal, sqlite3, subprocess, threading, time
-from harness import Stack, ok, is_, diag, done, promo
+from harness import Stack, ok, is_, diag, done, promo, stopped, timed
 
 P = "t-out"
 s = Stack(workers=3, promos=[promo(P, prizes=[
@@ -157,16 +157,11 @@ writer = [int(p) for p in subprocess.run(["pgrep", "-P", str(fcgi), "-x", "ld-wr
                                          capture_output=True, text=True).stdout.split()]
 is_(len(writer), 1, "the writer runs")
 f1, f2 = s.tokens("frozen-1", "frozen-2")
-os.kill(writer[0], signal.SIGSTOP)
-try:
-    t0 = time.monotonic()
-    r = s.api("POST", P, "visit", token=f1)
-    took = time.monotonic() - t0
+with stopped(writer[0]):
+    r, took = timed(lambda: s.api("POST", P, "visit", token=f1))
     ok(r.status == 503 and r.json and r.json.get("error") == "unavailable",
        "a visit while the writer is frozen -> 503 JSON") or diag(repr(r))
     ok(took < 8, "after the writer's timeout, not a hang (%.1f s)" % took)
-finally:
-    os.kill(writer[0], signal.SIGCONT)
 time.sleep(0.5)
 is_(s.scalar("SELECT count(*) FROM grants WHERE promo=? AND uid='frozen-1'", P), 0,
     "the thawed writer did not run the visit its worker gave up on")
