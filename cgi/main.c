@@ -80,7 +80,7 @@ static int app_load(struct app *app)
 	char err[512];
 
 	memset(app, 0, sizeof *app);
-	if (config_load_env(&app->cfg, err, sizeof err) != LD_OK ||
+	if (config_load_default(&app->cfg, err, sizeof err) != LD_OK ||
 	    token_key_load(app->cfg.token_secret_file, &app->key, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "fatal: %s\n", err);
 		return -1;
@@ -190,7 +190,7 @@ static void checkpointer(int writer_serves)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGINT, SIG_IGN);
 	prctl(PR_SET_NAME, "ld-checkpoint"); /* tell it from the workers in ps */
-	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
+	if (config_load_default(&cfg, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "checkpointer: %s\n", err);
 		_exit(4);
 	}
@@ -706,7 +706,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* Read the config once here to fail early with a clear message. */
-	if (config_load_env(&cfg, err, sizeof err) != LD_OK) {
+	if (config_load_default(&cfg, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "fatal: %s\n", err);
 		return 2;
 	}

@@ -223,7 +223,7 @@ static void open_all(struct run *r)
 	const char *secret;
 	char err[512];
 
-	if (config_load_env(&r->cfg, err, sizeof err) != LD_OK)
+	if (config_load_default(&r->cfg, err, sizeof err) != LD_OK)
 		die("%s", err);
 	secret = r->cfg.signing_secret_file ? r->cfg.signing_secret_file
 					     : r->cfg.token_secret_file;

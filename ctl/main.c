@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 		/* promo simulate is a dry run of a file: no config needed */
 		if (commands[i].needs_config &&
 		    !(argc > 2 && strcmp(argv[1], "promo") == 0 && strcmp(argv[2], "simulate") == 0) &&
-		    config_load_env(&c.cfg, err, sizeof err) != LD_OK)
+		    config_load_default(&c.cfg, err, sizeof err) != LD_OK)
 			ctl_die("%s", err);
 		rc = commands[i].fn(&c, argc - 1, argv + 1);
 		ledger_free(c.ledger);

@@ -14,6 +14,10 @@
 
 #include "config.h"
 
+#ifndef LD_CONFIG_DEFAULT
+#define LD_CONFIG_DEFAULT "/etc/luckydice/luckydice.json"
+#endif
+
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONFIG_DEPTH 5
 
@@ -397,18 +401,18 @@ config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
-enum ld_err
-config_load_env(struct ld_config *cfg, char *err, size_t errlen)
+const char *
+config_default_path(void)
 {
 	const char *path = getenv("LUCKYDICE_CONFIG");
 
-	if (path == NULL || *path == '\0') {
-		memset(cfg, 0, sizeof(*cfg));
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "LUCKYDICE_CONFIG is not set");
-		return LD_ERR_INVALID;
-	}
-	return config_load(path, cfg, err, errlen);
+	return path != NULL && *path != '\0' ? path : LD_CONFIG_DEFAULT;
+}
+
+enum ld_err
+config_load_default(struct ld_config *cfg, char *err, size_t errlen)
+{
+	return config_load(config_default_path(), cfg, err, errlen);
 }
 
 void

@@ -58,8 +58,14 @@ enum ld_err config_load(const char *path, struct ld_config *cfg,
 enum ld_err config_parse(const char *json, size_t len, const char *path,
 			 struct ld_config *cfg, char *err, size_t errlen);
 
-/* Same, path from $LUCKYDICE_CONFIG (error if unset). */
-enum ld_err config_load_env(struct ld_config *cfg, char *err, size_t errlen);
+/* The config file a program reads when not given one: $LUCKYDICE_CONFIG
+ * when set and not empty, else the installed path (LD_CONFIG_DEFAULT,
+ * "$(sysconfdir)/luckydice/luckydice.json", fixed at build time). The
+ * result is static or the environment's: do not free it. */
+const char *config_default_path(void);
+
+/* config_load of config_default_path(). */
+enum ld_err config_load_default(struct ld_config *cfg, char *err, size_t errlen);
 
 /* Frees what cfg holds (not cfg itself). */
 void config_release(struct ld_config *cfg);

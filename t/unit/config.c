@@ -167,14 +167,17 @@ t_relative_config(void)
 	close(here);
 
 	setenv("LUCKYDICE_CONFIG", cfgpath, 1);
-	is_int(config_load_env(&cfg, err, sizeof(err)), LD_OK,
-	       "config_load_env reads $LUCKYDICE_CONFIG");
+	is_string(config_default_path(), cfgpath, "$LUCKYDICE_CONFIG names the config");
+	is_int(config_load_default(&cfg, err, sizeof(err)), LD_OK,
+	       "config_load_default reads $LUCKYDICE_CONFIG");
 	is_string(cfg.db, in_tmp("l.db"), "the same file");
 	config_release(&cfg);
 	unsetenv("LUCKYDICE_CONFIG");
-	is_int(config_load_env(&cfg, err, sizeof(err)), LD_ERR_INVALID,
-	       "config_load_env without $LUCKYDICE_CONFIG");
-	is_string(err, "LUCKYDICE_CONFIG is not set", "says so");
+	is_string(config_default_path(), LD_CONFIG_DEFAULT,
+		  "without $LUCKYDICE_CONFIG the installed path");
+	setenv("LUCKYDICE_CONFIG", "", 1);
+	is_string(config_default_path(), LD_CONFIG_DEFAULT, "an empty one is unset");
+	unsetenv("LUCKYDICE_CONFIG");
 }
 
 /* A bad config: LD_ERR_INVALID, cfg left empty, and the message is
