@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Invite codes and claims: the rules of DESIGN.md "Invite claim", each
+# Invite codes and claims: the invite rules (docs/architecture.md, "Rules made precise"), each
 # refusal with its status, the cap, the new-user window, and concurrency.
 import time
 from concurrent.futures import ThreadPoolExecutor

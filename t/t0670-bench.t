@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# The performance tools of issue 8 work and hold what is not a timing:
+# The performance tools (bench/) work and hold what is not a timing:
 # the whole-campaign replay checks its invariants (and fails when one
 # breaks), and one short bench/run against the real stack and the
 # reference responder answers every request with a 2xx, keeps every

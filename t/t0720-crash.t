@@ -3,7 +3,7 @@
 # client threads while FastCGI workers and the writer (the process that
 # serves the writes and commits them in groups) are killed with SIGKILL at random
 # (LD_CRASH_SECONDS, 20 by default). Afterwards every answer the clients
-# saw as 2xx is in the ledger, the invariants of DESIGN.md hold, every win
+# saw as 2xx is in the ledger, the invariants (docs/architecture.md) hold, every win
 # has its one reward.issue event, the supervisor replaced every dead
 # worker promptly, and the service answers. The dispatcher runs over and
 # over meanwhile and is killed at random too; afterwards every event
