@@ -28,6 +28,7 @@
 #include "token.h"
 
 struct options {
+	const char *config; /* --config, else config_default_path() */
 	int max_seconds; /* 0: until nothing is due */
 	int batch;       /* 0: the config's */
 	int dry_run;
@@ -65,8 +66,29 @@ static void die(const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-	fputs("usage: luckydice-dispatch [--max-seconds N] [--batch N] [--dry-run] [--quiet]\n"
-	      "  sends the due outbox events (config from $LUCKYDICE_CONFIG)\n", f);
+	fprintf(f,
+		"usage: luckydice-dispatch [--config FILE] [--max-seconds N] [--batch N]\n"
+		"                          [--dry-run] [--quiet]\n"
+		"       luckydice-dispatch --help | --version\n\n"
+		"One run of the outbox dispatcher (cron or a systemd timer starts it every\n"
+		"minute): sends the due events to reward_url and notify_url, records each\n"
+		"outcome, and prints 'dispatch: delivered N, retried N, dead N, still due N,\n"
+		"S.SS s'. A lock beside the database makes an overlapping run exit at once.\n\n"
+		"options:\n"
+		"  --config FILE      the config file (default: $LUCKYDICE_CONFIG if set,\n"
+		"                     else %s)\n"
+		"  --max-seconds N    start no delivery after N seconds (default: until\n"
+		"                     nothing is due)\n"
+		"  --batch N          events claimed per round (default: dispatch.batch)\n"
+		"  --dry-run          list what is due and would be sent; send nothing\n"
+		"  --quiet            print only when an event went dead or waits for a URL\n"
+		"                     that is not configured\n"
+		"  -h, --help         print this help and exit\n"
+		"  --version          print the version and exit\n\n"
+		"exit status: 0 all well (or another run holds the lock); 1 some deliveries\n"
+		"failed (retried, dead, or waiting for an unset URL); 2 cannot run (usage,\n"
+		"config, secret, database).\n\n"
+		"See luckydice-dispatch(8), luckydice.json(5).\n", config_installed_path());
 }
 
 static int parse_int(const char *s, const char *name, int min, int max)
@@ -84,30 +106,37 @@ static int parse_int(const char *s, const char *name, int min, int max)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "max-seconds", required_argument, NULL, 's' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
+		case 'c': o->config = optarg; break;
 		case 's': o->max_seconds = parse_int(optarg, "--max-seconds", 1, 86400); break;
 		case 'b': o->batch = parse_int(optarg, "--batch", 1, 100000); break;
 		case 'n': o->dry_run = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(2);
+		case 'V': printf("luckydice-dispatch (luckydice) %s\n", PACKAGE_VERSION); exit(0);
+		default:
+			fputs("(luckydice-dispatch --help for the options)\n", stderr);
+			exit(2);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		exit(2);
-	}
+	if (optind != argc)
+		die("unexpected argument '%s' (luckydice-dispatch --help for the options)",
+		    argv[optind]);
+	if (!o->config)
+		o->config = config_default_path();
 }
 
 /*
@@ -223,7 +252,7 @@ static void open_all(struct run *r)
 	const char *secret;
 	char err[512];
 
-	if (config_load_default(&r->cfg, err, sizeof err) != LD_OK)
+	if (config_load(r->opt.config, &r->cfg, err, sizeof err) != LD_OK)
 		die("%s", err);
 	secret = r->cfg.signing_secret_file ? r->cfg.signing_secret_file
 					     : r->cfg.token_secret_file;

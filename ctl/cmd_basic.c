@@ -8,13 +8,12 @@
 #include "ctl.h"
 #include "token.h"
 
-int cmd_init(struct ctl *c, int argc, char **argv)
+/* init: create the database, or apply the migrations it lacks. */
+static int init_run(struct ctl *c, const struct ctl_call *call)
 {
 	int from, to;
 
-	(void)argv;
-	if (argc != 1)
-		ctl_die("usage: luckydicectl init");
+	(void)call;
 	c->create = 1;
 	if (ledger_migrate(ctl_ledger(c), &from, &to) != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
@@ -26,12 +25,12 @@ int cmd_init(struct ctl *c, int argc, char **argv)
 }
 
 /* promo load FILE: validate, then store (insert or update by id). */
-static int promo_load(struct ctl *c, const char *path)
+static int promo_load(struct ctl *c, const struct ctl_call *call)
 {
 	struct promo *p;
 	int created;
 
-	p = ctl_read_promo(path);
+	p = ctl_read_promo(call->argv[0]);
 	if (ledger_promo_store(ctl_ledger(c), p, ld_now_ms(), &created) != LD_OK) {
 		promo_free(p);
 		ctl_die("%s", ledger_errmsg(c->ledger));
@@ -42,62 +41,154 @@ static int promo_load(struct ctl *c, const char *path)
 	return 0;
 }
 
-static int promo_list(struct ctl *c)
+static const char *promo_state(const struct promo *p, int64_t now)
+{
+	return promo_active(p, now) ? "active" : promo_day(p, now) < 0 ? "upcoming" : "ended";
+}
+
+static int promo_list(struct ctl *c, const struct ctl_call *call)
 {
 	int64_t now = ld_now_ms();
 	const struct promo *const *ps;
+	struct json_object *arr;
 	size_t n;
 
 	ps = ledger_promos(ctl_ledger(c), now, &n);
-	for (size_t i = 0; i < n; i++)
-		printf("%-24s %s..%s %-16s %-8s %s\n", ps[i]->id, ps[i]->first_day,
-		       ps[i]->last_day, ps[i]->time_zone,
-		       promo_active(ps[i], now) ? "active" : promo_day(ps[i], now) < 0
-		       ? "upcoming" : "ended", ps[i]->name);
+	if (!ctl_flag(call, "json")) {
+		for (size_t i = 0; i < n; i++)
+			printf("%-24s %s..%s %-16s %-8s %s\n", ps[i]->id, ps[i]->first_day,
+			       ps[i]->last_day, ps[i]->time_zone, promo_state(ps[i], now),
+			       ps[i]->name);
+		return 0;
+	}
+	arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(ps[i]->id));
+		json_object_object_add(o, "name", json_object_new_string(ps[i]->name));
+		json_object_object_add(o, "time_zone", json_object_new_string(ps[i]->time_zone));
+		json_object_object_add(o, "first_day", json_object_new_string(ps[i]->first_day));
+		json_object_object_add(o, "last_day", json_object_new_string(ps[i]->last_day));
+		json_object_object_add(o, "state", json_object_new_string(promo_state(ps[i], now)));
+		json_object_object_add(o, "prizes", json_object_new_int64((int64_t)ps[i]->nprizes));
+		json_object_array_add(arr, o);
+	}
+	{
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "promotions", arr);
+		ctl_print_json(o);
+	}
 	return 0;
 }
 
-int cmd_promo(struct ctl *c, int argc, char **argv)
+/* promo show ID: the rules in words, or with --json the definition as
+ * stored (a promotion file: "promo load" takes it back). */
+static int promo_show(struct ctl *c, const struct ctl_call *call)
 {
-	if (argc == 3 && strcmp(argv[1], "load") == 0)
-		return promo_load(c, argv[2]);
-	if (argc == 2 && strcmp(argv[1], "list") == 0)
-		return promo_list(c);
-	if (argc >= 3 && strcmp(argv[1], "simulate") == 0)
-		return ctl_promo_simulate(c, argc, argv);
-	if (argc == 3 && strcmp(argv[1], "show") == 0) {
-		puts(ctl_promo(c, argv[2])->json);
+	const struct promo *p = ctl_promo(c, call->argv[0]);
+	int64_t now = ld_now_ms();
+	char hours[32];
+
+	if (ctl_flag(call, "json")) {
+		puts(p->json);
 		return 0;
 	}
-	ctl_die("usage: luckydicectl promo load FILE | list | show ID | simulate FILE ...");
+	snprintf(hours, sizeof hours, "%g", (double)p->invitee_new_within_ms / 3600000.0);
+	printf("promotion  %s (%s)\n", p->id, p->name);
+	printf("days       %s..%s, %d days in %s, %s\n", p->first_day, p->last_day, p->ndays,
+	       p->time_zone, promo_state(p, now));
+	printf("grants     visit %lld, inviter %lld, invitee %lld\n", (long long)p->grant_visit,
+	       (long long)p->grant_inviter, (long long)p->grant_invitee);
+	printf("invites    at most %lld credited per inviter; an invitee is new for %s hours\n",
+	       (long long)p->max_credited_per_inviter, hours);
+	if (p->claims_per_client_per_day)
+		printf("abuse      at most %lld credited claims per client per day\n",
+		       (long long)p->claims_per_client_per_day);
+	printf("prizes     %zu\n", p->nprizes);
+	for (size_t i = 0; i < p->nprizes; i++) {
+		const struct promo_prize *z = &p->prizes[i];
+		int64_t total = 0;
+		for (int d = 0; d < p->ndays; d++)
+			total += z->stock[d];
+		printf("  %-16s %-9s daily %-8lld total %-9lld probability %-10.9g %s\n", z->id,
+		       z->release == RELEASE_EVEN ? "even" : "midnight", (long long)z->daily_stock,
+		       (long long)total, z->probability, z->name);
+	}
+	return 0;
 }
 
 /* token [--ttl SECONDS] UID...: one token per UID, one per line. */
-int cmd_token(struct ctl *c, int argc, char **argv)
+static int token_run(struct ctl *c, const struct ctl_call *call)
 {
+	long long ttl = ctl_number(call, "ttl", 1, 10LL * 365 * 86400, 30 * 86400);
+	int64_t expiry = ld_now_ms() / 1000 + ttl;
+	struct json_object *arr = NULL, *o;
 	struct token_key key;
 	char err[512], tok[TOKEN_MAX];
-	long long ttl = 30 * 86400;
-	int i = 1;
 
-	if (argc > 2 && strcmp(argv[1], "--ttl") == 0) {
-		char *end;
-		ttl = strtoll(argv[2], &end, 10);
-		if (*end || ttl <= 0 || ttl > 10LL * 365 * 86400)
-			ctl_die("--ttl: '%s' is not a number of seconds", argv[2]);
-		i = 3;
-	}
-	if (i >= argc)
-		ctl_die("usage: luckydicectl token [--ttl SECONDS] UID...");
+	for (int i = 0; i < call->argc; i++)
+		if (!ld_is_ident(call->argv[i], TOKEN_UID_MAX))
+			ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", call->argv[i]);
 	if (token_key_load(c->cfg.token_secret_file, &key, err, sizeof err) != LD_OK)
 		ctl_die("%s", err);
-	for (; i < argc; i++) {
-		if (token_issue(&key, argv[i], ld_now_ms() / 1000 + ttl, tok) != LD_OK) {
+	if (ctl_flag(call, "json"))
+		arr = json_object_new_array();
+	for (int i = 0; i < call->argc; i++) {
+		if (token_issue(&key, call->argv[i], expiry, tok) != LD_OK) {
 			token_key_release(&key);
-			ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", argv[i]);
+			ctl_die("cannot issue a token for '%s'", call->argv[i]);
 		}
-		puts(tok);
+		if (!arr) {
+			puts(tok);
+			continue;
+		}
+		o = json_object_new_object();
+		json_object_object_add(o, "user", json_object_new_string(call->argv[i]));
+		json_object_object_add(o, "token", json_object_new_string(tok));
+		json_object_object_add(o, "expires", json_object_new_int64(expiry));
+		json_object_array_add(arr, o);
 	}
 	token_key_release(&key);
+	if (arr) {
+		o = json_object_new_object();
+		json_object_object_add(o, "tokens", arr);
+		ctl_print_json(o);
+	}
 	return 0;
 }
+
+const struct ctl_cmd ctl_cmds_basic[] = {
+	{ "init", NULL, init_run, "", 0, 0, 0,
+	  "create the database, or apply the migrations it lacks",
+	  "Creates the database named by \"db\" in the config, or applies the\n"
+	  "migrations it does not have yet (each in its own transaction), and prints\n"
+	  "its schema version.",
+	  NULL, { { NULL } } },
+	{ "promo", "load", promo_load, "FILE", 1, 1, 0,
+	  "validate a promotion file and store it (insert, or update by id)",
+	  "Reads and validates the promotion file FILE (luckydice-promotion(5)) and\n"
+	  "stores it. An error names the field; nothing is stored then. Loading the\n"
+	  "same id again updates the rules without touching what was granted or won.",
+	  NULL, { { NULL } } },
+	{ "promo", "list", promo_list, "", 0, 0, 0,
+	  "the stored promotions: id, days, time zone, state, name",
+	  "Lists the stored promotions, one a line: id, first..last day, time zone,\n"
+	  "state (upcoming, active or ended) and name.",
+	  NULL, { CTL_OPT_JSON, { NULL } } },
+	{ "promo", "show", promo_show, "ID", 1, 1, 0,
+	  "one promotion's rules; with --json its definition as stored",
+	  "Shows promotion ID: its days and state, grants, invite rules, client cap\n"
+	  "and each prize (release, daily and total stock, probability). With --json,\n"
+	  "prints the definition as stored, a promotion file that 'promo load' takes.",
+	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
+	  { CTL_OPT_JSON, { NULL } } },
+	{ "token", NULL, token_run, "UID...", 1, -1, 0,
+	  "a signed user token for each UID, one per line",
+	  "Prints a token (uid.expiry.signature, signed with \"token_secret_file\") for\n"
+	  "each UID, one a line, valid for --ttl seconds (30 days by default). A UID\n"
+	  "is 1-64 of A-Z a-z 0-9 _ -; one starting with '-' goes after \"--\".",
+	  NULL,
+	  { { "ttl", "SECONDS", "how long the tokens are valid (default 2592000, 30 days)", 0 },
+	    CTL_OPT_JSON, { NULL } } },
+	{ NULL },
+};

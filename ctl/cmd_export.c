@@ -8,20 +8,12 @@
 #include "ctl.h"
 #include "export.h"
 
-int cmd_export(struct ctl *c, int argc, char **argv)
+static int winners_run(struct ctl *c, const struct ctl_call *call)
 {
-	static const char usage[] = "luckydicectl export winners PROMO [--day YYYY-MM-DD]";
-	const struct promo *p;
-	const char *day = NULL;
+	const struct promo *p = ctl_promo(c, call->argv[0]);
+	const char *day = ctl_value(call, "day");
 	int64_t rows;
 
-	if (argc == 5 && strcmp(argv[3], "--day") == 0)
-		day = argv[4];
-	else if (argc != 3)
-		ctl_die("usage: %s", usage);
-	if (strcmp(argv[1], "winners") != 0)
-		ctl_die("usage: %s", usage);
-	p = ctl_promo(c, argv[2]);
 	if (day && promo_day_index(p, day) < 0)
 		ctl_die("--day: '%s' is not a day of promotion '%s' (%s to %s)", day, p->id,
 			p->first_day, p->last_day);
@@ -35,3 +27,15 @@ int cmd_export(struct ctl *c, int argc, char **argv)
 		ctl_die("%s", ledger_errmsg(c->ledger));
 	}
 }
+
+const struct ctl_cmd ctl_cmds_export[] = {
+	{ "export", "winners", winners_run, "PROMO", 1, 1, 0,
+	  "the winners as RFC 4180 CSV on stdout, for the prize vendor",
+	  "Writes every win of promotion PROMO (or of one local day) as RFC 4180 CSV\n"
+	  "on stdout: user, prize_id, prize_name, day, time (local), draw_id,\n"
+	  "delivery (the state of its reward). The count goes to stderr.",
+	  "0 written; 2 no such promotion or day, or cannot run (usage, config,\n"
+	  "database)",
+	  { { "day", "YYYY-MM-DD", "only the wins of this local day", 0 }, { NULL } } },
+	{ NULL },
+};

@@ -101,40 +101,19 @@ static void stats_table(const struct promo *p, const struct stats_day *days)
 
 /* stats PROMO [--json]: per local day visits, invites credited, draws,
  * wins and stock left per prize. */
-int cmd_stats(struct ctl *c, int argc, char **argv)
+static int stats_run(struct ctl *c, const struct ctl_call *call)
 {
-	const struct promo *p;
+	const struct promo *p = ctl_promo(c, call->argv[0]);
 	struct stats_day *days;
-	int json = 0;
 
-	if (argc == 3 && strcmp(argv[2], "--json") == 0)
-		json = 1;
-	else if (argc != 2)
-		ctl_die("usage: luckydicectl stats PROMO [--json]");
-	p = ctl_promo(c, argv[1]);
 	if (stats_read(c->ledger, p, &days) != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
-	if (json) {
-		struct json_object *o = stats_json(p, days);
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						    JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
-	} else {
+	if (ctl_flag(call, "json"))
+		ctl_print_json(stats_json(p, days));
+	else
 		stats_table(p, days);
-	}
 	stats_days_free(days, p->ndays);
 	return 0;
-}
-
-/* A number argument of an option, or exit 2. */
-static double opt_num(const char *name, const char *s, double min, double max)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !(v >= min && v <= max))
-		ctl_die("%s: '%s' is not a number from %g to %g", name, s, min, max);
-	return v;
 }
 
 static void out_time(int minute, char buf[8])
@@ -214,44 +193,132 @@ static void sim_print(const struct promo *p, const char *path, const struct sim_
 	       num((int64_t)(wins + 0.5), b), stock ? 100.0 * wins / (double)stock : 0.0);
 }
 
+/* A modelled (fractional) count for JSON, to two decimals. */
+static struct json_object *json_count(double v)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof buf, "%.2f", v);
+	return json_object_new_double_s(v, buf);
+}
+
+/* The dry run as JSON: the options, each day, the totals. */
+static struct json_object *sim_json(const struct promo *p, const struct sim_options *o,
+				    const struct sim_result *r, int hourly)
+{
+	struct json_object *top = json_object_new_object(), *days = json_object_new_array();
+	struct json_object *totals = json_object_new_object(), *tp = json_object_new_object();
+	int64_t stock = 0;
+	double wins = 0;
+
+	json_object_object_add(top, "promotion", json_object_new_string(p->id));
+	json_object_object_add(top, "time_zone", json_object_new_string(p->time_zone));
+	json_object_object_add(top, "participants", json_object_new_int64(o->participants));
+	json_object_object_add(top, "draws_per_user", json_count(r->draws_per_user));
+	json_object_object_add(top, "seed", o->seed ? json_object_new_int64((int64_t)o->seed) : NULL);
+	for (int d = 0; d < r->ndays; d++) {
+		const struct sim_day *sd = &r->days[d];
+		struct json_object *day = json_object_new_object(), *prizes = json_object_new_object();
+		json_object_object_add(day, "day", json_object_new_string(sd->day));
+		json_object_object_add(day, "draws", json_count(sd->draws));
+		for (size_t i = 0; i < p->nprizes; i++) {
+			struct json_object *z = json_object_new_object();
+			char t[8];
+			json_object_object_add(z, "wins", json_count(sd->prize[i].wins));
+			json_object_object_add(z, "stock", json_object_new_int64(sd->prize[i].stock));
+			out_time(sd->prize[i].out_minute, t);
+			json_object_object_add(z, "out_at", sd->prize[i].out_minute < 0 ? NULL
+					       : json_object_new_string(t));
+			if (hourly && p->prizes[i].release == RELEASE_EVEN) {
+				struct json_object *hw = json_object_new_array();
+				struct json_object *ho = json_object_new_array();
+				for (int h = 0; h < 24; h++) {
+					json_object_array_add(hw, json_count(
+						sd->prize[i].hour_wins[h]));
+					json_object_array_add(ho, json_object_new_int64(
+						sd->prize[i].hour_open[h]));
+				}
+				json_object_object_add(z, "hour_wins", hw);
+				json_object_object_add(z, "hour_open", ho);
+			}
+			json_object_object_add(prizes, p->prizes[i].id, z);
+		}
+		if (hourly) {
+			struct json_object *hd = json_object_new_array();
+			for (int h = 0; h < 24; h++)
+				json_object_array_add(hd, json_count(sd->hour_draws[h]));
+			json_object_object_add(day, "hour_draws", hd);
+		}
+		json_object_object_add(day, "prizes", prizes);
+		json_object_array_add(days, day);
+	}
+	json_object_object_add(top, "days", days);
+	for (size_t i = 0; i < p->nprizes; i++) {
+		struct json_object *z = json_object_new_object();
+		json_object_object_add(z, "wins", json_count(r->total_wins[i]));
+		json_object_object_add(z, "stock", json_object_new_int64(r->total_stock[i]));
+		json_object_object_add(tp, p->prizes[i].id, z);
+		stock += r->total_stock[i];
+		wins += r->total_wins[i];
+	}
+	json_object_object_add(totals, "draws", json_count(r->total_draws));
+	json_object_object_add(totals, "wins", json_count(wins));
+	json_object_object_add(totals, "stock", json_object_new_int64(stock));
+	json_object_object_add(totals, "prizes", tp);
+	json_object_object_add(top, "totals", totals);
+	return top;
+}
+
 /* promo simulate FILE --participants N [--draws-per-user K] [--invited F]
- * [--seed S] [--hourly]: reads the file only, never the database. */
-int ctl_promo_simulate(struct ctl *c, int argc, char **argv)
+ * [--seed S] [--hourly] [--json]: reads the file only, never the
+ * database. */
+static int simulate_run(struct ctl *c, const struct ctl_call *call)
 {
 	struct sim_options o = { -1, -1, 0.5, 0 };
-	const char *path = NULL;
+	const char *path = call->argv[0];
 	struct sim_result r;
 	struct promo *p;
-	int hourly = 0;
 
 	(void)c;
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--hourly") == 0)
-			hourly = 1;
-		else if (strcmp(a, "--participants") == 0 && v && ++i)
-			o.participants = (int64_t)opt_num(a, v, 0, 1e9);
-		else if (strcmp(a, "--draws-per-user") == 0 && v && ++i)
-			o.draws_per_user = opt_num(a, v, 0, 1000);
-		else if (strcmp(a, "--invited") == 0 && v && ++i)
-			o.invited = opt_num(a, v, 0, 1);
-		else if (strcmp(a, "--seed") == 0 && v && ++i)
-			o.seed = (uint64_t)opt_num(a, v, 1, 1e15);
-		else if (a[0] != '-' && !path)
-			path = a;
-		else
-			path = NULL, i = argc + 1;
-	}
-	if (!path || o.participants < 0)
-		ctl_die("usage: luckydicectl promo simulate FILE --participants N"
-			" [--draws-per-user K] [--invited F] [--seed S] [--hourly]");
+	o.participants = ctl_number(call, "participants", 0, 1000000000, -1);
+	o.draws_per_user = ctl_real(call, "draws-per-user", 0, 1000, -1);
+	o.invited = ctl_real(call, "invited", 0, 1, 0.5);
+	o.seed = (uint64_t)ctl_number(call, "seed", 1, 1000000000000000LL, 0);
 	p = ctl_read_promo(path);
 	if (stats_simulate(p, &o, &r) != LD_OK) {
 		promo_free(p);
 		ctl_die("simulate: options out of range");
 	}
-	sim_print(p, path, &o, &r, hourly);
+	if (ctl_flag(call, "json"))
+		ctl_print_json(sim_json(p, &o, &r, ctl_flag(call, "hourly")));
+	else
+		sim_print(p, path, &o, &r, ctl_flag(call, "hourly"));
 	stats_sim_release(&r);
 	promo_free(p);
 	return 0;
 }
+
+const struct ctl_cmd ctl_cmds_stats[] = {
+	{ "promo", "simulate", simulate_run, "FILE", 1, 1, 1,
+	  "a dry run of a promotion file: wins and stock per day (writes nothing)",
+	  "A dry run of the promotion file FILE, before launch: participants' first\n"
+	  "visits spread evenly over the days, each rolling all their dice that day\n"
+	  "(visit + F x (invitee + inviter) dice, F = --invited), and per day the\n"
+	  "draws, the wins/stock of each prize and when it ran out, then the totals.\n"
+	  "Expected values, or with --seed one sampled run. Reads no config and no\n"
+	  "database.",
+	  NULL,
+	  { { "participants", "N", "how many people take part", 1 },
+	    { "draws-per-user", "K", "dice per participant instead of the model's", 0 },
+	    { "invited", "F", "share of participants who came through an invite (0.5)", 0 },
+	    { "seed", "S", "sample one run with this seed instead of expected values", 0 },
+	    { "hourly", NULL, "also each hour of the paced (\"release\": \"even\") prizes", 0 },
+	    CTL_OPT_JSON, { NULL } } },
+	{ "stats", NULL, stats_run, "PROMO", 1, 1, 0,
+	  "per local day: visits, invites credited, draws, wins and stock left",
+	  "Per local day of promotion PROMO: visit grants, invitees credited, draws,\n"
+	  "and for each prize won/left of the day's stock, then the totals.",
+	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
+	  { CTL_OPT_JSON, { NULL } } },
+	{ NULL },
+};

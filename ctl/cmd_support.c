@@ -12,6 +12,10 @@
 #include "ctl.h"
 #include "support.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define SUPPORT_AMOUNT_MAX_TEXT STR(SUPPORT_AMOUNT_MAX)
+
 /* The person at the keyboard: who ran sudo, else the login user. */
 static const char *operator_name(void)
 {
@@ -26,24 +30,15 @@ static const char *operator_name(void)
 	return pw ? pw->pw_name : "unknown";
 }
 
-/* Parses --reason TEXT --ticket ID (any order) from argv[from..]; dies on
- * anything else. */
-static void parse_request(int argc, char **argv, int from, struct support_request *rq,
-			  const char *usage)
+/* The request of a support command: --reason and --ticket (required by
+ * the table), checked; dies naming what is wrong. */
+static void support_request(const struct ctl_call *call, struct support_request *rq)
 {
 	char err[256];
 
 	memset(rq, 0, sizeof *rq);
-	for (int i = from; i < argc; i++) {
-		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
-			rq->reason = argv[++i];
-		else if (strcmp(argv[i], "--ticket") == 0 && i + 1 < argc)
-			rq->ticket = argv[++i];
-		else
-			ctl_die("usage: %s", usage);
-	}
-	if (!rq->reason || !rq->ticket)
-		ctl_die("usage: %s", usage);
+	rq->reason = ctl_value(call, "reason");
+	rq->ticket = ctl_value(call, "ticket");
 	rq->by = operator_name();
 	if (support_check(rq, err, sizeof err) != LD_OK)
 		ctl_die("%s", err);
@@ -81,11 +76,9 @@ static int revoke_reward(struct ctl *c, const struct promo *p, const char *draw,
 
 /* grant|revoke PROMO UID N --reason TEXT --ticket ID
  * revoke --reward DRAW_ID PROMO ... is revoke-reward. */
-static int grant_or_revoke(struct ctl *c, int revoke, int argc, char **argv)
+static int grant_or_revoke(struct ctl *c, int revoke, const struct ctl_call *call)
 {
-	const char *usage = revoke
-		? "luckydicectl revoke PROMO UID N --reason TEXT --ticket ID"
-		: "luckydicectl grant PROMO UID N --reason TEXT --ticket ID";
+	const char *uid = call->argv[1];
 	struct support_request rq;
 	struct support_result r;
 	enum support_outcome o;
@@ -93,30 +86,23 @@ static int grant_or_revoke(struct ctl *c, int revoke, int argc, char **argv)
 	int64_t n;
 	enum ld_err e;
 
-	if (revoke && argc >= 2 && strcmp(argv[1], "--reward") == 0) {
-		if (argc < 4)
-			ctl_die("usage: luckydicectl revoke --reward DRAW_ID PROMO --reason TEXT --ticket ID");
-		parse_request(argc, argv, 4, &rq,
-			      "luckydicectl revoke --reward DRAW_ID PROMO --reason TEXT --ticket ID");
-		return revoke_reward(c, ctl_promo(c, argv[3]), argv[2], &rq);
-	}
-	if (argc < 4)
-		ctl_die("usage: %s", usage);
-	parse_request(argc, argv, 4, &rq, usage);
-	if (!ld_is_ident(argv[2], 64))
-		ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", argv[2]);
-	n = parse_count(argv[3], "N");
-	p = ctl_promo(c, argv[1]);
-	e = (revoke ? support_revoke : support_grant)(ctl_ledger(c), p, argv[2], n, &rq,
+	if (call->argc != 3)
+		ctl_usage_error(call, "%s PROMO UID N", revoke ? "revoke" : "grant");
+	support_request(call, &rq);
+	if (!ld_is_ident(uid, 64))
+		ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", uid);
+	n = parse_count(call->argv[2], "N");
+	p = ctl_promo(c, call->argv[0]);
+	e = (revoke ? support_revoke : support_grant)(ctl_ledger(c), p, uid, n, &rq,
 						      ld_now_ms(), &o, &r);
 	if (e != LD_OK)
 		ctl_die("cannot %s: %s", revoke ? "revoke" : "grant", ledger_errmsg(c->ledger));
 	switch (o) {
 	case SUPPORT_DONE:
-		publish(c, p->id, argv[2], &r.bal);
+		publish(c, p->id, uid, &r.bal);
 		printf("%s %lld %s '%s' in '%s' by ticket %s: balance %lld (version %lld)\n",
 		       revoke ? "revoked" : "granted", (long long)n, revoke ? "from" : "to",
-		       argv[2], p->id, rq.ticket,
+		       uid, p->id, rq.ticket,
 		       (long long)BALANCE(r.bal), (long long)r.bal.version);
 		return 0;
 	case SUPPORT_ALREADY:
@@ -127,22 +113,30 @@ static int grant_or_revoke(struct ctl *c, int revoke, int argc, char **argv)
 	case SUPPORT_BELOW_ZERO:
 		fprintf(stderr, "error: cannot revoke %lld from '%s': the balance is %lld"
 			" (granted %lld, spent %lld) and never goes below zero\n",
-			(long long)n, argv[2], (long long)BALANCE(r.bal),
+			(long long)n, uid, (long long)BALANCE(r.bal),
 			(long long)r.bal.granted, (long long)r.bal.spent);
-		return 1;
+		return CTL_EXIT_PROBLEM;
 	default:
 		ctl_die("unexpected outcome %d", (int)o);
 	}
 }
 
-int cmd_grant(struct ctl *c, int argc, char **argv)
+static int grant_run(struct ctl *c, const struct ctl_call *call)
 {
-	return grant_or_revoke(c, 0, argc, argv);
+	return grant_or_revoke(c, 0, call);
 }
 
-int cmd_revoke(struct ctl *c, int argc, char **argv)
+static int revoke_run(struct ctl *c, const struct ctl_call *call)
 {
-	return grant_or_revoke(c, 1, argc, argv);
+	struct support_request rq;
+	const char *draw = ctl_value(call, "reward");
+
+	if (!draw)
+		return grant_or_revoke(c, 1, call);
+	if (call->argc != 1)
+		ctl_usage_error(call, "revoke --reward DRAW_ID PROMO");
+	support_request(call, &rq);
+	return revoke_reward(c, ctl_promo(c, call->argv[0]), draw, &rq);
 }
 
 static int revoke_reward(struct ctl *c, const struct promo *p, const char *draw,
@@ -186,14 +180,42 @@ static int revoke_reward(struct ctl *c, const struct promo *p, const char *draw,
 }
 
 /* revoke-reward PROMO DRAW_ID --reason TEXT --ticket ID */
-int cmd_revoke_reward(struct ctl *c, int argc, char **argv)
+static int revoke_reward_run(struct ctl *c, const struct ctl_call *call)
 {
-	static const char usage[] =
-		"luckydicectl revoke-reward PROMO DRAW_ID --reason TEXT --ticket ID";
 	struct support_request rq;
 
-	if (argc < 3)
-		ctl_die("usage: %s", usage);
-	parse_request(argc, argv, 3, &rq, usage);
-	return revoke_reward(c, ctl_promo(c, argv[1]), argv[2], &rq);
+	support_request(call, &rq);
+	return revoke_reward(c, ctl_promo(c, call->argv[0]), call->argv[1], &rq);
 }
+
+#define SUPPORT_OPTS \
+	{ "reason", "TEXT", "why, in words (kept with the change, shown by user show)", 1 }, \
+	{ "ticket", "ID", "the support ticket: a change is made once per ticket", 1 }
+
+const struct ctl_cmd ctl_cmds_support[] = {
+	{ "grant", NULL, grant_run, "PROMO UID N", 3, 3, 0,
+	  "give N dice to a user (support compensation, once per ticket)",
+	  "Grants N dice (1-" SUPPORT_AMOUNT_MAX_TEXT ") to user UID in promotion PROMO, recording the\n"
+	  "reason, the ticket and the operator ($SUDO_USER, else $USER). The same\n"
+	  "ticket again changes nothing. The cache is updated after the commit.",
+	  NULL, { SUPPORT_OPTS, { NULL } } },
+	{ "revoke", NULL, revoke_run, "PROMO UID N", 1, 3, 0,
+	  "take N dice back from a user (never below zero)",
+	  "Takes N dice back from user UID in promotion PROMO, recorded like a grant;\n"
+	  "never below zero (refused, exit 1). 'revoke --reward DRAW_ID PROMO' is\n"
+	  "revoke-reward.",
+	  "0 done (or done before by this ticket); 1 refused: the balance would go\n"
+	  "below zero, or (--reward) the reward cannot be revoked; 2 cannot run",
+	  { SUPPORT_OPTS,
+	    { "reward", "DRAW_ID", "revoke the reward of this draw instead (revoke-reward)", 0 },
+	    { NULL } } },
+	{ "revoke-reward", NULL, revoke_reward_run, "PROMO DRAW_ID", 2, 2, 0,
+	  "stop the undelivered reward of a draw",
+	  "Stops the reward of draw DRAW_ID in promotion PROMO from being sent: its\n"
+	  "reward.issue and notify.win events will not be delivered. Refused when\n"
+	  "the reward was delivered already or is being sent right now.",
+	  "0 done (or revoked before); 1 refused: no such draw, the draw won nothing,\n"
+	  "the reward was delivered or is in flight; 2 cannot run",
+	  { SUPPORT_OPTS, { NULL } } },
+	{ NULL },
+};

@@ -165,38 +165,30 @@ static void show_balance(struct json_object *h, struct json_object *cache)
 	}
 }
 
-int cmd_user(struct ctl *c, int argc, char **argv)
+/* user show PROMO UID [--json] */
+static int user_show(struct ctl *c, const struct ctl_call *call)
 {
-	static const char usage[] = "luckydicectl user show PROMO UID [--json]";
+	const char *uid = call->argv[1];
 	struct json_object *h, *cache, *promo;
 	const struct promo *p;
 	struct ld_balance b;
-	int json = 0;
 
-	if (argc == 5 && strcmp(argv[4], "--json") == 0)
-		json = 1;
-	else if (argc != 4)
-		ctl_die("usage: %s", usage);
-	if (strcmp(argv[1], "show") != 0)
-		ctl_die("usage: %s", usage);
-	if (!ld_is_ident(argv[3], 64))
-		ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", argv[3]);
-	p = ctl_promo(c, argv[2]);
-	if (history_json(ctl_ledger(c), p, argv[3], ld_now_ms(), HISTORY_SUPPORT, &h) != LD_OK)
+	if (!ld_is_ident(uid, 64))
+		ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", uid);
+	p = ctl_promo(c, call->argv[0]);
+	if (history_json(ctl_ledger(c), p, uid, ld_now_ms(), HISTORY_SUPPORT, &h) != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
 	b.granted = num(h, "granted");
 	b.spent = num(h, "spent");
 	b.version = num(h, "version");
-	cache = cache_json(c, p->id, argv[3], &b);
+	cache = cache_json(c, p->id, uid, &b);
 	json_object_object_add(h, "cache", cache);
-	if (json) {
-		puts(json_object_to_json_string_ext(h, JSON_C_TO_STRING_PRETTY |
-						    JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(h);
+	if (ctl_flag(call, "json")) {
+		ctl_print_json(h);
 		return 0;
 	}
 	json_object_object_get_ex(h, "promotion", &promo);
-	printf("user %s in promotion %s (%s, %s to %s, %s, times in %s)\n", argv[3], p->id,
+	printf("user %s in promotion %s (%s, %s to %s, %s, times in %s)\n", uid, p->id,
 	       str(promo, "name"), p->first_day, p->last_day,
 	       promo_active(p, ld_now_ms()) ? "active" : "not active", p->time_zone);
 	show_balance(h, cache);
@@ -206,3 +198,18 @@ int cmd_user(struct ctl *c, int argc, char **argv)
 	json_object_put(h);
 	return 0;
 }
+
+const struct ctl_cmd ctl_cmds_user[] = {
+	{ "user", "show", user_show, "PROMO UID", 2, 2, 0,
+	  "one user explained: grants, invites, claims, draws, rewards, balance vs cache",
+	  "Explains user UID in promotion PROMO for support: every grant with its\n"
+	  "reason, from or for whom and local time; invites credited (and whether the\n"
+	  "inviter got a grant); who invited them; refused claims; draws; every\n"
+	  "reward and notification with its delivery state; and the ledger's balance\n"
+	  "beside the cached one, marked DRIFT when they differ. A user the ledger\n"
+	  "does not know shows as empty.",
+	  "0 shown; 2 no such promotion, a malformed UID, or cannot run (usage, config,\n"
+	  "database)",
+	  { CTL_OPT_JSON, { NULL } } },
+	{ NULL },
+};

@@ -406,7 +406,13 @@ config_default_path(void)
 {
 	const char *path = getenv("LUCKYDICE_CONFIG");
 
-	return path != NULL && *path != '\0' ? path : LD_CONFIG_DEFAULT;
+	return path != NULL && *path != '\0' ? path : config_installed_path();
+}
+
+const char *
+config_installed_path(void)
+{
+	return LD_CONFIG_DEFAULT;
 }
 
 enum ld_err

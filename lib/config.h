@@ -64,6 +64,9 @@ enum ld_err config_parse(const char *json, size_t len, const char *path,
  * result is static or the environment's: do not free it. */
 const char *config_default_path(void);
 
+/* The installed path alone (LD_CONFIG_DEFAULT), for help texts. */
+const char *config_installed_path(void);
+
 /* config_load of config_default_path(). */
 enum ld_err config_load_default(struct ld_config *cfg, char *err, size_t errlen);
 
