@@ -81,6 +81,7 @@ extern const struct ctl_cmd ctl_cmds_support[]; /* grant, revoke, revoke-reward 
 extern const struct ctl_cmd ctl_cmds_cache[];   /* cache verify|rebuild */
 extern const struct ctl_cmd ctl_cmds_export[];  /* export winners */
 extern const struct ctl_cmd ctl_cmds_outbox[];  /* outbox list|retry */
+extern const struct ctl_cmd ctl_cmds_secrets[]; /* secrets */
 
 /*
  * Runs cmd (args.c): parses argv[0..argc) (argv[0] is the command's own

@@ -16,7 +16,7 @@
 
 /* Every command, in the order luckydicectl --help lists them. */
 static const struct ctl_cmd *const tables[] = {
-	ctl_cmds_basic, ctl_cmds_stats, ctl_cmds_user, ctl_cmds_support,
+	ctl_cmds_basic, ctl_cmds_secrets, ctl_cmds_stats, ctl_cmds_user, ctl_cmds_support,
 	ctl_cmds_cache, ctl_cmds_export, ctl_cmds_outbox,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])

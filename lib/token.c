@@ -6,9 +6,12 @@
  * 1..64 [A-Za-z0-9_-], an expiry of 1..19 decimal digits without sign or
  * leading zeros, and a signature of exactly 43 base64url characters.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -18,6 +21,73 @@
 #define TOKEN_KEY_MAX 4096
 #define SIG_LEN 43 /* base64url of 32 bytes, unpadded */
 #define EXPIRY_DIGITS_MAX 19
+
+/*
+ * A new secret file (see token.h): mkstemp beside path, mode and owner set
+ * before a byte is written, fsync, then rename (replace) or link (keep an
+ * existing file) into place.
+ */
+enum ld_err
+token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
+		    char *err, size_t errlen)
+{
+	unsigned char raw[TOKEN_SECRET_BYTES];
+	char text[sodium_base64_ENCODED_LEN(TOKEN_SECRET_BYTES,
+					    sodium_base64_VARIANT_ORIGINAL) + 1];
+	char tmp[4096];
+	const char *what;
+	size_t len;
+	int fd, e;
+
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "cannot initialise libsodium");
+		return LD_ERR_IO;
+	}
+	if (ld_fmt(tmp, sizeof(tmp), "%s.new-XXXXXX", path) != 0) {
+		snprintf(err, errlen, "secret path '%s' is too long", path);
+		return LD_ERR_IO;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		snprintf(err, errlen, "cannot create a file beside '%s': %s", path,
+			 strerror(errno));
+		return LD_ERR_IO;
+	}
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(text, sizeof(text) - 1, raw, sizeof(raw),
+			  sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(raw, sizeof(raw));
+	len = strlen(text);
+	text[len++] = '\n';
+	what = "write";
+	errno = EIO; /* what a short write leaves */
+	if (fchmod(fd, 0640) != 0)
+		what = "set the mode of";
+	else if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) != 0)
+		what = "set the owner of";
+	else if (write(fd, text, len) == (ssize_t)len && fsync(fd) == 0)
+		what = NULL;
+	e = errno;
+	sodium_memzero(text, sizeof(text));
+	if (close(fd) != 0 && what == NULL) {
+		what = "write";
+		e = errno;
+	}
+	if (what == NULL && (replace ? rename(tmp, path) : link(tmp, path)) != 0) {
+		what = replace ? "replace" : "create";
+		e = errno;
+	}
+	/* a rename took tmp away; after a link or a failure it is still there */
+	if (!replace || what != NULL)
+		unlink(tmp);
+	if (what == NULL)
+		return LD_OK;
+	if (!replace && e == EEXIST) {
+		snprintf(err, errlen, "secret file '%s' exists", path);
+		return LD_ERR_INVALID;
+	}
+	snprintf(err, errlen, "cannot %s secret file '%s': %s", what, path, strerror(e));
+	return LD_ERR_IO;
+}
 
 /*
  * Reads the secret at path. One trailing "\n" or "\r\n" is dropped (files

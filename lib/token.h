@@ -8,6 +8,8 @@
 #ifndef LD_TOKEN_H
 #define LD_TOKEN_H
 
+#include <sys/types.h>
+
 #include <sodium.h>
 
 #include "ld.h"
@@ -33,6 +35,19 @@ enum token_status {
 /* Reads the secret file (at least 32 bytes, trailing newline ignored). */
 enum ld_err token_key_load(const char *path, struct token_key *key,
 			   char *err, size_t errlen);
+/*
+ * Makes a new secret file at path: TOKEN_SECRET_BYTES random bytes
+ * (libsodium's randombytes_buf) in base64 and a newline, mode 0640, owned
+ * by uid:gid ((uid_t)-1 and (gid_t)-1 keep the creator's). It is written
+ * to a temporary file beside path and moved into place, so path never
+ * holds half a secret: with replace set over an existing file, otherwise
+ * only if path does not exist (LD_ERR_INVALID "... exists" when it does).
+ * Other failures are LD_ERR_IO, with a message in err.
+ */
+#define TOKEN_SECRET_BYTES 32
+enum ld_err token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
+				char *err, size_t errlen);
+
 /* The key from len bytes (copied; no length check: token_key_load's).
  * sodium_init() must have run. token_key_release frees it. */
 enum ld_err token_key_set(struct token_key *key, const void *bytes, size_t len);

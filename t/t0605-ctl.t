@@ -3,8 +3,9 @@
 # their options anywhere (before or after the operands), answer -h/--help
 # for every command without a config or a database, print --version, take
 # --config FILE, exit 0/1/2 as their help says, and every command that
-# lists or shows something prints JSON with --json.
-import json, os, re, subprocess
+# lists or shows something prints JSON with --json. luckydicectl secrets
+# makes the secret files.
+import base64, grp, json, os, re, stat, subprocess, tempfile
 from harness import Stack, ok, is_, done, diag, promo, BUILD, SRC
 
 CTL = os.path.join(BUILD, "luckydicectl")
@@ -27,7 +28,7 @@ ok(r.returncode == 0 and r.stdout.startswith("usage: luckydicectl"), "luckydicec
 commands = re.findall(r"^  luckydicectl ([a-z-]+(?: (?:load|list|show|simulate|verify|rebuild"
                       r"|winners|retry))?)", r.stdout, re.M)
 diag("commands: %s" % ", ".join(commands))
-is_(len(commands), 16, "--help lists the 16 commands")
+is_(len(commands), 17, "--help lists the 17 commands")
 is_(run(CTL, "-h").stdout, r.stdout, "-h is --help")
 is_(run(CTL, "help").stdout, r.stdout, "luckydicectl help is --help")
 ok("exit status:" in r.stdout and "--config FILE" in r.stdout and "--version" in r.stdout,
@@ -181,4 +182,44 @@ ok(r.returncode == 1 and j.get("drift") == 1 and j["drifted"][0]["user"] == "U",
 r = ctl("token", "--", "-dash")
 ok(r.returncode == 0 and r.stdout.startswith("-dash."), "token -- -dash")
 
+# ---- secrets ------------------------------------------------------------
+work = tempfile.mkdtemp(prefix="ld-secrets-")
+cfg = os.path.join(work, "luckydice.json")
+with open(cfg, "w") as f:
+    json.dump({"db": "luckydice.db", "token_secret_file": "token.secret",
+               "signing_secret_file": "signing.secret"}, f)
+files = [os.path.join(work, n) for n in ("token.secret", "signing.secret")]
+r = run(CTL, "secrets", "--config", cfg)
+is_(r.returncode, 0, "secrets writes the two files") or diag(r.stderr)
+try:
+    group = grp.getgrnam("luckydice").gr_gid if os.geteuid() == 0 else None
+except KeyError:
+    group = None
+want_owner = (0, group) if group is not None else (os.geteuid(), os.getegid())
+first = []
+for p in files:
+    st = os.stat(p)
+    with open(p, "rb") as f:
+        data = f.read()
+    first.append(data)
+    is_(stat.S_IMODE(st.st_mode), 0o640, "%s is mode 0640" % os.path.basename(p))
+    is_((st.st_uid, st.st_gid), want_owner, "%s is owned by %s" % (
+        os.path.basename(p), "root:luckydice" if group is not None else "the caller"))
+    ok(data.endswith(b"\n") and len(base64.b64decode(data.strip(), validate=True)) == 32,
+       "%s holds 32 random bytes in base64" % os.path.basename(p))
+ok(first[0] != first[1], "the two secrets differ")
+r = run(CTL, "secrets", "--config", cfg)
+ok(r.returncode == 1 and "exists" in r.stderr and "--force" in r.stderr,
+   "secrets again refuses (exit 1), naming --force")
+is_([open(p, "rb").read() for p in files], first, "and changes nothing")
+os.unlink(files[1])
+r = run(CTL, "secrets", "--config", cfg)
+ok(r.returncode == 1 and not os.path.exists(files[1]), "one file existing: nothing is written")
+r = run(CTL, "--config", cfg, "secrets", "--force")
+is_(r.returncode, 0, "secrets --force replaces them")
+ok(open(files[0], "rb").read() != first[0] and os.path.exists(files[1]), "with new secrets")
+is_(sorted(os.listdir(work)), ["luckydice.json", "signing.secret", "token.secret"],
+    "no temporary file is left beside them")
+r = run(CTL, "token", "--config", cfg, "U")
+ok(r.returncode == 0 and r.stdout.startswith("U."), "luckydicectl token signs with the new secret")
 done()

@@ -1,0 +1,74 @@
+/*
+ * cmd_secrets.c - secrets [--force]: makes the secret files the config
+ * names ("token_secret_file", "signing_secret_file"), readable by the
+ * service's group and nobody else.
+ */
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "token.h"
+
+/* The group the service runs as (dist/luckydice.sysusers). */
+#define SERVICE_GROUP "luckydice"
+
+static int secrets_run(struct ctl *c, const struct ctl_call *call)
+{
+	const char *files[2] = { c->cfg.token_secret_file, c->cfg.signing_secret_file };
+	int n = files[1] && strcmp(files[0], files[1]) != 0 ? 2 : 1, exists = 0;
+	int force = ctl_flag(call, "force");
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	struct passwd *pw;
+	struct group *gr;
+	char owner[160], err[600];
+
+	/* root makes them root:luckydice, so the service reads them and only
+	 * root changes them; anyone else gets their own */
+	if (geteuid() == 0 && (gr = getgrnam(SERVICE_GROUP))) {
+		uid = 0;
+		gid = gr->gr_gid;
+		snprintf(owner, sizeof owner, "root:%s", SERVICE_GROUP);
+	} else {
+		pw = getpwuid(geteuid());
+		gr = getgrgid(getegid());
+		snprintf(owner, sizeof owner, "%s:%s", pw ? pw->pw_name : "?", gr ? gr->gr_name : "?");
+	}
+	if (!force) {
+		for (int i = 0; i < n; i++)
+			if (access(files[i], F_OK) == 0) {
+				fprintf(stderr, "error: secret file '%s' exists\n", files[i]);
+				exists = 1;
+			}
+		if (exists) {
+			fprintf(stderr, "nothing written (--force replaces them: every token signed"
+				" with the old one stops working)\n");
+			return CTL_EXIT_PROBLEM;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (token_secret_create(files[i], force, uid, gid, err, sizeof err) != LD_OK)
+			ctl_die("%s", err);
+		printf("wrote '%s': %d random bytes in base64, mode 0640, %s\n", files[i],
+		       TOKEN_SECRET_BYTES, owner);
+	}
+	return 0;
+}
+
+const struct ctl_cmd ctl_cmds_secrets[] = {
+	{ "secrets", NULL, secrets_run, "", 0, 0, 0,
+	  "make the secret files the config names (mode 0640, root:" SERVICE_GROUP ")",
+	  "Writes 32 random bytes (libsodium), in base64, to \"token_secret_file\" and,\n"
+	  "when the config names it, \"signing_secret_file\": each file mode 0640, owned\n"
+	  "by root:" SERVICE_GROUP " when run as root and that group exists, else by the\n"
+	  "caller. Refuses to overwrite an existing file unless --force: a new token\n"
+	  "secret ends every token issued, a new signing secret must reach the\n"
+	  "services that check the outbox's signatures.",
+	  "0 written; 1 a file exists (nothing written); 2 cannot run (usage, config,\n"
+	  "cannot write)",
+	  { { "force", NULL, "replace existing files", 0 }, { NULL } } },
+	{ NULL },
+};
