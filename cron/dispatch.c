@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -143,17 +144,24 @@ static void parse_options(int argc, char **argv, struct options *o)
  * Takes the run lock: an exclusive flock on "<db>.dispatch.lock", which
  * the kernel drops when the process ends, even by kill -9. Returns 1 when
  * taken, 0 when another run holds it; exits 2 when the file cannot be
- * opened.
+ * opened. Run as root, the lock file gets the database's owner, as SQLite
+ * does with the files it makes beside the database, so that a run by hand
+ * leaves nothing the scheduled runs (as the service's user) cannot open.
  */
 static int take_lock(struct run *r)
 {
 	char path[4096];
+	struct stat st;
 
 	if (ld_fmt(path, sizeof path, "%s.dispatch.lock", r->cfg.db) != 0)
 		die("lock file path of '%s' is too long", r->cfg.db);
 	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (r->lock_fd < 0)
 		die("cannot open lock file '%s': %s", path, strerror(errno));
+	if (geteuid() == 0 && stat(r->cfg.db, &st) == 0 && st.st_uid != 0 &&
+	    fchown(r->lock_fd, st.st_uid, st.st_gid) != 0)
+		die("cannot give lock file '%s' to the database's owner: %s", path,
+		    strerror(errno));
 	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0)
 		return 1;
 	if (errno != EWOULDBLOCK)

@@ -1,12 +1,45 @@
 /*
  * cmd_basic.c - init, promo load|list|show, token.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "token.h"
+
+/*
+ * As root, a database that does not exist yet is made (empty) for the
+ * owner of its directory - the service's user, who owns the state
+ * directory - so that the service can write what root created. SQLite
+ * gives the -wal and -shm files it makes as root the database file's
+ * owner, so later commands run as root leave the service's files alone.
+ */
+static void init_owner(const char *db)
+{
+	char *dir, *slash;
+	struct stat st;
+	int found, fd;
+
+	/* the config makes "db" absolute: its directory is before the last '/' */
+	if (geteuid() != 0 || access(db, F_OK) == 0 || !(slash = strrchr(db, '/')))
+		return;
+	dir = slash == db ? xstrdup("/") : xstrndup(db, (size_t)(slash - db));
+	found = stat(dir, &st) == 0 && st.st_uid != 0;
+	free(dir);
+	if (!found)
+		return;
+	if ((fd = open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0)
+		ctl_die("cannot create database '%s': %s", db, strerror(errno));
+	if (fchown(fd, st.st_uid, st.st_gid) != 0)
+		ctl_die("cannot give database '%s' to the owner of its directory: %s", db,
+			strerror(errno));
+	close(fd);
+}
 
 /* init: create the database, or apply the migrations it lacks. */
 static int init_run(struct ctl *c, const struct ctl_call *call)
@@ -14,6 +47,7 @@ static int init_run(struct ctl *c, const struct ctl_call *call)
 	int from, to;
 
 	(void)call;
+	init_owner(c->cfg.db);
 	c->create = 1;
 	if (ledger_migrate(ctl_ledger(c), &from, &to) != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
@@ -162,7 +196,8 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "create the database, or apply the migrations it lacks",
 	  "Creates the database named by \"db\" in the config, or applies the\n"
 	  "migrations it does not have yet (each in its own transaction), and prints\n"
-	  "its schema version.",
+	  "its schema version. Run as root, a new database file is given to the owner\n"
+	  "of its directory (the service's user).",
 	  NULL, { { NULL } } },
 	{ "promo", "load", promo_load, "FILE", 1, 1, 0,
 	  "validate a promotion file and store it (insert, or update by id)",

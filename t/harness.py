@@ -47,6 +47,13 @@ def is_(got, want, desc):
     return good
 
 
+def skip(desc, reason):
+    """A test point that cannot run here, and why (TAP's "# skip")."""
+    global _n
+    _n += 1
+    print("ok %d - %s # skip %s" % (_n, desc, reason), flush=True)
+
+
 def diag(msg):
     for line in str(msg).splitlines():
         print("# " + line, flush=True)

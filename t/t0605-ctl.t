@@ -6,7 +6,7 @@
 # lists or shows something prints JSON with --json. luckydicectl secrets
 # makes the secret files.
 import base64, grp, json, os, re, stat, subprocess, tempfile
-from harness import Stack, ok, is_, done, diag, promo, BUILD, SRC
+from harness import Stack, ok, is_, done, diag, skip, promo, BUILD, SRC
 
 CTL = os.path.join(BUILD, "luckydicectl")
 DISPATCH = os.path.join(BUILD, "luckydice-dispatch")
@@ -222,4 +222,27 @@ is_(sorted(os.listdir(work)), ["luckydice.json", "signing.secret", "token.secret
     "no temporary file is left beside them")
 r = run(CTL, "token", "--config", cfg, "U")
 ok(r.returncode == 0 and r.stdout.startswith("U."), "luckydicectl token signs with the new secret")
+
+# ---- root leaves the service's files to the service ---------------------
+# As root, init gives a new database to the owner of its directory (the
+# service's user), SQLite gives its -wal and -shm that owner, and the
+# dispatcher gives it its lock file: nothing root made by hand is closed
+# to the service afterwards.
+desc = "run as root, init, promo load and the dispatcher leave every file to the state directory's owner"
+if os.geteuid() != 0:
+    skip(desc, "not root")
+else:
+    state = os.path.join(work, "state")
+    os.mkdir(state, 0o750)
+    os.chown(state, 65534, 65534)
+    with open(cfg, "w") as f:
+        json.dump({"db": "state/luckydice.db", "token_secret_file": "token.secret"}, f)
+    rs = [run(CTL, "--config", cfg, "init"),
+          run(CTL, "--config", cfg, "promo", "load", os.path.join(s.dir, P + ".json")),
+          run(DISPATCH, "--config", cfg, "--quiet")]
+    owners = {n: (os.stat(os.path.join(state, n)).st_uid, os.stat(os.path.join(state, n)).st_gid)
+              for n in os.listdir(state)}
+    ok([r.returncode for r in rs] == [0, 0, 0] and "luckydice.db.dispatch.lock" in owners and
+       set(owners.values()) == {(65534, 65534)}, desc) or diag(repr(owners) + "".join(
+           r.stderr for r in rs))
 done()
