@@ -166,6 +166,20 @@ is_(js["cache rebuild"]["written"], 0, "cache rebuild --json: nothing to write")
 toks = js["token V"]["tokens"]
 is_([t["user"] for t in toks], ["V", "W"], "token --json: one per user")
 is_(s.api("GET", P, "balance", token=toks[0]["token"]).status, 200, "and the token is accepted")
+# The JSON is documented: every key at the top and in the objects of the
+# top's arrays is named in luckydicectl(8), JSON OUTPUT.
+with open(os.path.join(SRC, "ctl", "luckydicectl.8")) as f:
+    man_json = f.read().split("\n.Sh JSON OUTPUT\n")[1].split("\n.Sh ")[0]
+named = set(re.findall(r"^\.Qq ([a-z_]+)", man_json, re.M))
+undocumented = set()
+for cmd, out in js.items():
+    if cmd == "promo show":
+        continue  # the promotion file, luckydice-promotion(5)
+    for k, v in out.items():
+        undocumented |= {cmd + ": " + k} - {cmd + ": " + n for n in named}
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            undocumented |= {"%s: %s[].%s" % (cmd, k, x) for x in v[0] if x not in named}
+is_(sorted(undocumented), [], "every key of the --json outputs is in luckydicectl(8)")
 sim = js["promo simulate"]
 ok(sim["participants"] == 100 and len(sim["days"]) > 1 and "coffee" in sim["totals"]["prizes"],
    "promo simulate --json: per day and totals")

@@ -42,6 +42,11 @@ files = [
     "/usr/local/lib/sysusers.d/luckydice.conf",
     "/usr/local/lib/tmpfiles.d/luckydice.conf",
     "/usr/local/etc/cron.d/luckydice",
+    "/usr/local/share/man/man8/luckydicectl.8",
+    "/usr/local/share/man/man8/luckydice-fcgi.8",
+    "/usr/local/share/man/man8/luckydice-dispatch.8",
+    "/usr/local/share/man/man5/luckydice.json.5",
+    "/usr/local/share/man/man5/luckydice-promotion.5",
 ]
 is_([f for f in files if not os.path.isfile(root(f))], [], "every piece is installed")
 ok(all(os.access(root(f), os.X_OK) for f in files[:2]), "the programs are executable")
