@@ -27,6 +27,8 @@ enum ckind {
 	C_URL,   /* http:// or https:// URL, trailing slashes dropped */
 	C_INT,   /* integer in [min, max] */
 	C_ENUM,  /* one of names[], stored as its index */
+	C_BOOL,  /* true or false, stored as 1 or 0 (def) */
+	C_ORIGINS, /* "allowed_origins": a list of origins */
 	C_DISPATCH,
 };
 
@@ -53,12 +55,17 @@ static const struct ckey keys[] = {
 	  NULL, { NULL } },
 	{ "token_secret_file", C_STR, CF_REQUIRED | CF_PATH,
 	  OFF(token_secret_file), 0, 0, 0, NULL, { NULL } },
+	{ "token_previous_secret_file", C_STR, CF_PATH,
+	  OFF(token_previous_secret_file), 0, 0, 0, NULL, { NULL } },
 	{ "signing_secret_file", C_STR, CF_PATH, OFF(signing_secret_file),
 	  0, 0, 0, NULL, { NULL } },
 	{ "public_url", C_URL, 0, OFF(public_url), 0, 0, 0,
 	  "http://127.0.0.1:8080", { NULL } },
+	{ "allowed_origins", C_ORIGINS, 0, 0, 0, 0, 0, NULL, { NULL } },
 	{ "reward_url", C_URL, 0, OFF(reward_url), 0, 0, 0, NULL, { NULL } },
 	{ "notify_url", C_URL, 0, OFF(notify_url), 0, 0, 0, NULL, { NULL } },
+	{ "allow_plain_http", C_BOOL, 0, OFF(allow_plain_http), 0, 0, 0, NULL,
+	  { NULL } },
 	{ "workers", C_INT, 0, OFF(workers), 1, 256, 4, NULL, { NULL } },
 	{ "write_workers", C_INT, 0, OFF(write_workers), 0, 256, 0, NULL, { NULL } },
 	{ "synchronous", C_ENUM, 0, OFF(synchronous_full), 0, 0, 0, NULL,
@@ -195,6 +202,173 @@ is_host_port(const char *s)
 	return port >= 1 && port <= 65535;
 }
 
+#define ORIGIN_MAX 256
+
+/*
+ * Splits an http:// or https:// URL. origin gets "scheme://host[:port]"
+ * as a browser sends it in an Origin header: the host in lower case, the
+ * scheme's default port left out. host gets the host alone (an IPv6
+ * address keeps its brackets); *rest points at what follows the port (the
+ * path, query or nothing). Returns 0, or -1 when there is no usable host:
+ * empty, with user information, characters no host name has, or a port
+ * that is not 1..65535.
+ */
+static int
+url_split(const char *url, char origin[ORIGIN_MAX], char host[ORIGIN_MAX],
+	  const char **rest)
+{
+	size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 :
+			strncmp(url, "https://", 8) == 0 ? 8 : 0;
+	const char *hp = url + scheme, *end, *colon;
+	size_t hlen, i;
+	long port = -1;
+
+	if (scheme == 0)
+		return -1;
+	end = hp + strcspn(hp, "/?#");
+	if (end == hp || memchr(hp, '@', (size_t)(end - hp)) != NULL)
+		return -1;
+	if (*hp == '[') {
+		const char *rb = memchr(hp, ']', (size_t)(end - hp));
+
+		if (rb == NULL || (rb + 1 < end && rb[1] != ':'))
+			return -1;
+		colon = rb + 1 < end ? rb + 1 : NULL;
+		hlen = (size_t)(rb + 1 - hp);
+	} else {
+		colon = memchr(hp, ':', (size_t)(end - hp));
+		hlen = (size_t)((colon != NULL ? colon : end) - hp);
+	}
+	if (hlen == 0 || hlen > 200)
+		return -1;
+	if (colon != NULL) {
+		const char *q;
+
+		if (end - colon < 2 || end - colon > 6)
+			return -1;
+		for (port = 0, q = colon + 1; q < end; q++) {
+			if (*q < '0' || *q > '9')
+				return -1;
+			port = port * 10 + (*q - '0');
+		}
+		if (port < 1 || port > 65535)
+			return -1;
+	}
+	for (i = 0; i < hlen; i++) {
+		char c = hp[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-' || (hp[0] == '[' && (c == ':' || c == '[' || c == ']'))))
+			return -1;
+		host[i] = c;
+	}
+	host[hlen] = '\0';
+	if ((scheme == 7 && port == 80) || (scheme == 8 && port == 443))
+		port = -1;
+	if (port == -1)
+		snprintf(origin, ORIGIN_MAX, "%.*s%s", (int)scheme, url, host);
+	else
+		snprintf(origin, ORIGIN_MAX, "%.*s%s:%ld", (int)scheme, url, host, port);
+	*rest = end;
+	return 0;
+}
+
+/* True when host (as url_split gives it) is this machine's loopback:
+ * localhost, 127.0.0.0/8 or [::1]. */
+static int
+is_loopback(const char *host)
+{
+	int dots = 0;
+
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+		return 1;
+	if (strncmp(host, "127.", 4) != 0)
+		return 0;
+	for (const char *q = host; *q != '\0'; q++) {
+		if (*q == '.')
+			dots++;
+		else if (*q < '0' || *q > '9')
+			return 0;
+	}
+	return dots == 3;
+}
+
+/*
+ * "allowed_origins" (v, NULL when absent): a list of at most
+ * CONFIG_ORIGINS_MAX origins, each "http[s]://host[:port]" (a trailing
+ * slash is allowed), stored as url_split writes them. Absent, the one
+ * origin of "public_url", which must have been read already. Returns 0 or
+ * -1 with the message set.
+ */
+static int
+config_origins(struct cparse *cp, struct json_object *v, struct ld_config *cfg)
+{
+	char origin[ORIGIN_MAX], host[ORIGIN_MAX];
+	const char *rest;
+	size_t i, n;
+
+	if (v == NULL || json_object_is_type(v, json_type_null)) {
+		if (url_split(cfg->public_url, origin, host, &rest) != 0) {
+			cerr(cp, "\"public_url\" has no usable host");
+			return -1;
+		}
+		cfg->allowed_origins = xcalloc(1, sizeof(char *));
+		cfg->allowed_origins[0] = xstrdup(origin);
+		cfg->n_allowed_origins = 1;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_array) ||
+	    (n = json_object_array_length(v)) > CONFIG_ORIGINS_MAX) {
+		cerr(cp, "\"allowed_origins\" must be a list of at most %d origins",
+		     CONFIG_ORIGINS_MAX);
+		return -1;
+	}
+	cfg->allowed_origins = xcalloc(n > 0 ? n : 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		const char *s = json_object_is_type(e, json_type_string) ?
+				json_object_get_string(e) : "";
+
+		if (url_split(s, origin, host, &rest) != 0 ||
+		    !(rest[0] == '\0' || strcmp(rest, "/") == 0)) {
+			cerr(cp, "\"allowed_origins[%zu]\" must be an origin such as "
+			     "\"https://dice.example.com\" (no path)", i);
+			return -1;
+		}
+		cfg->allowed_origins[cfg->n_allowed_origins++] = xstrdup(origin);
+	}
+	return 0;
+}
+
+/*
+ * The dispatcher's URLs: https://, or http:// to a loopback address
+ * only, unless "allow_plain_http" says otherwise (a signed event in clear
+ * text over a network can be read, and a reward service that answers
+ * without TLS can be impersonated).
+ */
+static int
+config_service_urls(struct cparse *cp, const struct ld_config *cfg)
+{
+	static const char *const names[] = { "reward_url", "notify_url" };
+	const char *urls[] = { cfg->reward_url, cfg->notify_url };
+	char origin[ORIGIN_MAX], host[ORIGIN_MAX];
+	const char *rest;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (urls[i] == NULL || strncmp(urls[i], "http://", 7) != 0 ||
+		    cfg->allow_plain_http)
+			continue;
+		if (url_split(urls[i], origin, host, &rest) == 0 && is_loopback(host))
+			continue;
+		cerr(cp, "\"%s\" must be https:// (http:// only to a loopback address, "
+		     "unless \"allow_plain_http\" is true)", names[i]);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Applies one key k of the file (v, NULL when absent) to the struct at
  * base; name is the key as shown in messages ("dispatch.batch"). Returns
@@ -214,7 +388,7 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 			cerr(cp, "\"%s\" is required", name);
 			return -1;
 		}
-		if (k->kind == C_INT || k->kind == C_ENUM)
+		if (k->kind == C_INT || k->kind == C_ENUM || k->kind == C_BOOL)
 			*ip = (int)k->def;
 		else if (k->sdef != NULL)
 			*sp = xstrdup(k->sdef);
@@ -253,6 +427,13 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 			     name, k->names[0], k->names[1], k->names[2],
 			     k->names[3]);
 		return -1;
+	case C_BOOL:
+		if (!json_object_is_type(v, json_type_boolean)) {
+			cerr(cp, "\"%s\" must be true or false", name);
+			return -1;
+		}
+		*ip = json_object_get_boolean(v) ? 1 : 0;
+		return 0;
 	default:
 		break;
 	}
@@ -265,11 +446,14 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 	if (k->kind == C_URL) {
 		size_t scheme = strncmp(s, "http://", 7) == 0 ? 7 :
 				strncmp(s, "https://", 8) == 0 ? 8 : 0;
+		char origin[ORIGIN_MAX], host[ORIGIN_MAX];
+		const char *rest;
 
 		n = strlen(s);
 		while (n > scheme && s[n - 1] == '/')
 			n--;
-		if (scheme == 0 || n == scheme || strpbrk(s, " \t\r\n") != NULL) {
+		if (scheme == 0 || n == scheme || strpbrk(s, " \t\r\n") != NULL ||
+		    url_split(s, origin, host, &rest) != 0) {
 			cerr(cp, "\"%s\" must be an http:// or https:// URL", name);
 			return -1;
 		}
@@ -320,6 +504,8 @@ config_object(struct cparse *cp, struct json_object *obj, const char *prefix,
 		snprintf(name, sizeof(name), "%s%s", prefix, tab[i].name);
 		if (obj != NULL)
 			json_object_object_get_ex(obj, tab[i].name, &v);
+		if (tab[i].kind == C_ORIGINS)
+			continue; /* after the others: its default is public_url's */
 		if (tab[i].kind == C_DISPATCH) {
 			struct ld_config *cfg = base;
 
@@ -346,7 +532,7 @@ config_parse(const char *json, size_t len, const char *path,
 	     struct ld_config *cfg, char *err, size_t errlen)
 {
 	struct cparse cp = { path, NULL, err, errlen };
-	struct json_object *root;
+	struct json_object *root, *origins = NULL;
 	char msg[200];
 	enum ld_err rc;
 
@@ -367,6 +553,10 @@ config_parse(const char *json, size_t len, const char *path,
 	}
 	cfg->path = xstrdup(path);
 	if (config_object(&cp, root, "", keys, NKEYS(keys), cfg) == -1)
+		goto out;
+	json_object_object_get_ex(root, "allowed_origins", &origins);
+	if (config_origins(&cp, origins, cfg) == -1 ||
+	    config_service_urls(&cp, cfg) == -1)
 		goto out;
 	if (cfg->dispatch.backoff_max_seconds < cfg->dispatch.backoff_base_seconds) {
 		cerr(&cp, "\"dispatch.backoff_max_seconds\" must not be less than "
@@ -430,8 +620,12 @@ config_release(struct ld_config *cfg)
 	free(cfg->db);
 	free(cfg->redis);
 	free(cfg->token_secret_file);
+	free(cfg->token_previous_secret_file);
 	free(cfg->signing_secret_file);
 	free(cfg->public_url);
+	for (size_t i = 0; i < cfg->n_allowed_origins; i++)
+		free(cfg->allowed_origins[i]);
+	free(cfg->allowed_origins);
 	free(cfg->reward_url);
 	free(cfg->notify_url);
 	memset(cfg, 0, sizeof(*cfg));

@@ -8,6 +8,8 @@
 
 #include "ld.h"
 
+#define CONFIG_ORIGINS_MAX 16 /* entries of "allowed_origins" */
+
 struct ld_dispatch_config {
 	int lease_seconds;        /* how long a claimed row is ours (60) */
 	int backoff_base_seconds; /* first retry waits up to this (30) */
@@ -24,10 +26,19 @@ struct ld_config {
 	char *redis;             /* "host:port" or "/unix/path"; NULL = no cache */
 	int redis_timeout_ms;    /* connect and command timeout (100) */
 	char *token_secret_file; /* HMAC key for user tokens (required) */
-	char *signing_secret_file; /* HMAC key for outbox bodies (NULL = token secret) */
+	char *token_previous_secret_file; /* the key before the last rotation:
+				  * its tokens still verify (NULL = none) */
+	char *signing_secret_file; /* HMAC key for outbox events (the
+				  * dispatcher refuses to run without it) */
 	char *public_url;        /* base of invite links ("http://127.0.0.1:8080") */
+	char **allowed_origins;  /* the Origins a cookie-signed request may come
+				  * from: n_allowed_origins of them, normalised
+				  * ("https://host[:port]"); default public_url's */
+	size_t n_allowed_origins;
 	char *reward_url;        /* reward.issue events go here */
 	char *notify_url;        /* notify.* events go here */
+	int allow_plain_http;    /* 1: reward_url and notify_url may be
+				  * http:// to any host, not only loopback */
 	int workers;             /* FastCGI worker processes (4) */
 	int write_workers;       /* on the write socket, when there is one (0:
 				  * the writer serves it itself) */

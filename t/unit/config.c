@@ -50,8 +50,13 @@ t_defaults(void)
 		  "token_secret_file is relative to the config");
 	ok(cfg.redis == NULL, "redis: none");
 	ok(cfg.signing_secret_file == NULL, "signing_secret_file: none");
+	ok(cfg.token_previous_secret_file == NULL, "token_previous_secret_file: none");
 	ok(cfg.reward_url == NULL && cfg.notify_url == NULL, "no service URLs");
 	is_string(cfg.public_url, "http://127.0.0.1:8080", "public_url default");
+	ok(cfg.n_allowed_origins == 1 &&
+	   strcmp(cfg.allowed_origins[0], "http://127.0.0.1:8080") == 0,
+	   "allowed_origins default: public_url's origin");
+	is_int(cfg.allow_plain_http, 0, "allow_plain_http default false");
 	is_int(cfg.redis_timeout_ms, 100, "redis_timeout_ms default");
 	is_int(cfg.workers, 4, "workers default");
 	is_int(cfg.write_workers, 0, "write_workers default: the writer serves the write socket");
@@ -81,10 +86,14 @@ t_full(void)
 		  "  \"redis\": \"run/redis.sock\",\n"
 		  "  \"redis_timeout_ms\": 250,\n"
 		  "  \"token_secret_file\": \"../secrets/token\",\n"
+		  "  \"token_previous_secret_file\": \"old-token\",\n"
 		  "  \"signing_secret_file\": \"signing\",\n"
 		  "  \"public_url\": \"https://dice.example.com/\",\n"
+		  "  \"allowed_origins\": [\"https://Dice.Example.COM:443/\",\n"
+		  "    \"http://localhost:8080\", \"http://[::1]:80\"],\n"
 		  "  \"reward_url\": \"http://127.0.0.1:9001/reward\",\n"
-		  "  \"notify_url\": \"http://127.0.0.1:9002/notify\",\n"
+		  "  \"notify_url\": \"http://notify.internal:9002/notify\",\n"
+		  "  \"allow_plain_http\": true,\n"
 		  "  \"workers\": 256,\n"
 		  "  \"synchronous\": \"full\",\n"
 		  "  \"busy_timeout_ms\": 0,\n"
@@ -105,11 +114,22 @@ t_full(void)
 		  "a relative redis socket is relative to the config");
 	is_string(cfg.token_secret_file, in_tmp("../secrets/token"),
 		  "token_secret_file with ..");
+	is_string(cfg.token_previous_secret_file, in_tmp("old-token"),
+		  "token_previous_secret_file is relative to the config");
 	is_string(cfg.signing_secret_file, in_tmp("signing"), "signing_secret_file");
 	is_string(cfg.public_url, "https://dice.example.com",
 		  "public_url loses its trailing slash");
+	if (is_int((long long)cfg.n_allowed_origins, 3, "three allowed origins")) {
+		is_string(cfg.allowed_origins[0], "https://dice.example.com",
+			  "an origin in lower case, without the default port or a slash");
+		is_string(cfg.allowed_origins[1], "http://localhost:8080",
+			  "another port is kept");
+		is_string(cfg.allowed_origins[2], "http://[::1]", "an IPv6 origin");
+	}
 	is_string(cfg.reward_url, "http://127.0.0.1:9001/reward", "reward_url");
-	is_string(cfg.notify_url, "http://127.0.0.1:9002/notify", "notify_url");
+	is_string(cfg.notify_url, "http://notify.internal:9002/notify",
+		  "notify_url over http to another host, with allow_plain_http");
+	is_int(cfg.allow_plain_http, 1, "allow_plain_http true");
 	is_int(cfg.redis_timeout_ms, 250, "redis_timeout_ms");
 	is_int(cfg.workers, 256, "workers at its maximum");
 	is_int(cfg.synchronous_full, 1, "synchronous full");
@@ -139,6 +159,22 @@ t_full(void)
 	write_cfg("{\"db\": \"d\", \"token_secret_file\": \"s\", \"redis\": null}");
 	is_int(config_load(cfgpath, &cfg, err, sizeof(err)), LD_OK, "redis null");
 	ok(cfg.redis == NULL, "redis null is no cache");
+	config_release(&cfg);
+
+	write_cfg("{\"db\": \"d\", \"token_secret_file\": \"s\", \"allowed_origins\": [],"
+		  " \"public_url\": \"https://x.example:8443/promo\","
+		  " \"reward_url\": \"https://r.example/issue\","
+		  " \"notify_url\": \"http://127.0.0.53:9/n\"}");
+	is_int(config_load(cfgpath, &cfg, err, sizeof(err)), LD_OK,
+	       "an empty allowed_origins, https and loopback http URLs");
+	is_int((long long)cfg.n_allowed_origins, 0, "no origin is allowed");
+	config_release(&cfg);
+	write_cfg("{\"db\": \"d\", \"token_secret_file\": \"s\","
+		  " \"public_url\": \"https://x.example:8443/promo\"}");
+	is_int(config_load(cfgpath, &cfg, err, sizeof(err)), LD_OK, "public_url with a path");
+	ok(cfg.n_allowed_origins == 1 &&
+	   strcmp(cfg.allowed_origins[0], "https://x.example:8443") == 0,
+	   "its origin is the default: scheme, host and port");
 	config_release(&cfg);
 }
 
@@ -243,6 +279,26 @@ t_bad(void)
 	bad("{" REQUIRED_KEYS ", \"public_url\": \"ftp://x\"}", "\"public_url\" must be an http");
 	bad("{" REQUIRED_KEYS ", \"reward_url\": \"http://\"}", "\"reward_url\" must be an http");
 	bad("{" REQUIRED_KEYS ", \"notify_url\": \"\"}", "\"notify_url\" must be a non-empty string");
+	bad("{" REQUIRED_KEYS ", \"reward_url\": \"http://rewards.example/issue\"}",
+	    "\"reward_url\" must be https:// (http:// only to a loopback address");
+	bad("{" REQUIRED_KEYS ", \"notify_url\": \"http://127.0.0.1.example/n\"}",
+	    "\"notify_url\" must be https://");
+	bad("{" REQUIRED_KEYS ", \"notify_url\": \"http://localhost.evil:80/n\"}",
+	    "\"notify_url\" must be https://");
+	bad("{" REQUIRED_KEYS ", \"reward_url\": \"https://user@r.example/\"}",
+	    "\"reward_url\" must be an http");
+	bad("{" REQUIRED_KEYS ", \"public_url\": \"http://x:0\"}", "\"public_url\" must be an http");
+	bad("{" REQUIRED_KEYS ", \"allow_plain_http\": 1}", "\"allow_plain_http\" must be true or false");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": \"https://x.example\"}",
+	    "\"allowed_origins\" must be a list of at most 16 origins");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"https://x.example\", \"https://x.example/app\"]}",
+	    "\"allowed_origins[1]\" must be an origin such as");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"null\"]}", "\"allowed_origins[0]\" must be an origin");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"*\"]}", "\"allowed_origins[0]\" must be an origin");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [1]}", "\"allowed_origins[0]\" must be an origin");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+	    "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]}",
+	    "\"allowed_origins\" must be a list of at most 16");
 	bad("{" REQUIRED_KEYS ",}", "invalid JSON at offset");
 	bad("{" REQUIRED_KEYS "} {}", "invalid JSON at offset");
 	bad("[]", "not a JSON object");
