@@ -73,7 +73,7 @@ static int has_writer(const struct ld_config *cfg, char path[108])
 	return !cfg->writes_direct && writer_socket_path(cfg->db, path, 108) == 0;
 }
 
-/* Loads the config and the token key into app (nothing else opened);
+/* Loads the config and the token keys into app (nothing else opened);
  * returns -1 with a message printed. */
 static int app_load(struct app *app)
 {
@@ -81,7 +81,7 @@ static int app_load(struct app *app)
 
 	memset(app, 0, sizeof *app);
 	if (config_load_default(&app->cfg, err, sizeof err) != LD_OK ||
-	    token_key_load(app->cfg.token_secret_file, &app->key, err, sizeof err) != LD_OK) {
+	    token_keys_load(&app->cfg, &app->key, err, sizeof err) != LD_OK) {
 		fprintf(stderr, "fatal: %s\n", err);
 		return -1;
 	}

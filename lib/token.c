@@ -1,10 +1,13 @@
 /*
- * token.c - user tokens "uid.expiry.signature", signed with HMAC-SHA256
- * (libsodium) under the server secret and checked in constant time.
+ * token.c - user tokens "uid.expiry.kid.signature", signed with
+ * HMAC-SHA256 (libsodium) under the current server secret and checked in
+ * constant time against the current and the previous one.
  *
  * Parsing is strict so that one token has exactly one spelling: a uid of
  * 1..64 [A-Za-z0-9_-], an expiry of 1..19 decimal digits without sign or
- * leading zeros, and a signature of exactly 43 base64url characters.
+ * leading zeros, a kid of 8 base64url characters (absent in the older
+ * shape "uid.expiry.signature") and a signature of exactly 43 base64url
+ * characters. The signature covers everything before its dot.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #define TOKEN_KEY_MAX 4096
 #define SIG_LEN 43 /* base64url of 32 bytes, unpadded */
 #define EXPIRY_DIGITS_MAX 19
+#define KID_CONTEXT "luckydice token key id"
 
 /*
  * A new secret file (see token.h): mkstemp beside path, mode and owner set
@@ -104,6 +108,8 @@ token_key_load(const char *path, struct token_key *key, char *err,
 
 	key->bytes = NULL;
 	key->len = 0;
+	key->id[0] = '\0';
+	key->previous = NULL;
 	if (sodium_init() < 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "cannot initialise libsodium");
@@ -143,6 +149,12 @@ token_key_load(const char *path, struct token_key *key, char *err,
 enum ld_err
 token_key_set(struct token_key *key, const void *bytes, size_t len)
 {
+	crypto_auth_hmacsha256_state st;
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	char id[12];
+
+	key->previous = NULL;
+	key->id[0] = '\0';
 	key->bytes = malloc(len > 0 ? len : 1);
 	key->len = 0;
 	if (key->bytes == NULL)
@@ -150,6 +162,52 @@ token_key_set(struct token_key *key, const void *bytes, size_t len)
 	memcpy(key->bytes, bytes, len);
 	key->len = len;
 	crypto_auth_hmacsha256_init(&key->keyed, key->bytes, key->len);
+	st = key->keyed;
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)KID_CONTEXT,
+				      sizeof KID_CONTEXT - 1);
+	crypto_auth_hmacsha256_final(&st, mac);
+	/* 6 bytes are 8 base64 characters exactly */
+	sodium_bin2base64(id, sizeof id, mac, 6, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	memcpy(key->id, id, TOKEN_KID_LEN);
+	key->id[TOKEN_KID_LEN] = '\0';
+	sodium_memzero(&st, sizeof st);
+	return LD_OK;
+}
+
+enum ld_err
+token_keys_load(const struct ld_config *cfg, struct token_key *key, char *err,
+		size_t errlen)
+{
+	struct token_key *prev;
+	enum ld_err rc;
+
+	if ((rc = token_key_load(cfg->token_secret_file, key, err, errlen)) != LD_OK)
+		return rc;
+	if (cfg->token_previous_secret_file == NULL)
+		return LD_OK;
+	if ((prev = malloc(sizeof *prev)) == NULL) {
+		token_key_release(key);
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "out of memory");
+		return LD_ERR_NOMEM;
+	}
+	if ((rc = token_key_load(cfg->token_previous_secret_file, prev, err,
+				 errlen)) != LD_OK) {
+		free(prev);
+		token_key_release(key);
+		return rc;
+	}
+	if (prev->len == key->len && sodium_memcmp(prev->bytes, key->bytes, key->len) == 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "token_previous_secret_file '%s' holds the same "
+				 "secret as token_secret_file: a rotation writes a new "
+				 "secret there", cfg->token_previous_secret_file);
+		token_key_release(prev);
+		free(prev);
+		token_key_release(key);
+		return LD_ERR_INVALID;
+	}
+	key->previous = prev;
 	return LD_OK;
 }
 
@@ -158,6 +216,10 @@ token_key_release(struct token_key *key)
 {
 	if (key == NULL)
 		return;
+	if (key->previous != NULL) {
+		token_key_release(key->previous);
+		free(key->previous);
+	}
 	if (key->bytes != NULL) {
 		sodium_memzero(key->bytes, key->len);
 		free(key->bytes);
@@ -165,6 +227,8 @@ token_key_release(struct token_key *key)
 	sodium_memzero(&key->keyed, sizeof key->keyed);
 	key->bytes = NULL;
 	key->len = 0;
+	key->id[0] = '\0';
+	key->previous = NULL;
 }
 
 /* The base64url signature of msg (n bytes) into sig (SIG_LEN + 1). */
@@ -193,7 +257,7 @@ token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
 	if (key == NULL || key->bytes == NULL || !ld_is_ident(uid, TOKEN_UID_MAX) ||
 	    expiry_s < 0)
 		return LD_ERR_INVALID;
-	n = snprintf(out, TOKEN_MAX, "%s.%lld", uid, (long long)expiry_s);
+	n = snprintf(out, TOKEN_MAX, "%s.%lld.%s", uid, (long long)expiry_s, key->id);
 	if (n < 0 || (size_t)n + 1 + SIG_LEN >= TOKEN_MAX) {
 		out[0] = '\0';
 		return LD_ERR_INVALID;
@@ -227,20 +291,37 @@ parse_expiry(const char *s, size_t n, int64_t *out)
 	return 0;
 }
 
+/* Whether s[0..n) is n base64url characters. */
+static int
+is_base64url(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * Checks tok in the order shape, signature, expiry, so that only a token
- * we issued can be told "expired". The signature is recomputed and its
- * text compared in constant time: a non-canonical base64 spelling of the
- * right MAC is rejected too.
+ * we issued can be told "expired". The signature is recomputed under each
+ * accepted key that may have made it (the key its kid names; both for the
+ * older shape without one) and its text compared in constant time: a
+ * non-canonical base64 spelling of the right MAC is rejected too.
  */
 enum token_status
 token_verify(const struct token_key *key, const char *tok, size_t len,
 	     int64_t now_s, char uid[TOKEN_UID_MAX + 1])
 {
-	const char *dot1, *dot2;
+	const char *dot1, *dot2, *dot3, *last, *kid = NULL;
+	const struct token_key *k;
 	char sig[SIG_LEN + 1];
-	size_t uidlen, i;
+	size_t uidlen;
 	int64_t expiry;
+	int tried = 0, good = 0;
 
 	if (uid != NULL)
 		uid[0] = '\0';
@@ -250,25 +331,34 @@ token_verify(const struct token_key *key, const char *tok, size_t len,
 	if ((dot1 = memchr(tok, '.', len)) == NULL)
 		return TOKEN_MALFORMED;
 	dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - tok));
-	if (dot2 == NULL ||
-	    memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - tok)) != NULL)
+	if (dot2 == NULL)
+		return TOKEN_MALFORMED;
+	dot3 = memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - tok));
+	last = dot3 != NULL ? dot3 : dot2;
+	if (memchr(last + 1, '.', len - (size_t)(last + 1 - tok)) != NULL)
 		return TOKEN_MALFORMED;
 	uidlen = (size_t)(dot1 - tok);
-	if (uidlen == 0 || uidlen > TOKEN_UID_MAX)
+	if (uidlen == 0 || uidlen > TOKEN_UID_MAX || !is_base64url(tok, uidlen))
 		return TOKEN_MALFORMED;
-	for (i = 0; i < uidlen; i++) {
-		char c = tok[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return TOKEN_MALFORMED;
-	}
 	if (parse_expiry(dot1 + 1, (size_t)(dot2 - dot1 - 1), &expiry) == -1)
 		return TOKEN_MALFORMED;
-	if (len - (size_t)(dot2 + 1 - tok) != SIG_LEN)
+	if (dot3 != NULL) {
+		kid = dot2 + 1;
+		if (dot3 - kid != TOKEN_KID_LEN || !is_base64url(kid, TOKEN_KID_LEN))
+			return TOKEN_MALFORMED;
+	}
+	if (len - (size_t)(last + 1 - tok) != SIG_LEN)
 		return TOKEN_MALFORMED;
-	token_sign(key, tok, (size_t)(dot2 - tok), sig);
-	if (sodium_memcmp(sig, dot2 + 1, SIG_LEN) != 0)
+	for (k = key; k != NULL && k->bytes != NULL; k = k->previous) {
+		if (kid != NULL && memcmp(kid, k->id, TOKEN_KID_LEN) != 0)
+			continue;
+		tried = 1;
+		token_sign(k, tok, (size_t)(last - tok), sig);
+		good |= sodium_memcmp(sig, last + 1, SIG_LEN) == 0;
+	}
+	if (!tried)
+		return TOKEN_UNKNOWN_KEY;
+	if (!good)
 		return TOKEN_BAD_SIGNATURE;
 	if (expiry <= now_s)
 		return TOKEN_EXPIRED;
@@ -291,6 +381,8 @@ token_strstatus(enum token_status st)
 		return "bad token signature";
 	case TOKEN_EXPIRED:
 		return "expired token";
+	case TOKEN_UNKNOWN_KEY:
+		return "token signed by a key no longer accepted";
 	}
 	return "unknown token status";
 }

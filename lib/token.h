@@ -1,9 +1,18 @@
 /*
- * token.h - user tokens "uid.expiry.signature".
+ * token.h - user tokens "uid.expiry.kid.signature".
  *
  * uid is 1..64 characters of [A-Za-z0-9_-]; expiry is Unix seconds in
- * decimal; signature is the unpadded base64url HMAC-SHA256 (libsodium) of
- * "uid.expiry" under the server secret, compared in constant time.
+ * decimal; kid names the key that signed it (8 base64url characters
+ * derived from the key: token_key.id); signature is the unpadded
+ * base64url HMAC-SHA256 (libsodium) of everything before it,
+ * "uid.expiry.kid", under that key, compared in constant time.
+ *
+ * Two keys may be accepted at once, so that a secret can be replaced
+ * without signing everyone out: the current one, which signs, and the
+ * previous one (token_keys_load). Tokens of the older shape
+ * "uid.expiry.signature" (no kid, the HMAC of "uid.expiry") are still
+ * accepted, under either key, until they expire: host apps that mint them
+ * keep working while they move to the shape above.
  */
 #ifndef LD_TOKEN_H
 #define LD_TOKEN_H
@@ -12,9 +21,11 @@
 
 #include <sodium.h>
 
+#include "config.h"
 #include "ld.h"
 
 #define TOKEN_UID_MAX 64
+#define TOKEN_KID_LEN 8
 #define TOKEN_MAX 160 /* longest valid token, plus room */
 
 struct token_key {
@@ -23,6 +34,13 @@ struct token_key {
 	/* HMAC-SHA256 with the key already absorbed: every signature starts
 	 * from a copy (the two key blocks are hashed once, not per token) */
 	crypto_auth_hmacsha256_state keyed;
+	/* The key's id in tokens: the first 6 bytes of HMAC-SHA256(key,
+	 * "luckydice token key id"), base64url. Tells which key signed a
+	 * token without saying anything about the key. */
+	char id[TOKEN_KID_LEN + 1];
+	/* The key before the last rotation, whose tokens still verify; owned
+	 * (token_key_release frees it), NULL when there is none. */
+	struct token_key *previous;
 };
 
 enum token_status {
@@ -30,11 +48,21 @@ enum token_status {
 	TOKEN_MALFORMED,     /* wrong shape, bad uid, bad number */
 	TOKEN_BAD_SIGNATURE, /* signature does not match */
 	TOKEN_EXPIRED,       /* expiry <= now */
+	TOKEN_UNKNOWN_KEY,   /* signed by a key that is not accepted (any more) */
 };
 
 /* Reads the secret file (at least 32 bytes, trailing newline ignored). */
 enum ld_err token_key_load(const char *path, struct token_key *key,
 			   char *err, size_t errlen);
+/*
+ * The keys user tokens are checked with: cfg's "token_secret_file" (the
+ * current key, which signs) and, when cfg names one,
+ * "token_previous_secret_file" in key->previous. A previous file that
+ * holds the current secret is an error (LD_ERR_INVALID): a rotation
+ * writes a new secret to token_secret_file.
+ */
+enum ld_err token_keys_load(const struct ld_config *cfg, struct token_key *key,
+			    char *err, size_t errlen);
 /*
  * Makes a new secret file at path: TOKEN_SECRET_BYTES random bytes
  * (libsodium's randombytes_buf) in base64 and a newline, mode 0640, owned
@@ -48,18 +76,20 @@ enum ld_err token_key_load(const char *path, struct token_key *key,
 enum ld_err token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
 				char *err, size_t errlen);
 
-/* The key from len bytes (copied; no length check: token_key_load's).
- * sodium_init() must have run. token_key_release frees it. */
+/* The key from len bytes (copied; no length check: token_key_load's),
+ * with no previous key. sodium_init() must have run. token_key_release
+ * frees it. */
 enum ld_err token_key_set(struct token_key *key, const void *bytes, size_t len);
 void token_key_release(struct token_key *key);
 
-/* Writes a token for uid expiring at expiry_s into out (TOKEN_MAX bytes).
- * Returns LD_ERR_INVALID when uid is not a valid uid. */
+/* Writes a token for uid expiring at expiry_s into out (TOKEN_MAX bytes),
+ * signed with key itself (never its previous key). Returns LD_ERR_INVALID
+ * when uid is not a valid uid. */
 enum ld_err token_issue(const struct token_key *key, const char *uid,
 			int64_t expiry_s, char out[TOKEN_MAX]);
 
-/* Checks tok (len bytes, not necessarily NUL-terminated) at time now_s;
- * on TOKEN_OK copies the uid into uid. */
+/* Checks tok (len bytes, not necessarily NUL-terminated) at time now_s
+ * against key and key->previous; on TOKEN_OK copies the uid into uid. */
 enum token_status token_verify(const struct token_key *key, const char *tok,
 			       size_t len, int64_t now_s,
 			       char uid[TOKEN_UID_MAX + 1]);

@@ -1,6 +1,7 @@
 /*
  * t/unit/token.c - lib/token.c: secret loading, issue/verify round trip,
- * expiry, tampering, a wrong key and every malformed shape.
+ * expiry, tampering, a wrong key, every malformed shape, tokens of the
+ * older shape without a key id, and two keys at once (rotation).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ t_key(struct token_key *key, struct token_key *other)
 	if (token_key_load(write_tmp("long", big, path), &k, err, sizeof(err)) != LD_OK ||
 	    token_issue(&k, "u", 2000000000, big) != LD_OK)
 		bail("cannot use a 100-byte key: %s", err);
-	is_string(big, "u.2000000000.B98XcvnOsxvqfJtVeCUdn8w7Ox9sU2GJLeqssHiYZfA",
+	is_string(big, "u.2000000000.P5lsjISi.TN5Xi0l87LurzqZMfIufqMEkHEpXSxtg2nSAsMGeYps",
 		  "a 100-byte key (known answer)");
 	token_key_release(&k);
 
@@ -99,13 +100,18 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 
 	is_int(token_issue(key, "user_1-A", NOW + 3600, tok), LD_OK, "issue");
 	n = strlen(tok);
-	ok(strncmp(tok, "user_1-A.1720368000.", 20) == 0 && n == 20 + 43,
-	   "shape uid.expiry.43-character signature: %s", tok);
-	ok(strspn(tok + 20, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	ok(strncmp(tok, "user_1-A.1720368000.", 20) == 0 && n == 20 + 8 + 1 + 43 &&
+	   strncmp(tok + 20, key->id, 8) == 0 && tok[28] == '.',
+	   "shape uid.expiry.kid.43-character signature: %s", tok);
+	ok(strspn(tok + 29, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		  "0123456789-_") == 43, "the signature is base64url without padding");
-	/* Known answer from Python's hmac module: what a host app computes. */
-	is_string(tok, "user_1-A.1720368000.pDzViolvD28N12oA-ifKnLmrZe5bdumdkWw1hkT_uhc",
-		  "HMAC-SHA256 of \"uid.expiry\", base64url (known answer)");
+	/* Known answers from Python's hmac module: what a host app computes.
+	 * kid: base64url of the first 6 bytes of HMAC(key, "luckydice token
+	 * key id"); signature: HMAC(key, "uid.expiry.kid"). */
+	is_string(key->id, "NMhV8gt7", "the key id (known answer)");
+	is_string(tok, "user_1-A.1720368000.NMhV8gt7.fEwIfGm0E0aDTZyWNsXnBu7UtP0dOHbrGX6Xb1qnK-w",
+		  "HMAC-SHA256 of \"uid.expiry.kid\", base64url (known answer)");
+	ok(strcmp(key->id, other->id) != 0, "another key has another id");
 	is_int(verify(key, tok, uid), TOKEN_OK, "verify");
 	is_string(uid, "user_1-A", "the uid comes back");
 	is_int(token_verify(key, tok, n, NOW + 3599, uid), TOKEN_OK,
@@ -113,7 +119,10 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 	is_int(token_verify(key, tok, n, NOW + 3600, uid), TOKEN_EXPIRED,
 	       "expiry == now is expired");
 	ok(uid[0] == '\0', "no uid for an expired token");
-	is_int(verify(other, tok, uid), TOKEN_BAD_SIGNATURE, "a wrong key");
+	is_int(verify(other, tok, uid), TOKEN_UNKNOWN_KEY, "a wrong key: its id is not the token's");
+	snprintf(bad, sizeof(bad), "user_1-A.1720368000.%s.%s", other->id, tok + 29);
+	is_int(verify(other, bad, uid), TOKEN_BAD_SIGNATURE,
+	       "the other key's id on this key's signature");
 
 	/* Not NUL-terminated: only len bytes count. */
 	memcpy(bad, tok, n);
@@ -183,7 +192,15 @@ t_malformed(const struct token_key *key)
 	snprintf(big, sizeof(big), "x.1720364500.%s.", sig);
 	is_int(verify(key, big, uid), TOKEN_MALFORMED, "three dots");
 	snprintf(big, sizeof(big), "x.1720364500..%s", sig);
-	is_int(verify(key, big, uid), TOKEN_MALFORMED, "three dots, empty part");
+	is_int(verify(key, big, uid), TOKEN_MALFORMED, "three dots, empty kid");
+	snprintf(big, sizeof(big), "x.1720364500.%.7s.%s", key->id, sig);
+	is_int(verify(key, big, uid), TOKEN_MALFORMED, "a kid of 7 characters");
+	snprintf(big, sizeof(big), "x.1720364500.%sA.%s", key->id, sig);
+	is_int(verify(key, big, uid), TOKEN_MALFORMED, "a kid of 9 characters");
+	snprintf(big, sizeof(big), "x.1720364500.%.7s=.%s", key->id, sig);
+	is_int(verify(key, big, uid), TOKEN_MALFORMED, "a kid with '='");
+	snprintf(big, sizeof(big), "x.1720364500.%s.%s.%s", key->id, key->id, sig);
+	is_int(verify(key, big, uid), TOKEN_MALFORMED, "four dots");
 	is_int(verify(key, forge(key, "", "1720364500"), uid), TOKEN_MALFORMED,
 	       "empty uid");
 	memset(long_uid, 'u', 65);
@@ -228,13 +245,94 @@ t_malformed(const struct token_key *key)
 	is_string(token_strstatus(TOKEN_EXPIRED), "expired token", "token_strstatus");
 	is_string(token_strstatus(TOKEN_MALFORMED), "malformed token",
 		  "token_strstatus malformed");
+	ok(strstr(token_strstatus(TOKEN_UNKNOWN_KEY), "key") != NULL,
+	   "token_strstatus unknown key: %s", token_strstatus(TOKEN_UNKNOWN_KEY));
+}
+
+/* Tokens of the older shape "uid.expiry.signature": the HMAC of
+ * "uid.expiry", with no key id. Host apps made them before key ids. */
+#define LEGACY "user_1-A.1720368000.pDzViolvD28N12oA-ifKnLmrZe5bdumdkWw1hkT_uhc"
+
+static void
+t_legacy(const struct token_key *key, const struct token_key *other)
+{
+	char uid[TOKEN_UID_MAX + 1], bad[TOKEN_MAX];
+
+	is_int(verify(key, LEGACY, uid), TOKEN_OK,
+	       "a token of the older shape verifies (known answer from Python)");
+	is_string(uid, "user_1-A", "its uid comes back");
+	is_int(token_verify(key, LEGACY, strlen(LEGACY), 1720368000, uid), TOKEN_EXPIRED,
+	       "it expires like the others");
+	is_int(verify(other, LEGACY, uid), TOKEN_BAD_SIGNATURE, "under another key it does not");
+	snprintf(bad, sizeof(bad), "user_1-A.1720368000.%s.%s", key->id,
+		 strrchr(LEGACY, '.') + 1);
+	is_int(verify(key, bad, uid), TOKEN_BAD_SIGNATURE,
+	       "its signature under a kid is not a signature of the new shape");
+}
+
+/* Two keys at once: "token_previous_secret_file" keeps the tokens of
+ * the key before a rotation good; the current key signs. */
+static void
+t_rotation(const struct token_key *oldkey)
+{
+	struct ld_config cfg;
+	struct token_key ring, alone;
+	char path[512], path2[512], err[256], tok[TOKEN_MAX], uid[TOKEN_UID_MAX + 1];
+	char before[TOKEN_MAX], forged[TOKEN_MAX];
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.token_secret_file = (char *)write_tmp("new", "a-new-secret-after-the-rotation-0123\n", path);
+	cfg.token_previous_secret_file = (char *)write_tmp("key", SECRET "\n", path2);
+	if (!is_int(token_keys_load(&cfg, &ring, err, sizeof(err)), LD_OK,
+		    "load the current and the previous secret"))
+		bail("%s", err);
+	ok(ring.previous != NULL && strcmp(ring.previous->id, oldkey->id) == 0,
+	   "the previous key is the old one");
+	if (token_issue(oldkey, "rot-1", NOW + 60, before) != LD_OK)
+		bail("cannot issue");
+	is_int(verify(&ring, before, uid), TOKEN_OK, "a token of the previous key verifies");
+	is_string(uid, "rot-1", "with its uid");
+	is_int(verify(&ring, LEGACY, uid), TOKEN_OK,
+	       "an older-shape token of the previous key verifies");
+	is_int(token_issue(&ring, "rot-2", NOW + 60, tok), LD_OK, "issue after the rotation");
+	ok(strncmp(tok + strlen("rot-2.1720364460."), ring.id, TOKEN_KID_LEN) == 0 &&
+	   strcmp(ring.id, oldkey->id) != 0, "it is signed with the current key: %s", tok);
+	is_int(verify(&ring, tok, uid), TOKEN_OK, "and verifies");
+	is_int(verify(oldkey, tok, uid), TOKEN_UNKNOWN_KEY, "the old key alone does not know it");
+	snprintf(forged, sizeof(forged), "rot-2.1720364460.%s.%s", oldkey->id,
+		 strrchr(tok, '.') + 1);
+	is_int(verify(&ring, forged, uid), TOKEN_BAD_SIGNATURE,
+	       "the previous key's id on the current key's signature");
+	token_key_release(&ring);
+	ok(ring.bytes == NULL && ring.previous == NULL, "release frees both keys");
+
+	cfg.token_previous_secret_file = NULL;
+	if (token_keys_load(&cfg, &alone, err, sizeof(err)) != LD_OK)
+		bail("%s", err);
+	ok(alone.previous == NULL, "without a previous file, one key");
+	is_int(verify(&alone, before, uid), TOKEN_UNKNOWN_KEY,
+	       "once the previous key is dropped its tokens stop verifying");
+	is_int(verify(&alone, LEGACY, uid), TOKEN_BAD_SIGNATURE,
+	       "and so do its older-shape tokens");
+	token_key_release(&alone);
+
+	cfg.token_previous_secret_file = cfg.token_secret_file;
+	is_int(token_keys_load(&cfg, &ring, err, sizeof(err)), LD_ERR_INVALID,
+	       "the same secret as current and previous is refused");
+	ok(strstr(err, "same secret") != NULL && ring.bytes == NULL, "%s", err);
+	snprintf(path2, sizeof(path2), "%s/missing", tmpdir);
+	cfg.token_previous_secret_file = path2;
+	is_int(token_keys_load(&cfg, &ring, err, sizeof(err)), LD_ERR_IO,
+	       "a missing previous secret is LD_ERR_IO");
+	ok(strstr(err, "missing") != NULL && ring.bytes == NULL,
+	   "it names the file and holds no key: %s", err);
 }
 
 int
 main(void)
 {
 	const char *base = getenv("TMPDIR"), *names[] = { "nl", "crlf", "two",
-		"short", "32", "long", "key", "other" };
+		"short", "32", "long", "key", "other", "new" };
 	struct token_key key, other;
 	char path[512];
 	size_t i;
@@ -246,6 +344,8 @@ main(void)
 	t_key(&key, &other);
 	t_round_trip(&key, &other);
 	t_malformed(&key);
+	t_legacy(&key, &other);
+	t_rotation(&key);
 	token_key_release(&key);
 	token_key_release(&other);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
