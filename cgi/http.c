@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 
@@ -40,6 +41,23 @@ const char *http_param(const struct http_req *r, const char *name)
 	return FCGX_GetParam(name, r->fcgi->envp);
 }
 
+int http_is_json(const struct http_req *r)
+{
+	static const char json[] = "application/json";
+	const char *t = http_param(r, "CONTENT_TYPE");
+
+	if (!t)
+		return 0;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	if (strncasecmp(t, json, sizeof json - 1) != 0)
+		return 0;
+	t += sizeof json - 1;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	return *t == '\0' || *t == ';';
+}
+
 static const char *reason_phrase(int status)
 {
 	switch (status) {
@@ -51,6 +69,7 @@ static const char *reason_phrase(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";

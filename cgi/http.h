@@ -38,6 +38,11 @@ void http_req_release(struct http_req *r);
 /* A CGI parameter of the request, or NULL. */
 const char *http_param(const struct http_req *r, const char *name);
 
+/* Whether the request says its body is JSON: a Content-Type of
+ * application/json, in any case, with or without parameters such as
+ * "; charset=utf-8". */
+int http_is_json(const struct http_req *r);
+
 /*
  * Reads the body (CONTENT_LENGTH parsed strictly, at most HTTP_BODY_MAX)
  * and, when fields is not NULL, parses it as a JSON object whose members

@@ -1,6 +1,8 @@
 /*
  * routes.c - the route table and the one dispatch: match method and
- * path, check the token and the promotion, call the handler, log a line.
+ * path, refuse what another site's page could make a browser send (403
+ * cross_site_request, 415 unsupported_media_type), check the token and
+ * the promotion, call the handler, log a line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -99,6 +101,37 @@ static int authenticate(struct ctx *c)
 	return 0;
 }
 
+/*
+ * Whether a request that the ld_token cookie would sign in comes from
+ * another site, which a browser makes when a page elsewhere posts to us
+ * (a form, fetch with mode "no-cors", sendBeacon): the browser says so
+ * (Sec-Fetch-Site: cross-site), or its Origin is not one of the config's
+ * allowed_origins. A request without either header (not a browser, or an
+ * old one) is not judged cross-site; its POST must still be JSON, which
+ * no page elsewhere can send us without a CORS preflight we never answer.
+ * A request with an Authorization header is never cross-site: it is
+ * signed in by that header alone (find_token does not read the cookie
+ * then), which a browser never adds by itself and a page elsewhere could
+ * only add through that same preflight.
+ */
+static int cross_site(const struct ctx *c)
+{
+	const struct ld_config *cfg = &c->app->cfg;
+	const char *site = http_param(c->req, "HTTP_SEC_FETCH_SITE");
+	const char *origin = http_param(c->req, "HTTP_ORIGIN");
+
+	if (http_param(c->req, "HTTP_AUTHORIZATION"))
+		return 0;
+	if (site && strcmp(site, "cross-site") == 0)
+		return 1;
+	if (!origin)
+		return 0;
+	for (size_t i = 0; i < cfg->n_allowed_origins; i++)
+		if (strcmp(origin, cfg->allowed_origins[i]) == 0)
+			return 0;
+	return 1;
+}
+
 int route_begin(struct app *app, struct http_req *req, struct ctx *c,
 		struct writer_request *defer)
 {
@@ -125,6 +158,16 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c,
 	if (req->method != rt->method) {
 		http_error(req, 405, "method_not_allowed", "use %s",
 			   rt->method == HTTP_GET ? "GET" : "POST");
+		return 0;
+	}
+	if (rt->auth && cross_site(c)) {
+		http_error(req, 403, "cross_site_request", "a request from another site"
+			   " cannot use the sign-in cookie");
+		return 0;
+	}
+	if (req->method == HTTP_POST && !http_is_json(req)) {
+		http_error(req, 415, "unsupported_media_type",
+			   "the body must be sent as Content-Type: application/json");
 		return 0;
 	}
 	if (rt->auth && authenticate(c) != 0)

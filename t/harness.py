@@ -232,15 +232,19 @@ class Stack:
 
     # -- HTTP --
     def request(self, method, path, body=None, token=None, headers=None, raw=None):
-        """One request on a fresh connection (like a browser's first)."""
+        """One request on a fresh connection (like a browser's first).
+        A POST, or any request with a body, says Content-Type:
+        application/json unless headers say otherwise; a header given as
+        None is left out."""
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + token
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if isinstance(data, str):
             data = data.encode()
-        if data is not None:
+        if data is not None or method == "POST":
             h.setdefault("Content-Type", "application/json")
+        h = {k: v for k, v in h.items() if v is not None}
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             c.request(method, path, body=data, headers=h)

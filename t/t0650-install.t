@@ -312,7 +312,7 @@ def call(method, path, token=None, body=None):
     h = {"Host": "luckydice.example"}
     if token:
         h["Authorization"] = "Bearer " + token
-    if body is not None:
+    if body is not None or method == "POST":
         h["Content-Type"] = "application/json"
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:

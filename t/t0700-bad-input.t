@@ -2,8 +2,8 @@
 # Hostile input, table-driven: every endpoint gets malformed, truncated and
 # trailing-garbage JSON, wrong types, huge numbers, deep nesting, long
 # strings, invalid UTF-8, NUL bytes, missing, unknown and duplicate fields,
-# bodies over the limit, bad tokens, tricks in the promotion id and invite
-# code, and wrong methods. Each gets a 4xx JSON error naming the problem,
+# bodies over the limit, bodies that are not said to be JSON, bad tokens,
+# tricks in the promotion id and invite code, and wrong methods. Each gets a 4xx JSON error naming the problem,
 # with the headers every API answer carries, and the ledger (including the
 # claim refusals kept for review) stays byte-for-byte the same.
 import base64, hashlib, hmac, os, socket, time
@@ -137,6 +137,16 @@ cases = [
     ("endpoint with a suffix", "POST", "/api/promotions/" + P + "/visit.json", None, "", 404, "not_found", []),
     ("unknown endpoint", "GET", "/api/promotions/" + P + "/admin", None, None, 404, "not_found", []),
     ("unknown API path", "GET", "/api/nothing", None, None, 404, "not_found", []),
+    # -- bodies that do not say they are JSON (a form or a beacon of
+    # another site sends these without a CORS preflight)
+    ("visit: text/plain", "POST", V, {"Authorization": "Bearer " + carol, "Content-Type": "text/plain"}, "{}", 415, "unsupported_media_type", ["application/json"]),
+    ("visit: no Content-Type", "POST", V, {"Authorization": "Bearer " + carol, "Content-Type": None}, "", 415, "unsupported_media_type", []),
+    ("claim: a form", "POST", C, {"Authorization": "Bearer " + carol, "Content-Type": "application/x-www-form-urlencoded"}, "code=" + code, 415, "unsupported_media_type", []),
+    ("claim: multipart", "POST", C, {"Authorization": "Bearer " + carol, "Content-Type": "multipart/form-data; boundary=x"}, '--x\r\nContent-Disposition: form-data; name="code"\r\n\r\n%s\r\n--x--\r\n' % code, 415, "unsupported_media_type", []),
+    ("claim: text/plain holding JSON", "POST", C, {"Authorization": "Bearer " + carol, "Content-Type": "text/plain;charset=UTF-8"}, '{"code":"%s"}' % code, 415, "unsupported_media_type", []),
+    ("draw: application/jsonp", "POST", D, {"Authorization": "Bearer " + alice, "Content-Type": "application/jsonp"}, '{"request_id":"%s"}' % RID, 415, "unsupported_media_type", []),
+    ("draw: application/json-seq", "POST", D, {"Authorization": "Bearer " + alice, "Content-Type": "application/json-seq"}, '{"request_id":"%s"}' % RID, 415, "unsupported_media_type", []),
+    ("draw: text/json", "POST", D, {"Authorization": "Bearer " + alice, "Content-Type": "text/json"}, '{"request_id":"%s"}' % RID, 415, "unsupported_media_type", []),
     # -- methods
     ("PUT visit", "PUT", V, None, "{}", 405, "method_not_allowed", ["POST"]),
     ("DELETE claim", "DELETE", C, None, None, 405, "method_not_allowed", ["POST"]),
@@ -231,9 +241,11 @@ raw_cases = [
      + carol.encode() + b"\r\nConnection: close\r\n\r\n", 404, "unknown_promotion"),
     ("a Content-Length that is not a number",
      ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 12x\r\n"
+      "Content-Type: application/json\r\n"
       "Connection: close\r\n\r\n{}" % (vpath, carol)).encode(), 400, "bad_request"),
     ("a body shorter than its Content-Length",
      ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n"
+      "Content-Type: application/json\r\n"
       "Connection: close\r\n\r\n{}" % (vpath, carol)).encode(), (400, 408), None),
     ("a chunked body over 4 KiB",
      ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n"

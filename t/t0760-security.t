@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+# The doors a security review found, each tried again the way it was
+# found, against the real nginx stack:
+#   1. CSRF: a page elsewhere posting with the victim's ld_token cookie
+#      (Origin of another site, Content-Type text/plain: what fetch with
+#      mode "no-cors" and sendBeacon send) - refused, and the host app's
+#      Bearer requests still work.
+import json
+from harness import Stack, ok, is_, diag, done, promo
+
+P = "t-sec"
+s = Stack(promos=[promo(P, prizes=[
+    {"id": "coffee", "name": "coffee", "daily_stock": 1000, "probability": 1.0}])])
+ORIGIN = "http://127.0.0.1:%d" % s.port  # public_url's origin: the page's own
+EVIL = "https://evil.example"
+victim, attacker, fresh = s.tokens("victim", "attacker", "fresh-user")
+is_(s.api("POST", P, "visit", token=victim).json, {"granted": True, "balance": 1},
+    "the victim has visited: 1 dice")
+code = s.api("GET", P, "invite", token=attacker).json["code"]
+TABLES = ("balances", "grants", "invites", "claim_refusals", "draws", "stock", "outbox")
+
+
+def cookie(tok, **more):
+    """Headers of a browser request signed in by the ld_token cookie."""
+    h = {"Cookie": "ld_token=" + tok}
+    h.update({k.replace("_", "-"): v for k, v in more.items()})
+    return h
+
+
+# ---- 1. CSRF ---------------------------------------------------------------
+before = s.dump(tables=TABLES)
+attack = [("visit", {}), ("draws", {"request_id": "csrf-draw-0001"}), ("invite/claim", {"code": code})]
+for who, tok in (("the victim", victim), ("a new user", fresh)):
+    for ep, body in attack:
+        r = s.api("POST", P, ep, raw=json.dumps(body),
+                  headers=cookie(tok, Origin=EVIL, Content_Type="text/plain"))
+        is_((r.status, r.json and r.json.get("error")), (403, "cross_site_request"),
+            "%s's cookie, Origin %s, text/plain: %s is refused 403" % (who, EVIL, ep))
+for ep, body in attack:
+    r = s.api("POST", P, ep, raw=json.dumps(body),
+              headers=cookie(fresh, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="no-cors",
+                             Origin=EVIL, Content_Type="text/plain;charset=UTF-8"))
+    is_(r.status, 403, "a beacon (Sec-Fetch-Site: cross-site, text/plain;charset=UTF-8): %s refused" % ep)
+    r = s.api("POST", P, ep, body, headers=cookie(fresh, Sec_Fetch_Site="cross-site"))
+    is_(r.status, 403, "Sec-Fetch-Site: cross-site alone, even with a JSON body: %s refused" % ep)
+    r = s.api("POST", P, ep, body, headers=cookie(fresh, Origin="null"))
+    is_(r.status, 403, "Origin: null (a sandboxed frame): %s refused" % ep)
+    r = s.api("POST", P, ep, body, headers=cookie(fresh, Origin=ORIGIN + ".evil.example"))
+    is_(r.status, 403, "an Origin that only starts like ours: %s refused" % ep)
+    r = s.api("POST", P, ep, raw=json.dumps(body), headers=cookie(fresh, Content_Type="text/plain"))
+    is_((r.status, r.json and r.json.get("error")), (415, "unsupported_media_type"),
+        "no Origin at all, text/plain: %s refused 415" % ep)
+    r = s.api("POST", P, ep, raw=json.dumps(body), headers=cookie(fresh, Origin=ORIGIN, Content_Type=None))
+    is_(r.status, 415, "our own Origin without a Content-Type: %s refused 415" % ep)
+for ep in ("me", "balance", "invite"):
+    r = s.api("GET", P, ep, headers=cookie(victim, Sec_Fetch_Site="cross-site"))
+    is_((r.status, r.json and r.json.get("error")), (403, "cross_site_request"),
+        "GET %s with the cookie from another site: 403" % ep)
+ok(all(h not in r.headers for h in ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials")),
+   "no answer opens CORS")
+is_(s.dump(tables=TABLES), before, "no visit granted, no dice spent, no invite credited")
+is_(s.api("GET", P, "balance", token=attacker).json["balance"], 0, "the attacker got nothing")
+
+# The page itself: same origin, JSON, with or without a charset.
+r = s.api("POST", P, "visit", raw="{}", headers=cookie(
+    fresh, Origin=ORIGIN, Sec_Fetch_Site="same-origin", Content_Type="application/json; charset=utf-8"))
+is_((r.status, r.json), (200, {"granted": True, "balance": 1}),
+    "the page's own POST (our Origin, application/json; charset=utf-8) is served")
+r = s.api("POST", P, "draws", raw='{"request_id":"page-draw-0001"}', headers=cookie(
+    fresh, Origin=ORIGIN, Content_Type="Application/JSON"))
+is_(r.status, 200, "Content-Type in another case is still JSON")
+r = s.api("GET", P, "me", headers=cookie(fresh, Sec_Fetch_Site="same-origin"))
+is_(r.status, 200, "a same-origin GET with the cookie is served")
+r = s.api("GET", P, "balance", headers=cookie(fresh, Sec_Fetch_Site="none"))
+is_(r.status, 200, "a GET the user typed (Sec-Fetch-Site: none) is served")
+
+# The host app: a Bearer token is never sent by a browser on its own.
+host = s.token("host-app-user")
+r = s.api("POST", P, "visit", token=host, headers={"Origin": "https://app.example",
+                                                    "Sec-Fetch-Site": "cross-site"})
+is_((r.status, r.json), (200, {"granted": True, "balance": 1}),
+    "Bearer, from the host app's origin (cross-site): served")
+r = s.api("POST", P, "draws", {"request_id": "host-draw-0001"}, token=host,
+          headers={"Cookie": "ld_token=" + victim, "Origin": EVIL})
+is_((r.status, s.scalar("SELECT uid FROM draws WHERE request_id='host-draw-0001'")),
+    (200, "host-app-user"), "Bearer beside another user's cookie: the Bearer user, the cookie unread")
+r = s.api("POST", P, "visit", raw="{}", token=host, headers={"Content-Type": "text/plain"})
+is_(r.status, 415, "Bearer with text/plain: 415 all the same")
+r = s.api("GET", P, "me", token=host)
+is_(r.status, 200, "Bearer GET without any of those headers: served")
+
+# An operator's list of origins replaces the default.
+s2 = Stack(promos=[promo(P)], extra_config={"allowed_origins": ["https://app.example"]})
+t2 = s2.token("listed")
+r = s2.api("POST", P, "visit", headers=cookie(t2, Origin="https://app.example"))
+is_(r.status, 200, "allowed_origins: a listed Origin may use the cookie")
+r = s2.api("POST", P, "visit", headers=cookie(t2, Origin="http://127.0.0.1:%d" % s2.port))
+is_(r.status, 403, "and public_url's origin, not listed, may not")
+
+s2.stop()
+done()
