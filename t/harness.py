@@ -135,7 +135,9 @@ class Stack:
     """One running stack in its own temporary directory."""
 
     def __init__(self, redis=True, rate_limit=False, workers=2, balance_read="ledger",
-                 promos=(), extra_config=None):
+                 promos=(), extra_config=None, stack_args=()):
+        """stack_args: more options for script/stack start (--token-links,
+        --trust-device-id, --frame-ancestors SOURCES)."""
         self.dir = tempfile.mkdtemp(prefix="ld-test-")
         self.port = free_port()
         self.config = os.path.join(self.dir, "luckydice.json")
@@ -147,6 +149,7 @@ class Stack:
             args.append("--no-redis")
         if rate_limit:
             args.append("--rate-limit")
+        args.extend(stack_args)
         atexit.register(self.stop)
         r = subprocess.run(args, env=dict(self.env, LD_BUILDDIR=BUILD),
                            capture_output=True, text=True, timeout=60)

@@ -4,9 +4,14 @@
 #   1. CSRF: a page elsewhere posting with the victim's ld_token cookie
 #      (Origin of another site, Content-Type text/plain: what fetch with
 #      mode "no-cors" and sendBeacon send) - refused, and the host app's
-#      Bearer requests still work.
-import json
-from harness import Stack, ok, is_, diag, done, promo
+#      Bearer requests still work;
+#   2. clickjacking: every page location says frame-ancestors 'none' and
+#      X-Frame-Options DENY, on every answer; the operator's knob works;
+#   4. demo sign-in links: the page is told they are off unless the run
+#      turns them on.
+# (3, X-Device-ID: t0750.)
+import json, os, re
+from harness import Stack, ok, is_, diag, done, promo, SRC
 
 P = "t-sec"
 s = Stack(promos=[promo(P, prizes=[
@@ -90,12 +95,57 @@ r = s.api("GET", P, "me", token=host)
 is_(r.status, 200, "Bearer GET without any of those headers: served")
 
 # An operator's list of origins replaces the default.
-s2 = Stack(promos=[promo(P)], extra_config={"allowed_origins": ["https://app.example"]})
+s2 = Stack(promos=[promo(P)], extra_config={"allowed_origins": ["https://app.example"]},
+           stack_args=["--frame-ancestors", "https://app.example"])
 t2 = s2.token("listed")
 r = s2.api("POST", P, "visit", headers=cookie(t2, Origin="https://app.example"))
 is_(r.status, 200, "allowed_origins: a listed Origin may use the cookie")
 r = s2.api("POST", P, "visit", headers=cookie(t2, Origin="http://127.0.0.1:%d" % s2.port))
 is_(r.status, 403, "and public_url's origin, not listed, may not")
 
+# ---- 2. Clickjacking -----------------------------------------------------------
+pages = ["/", "/?promo=" + P, "/index.html", "/i/%s?promo=%s" % (code, P), "/i/%s" % code,
+         "/app.js", "/app.css"]
+
+
+def frame_headers(r):
+    csp = r.headers.get("Content-Security-Policy", "")
+    m = re.search(r"frame-ancestors ([^;]*)", csp)
+    return m and m.group(1).strip(), r.headers.get("X-Frame-Options")
+
+
+for path in pages:
+    r = s.request("GET", path)
+    is_((r.status,) + frame_headers(r), (200, "'none'", "DENY"),
+        "GET %s: frame-ancestors 'none' and X-Frame-Options DENY" % path)
+r = s.request("GET", "/i/%s?promo=%s" % (code, P))
+ok("script-src 'self'" in r.headers.get("Content-Security-Policy", ""),
+   "the invite link's page has the page's whole CSP")
+# Answers that are not 200 carry them too (add_header ... always).
+r = s.request("GET", "/", headers={"Range": "bytes=99999999-"})
+is_((r.status,) + frame_headers(r), (416, "'none'", "DENY"), "a 416 of the page carries them too")
+last = s.request("GET", "/index.html").headers.get("Last-Modified")
+r = s.request("GET", "/index.html", headers={"If-Modified-Since": last})
+is_((r.status,) + frame_headers(r), (304, "'none'", "DENY"), "a 304 of the page carries them too")
+for path in ("/", "/i/%s" % code):
+    r = s2.request("GET", path)
+    is_((r.status,) + frame_headers(r), (200, "https://app.example", None),
+        "the operator's knob: %s may be framed by the host app only, no X-Frame-Options" % path)
+site = open(os.path.join(SRC, "nginx", "luckydice-site.conf")).read()
+ok(re.search(r"""map \$host \$ld_frame_ancestors \{ default "'none'"; \}""", site),
+   "the shipped site's default is frame-ancestors 'none'")
 s2.stop()
+
+# ---- 4. Demo sign-in links: off unless the run says so ---------------------------
+r = s.request("GET", "/page-config.js")
+is_((r.status, r.raw.strip(), r.headers.get("Content-Type", "").split(";")[0]),
+    (200, "export const tokenLinks = false;", "application/javascript"),
+    "by default the page is told: demo sign-in links are off")
+ok(re.search(r"map \$host \$ld_token_links \{ default false; \}", site),
+   "the shipped site says false")
+ok("export const tokenLinks = false;" in open(os.path.join(SRC, "www", "page-config.js")).read(),
+   "and so does the page's own file, for any other server")
+server = open(os.path.join(SRC, "script", "server")).read()
+ok(re.search(r"script/stack start .*--token-links", server), "script/server turns them on")
+
 done()
