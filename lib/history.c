@@ -1,6 +1,7 @@
 /*
  * history.c - one user's grants, invites, draws and rewards as JSON.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "history.h"
@@ -61,6 +62,38 @@ static struct json_object *grant_row(const struct promo *p, sqlite3_stmt *st)
 	return o;
 }
 
+/* A grant as the user sees it: what and when, never support's ref and
+ * note (a ticket, the reason, the operator) nor the other user of an
+ * invite; a support change says only that support made it. */
+static struct json_object *user_grant_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	const unsigned char *reason = sqlite3_column_text(st, 0);
+
+	json_object_object_add(o, "reason", text_or_null(st, 0));
+	json_object_object_add(o, "amount", json_object_new_int64(sqlite3_column_int64(st, 1)));
+	if (reason && (strcmp((const char *)reason, "support") == 0 ||
+		       strcmp((const char *)reason, "revoke") == 0))
+		json_object_object_add(o, "text", json_object_new_string(HISTORY_SUPPORT_TEXT));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 4)));
+	return o;
+}
+
+/* Another user's id as a user may see it: its first two characters and
+ * "***" (just "***" for an id of four characters or fewer). */
+static struct json_object *masked_uid(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	char buf[8];
+
+	if (!s)
+		return NULL;
+	if (strlen(s) <= 4)
+		return json_object_new_string("***");
+	snprintf(buf, sizeof buf, "%.2s***", s);
+	return json_object_new_string(buf);
+}
+
 static struct json_object *draw_row(const struct promo *p, sqlite3_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
@@ -75,6 +108,16 @@ static struct json_object *invite_row(const struct promo *p, sqlite3_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "invitee", text_or_null(st, 0));
+	json_object_object_add(o, "inviter_granted",
+			       json_object_new_boolean(sqlite3_column_int(st, 1)));
+	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
+	return o;
+}
+
+static struct json_object *user_invite_row(const struct promo *p, sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "invitee", masked_uid(st, 0));
 	json_object_object_add(o, "inviter_granted",
 			       json_object_new_boolean(sqlite3_column_int(st, 1)));
 	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
@@ -182,7 +225,8 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	json_object_object_add(o, "granted", json_object_new_int64(b.granted));
 	json_object_object_add(o, "spent", json_object_new_int64(b.spent));
 	if (!(st = ledger_stmt(l, SQL_GRANTS)) ||
-	    (e = rows(l, st, p, uid, grants, grant_row)) != LD_OK)
+	    (e = rows(l, st, p, uid, grants,
+		      view == HISTORY_USER ? user_grant_row : grant_row)) != LD_OK)
 		goto fail;
 	if (!(st = ledger_stmt(l, SQL_DRAWS)) ||
 	    (e = rows(l, st, p, uid, draws, draw_row)) != LD_OK)
@@ -191,7 +235,8 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	    (e = rows(l, st, p, uid, prizes, draw_row)) != LD_OK)
 		goto fail;
 	if (!(st = ledger_stmt(l, SQL_INVITES)) ||
-	    (e = rows(l, st, p, uid, invites, invite_row)) != LD_OK)
+	    (e = rows(l, st, p, uid, invites,
+		      view == HISTORY_USER ? user_invite_row : invite_row)) != LD_OK)
 		goto fail;
 	for (size_t i = 0; i < json_object_array_length(invites); i++) {
 		struct json_object *g;

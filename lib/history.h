@@ -11,9 +11,15 @@
 #include "promo.h"
 
 enum history_view {
-	HISTORY_USER,    /* balance, grants, draws, invites credited */
-	HISTORY_SUPPORT, /* also refused claims, who invited whom, reward delivery */
+	HISTORY_USER,    /* balance, grants, draws, invites credited: public
+			  * text only (no grant's ref or note, other users'
+			  * ids masked) */
+	HISTORY_SUPPORT, /* everything: also each grant's ref and note,
+			  * refused claims, who invited whom, reward delivery */
 };
+
+/* What a user's own view says of a grant or revoke made by support. */
+#define HISTORY_SUPPORT_TEXT "adjusted by support"
 
 /*
  * Builds the history of uid in promotion p at now_ms into *out (a new

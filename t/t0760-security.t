@@ -8,10 +8,12 @@
 #   2. clickjacking: every page location says frame-ancestors 'none' and
 #      X-Frame-Options DENY, on every answer; the operator's knob works;
 #   4. demo sign-in links: the page is told they are off unless the run
-#      turns them on.
+#      turns them on;
+#   5. GET me shows a user public text only: no support note, ticket or
+#      operator, no other user's id.
 # (3, X-Device-ID: t0750.)
-import json, os, re
-from harness import Stack, ok, is_, diag, done, promo, SRC
+import json, os, re, subprocess
+from harness import Stack, ok, is_, diag, done, promo, SRC, BUILD
 
 P = "t-sec"
 s = Stack(promos=[promo(P, prizes=[
@@ -147,5 +149,34 @@ ok("export const tokenLinks = false;" in open(os.path.join(SRC, "www", "page-con
    "and so does the page's own file, for any other server")
 server = open(os.path.join(SRC, "script", "server")).read()
 ok(re.search(r"script/stack start .*--token-links", server), "script/server turns them on")
+
+# ---- 5. GET me: public text only -------------------------------------------------
+inviter, invitee = s.tokens("alice-the-inviter", "bob-the-invitee")
+s.api("POST", P, "visit", token=inviter)
+icode = s.api("GET", P, "invite", token=inviter).json["code"]
+is_(s.api("POST", P, "invite/claim", {"code": icode}, token=invitee).status, 200, "bob claims alice's invite")
+env = dict(s.env, USER="oper-kim")
+env.pop("SUDO_USER", None)
+for args in (("revoke", P, "alice-the-inviter", 1, "--reason", "suspected farm ring 7", "--ticket", "SUP-20240708-1"),
+             ("grant", P, "alice-the-inviter", 2, "--reason", "vip apology from kim", "--ticket", "SUP-20240708-2")):
+    r = subprocess.run([os.path.join(BUILD, "luckydicectl")] + [str(a) for a in args],
+                       env=env, capture_output=True, text=True, timeout=60)
+    ok(r.returncode == 0, "support: luckydicectl %s" % args[0]) or diag(r.stderr)
+me = s.api("GET", P, "me", token=inviter)
+is_(me.status, 200, "alice's GET me")
+for secret in ("suspected farm ring", "vip apology", "SUP-20240708", "oper-kim", "bob-the-invitee"):
+    ok(secret not in me.raw, "alice's me does not show %r" % secret)
+is_([sorted(g) for g in me.json["grants"] if "ref" in g or "note" in g], [], "no grant has a ref or a note")
+is_(sorted((g["reason"], g.get("text")) for g in me.json["grants"]),
+    [("inviter", None), ("revoke", "adjusted by support"), ("support", "adjusted by support"), ("visit", None)],
+    "support's changes say only \"adjusted by support\"")
+is_([(i["invitee"], i["inviter_granted"]) for i in me.json["invites"]], [("bo***", True)],
+    "the invitee alice credited is shown masked")
+me_b = s.api("GET", P, "me", token=invitee)
+ok(me_b.status == 200 and "alice-the-inviter" not in me_b.raw, "bob's me does not name his inviter")
+is_([sorted(g) for g in me_b.json["grants"] if "ref" in g or "note" in g], [], "nor has a ref or a note")
+sup = json.loads(s.ctl("user", "show", P, "alice-the-inviter", "--json").stdout)
+ok(any(g.get("note") == "suspected farm ring 7 (by oper-kim)" and g.get("ref") == "SUP-20240708-1"
+       for g in sup["grants"]), "support's own view still has the reason, the ticket and the operator")
 
 done()
