@@ -135,30 +135,54 @@ class Stack:
     """One running stack in its own temporary directory."""
 
     def __init__(self, redis=True, rate_limit=False, workers=2, balance_read="ledger",
-                 promos=(), extra_config=None, stack_args=()):
+                 promos=(), extra_config=None, stack_args=(), port=None):
         """stack_args: more options for script/stack start (--token-links,
-        --trust-device-id, --frame-ancestors SOURCES)."""
+        --trust-device-id, --frame-ancestors SOURCES); port: the port to
+        use instead of a free one picked here."""
         self.dir = tempfile.mkdtemp(prefix="ld-test-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.config = os.path.join(self.dir, "luckydice.json")
         self.env = dict(os.environ, LUCKYDICE_CONFIG=self.config)
         self._write_config(redis, workers, balance_read, extra_config or {})
-        args = [os.path.join(SRC, "script", "stack"), "start", self.dir, str(self.port),
-                "--workers", str(workers), "--balance-read", balance_read]
+        self._args = ["--workers", str(workers), "--balance-read", balance_read]
         if not redis:
-            args.append("--no-redis")
+            self._args.append("--no-redis")
         if rate_limit:
-            args.append("--rate-limit")
-        args.extend(stack_args)
+            self._args.append("--rate-limit")
+        self._args.extend(stack_args)
         atexit.register(self.stop)
-        r = subprocess.run(args, env=dict(self.env, LD_BUILDDIR=BUILD),
+        self.start()
+        for p in promos:
+            self.load_promo(p)
+        self._conn = None
+
+    def start(self):
+        """Starts the stack in self.dir (again, after stop_services):
+        its config and state are kept."""
+        r = subprocess.run([os.path.join(SRC, "script", "stack"), "start", self.dir,
+                            str(self.port)] + self._args, env=dict(self.env, LD_BUILDDIR=BUILD),
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             self.dump_logs()
             bail("stack did not start: " + r.stderr.strip())
-        for p in promos:
-            self.load_promo(p)
-        self._conn = None
+
+    def stop_services(self):
+        """Stops nginx, the workers and Redis, keeping the directory."""
+        subprocess.run([os.path.join(SRC, "script", "stack"), "stop", self.dir],
+                       capture_output=True, timeout=60)
+
+    def edit_config(self, **changes):
+        """Changes keys of luckydice.json (None removes one); the programs
+        read it when they start."""
+        with open(self.config) as f:
+            cfg = json.load(f)
+        for k, v in changes.items():
+            if v is None:
+                cfg.pop(k, None)
+            else:
+                cfg[k] = v
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=2)
 
     def _write_config(self, redis, workers, balance_read, extra):
         cfg = {
@@ -353,3 +377,4 @@ class Stack:
             yield pid
         finally:
             os.kill(pid, signal.SIGCONT)
+

@@ -10,9 +10,12 @@
 #   4. demo sign-in links: the page is told they are off unless the run
 #      turns them on;
 #   5. GET me shows a user public text only: no support note, ticket or
-#      operator, no other user's id.
+#      operator, no other user's id;
+#   7. token rotation: the previous secret's tokens keep working, new ones
+#      are signed with the new secret, and dropping the previous secret
+#      ends its tokens.
 # (3, X-Device-ID: t0750.)
-import json, os, re, subprocess
+import base64, hashlib, hmac, json, os, re, shutil, subprocess, time
 from harness import Stack, ok, is_, diag, done, promo, SRC, BUILD
 
 P = "t-sec"
@@ -178,5 +181,47 @@ is_([sorted(g) for g in me_b.json["grants"] if "ref" in g or "note" in g], [], "
 sup = json.loads(s.ctl("user", "show", P, "alice-the-inviter", "--json").stdout)
 ok(any(g.get("note") == "suspected farm ring 7 (by oper-kim)" and g.get("ref") == "SUP-20240708-1"
        for g in sup["grants"]), "support's own view still has the reason, the ticket and the operator")
+
+# ---- 7. Token rotation -------------------------------------------------------------
+secret_path = os.path.join(s.dir, "token.secret")
+old_secret = open(secret_path, "rb").read().strip()
+old_tok = s.token("rot-user")
+old_kid = old_tok.split(".")[2]
+
+
+def legacy_token(uid, expiry, key):
+    """The older shape, uid.expiry.signature, as host apps made it."""
+    msg = ("%s.%d" % (uid, expiry)).encode()
+    sig = base64.urlsafe_b64encode(hmac.new(key, msg, hashlib.sha256).digest()).rstrip(b"=")
+    return msg.decode() + "." + sig.decode()
+
+
+legacy = legacy_token("rot-legacy", int(time.time()) + 3600, old_secret)
+is_([s.api("GET", P, "balance", token=t).status for t in (old_tok, legacy)], [200, 200],
+    "before the rotation: a token and an older-shape token")
+# The rotation as an operator does it: the old secret moves to the
+# previous file, a new secret takes its place, the service restarts.
+shutil.copy(secret_path, os.path.join(s.dir, "token-previous.secret"))
+with open(secret_path, "w") as f:
+    f.write(os.urandom(32).hex())
+s.edit_config(token_previous_secret_file="token-previous.secret")
+s.stop_services()
+s.start()
+new_tok = s.token("rot-user")
+ok(new_tok.split(".")[2] != old_kid, "luckydicectl token now signs with the new key (kid %s, was %s)"
+   % (new_tok.split(".")[2], old_kid))
+is_([s.api("GET", P, "balance", token=t).status for t in (old_tok, legacy, new_tok)], [200, 200, 200],
+    "after the rotation the old token, the older-shape one and a new one all work")
+forged = legacy_token("rot-user", int(time.time()) + 3600, b"not-the-secret" * 3)
+is_(s.api("GET", P, "balance", token=forged).status, 401, "a token under neither key does not")
+s.edit_config(token_previous_secret_file=None)
+s.stop_services()
+s.start()
+r = s.api("GET", P, "balance", token=old_tok)
+is_((r.status, r.json and r.json["error"]), (401, "unauthorized"),
+    "once the previous secret is dropped, its tokens stop working")
+ok("no longer accepted" in r.json["message"], "and say why: %s" % r.json["message"])
+is_(s.api("GET", P, "balance", token=legacy).status, 401, "so do its older-shape tokens")
+is_(s.api("GET", P, "balance", token=new_tok).status, 200, "the new key's tokens work")
 
 done()
