@@ -10,10 +10,12 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -378,3 +380,158 @@ class Stack:
         finally:
             os.kill(pid, signal.SIGCONT)
 
+
+# ---- the shipped site over TLS -------------------------------------------
+
+def self_signed(directory):
+    """A self-signed certificate for luckydice.example, 127.0.0.1 and ::1,
+    made with openssl: (cert.pem, key.pem) in directory."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=luckydice.example", "-keyout", key, "-out", cert,
+                    "-addext", "subjectAltName=DNS:luckydice.example,IP:127.0.0.1,IP:::1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def free_port_both():
+    """A port free on 127.0.0.1 and, when there is one, on ::1."""
+    for _ in range(50):
+        port = free_port()
+        if not has_ipv6_loopback():
+            return port
+        try:
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no port free on both loopbacks")
+
+
+class Site:
+    """The shipped site, nginx/luckydice-site.conf, run by a real nginx in
+    front of a Stack's sockets: its listen ports made loopback ports of
+    this machine (http_port for 80, https_port for 443, on ::1 too when
+    there is an IPv6 loopback), its certificate a self-signed one made
+    here, its paths this tree's. knobs replaces the defaults of the
+    operator's maps: {"ld_token_links": "true"}. Every line it rewrites
+    must be in the site file as shipped, or it bails."""
+
+    def __init__(self, stack, knobs=None, http_port=None, https_port=None):
+        self.dir = tempfile.mkdtemp(prefix="ld-site-")
+        os.chmod(self.dir, 0o755)
+        self.http_port = http_port or free_port_both()
+        self.https_port = https_port or free_port_both()
+        self.ipv6 = has_ipv6_loopback()
+        self.cert, self.key = self_signed(self.dir)
+        with open(os.path.join(SRC, "nginx", "luckydice-site.conf")) as f:
+            self.shipped = f.read()
+        v6 = lambda line: line if self.ipv6 else "# (no IPv6 loopback here) " + line
+        edits = [
+            ("listen 80;", "listen 127.0.0.1:%d;" % self.http_port),
+            ("listen [::]:80;", v6("listen [::1]:%d;" % self.http_port)),
+            ("listen 443 ssl http2;", "listen 127.0.0.1:%d ssl http2;" % self.https_port),
+            ("listen [::]:443 ssl http2;", v6("listen [::1]:%d ssl http2;" % self.https_port)),
+            ("/etc/ssl/luckydice/fullchain.pem", self.cert),
+            ("/etc/ssl/luckydice/privkey.pem", self.key),
+            ("unix:/run/luckydice/fcgi.sock", "unix:" + os.path.join(stack.dir, "fcgi.sock")),
+            ("unix:/run/luckydice/fcgi-writes.sock",
+             "unix:" + os.path.join(stack.dir, "fcgi-writes.sock")),
+            ("/usr/local/share/luckydice/www", os.path.join(SRC, "www")),
+            ("/usr/local/etc/luckydice/nginx/luckydice-locations.conf",
+             os.path.join(SRC, "nginx", "luckydice-locations.conf")),
+            ("/var/log/nginx/luckydice.access.log", os.path.join(self.dir, "access.log")),
+        ]
+        for name, value in (knobs or {}).items():
+            m = re.search(r"map \$\S+ \$%s \{ default ([^;]*); \}" % re.escape(name), self.shipped)
+            if not m:
+                bail("the shipped site has no map for $%s" % name)
+            edits.append((m.group(0), m.group(0).replace(m.group(1), value)))
+        conf = self.shipped
+        for old, new in edits:
+            if old not in conf:
+                bail("the shipped site no longer has %r" % old)
+            conf = conf.replace(old, new)
+        site = os.path.join(self.dir, "site.conf")
+        with open(site, "w") as f:
+            f.write(conf)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write("%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                    "events { worker_connections 256; }\nhttp {\n"
+                    "  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
+                    "%s  include %s;\n}\n"
+                    % ("user root;\n" if os.getuid() == 0 else "", self.dir, self.dir,
+                       "".join("  %s_temp_path %s/%s;\n" % (t, self.dir, t)
+                               for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+                       site))
+        atexit.register(self.stop)
+        self.test = self._nginx("-t")
+        if self.test.returncode != 0:
+            bail("nginx -t refuses the shipped site: " + self.test.stderr)
+        r = self._nginx()
+        if r.returncode != 0:
+            bail("nginx did not start the shipped site: " + r.stderr)
+        for _ in range(100):
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            bail("the shipped site does not answer over https")
+
+    def _nginx(self, *args):
+        return subprocess.run(["nginx", "-p", self.dir, "-c", self.conf,
+                               "-e", os.path.join(self.dir, "error.log")] + list(args),
+                              capture_output=True, text=True, timeout=60)
+
+    @property
+    def base(self):
+        return "https://127.0.0.1:%d" % self.https_port
+
+    def request(self, method, path, body=None, headers=None, tls=True, host="127.0.0.1"):
+        """One request over https (tls) or plain http, on a fresh
+        connection; the certificate is checked against the one made here."""
+        h = dict(headers or {})
+        data = json.dumps(body).encode() if body is not None else None
+        if data is not None or method == "POST":
+            h.setdefault("Content-Type", "application/json")
+        if tls:
+            ctx = ssl.create_default_context(cafile=self.cert)
+            c = http.client.HTTPSConnection(host, self.https_port, timeout=30, context=ctx)
+        else:
+            c = http.client.HTTPConnection(host, self.http_port, timeout=30)
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            return Response(r.status, dict(r.getheaders()), r.read().decode("utf-8", "replace"))
+        finally:
+            c.close()
+
+    def stop(self):
+        if not self.dir:
+            return
+        pidfile = os.path.join(self.dir, "nginx.pid")
+        if os.path.exists(pidfile):
+            self._nginx("-s", "quit")
+            for _ in range(50):
+                if not os.path.exists(pidfile):
+                    break
+                time.sleep(0.1)
+        if os.environ.get("LD_KEEP_TMP"):
+            diag("kept " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None

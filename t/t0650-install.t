@@ -13,9 +13,9 @@
 # nginx with the installed site and locations. The steps that need root
 # or systemd are not run: the files they name are checked instead, and the
 # units pass systemd-analyze verify.
-import hashlib, hmac, json, os, re, shlex, shutil, signal, socket, stat, subprocess, sys, tempfile, time
+import hashlib, hmac, json, os, re, shlex, shutil, signal, socket, ssl, stat, subprocess, sys, tempfile, time
 import http.client
-from harness import ok, is_, done, diag, skip, free_port, promo, BUILD, SRC
+from harness import ok, is_, done, diag, skip, free_port, promo, self_signed, BUILD, SRC
 
 dest = tempfile.mkdtemp(prefix="ld-install-")
 env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
@@ -84,11 +84,18 @@ ok("unix:/run/luckydice/fcgi.sock" in site and "unix:/run/luckydice/fcgi-writes.
    "the nginx site uses the unit's sockets")
 
 # nginx itself accepts the installed site (with the locations it
-# includes), its log and include paths pointed into the scratch tree.
+# includes), its log and include paths pointed into the scratch tree and
+# its certificate one made here.
 ngx = tempfile.mkdtemp(prefix="ld-install-nginx-")
+cert, key = self_signed(ngx)
+ok("ssl_certificate /etc/ssl/luckydice/fullchain.pem;" in site and
+   "ssl_certificate_key /etc/ssl/luckydice/privkey.pem;" in site,
+   "the nginx site names the certificate files to fill in")
 with open(os.path.join(ngx, "site.conf"), "w") as f:
     f.write(site.replace("/usr/local/etc/", root("/usr/local/etc/") + "/")
-                .replace("/var/log/nginx/", ngx + "/"))
+                .replace("/var/log/nginx/", ngx + "/")
+                .replace("/etc/ssl/luckydice/fullchain.pem", cert)
+                .replace("/etc/ssl/luckydice/privkey.pem", key))
 with open(os.path.join(ngx, "nginx.conf"), "w") as f:
     f.write("pid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\n"
             "http {\n  include %s/site.conf;\n}\n" % (ngx, ngx, ngx))
@@ -236,7 +243,7 @@ redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", run + "
 pids.append(redis.pid)
 with open(conf) as f:
     cfg = json.load(f)
-cfg.update(public_url="http://127.0.0.1:%d" % port, reward_url=rv.url + "/reward",
+cfg.update(public_url="https://127.0.0.1:%d" % port, reward_url=rv.url + "/reward",
            notify_url=rv.url + "/notify", redis=run + "/redis.sock")
 with open(conf, "w") as f:
     json.dump(cfg, f, indent=2)
@@ -276,7 +283,7 @@ ok(r.returncode == 0, "the installed luckydicectl loads a promotion of today") o
 
 # The installed luckydice-fcgi with the installed config (the one the
 # unit's ExecStart runs, with the test's sockets), behind nginx with the
-# installed site and locations.
+# installed site and locations, over https with a certificate made here.
 for _ in range(100):
     if os.path.exists(run + "/redis.sock"):
         break
@@ -292,8 +299,13 @@ ok("include %s;" % P("sysconfdir", "luckydice/nginx/luckydice-locations.conf") i
    "the installed site includes the installed locations and serves the installed page")
 ngx = os.path.join(tmp, "nginx")
 os.mkdir(ngx, 0o755)
+cert, key = self_signed(ngx)
 with open(os.path.join(ngx, "site.conf"), "w") as f:
-    f.write(site.replace("listen 80;", "listen 127.0.0.1:%d;" % port)
+    f.write(site.replace("listen 80;", "listen 127.0.0.1:%d;" % free_port())
+                .replace("listen 443 ssl http2;", "listen 127.0.0.1:%d ssl http2;" % port)
+                .replace("listen [::]:80;", "").replace("listen [::]:443 ssl http2;", "")
+                .replace("/etc/ssl/luckydice/fullchain.pem", cert)
+                .replace("/etc/ssl/luckydice/privkey.pem", key)
                 .replace("/run/luckydice/", run + "/")
                 .replace("/var/log/nginx/", ngx + "/"))
 with open(os.path.join(ngx, "nginx.conf"), "w") as f:
@@ -314,7 +326,8 @@ def call(method, path, token=None, body=None):
         h["Authorization"] = "Bearer " + token
     if body is not None or method == "POST":
         h["Content-Type"] = "application/json"
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                    context=ssl.create_default_context(cafile=cert))
     try:
         c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
         r = c.getresponse()

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # The doors a security review found, each tried again the way it was
-# found, against the real nginx stack:
+# found, against the real nginx stack (docs/security-review.md):
 #   1. CSRF: a page elsewhere posting with the victim's ld_token cookie
 #      (Origin of another site, Content-Type text/plain: what fetch with
 #      mode "no-cors" and sendBeacon send) - refused, and the host app's
@@ -8,15 +8,17 @@
 #   2. clickjacking: every page location says frame-ancestors 'none' and
 #      X-Frame-Options DENY, on every answer; the operator's knob works;
 #   4. demo sign-in links: the page is told they are off unless the run
-#      turns them on;
+#      turns them on (the page itself: t0500);
 #   5. GET me shows a user public text only: no support note, ticket or
 #      operator, no other user's id;
 #   7. token rotation: the previous secret's tokens keep working, new ones
 #      are signed with the new secret, and dropping the previous secret
-#      ends its tokens.
-# (3, X-Device-ID: t0750.)
+#      ends its tokens;
+#   8. the shipped site over TLS: nginx -t, https with HTTP/2, the
+#      redirect from http, HSTS, [::] listeners, no cookie without Secure.
+# (3, X-Device-ID: t0750; 6, outbox signatures: t0400.)
 import base64, hashlib, hmac, json, os, re, shutil, subprocess, time
-from harness import Stack, ok, is_, diag, done, promo, SRC, BUILD
+from harness import Stack, Site, ok, is_, diag, done, skip, promo, SRC, BUILD
 
 P = "t-sec"
 s = Stack(promos=[promo(P, prizes=[
@@ -224,4 +226,44 @@ ok("no longer accepted" in r.json["message"], "and say why: %s" % r.json["messag
 is_(s.api("GET", P, "balance", token=legacy).status, 401, "so do its older-shape tokens")
 is_(s.api("GET", P, "balance", token=new_tok).status, 200, "the new key's tokens work")
 
+# ---- 8. The shipped site over TLS ----------------------------------------------------
+tls = Site(s)
+ok(tls.test.returncode == 0 and "test is successful" in tls.test.stderr,
+   "nginx -t accepts the shipped site with a certificate made here")
+r = tls.request("GET", "/healthz")
+is_((r.status, r.headers.get("Strict-Transport-Security")), (200, "max-age=63072000"),
+    "https: the service answers, with HSTS")
+for path, status in (("/?promo=" + P, 200), ("/i/%s" % code, 200), ("/page-config.js", 200),
+                     ("/api/promotions/%s/balance" % P, 401), ("/nope", 404)):
+    r = tls.request("GET", path)
+    is_((r.status, r.headers.get("Strict-Transport-Security")), (status, "max-age=63072000"),
+        "https GET %s: %d with HSTS" % (path, status))
+r = tls.request("GET", "/")
+is_(frame_headers(r), ("'none'", "DENY"), "the shipped site's page cannot be framed")
+r = tls.request("GET", "/page-config.js")
+is_(r.raw.strip(), "export const tokenLinks = false;", "the shipped site's page takes no demo links")
+r = tls.request("POST", "/api/promotions/%s/visit" % P, {}, headers={"Authorization": "Bearer " + new_tok})
+is_(r.status, 200, "a visit over https")
+r = tls.request("GET", "/?promo=%s&x=1" % P, tls=False)
+is_((r.status, r.headers.get("Location")), (301, "https://luckydice.example/?promo=%s&x=1" % P),
+    "plain http is redirected to https, path and query kept")
+ok("Strict-Transport-Security" not in r.headers, "no HSTS over plain http")
+is_(s.request("GET", "/").headers.get("Strict-Transport-Security"), None,
+    "nor on the local stack's plain http")
+out = subprocess.run(["curl", "-sS", "--http2", "--cacert", tls.cert, "-o", "/dev/null",
+                      "-w", "%{http_version}", tls.base + "/healthz"],
+                     capture_output=True, text=True, timeout=30)
+is_(out.stdout, "2", "HTTP/2 over TLS")
+ok(re.search(r"listen \[::\]:80;", site) and re.search(r"listen \[::\]:443 ssl http2;", site),
+   "the shipped site listens on [::] beside IPv4")
+if tls.ipv6:
+    is_(tls.request("GET", "/healthz", host="::1").status, 200, "https on [::1] answers")
+    is_(tls.request("GET", "/", tls=False, host="::1").status, 301, "http on [::1] redirects")
+else:
+    skip("https on [::1] answers", "no IPv6 loopback on this machine")
+    skip("http on [::1] redirects", "no IPv6 loopback on this machine")
+cookies = [r for r in (tls.request("GET", p) for p in ("/", "/healthz", "/api/promotions/%s/me" % P))
+           if "Set-Cookie" in r.headers and "Secure" not in r.headers["Set-Cookie"]]
+is_(cookies, [], "no answer sets a cookie without Secure")
+tls.stop()
 done()
