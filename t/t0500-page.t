@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 # The promotion page in a real browser: Debian's Chromium, driven by
-# t/browser/page-test.mjs (playwright-core), against a real stack. The Node
-# script reports each check as a JSON line; this turns them into TAP points
-# and then checks that the API agrees with what the page showed.
+# t/browser/page-test.mjs (playwright-core), against a real stack, and
+# over https through the shipped nginx site in front of it: demo sign-in
+# links (?token=) sign in only where they are turned on, and the cookie
+# they set is Secure over https. The Node script reports each check as a
+# JSON line; this turns them into TAP points and then checks that the API
+# agrees with what the page showed.
 # Screenshots of each step go to t/t0500-page.screenshots/ in the build tree.
 import json
 import os
@@ -10,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from harness import Stack, ok, is_, diag, done, promo, SRC, BUILD
+from harness import Stack, Site, ok, is_, diag, done, promo, free_port, free_port_both, SRC, BUILD
 
 CHROMIUM = os.environ.get("LD_CHROMIUM", "/usr/bin/chromium")
 NODE_DIR = os.path.join(SRC, "t", "browser")
@@ -28,15 +31,26 @@ if missing:
     raise SystemExit(0)
 
 P = "t-page"
-s = Stack(promos=[
+# The local stack takes demo sign-in links (as script/server's does); in
+# front of it, the shipped site over https twice: with demo links turned
+# on, and as shipped (off). The page's own Origin is each of the three.
+port, on_port, off_port = free_port(), free_port_both(), free_port_both()
+s = Stack(port=port, stack_args=["--token-links"], extra_config={"allowed_origins": [
+    "http://127.0.0.1:%d" % port, "https://127.0.0.1:%d" % on_port,
+    "https://127.0.0.1:%d" % off_port]}, promos=[
     # One prize that always wins while its stock of 1 lasts: the first
     # roll wins, every later one is a miss.
     promo(P, prizes=[{"id": "coffee", "name": PRIZE, "daily_stock": 1, "probability": 1}]),
     promo("t-page-future", days_back=-3, days_ahead=10),
     promo("t-page-over", days_back=10, days_ahead=-2),
 ])
-uids = ["A", "B", "C", "D", "E", "G", "H"]
+uids = ["A", "B", "C", "D", "E", "G", "H", "I", "J", "K"]
 tokens = dict(zip(uids, s.tokens(*uids)))
+# I holds 2 dice before opening the page, so that what it shows tells
+# I's sign-in from J's.
+s.ctl("grant", P, "I", 2, "--reason", "page test", "--ticket", "T-PAGE-I")
+tls_on = Site(s, knobs={"ld_token_links": "true"}, https_port=on_port)
+tls_off = Site(s, https_port=off_port)
 
 shutil.rmtree(SHOTS, ignore_errors=True)
 os.makedirs(SHOTS)
@@ -45,6 +59,8 @@ config = os.path.join(work, "config.json")
 with open(config, "w") as f:
     json.dump({
         "base": "http://127.0.0.1:%d" % s.port,
+        "tls_on": tls_on.base,
+        "tls_off": tls_off.base,
         "chromium": CHROMIUM,
         "shots": SHOTS,
         "prize_name": PRIZE,
@@ -94,6 +110,9 @@ is_(s.scalar("SELECT count(*) FROM draws WHERE promo=? AND prize='coffee'", P), 
     "one prize won, B's")
 is_(s.scalar("SELECT count(*) FROM grants WHERE promo IN ('t-page-future', 't-page-over')"), 0,
     "promotions outside their days granted nothing")
+is_(s.query("SELECT uid, reason FROM grants WHERE uid IN ('I', 'J', 'K') ORDER BY uid, reason"),
+    [("I", "support"), ("I", "visit"), ("K", "visit")],
+    "the ignored link did nothing for J; I and K visited as themselves")
 shots = sorted(os.listdir(SHOTS))
 ok(len(shots) >= 10, "screenshots of each step saved (%d in %s)" % (len(shots), SHOTS))
 done()

@@ -14,6 +14,7 @@
 // - Text comes from i18n.js and is set with textContent only.
 
 import { ko, en, pickLanguage } from './i18n.js';
+import { tokenLinks } from './page-config.js';
 
 const LANG = pickLanguage();
 const t = LANG === 'ko' ? ko : en;
@@ -71,15 +72,17 @@ let retryTimer = 0;
 
 // ---------------------------------------------------------------- location
 
-// Reads promo and invite code from the URL; moves ?token= into the ld_token
-// cookie and takes it out of the address bar (and so out of history,
-// bookmarks and Referer headers).
+// Reads promo and invite code from the URL. A ?token= demo link is taken
+// out of the address bar (and so out of history, bookmarks and Referer
+// headers) always, and moved into the ld_token cookie only where the
+// deployment turns demo links on (page-config.js): anywhere else a link
+// from someone else must not sign this browser in as them.
 function readLocation() {
   const url = new URL(location.href);
   const q = url.searchParams;
   const token = q.get('token');
   if (token !== null) {
-    if (COOKIE_SAFE_RE.test(token)) {
+    if (tokenLinks === true && COOKIE_SAFE_RE.test(token)) {
       const secure = location.protocol === 'https:' ? '; Secure' : '';
       document.cookie = `ld_token=${token}; path=/; SameSite=Lax${secure}`;
       // A Bearer token in sessionStorage wins over the cookie on the server;

@@ -8,7 +8,9 @@
 //                                         the caller to compare with the API
 //
 // Usage: node page-test.mjs CONFIG.json, where the config gives base (the
-// stack's URL), chromium (the executable), shots (a directory for
+// stack's URL, demo sign-in links on), tls_on and tls_off (the shipped
+// site over https in front of the same stack, with demo links turned on
+// and as shipped), chromium (the executable), shots (a directory for
 // screenshots), promo ids {active, future, over} and tokens {A, B, ...}.
 // Exits 0 when it ran to the end (failed checks are reported, not thrown),
 // 1 on a crash, and kills the browser either way.
@@ -19,6 +21,8 @@ import { chromium } from 'playwright-core';
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const BASE = cfg.base.replace(/\/$/, '');
+const TLS_ON = cfg.tls_on.replace(/\/$/, '');
+const TLS_OFF = cfg.tls_off.replace(/\/$/, '');
 const WAIT_MS = 20000;        // generous: a loaded CI machine is slow
 const DEADLINE_MS = 90000;    // the whole run
 
@@ -45,16 +49,19 @@ let shotNo = 0;
 // A browser context is one user's device: its own cookies and storage.
 // netFail: this device's requests are cut on purpose, so Chromium's
 // "Failed to load resource: net::ERR_FAILED" console line is expected.
-async function device(name, { width = 390, height = 844, token = null, netFail = false } = {}) {
+// base: the site it signs in to (the https ones have a self-signed
+// certificate).
+async function device(name, { width = 390, height = 844, token = null, netFail = false, base = BASE } = {}) {
   const ctx = await browser.newContext({
     viewport: { width, height },
     locale: 'ko-KR',
     timezoneId: 'Asia/Seoul',
     serviceWorkers: 'block',
+    ignoreHTTPSErrors: base !== BASE,
   });
   if (token) {
     // Sign-in the way a host app's web view does: the ld_token cookie.
-    await ctx.addCookies([{ name: 'ld_token', value: token, url: BASE }]);
+    await ctx.addCookies([{ name: 'ld_token', value: token, url: base }]);
   }
   const page = await ctx.newPage();
   page.setDefaultTimeout(WAIT_MS);
@@ -72,8 +79,8 @@ async function device(name, { width = 390, height = 844, token = null, netFail =
   return { ctx, page, name };
 }
 
-async function open(d, urlPath) {
-  const url = BASE + urlPath;
+async function open(d, urlPath, base = BASE) {
+  const url = base + urlPath;
   await d.page.goto(url, { waitUntil: 'load' });
   await d.page.waitForSelector('body[data-ready="1"]', { state: 'attached' });
 }
@@ -255,15 +262,39 @@ async function main() {
   await shot(f, 'signed-out');
   await f.ctx.close();
 
-  // 8. Sign-in through a demo link (?token=) and through a Bearer token
-  // the host app puts in sessionStorage (sent as Authorization).
+  // 8. Sign-in through a demo link (?token=), where the deployment turns
+  // them on, and through a Bearer token the host app puts in
+  // sessionStorage (sent as Authorization).
   const g = await device('G-link');
   await open(g, `/?promo=${P}&token=${encodeURIComponent(T.G)}`);
-  is(await text(g, '#balance'), '1', 'a ?token= link signs in');
+  is(await text(g, '#balance'), '1', 'demo links on: a ?token= link signs in');
   check(!g.page.url().includes('token='), 'the token is taken out of the address bar', g.page.url());
   const cookies = await g.ctx.cookies(BASE);
   check(cookies.some((k) => k.name === 'ld_token' && k.value === T.G), 'the token is kept in the ld_token cookie');
   await g.ctx.close();
+
+  // The same over https (the shipped site, demo links turned on): the
+  // cookie the page sets is Secure.
+  const k = await device('K-link-https', { base: TLS_ON });
+  await open(k, `/?promo=${P}&token=${encodeURIComponent(T.K)}`, TLS_ON);
+  is(await text(k, '#balance'), '1', 'over https with demo links on: the link signs in');
+  const kc = (await k.ctx.cookies(TLS_ON)).find((c) => c.name === 'ld_token');
+  check(kc && kc.value === T.K && kc.secure === true, 'over https the ld_token cookie is Secure', kc);
+  await shot(k, 'K-https-link');
+  await k.ctx.close();
+
+  // Demo links off (the shipped site as shipped): someone else's link
+  // does not sign this browser in as them; the previous sign-in stays.
+  const i = await device('I-link-ignored', { base: TLS_OFF, token: T.I });
+  await open(i, `/?promo=${P}&token=${encodeURIComponent(T.J)}`, TLS_OFF);
+  is(await text(i, '#balance'), '3', 'demo links off: a ?token= link is ignored, the page shows I\'s 3 dice');
+  is(await attr(i, '#message', 'data-code'), 'visit_bonus', 'and I\'s first visit');
+  check(!i.page.url().includes('token='), 'the ignored token is taken out of the address bar too', i.page.url());
+  const ic = (await i.ctx.cookies(TLS_OFF)).filter((c) => c.name === 'ld_token');
+  check(ic.length === 1 && ic[0].value === T.I, 'the ld_token cookie is still I\'s', ic.map((c) => c.value.slice(0, 12)));
+  emit({ shown: { uid: 'I', promo: P, balance: Number(await text(i, '#balance')) } });
+  await shot(i, 'I-link-ignored');
+  await i.ctx.close();
   const h = await device('H-bearer');
   await h.ctx.addInitScript((tok) => { sessionStorage.setItem('ld_token', tok); }, T.H);
   const hAuth = [];
@@ -288,8 +319,8 @@ async function main() {
   await n.ctx.close();
 
   // 10. The whole run: nothing fetched from elsewhere, no script error.
-  const foreign = requests.filter((u) => !u.startsWith(`${BASE}/`));
-  check(requests.length > 0 && foreign.length === 0, `all ${requests.length} requests went to ${BASE}`, foreign.slice(0, 5));
+  const foreign = requests.filter((u) => ![BASE, TLS_ON, TLS_OFF].some((b) => u.startsWith(`${b}/`)));
+  check(requests.length > 0 && foreign.length === 0, `all ${requests.length} requests went to the sites under test`, foreign.slice(0, 5));
   check(jsErrors.length === 0, 'no JavaScript error', jsErrors.slice(0, 10));
 }
 
