@@ -254,18 +254,46 @@ static size_t round_once(struct run *r, int batch, int64_t deadline_ms, int *tro
 	return n;
 }
 
+/*
+ * Loads the signing key, which must be a secret of its own: whoever
+ * verifies events holds it, and with the token secret a reward service
+ * could mint any user's token. So there is no falling back to the token
+ * secret, and a signing secret that is one of the token secrets (the
+ * same file, or the same bytes when the dispatcher can read those) is
+ * refused.
+ */
+static void load_signing_key(struct run *r)
+{
+	const char *tokens[] = { r->cfg.token_secret_file, r->cfg.token_previous_secret_file };
+	char err[512];
+
+	if (!r->cfg.signing_secret_file)
+		die("\"signing_secret_file\" is not set in '%s': events are signed with a"
+		    " secret of their own, never the token secret", r->cfg.path);
+	if (token_key_load(r->cfg.signing_secret_file, &r->key, err, sizeof err) != LD_OK)
+		die("signing secret: %s", err);
+	for (size_t i = 0; i < 2; i++) {
+		struct token_key t;
+		int same;
+
+		if (!tokens[i] || token_key_load(tokens[i], &t, NULL, 0) != LD_OK)
+			continue;
+		same = t.len == r->key.len && sodium_memcmp(t.bytes, r->key.bytes, t.len) == 0;
+		token_key_release(&t);
+		if (same)
+			die("\"signing_secret_file\" '%s' holds the same secret as '%s': events"
+			    " need a secret of their own", r->cfg.signing_secret_file, tokens[i]);
+	}
+}
+
 static void open_all(struct run *r)
 {
 	struct ledger_options lo = { 0 };
-	const char *secret;
 	char err[512];
 
 	if (config_load(r->opt.config, &r->cfg, err, sizeof err) != LD_OK)
 		die("%s", err);
-	secret = r->cfg.signing_secret_file ? r->cfg.signing_secret_file
-					     : r->cfg.token_secret_file;
-	if (token_key_load(secret, &r->key, err, sizeof err) != LD_OK)
-		die("signing secret: %s", err);
+	load_signing_key(r);
 	if (r->cfg.reward_url)
 		r->mask |= OUTBOX_REWARD;
 	if (r->cfg.notify_url)

@@ -8,7 +8,13 @@
  *   Content-Type: application/json
  *   Idempotency-Key: <the event's key, the same on every attempt>
  *   X-Luckydice-Event: <kind>
- *   X-Luckydice-Signature: sha256=<hex HMAC-SHA256 of the body>
+ *   X-Luckydice-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+ *                          "<t>.<Idempotency-Key>.<body>">
+ *
+ * The signature covers the time it was made and the key with the body,
+ * so that a captured request can neither be sent again later (a receiver
+ * refuses a t older than its tolerance) nor under another key (which a
+ * receiver deduplicating on the key would pay again).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@
 #define ANSWER_KEEP 200  /* bytes of an answer kept for the operator */
 #define ERROR_MAX 320
 #define RETRY_AFTER_MAX_S 86400
+#define SIGNATURE_MAX 96 /* "t=" 19 digits ",v1=" 64 hex digits */
 
 struct slot {
 	CURL *easy;
@@ -141,20 +148,37 @@ static struct curl_slist *header(struct curl_slist *h, const char *name, const c
 	return n;
 }
 
+/*
+ * The X-Luckydice-Signature value of an event with key and body (len
+ * bytes) sent at now_s: "t=<now_s>,v1=<hex HMAC-SHA256 of
+ * "<now_s>.<key>.<body>">" under the signing key, into out.
+ */
+static void sign(const struct token_key *k, int64_t now_s, const char *key,
+		 const char *body, size_t len, char out[SIGNATURE_MAX])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	char hex[2 * crypto_auth_hmacsha256_BYTES + 1], t[24];
+	crypto_auth_hmacsha256_state st = k->keyed;
+	int n = snprintf(t, sizeof t, "%lld.", (long long)now_s);
+
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)t, (size_t)n);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)key, strlen(key));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
+	sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
+	snprintf(out, SIGNATURE_MAX, "t=%lld,v1=%s", (long long)now_s, hex);
+}
+
 /* Starts the transfer of ev on a free slot. */
 static void start(struct sender *s, struct slot *sl, const struct outbox_event *ev, size_t idx)
 {
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-	char hex[2 * crypto_auth_hmacsha256_BYTES + 1], sig[sizeof hex + 7];
-	crypto_auth_hmacsha256_state st;
+	char sig[SIGNATURE_MAX];
 	size_t len = strlen(ev->payload);
 	struct curl_slist *h = NULL;
 
-	crypto_auth_hmacsha256_init(&st, s->key->bytes, s->key->len);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)ev->payload, len);
-	crypto_auth_hmacsha256_final(&st, mac);
-	sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
-	snprintf(sig, sizeof sig, "sha256=%s", hex);
+	sign(s->key, ld_now_ms() / 1000, ev->key, ev->payload, len, sig);
 
 	h = header(h, "Content-Type: application/json", NULL);
 	h = header(h, "Idempotency-Key", ev->key);

@@ -1,9 +1,8 @@
 """dispatchlib.py - what the dispatcher tests share: a Receiver (t/receiver.py
-run as a real HTTP server process), running luckydice-dispatch, making
-wins through the API, and checking signatures."""
+run as a real HTTP server process, verifying signatures with
+docs/examples/verify-signature.py), running luckydice-dispatch, and
+making wins through the API."""
 import atexit
-import hashlib
-import hmac
 import json
 import os
 import subprocess
@@ -14,6 +13,10 @@ import http.client
 from harness import BUILD, Stack, promo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from receiver import load_example  # noqa: E402
+
+example = load_example()
 
 
 class Receiver:
@@ -30,10 +33,28 @@ class Receiver:
             self.mode(mode, **kw)
 
     def mode(self, mode, **kw):
+        return self.control(dict(kw, mode=mode))
+
+    def control(self, settings):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            c.request("POST", "/_control", body=json.dumps(dict(kw, mode=mode)))
+            c.request("POST", "/_control", body=json.dumps(settings))
             return json.loads(c.getresponse().read())
+        finally:
+            c.close()
+
+    def verify_with(self, secret_file):
+        """From now on the receiver checks signatures with this secret."""
+        return self.control({"secret_file": secret_file})
+
+    def send(self, path, headers, body):
+        """One request to the receiver as it is, for replaying what it got:
+        (status, answer)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request("POST", path, body=body, headers=headers)
+            r = c.getresponse()
+            return r.status, json.loads(r.read() or b"null")
         finally:
             c.close()
 
@@ -62,10 +83,12 @@ def stack_for(recv, pid, dispatch=None, stock=1000):
     """A stack whose reward and notify URLs point to recv, with a promotion
     pid whose one prize is won by every draw."""
     d = dict(FAST, **(dispatch or {}))
-    return Stack(promos=[promo(pid, prizes=[{"id": "gift", "name": "기프티콘",
-                                             "daily_stock": stock, "probability": 1}])],
-                 extra_config={"reward_url": recv.url + "/reward",
-                               "notify_url": recv.url + "/notify", "dispatch": d})
+    s = Stack(promos=[promo(pid, prizes=[{"id": "gift", "name": "기프티콘",
+                                          "daily_stock": stock, "probability": 1}])],
+              extra_config={"reward_url": recv.url + "/reward",
+                            "notify_url": recv.url + "/notify", "dispatch": d})
+    recv.verify_with(os.path.join(s.dir, "signing.secret"))
+    return s
 
 
 def make_wins(s, pid, uids):
@@ -96,11 +119,12 @@ def dispatch_until_done(s, limit=30):
 
 
 def signing_key(s):
-    with open(os.path.join(s.dir, "signing.secret"), "rb") as f:
-        k = f.read()
-    return k[:-1] if k.endswith(b"\n") else k
+    return example.read_secret(os.path.join(s.dir, "signing.secret"))
 
 
-def signed_ok(key, req):
-    want = "sha256=" + hmac.new(key, req["body"].encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(req["headers"].get("x-luckydice-signature", ""), want)
+def signed_ok(key, req, now=None):
+    """Whether a request the receiver recorded verifies under key, by the
+    example's own check."""
+    return example.verify(key, req["headers"].get("x-luckydice-signature", ""),
+                          req["headers"].get("idempotency-key", ""),
+                          req["body"].encode(), now) is None

@@ -17,19 +17,43 @@ free one). Modes:
     drop      starts a 200 answer and closes the connection mid-body
     okdrop    takes the request (records it as processed) and closes the
               connection without answering: succeed-then-drop
-POST /_control {"mode":..., "retry_after":..., "delay":...} changes them;
-GET /_control shows them. Control requests are not recorded.
+POST /_control {"mode":..., "retry_after":..., "delay":..., "secret_file":...}
+changes them; GET /_control shows them. Control requests are not
+recorded.
+
+With a secret_file (the dispatcher's signing secret), every request is
+first checked the way docs/examples/verify-signature.py shows a service
+to (this imports it, so the example is what the tests run): a bad or
+stale signature is answered 401 whatever the mode, and each request is
+recorded with "verified" (true or the reason) and "duplicate" (its
+Idempotency-Key was processed before).
 """
 import argparse
+import importlib.util
 import json
+import os
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-state = {"mode": "ok", "retry_after": 1, "delay": 2.0}
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "docs", "examples", "verify-signature.py")
+
+
+def load_example():
+    """docs/examples/verify-signature.py as a module."""
+    spec = importlib.util.spec_from_file_location("verify_signature", EXAMPLE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+example = load_example()
+state = {"mode": "ok", "retry_after": 1, "delay": 2.0, "secret_file": None}
 lock = threading.Lock()
 log = None
+verifier = None  # an example.Receiver once secret_file is set
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -59,19 +83,28 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(404, b'{"error":"not_found"}')
 
     def do_POST(self):
+        global verifier
         body = self.read_body()
         if self.path == "/_control":
             with lock:
                 state.update(json.loads(body))
+                if state["secret_file"]:
+                    verifier = example.Receiver(example.read_secret(state["secret_file"]))
                 return self.answer(200, json.dumps(state).encode())
+        status, why = verifier.check(self.headers, body) if verifier else (None, None)
         with lock:
             mode, retry_after, delay = state["mode"], state["retry_after"], state["delay"]
             log.write(json.dumps({
                 "t": time.time(), "method": self.command, "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode("utf-8", "replace"), "mode": mode,
+                "verified": True if status != 401 else why, "duplicate": why == "duplicate",
             }) + "\n")
             log.flush()
+        if status == 401:
+            return self.answer(401, json.dumps({"error": "bad_signature", "message": why}).encode())
+        if verifier and mode in ("ok", "slow", "hang", "drop", "okdrop"):
+            verifier.processed(self.headers.get("Idempotency-Key"))
         if mode == "ok":
             self.answer(200, b'{"ok":true}')
         elif mode == "fail500":

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 # luckydice-dispatch delivers every won prize and notification to a real
 # HTTP receiver: signed, with a stable Idempotency-Key, through a phase of
-# 500s; --dry-run changes nothing; an overlapping run exits 0 at once.
-import fcntl, json, os, time
-from harness import ok, is_, done, diag
+# 500s; --dry-run changes nothing; an overlapping run exits 0 at once. The
+# signature covers the time, the key and the body, so a captured request
+# replayed under a new key or late is refused by a receiver checking as
+# docs/examples/verify-signature.py does; the dispatcher signs only with a
+# secret of its own, and sends over plain http only to loopback.
+import fcntl, hashlib, hmac, json, os, re, shutil, subprocess, sys, time
+from harness import ok, is_, done, diag, SRC
 from dispatchlib import (Receiver, stack_for, make_wins, dispatch, dispatch_until_done,
-                         signing_key, signed_ok)
+                         signing_key, signed_ok, example)
 
 P = "t-disp"
 rv = Receiver()
@@ -74,7 +78,13 @@ is_({q["headers"]["idempotency-key"] for q in reqs}, keys,
 is_(sorted(q["headers"]["idempotency-key"] for q in oks), sorted(keys),
     "each event was answered 200 exactly once")
 key = signing_key(s)
-ok(all(signed_ok(key, q) for q in reqs), "every body's X-Luckydice-Signature verifies")
+ok(all(re.fullmatch(r"t=\d{10},v1=[0-9a-f]{64}", q["headers"].get("x-luckydice-signature", ""))
+       for q in reqs), "every request is signed: X-Luckydice-Signature: t=<unix seconds>,v1=<hex>")
+ok(all(q["verified"] is True for q in reqs),
+   "the receiver, checking as docs/examples/verify-signature.py does, found each one good")
+ok(all(abs(int(q["headers"]["x-luckydice-signature"][2:12]) - q["t"]) <= 5 for q in reqs),
+   "t is when the request was sent")
+ok(all(signed_ok(key, q) for q in reqs), "every signature verifies")
 ok(not signed_ok(b"x" * 64, reqs[0]), "and would not verify under another key")
 ok(all(q["body"] == payload[q["headers"]["idempotency-key"]] for q in reqs),
    "every body is the event's payload, byte for byte")
@@ -90,6 +100,42 @@ ok(all(b["key"] == q["headers"]["idempotency-key"] and b["event"] == q["headers"
 win = [b for b in bodies if b["event"] == "reward.issue" and b["user"] == "u03"]
 ok(len(win) == 1 and win[0]["prize"] == {"id": "gift", "name": "기프티콘"} and win[0]["draw_id"] > 0,
    "u03's reward names the prize and the draw")
+
+# A captured reward.issue sent again: the same request is a duplicate
+# (answered 2xx, not paid twice); under another key, with another body or
+# later than the receiver's tolerance its signature does not hold.
+cap = next(q for q in oks if q["headers"]["x-luckydice-event"] == "reward.issue")
+hdrs = {k: cap["headers"][k] for k in ("content-type", "idempotency-key", "x-luckydice-event",
+                                        "x-luckydice-signature")}
+body = cap["body"].encode()
+st = rv.send("/reward", hdrs, body)
+last = rv.requests()[-1]
+is_((st[0], last["verified"], last["duplicate"]), (200, True, True),
+    "the same request again: its signature holds, and the receiver answers it as a duplicate")
+for what, h, b in (
+        ("with a new Idempotency-Key", dict(hdrs, **{"idempotency-key": cap["headers"]["idempotency-key"] + "-2"}), body),
+        ("with another body", hdrs, body.replace(b'"u', b'"x', 1)),
+        ("signed the old way (sha256= of the body)", dict(hdrs, **{"x-luckydice-signature": "sha256=" + hmac.new(
+            key, body, hashlib.sha256).hexdigest()}), body),
+        ("without a signature", {k: v for k, v in hdrs.items() if k != "x-luckydice-signature"}, body)):
+    st = rv.send("/reward", h, b)
+    is_((st[0], st[1] and st[1]["error"]), (401, "bad_signature"), "replayed %s: refused" % what)
+t = int(cap["headers"]["x-luckydice-signature"][2:12])
+verify = lambda now: example.verify(key, cap["headers"]["x-luckydice-signature"],
+                                    cap["headers"]["idempotency-key"], body, now=now)
+is_([verify(t + 299), verify(t + 301), verify(t - 301)], [None, "stale signature", "stale signature"],
+    "a signature is good for 5 minutes either way of its t, not after")
+is_(s.query("SELECT count(*) FROM outbox WHERE key=?", cap["headers"]["idempotency-key"]), [(1,)],
+    "(the event itself was sent once and is delivered)")
+# The example from the command line, on the request saved to a file.
+saved = os.path.join(s.dir, "request.txt")
+for what, h, want in (("as captured", hdrs, (0, "good")),
+                      ("under another key", dict(hdrs, **{"idempotency-key": "other"}), (1, "refused: bad signature"))):
+    with open(saved, "wb") as f:
+        f.write("".join("%s: %s\r\n" % kv for kv in h.items()).encode() + b"\r\n" + body)
+    r = subprocess.run([sys.executable, os.path.join(SRC, "docs", "examples", "verify-signature.py"),
+                        os.path.join(s.dir, "signing.secret"), saved], capture_output=True, text=True)
+    is_((r.returncode, r.stdout.strip()), want, "verify-signature.py on the request %s" % what)
 
 # Nothing due: a run sends nothing and exits 0.
 n = len(rv.requests())
@@ -112,6 +158,37 @@ is_(s.scalar("SELECT state || '/' || attempts FROM outbox WHERE key = ?", P + "/
     "pending/0", "the notification stays pending, no attempt counted")
 
 # Cannot run: exit 2 with a message.
+def with_config(**changes):
+    cfg = json.load(open(s.config))
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = v
+    path = os.path.join(s.dir, "alt-%d.json" % len(os.listdir(s.dir)))
+    json.dump(cfg, open(path, "w"))
+    return dict(s.env, LUCKYDICE_CONFIG=path)
+
+
+make_wins(s, P, ["later"])
+n = len(rv.requests())
+r = dispatch(s, env=with_config(signing_secret_file=None))
+ok(r.returncode == 2 and "signing_secret_file" in r.stderr and "never the token secret" in r.stderr,
+   "without signing_secret_file the dispatcher does not start (no falling back to the token secret)") or diag(r.stderr)
+r = dispatch(s, env=with_config(signing_secret_file="token.secret"))
+ok(r.returncode == 2 and "same secret" in r.stderr, "nor with the token secret as the signing secret") or diag(r.stderr)
+shutil.copy(os.path.join(s.dir, "token.secret"), os.path.join(s.dir, "copy.secret"))
+r = dispatch(s, env=with_config(signing_secret_file="copy.secret"))
+ok(r.returncode == 2 and "same secret" in r.stderr, "nor with a copy of it") or diag(r.stderr)
+r = dispatch(s, env=with_config(reward_url="http://rewards.example/issue"))
+ok(r.returncode == 2 and "must be https://" in r.stderr and "allow_plain_http" in r.stderr,
+   "nor with an http:// reward_url to another host") or diag(r.stderr)
+r = dispatch(s, "--dry-run", env=with_config(reward_url="http://rewards.example/issue",
+                                               allow_plain_http=True))
+ok(r.returncode == 0 and "http://rewards.example/issue" in r.stdout,
+   "allow_plain_http lets it (a dry run shows where it would send)") or diag(r.stderr)
+is_(len(rv.requests()), n, "none of those sent anything")
+
 r = dispatch(s, env=dict(s.env, LUCKYDICE_CONFIG=os.path.join(s.dir, "missing.json")))
 ok(r.returncode == 2 and "missing.json" in r.stderr, "a missing config exits 2 naming the file")
 r = dispatch(s, "--batch", "0")

@@ -250,7 +250,8 @@ else:
     os.mkdir(state, 0o750)
     os.chown(state, 65534, 65534)
     with open(cfg, "w") as f:
-        json.dump({"db": "state/luckydice.db", "token_secret_file": "token.secret"}, f)
+        json.dump({"db": "state/luckydice.db", "token_secret_file": "token.secret",
+                   "signing_secret_file": "signing.secret"}, f)
     rs = [run(CTL, "--config", cfg, "init"),
           run(CTL, "--config", cfg, "promo", "load", os.path.join(s.dir, P + ".json")),
           run(DISPATCH, "--config", cfg, "--quiet")]

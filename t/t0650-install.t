@@ -13,7 +13,7 @@
 # nginx with the installed site and locations. The steps that need root
 # or systemd are not run: the files they name are checked instead, and the
 # units pass systemd-analyze verify.
-import hashlib, hmac, json, os, re, shlex, shutil, signal, socket, ssl, stat, subprocess, sys, tempfile, time
+import json, os, re, shlex, shutil, signal, socket, ssl, stat, subprocess, sys, tempfile, time
 import http.client
 from harness import ok, is_, done, diag, skip, free_port, promo, self_signed, BUILD, SRC
 
@@ -217,7 +217,7 @@ with open(P("sysconfdir", "cron.d/luckydice")) as f:
 # The doc's config step, then what it says to edit: the URLs and Redis
 # (a receiver stands in for the reward and notify services).
 step("config")
-from dispatchlib import Receiver
+from dispatchlib import Receiver, example
 rv = Receiver()
 port = free_port()
 run = os.path.join(tmp, "run")
@@ -363,11 +363,11 @@ r = step("dispatch")
 ok("dispatch: dry run, 2 due" in r.stdout and "dispatch: delivered 2, retried 0, dead 0, still due 0" in r.stdout,
    "the installed dispatcher delivers the reward and the notification") or diag(r.stdout)
 got = rv.requests()
-with open(cfg["signing_secret_file"], "rb") as f:
-    key = f.read().rstrip(b"\n")
+key = example.read_secret(cfg["signing_secret_file"])
 ok(sorted(q["headers"].get("x-luckydice-event") for q in got) == ["notify.win", "reward.issue"] and
-   all(q["headers"].get("x-luckydice-signature") == "sha256=" +
-       hmac.new(key, q["body"].encode(), hashlib.sha256).hexdigest() for q in got),
+   all(example.verify(key, q["headers"].get("x-luckydice-signature", ""),
+                      q["headers"].get("idempotency-key", ""), q["body"].encode()) is None
+       for q in got),
    "the receiver got both, signed with the secret luckydicectl made")
 stop_all()
 rv.stop()

@@ -22,6 +22,7 @@ s = Stack(workers=WORKERS, extra_config={
     P, invites={"max_credited_per_inviter": CAP, "invitee_new_within_hours": 24},
     prizes=[{"id": "coffee", "name": "coffee", "daily_stock": STOCK, "probability": 0.4},
             {"id": "cake", "name": "cake", "daily_stock": 5, "probability": 0.1}])])
+recv.verify_with(os.path.join(s.dir, "signing.secret"))
 supervisor = int(open(os.path.join(s.dir, "fcgi.pid")).read())
 
 
@@ -223,6 +224,8 @@ is_(s.scalar("SELECT count(*) FROM outbox WHERE state <> 'delivered'"), 0,
 seen = set(recv.keys())
 is_(seen ^ set(k for (k,) in s.query("SELECT key FROM outbox")), set(),
     "the receiver saw exactly the outbox's events (%d), each key at least once" % len(seen))
+is_([q["verified"] for q in recv.requests() if q["verified"] is not True], [],
+    "every request it got was signed, within the tolerance")
 
 is_(len(workers()), POOL, "all %d workers are running after the kills" % POOL)
 is_(len(writers()), 1, "and the writer")
