@@ -95,7 +95,7 @@ static int authenticate(struct ctx *c)
 	}
 	st = token_verify(&c->app->key, tok, len, c->now_ms / 1000, c->uid);
 	if (st != TOKEN_OK) {
-		http_error(c->req, 401, "unauthorized", "token %s", token_strstatus(st));
+		http_error(c->req, 401, "unauthorized", "%s", token_strstatus(st));
 		return -1;
 	}
 	return 0;
