@@ -124,7 +124,7 @@ static int64_t scalar(struct ledger *l, const char *sql, const char *promo)
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	if (sqlite3_prepare_v2(ledger_db(l), sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(ledger_sqlite(l), sql, -1, &st, NULL) != SQLITE_OK)
 		die("cannot prepare check", l);
 	if (strstr(sql, "?1"))
 		sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
@@ -154,7 +154,7 @@ static int64_t check_stock(struct ledger *l, const struct promo *p)
 	for (size_t z = 0; z < p->nprizes; z++)
 		for (int d = 0; d < p->ndays; d++)
 			total += promo_stock(p, &p->prizes[z], d);
-	if (sqlite3_prepare_v2(ledger_db(l),
+	if (sqlite3_prepare_v2(ledger_sqlite(l),
 		"SELECT day, prize, count(*) FROM draws WHERE promo = ?1 AND prize IS NOT NULL"
 		" GROUP BY day, prize", -1, &st, NULL) != SQLITE_OK)
 		die("cannot prepare check", l);
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
 	 * and released around every transaction. synchronous=OFF: a worker
 	 * never waits for a checkpoint's fsyncs (the checkpointer process
 	 * does), so neither does the replay; its database is thrown away. */
-	if (sqlite3_exec(ledger_db(l), "PRAGMA cache_size=-65536; PRAGMA synchronous=OFF;"
+	if (sqlite3_exec(ledger_sqlite(l), "PRAGMA cache_size=-65536; PRAGMA synchronous=OFF;"
 			 " PRAGMA wal_autocheckpoint=16384; PRAGMA locking_mode=EXCLUSIVE;", NULL, NULL, NULL) != SQLITE_OK)
 		die("cannot set pragmas", l);
 	if (ledger_migrate(l, NULL, NULL) != LD_OK ||

@@ -1,20 +1,26 @@
 /*
- * ledger.h - the SQLite ledger: connection, prepared statements,
- * transactions, schema migrations, promotions and balances.
+ * ledger.h - the ledger: its connection (a struct db, db.h), schema
+ * migrations, promotions and balances, and the SQLite-only operations
+ * the programs drive (checkpoints, syncs, the writer's batches).
  *
  * One struct ledger per process (open it after fork, never before). It
- * owns the sqlite3 handle and every statement prepared through
- * ledger_stmt(); ledger_free() finalizes them all.
+ * owns its struct db, and through it every prepared statement;
+ * ledger_free() finalizes them all. The modules of lib/ reach the
+ * statements through ledger_db(); only lib/ does.
  *
- * Write transactions always start with BEGIN IMMEDIATE (ledger_begin), so
+ * Write transactions always take the write lock at once (db_begin), so
  * two writers queue on the busy timeout instead of failing on a stale
  * read snapshot. A lock held past the busy timeout is LD_ERR_BUSY, which
  * the HTTP layer answers 503 with Retry-After.
+ *
+ * Errors: a function that fails returns enum ld_err and keeps its
+ * message on the ledger (ledger_errmsg), with SQLite's own words.
  */
 #ifndef LD_LEDGER_H
 #define LD_LEDGER_H
 
 #include <sqlite3.h>
+#include "db.h"
 #include "ld.h"
 #include "promo.h"
 
@@ -29,6 +35,9 @@ struct ledger_options {
 	int own_checkpoints;   /* no automatic checkpoints at all: the caller
 				* watches ledger_wal_frames() and checkpoints
 				* between its transactions (the writer does) */
+	int bulk;              /* a batch program with a throwaway database to
+				* itself (bench/replay): no syncs, an exclusive
+				* lock, a large page cache */
 };
 
 /* A migration compiled in from sql/NNN-name.sql (lib/schema.c). */
@@ -47,7 +56,8 @@ struct ld_balance {
 
 /*
  * Opens the database at path in WAL mode with the options' pragmas. On
- * error returns LD_ERR_DB or LD_ERR_IO with a message in err.
+ * error returns LD_ERR_DB or LD_ERR_IO with a message in err (there is
+ * no handle yet to keep it).
  */
 enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 			struct ledger **out, char *err, size_t errlen);
@@ -55,11 +65,18 @@ void ledger_free(struct ledger *l);
 
 /* The last error's message ("cannot ...: <sqlite message>"). */
 const char *ledger_errmsg(const struct ledger *l);
-sqlite3 *ledger_db(struct ledger *l);
 
-/* Sets the message ledger_errmsg() returns (an error reported by the
- * writer process on this process's behalf). */
+/* The connection, for the modules of lib/ (db.h). */
+struct db *ledger_db(struct ledger *l);
+
+/* Transitional: sets the message ledger_errmsg() returns. */
 void ledger_set_errmsg(struct ledger *l, const char *msg);
+
+/* Transitional, while modules still call SQLite themselves. */
+sqlite3 *ledger_sqlite(struct ledger *l);
+sqlite3_stmt *db_sqlite_stmt(struct db *db, const char *sql);
+sqlite3 *db_sqlite_handle(struct db *db);
+enum ld_err db_sqlite_fail(struct db *db, int rc, const char *what);
 
 /* Applies the migrations newer than the database's user_version, each in
  * its own transaction. *from and *to (may be NULL) get the versions. */
@@ -69,17 +86,9 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to);
  * else LD_ERR_INVALID with "run 'luckydicectl init'" in the message. */
 enum ld_err ledger_check_schema(struct ledger *l);
 
-/*
- * Returns the cached prepared statement for sql (compared by pointer, so
- * pass a string literal or a static const), reset and with cleared
- * bindings, or NULL (message in ledger_errmsg). The statement stays owned
- * by the ledger; callers sqlite3_reset() it when done reading, so no
- * read snapshot outlives the call.
- */
+/* Transitional: the cached statement for sql (db_query), and an
+ * SQLite result code recorded with what. */
 sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql);
-
-/* Maps an sqlite result code to an ld_err, recording the message with
- * what (e.g. "cannot record grant"). SQLITE_BUSY/LOCKED -> LD_ERR_BUSY. */
 enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
 
 /*
@@ -129,13 +138,14 @@ enum ld_err ledger_sync(struct ledger *l);
  * last commit (0 before the first, or without own_checkpoints). */
 int ledger_wal_frames(const struct ledger *l);
 
-enum ld_err ledger_begin(struct ledger *l);   /* BEGIN IMMEDIATE */
+/* Transitional: db_begin, db_commit, db_rollback. */
+enum ld_err ledger_begin(struct ledger *l);
 enum ld_err ledger_commit(struct ledger *l);
-void ledger_rollback(struct ledger *l);       /* safe when no tx is open */
+void ledger_rollback(struct ledger *l);
 
 /*
  * Group commit (the writer process): ledger_batch_begin opens one
- * transaction; until ledger_batch_end, ledger_begin/commit/rollback make,
+ * transaction; until ledger_batch_end, db_begin/commit/rollback make,
  * release and roll back a savepoint inside it, so each rule call stays
  * all-or-nothing while many share one commit. Some errors (I/O, out of
  * memory, busy) make SQLite roll the whole transaction back: then
@@ -184,5 +194,13 @@ enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 enum ld_err ledger_balance_write(struct ledger *l, sqlite3_stmt *st, const char *promo,
 				 const char *uid, struct ld_balance *bal, int *changed,
 				 const char *what);
+
+/* After a db_exec that inserted, upserted or updated uid's balances row:
+ * *changed tells whether it changed the row, and then bal gets the row
+ * as it is now. (Not RETURNING: SQLite gathers a RETURNING statement's
+ * rows in a temporary b-tree it opens and closes on every run, which
+ * costs more than reading the row again.) */
+enum ld_err ledger_balance_changed(struct ledger *l, const char *promo, const char *uid,
+				   struct ld_balance *bal, int *changed);
 
 #endif

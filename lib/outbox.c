@@ -171,7 +171,7 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 			ledger_rollback(l);
 			return e;
 		}
-		if (sqlite3_changes(ledger_db(l)) == 0)
+		if (sqlite3_changes(ledger_sqlite(l)) == 0)
 			missed++;
 	}
 	if ((e = ledger_commit(l)) != LD_OK)
@@ -323,7 +323,7 @@ enum ld_err outbox_retry(struct ledger *l, int64_t id, int64_t now_ms, int64_t *
 		ledger_rollback(l);
 		return e;
 	}
-	*changed = sqlite3_changes64(ledger_db(l));
+	*changed = sqlite3_changes64(ledger_sqlite(l));
 	if (*changed == 0 && id > 0) {
 		if (!(st = ledger_stmt(l, "SELECT 1 FROM outbox WHERE id = ?1"))) {
 			ledger_rollback(l);

@@ -72,7 +72,7 @@ static enum ld_err run_write(struct ledger *l, sqlite3_stmt *st, int *changed,
 {
 	enum ld_err e = run(l, st, what);
 
-	*changed = e == LD_OK && sqlite3_changes(ledger_db(l)) > 0;
+	*changed = e == LD_OK && sqlite3_changes(ledger_sqlite(l)) > 0;
 	return e;
 }
 
@@ -597,7 +597,7 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 		sqlite3_bind_text(st, 8, p->prizes[picked].id, -1, SQLITE_STATIC);
 	if ((e = run(l, st, "cannot record draw")) != LD_OK)
 		return e;
-	r->id = sqlite3_last_insert_rowid(ledger_db(l));
+	r->id = sqlite3_last_insert_rowid(ledger_sqlite(l));
 	if (!won)
 		return LD_OK;
 	return win_events(l, p, uid, &p->prizes[picked], r, day, now_ms);

@@ -75,11 +75,11 @@ enum ld_err stats_read(struct ledger *l, const struct promo *p, struct stats_day
 			days[d].stock[i] = days[d].left[i] = promo_stock(p, &p->prizes[i], d);
 	}
 	/* one read snapshot for all five queries */
-	if ((rc = sqlite3_exec(ledger_db(l), "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+	if ((rc = sqlite3_exec(ledger_sqlite(l), "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
 		e = ledger_fail(l, rc, "cannot read stats");
 	for (int c = COL_VISITS; e == LD_OK && c <= COL_TAKEN; c++)
 		e = add_rows(l, p, sqls[c], (enum stat_col)c, days);
-	sqlite3_exec(ledger_db(l), "COMMIT", NULL, NULL, NULL);
+	sqlite3_exec(ledger_sqlite(l), "COMMIT", NULL, NULL, NULL);
 	if (e != LD_OK) {
 		stats_days_free(days, p->ndays);
 		return e;

@@ -271,7 +271,7 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 	sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now_ms);
 	rc = sqlite3_step(st);
-	r->revoked = sqlite3_changes(ledger_db(l));
+	r->revoked = sqlite3_changes(ledger_sqlite(l));
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		e = ledger_fail(l, rc, "cannot revoke reward");

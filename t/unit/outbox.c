@@ -85,20 +85,20 @@ static void test_keys(void)
 	char want[3][128];
 	sqlite3_stmt *st;
 
-	if (sqlite3_exec(ledger_db(l),
+	if (sqlite3_exec(ledger_sqlite(l),
 		"INSERT INTO draws (id, promo, uid, request_id, created_at, day, rand, prize)"
 		" VALUES (41, 'lucky-2024', 'u-1', 'r-1', 0, '2026-12-01', 7, 'coffee');"
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
 		" VALUES ('lucky-2024', 'inv-1', 'u-1', 'c', 1, 0, '2026-12-01');",
 		NULL, NULL, NULL) != SQLITE_OK)
-		bail("%s", sqlite3_errmsg(ledger_db(l)));
+		bail("%s", sqlite3_errmsg(ledger_sqlite(l)));
 	ld_fmt(want[0], sizeof want[0], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "reward");
 	ld_fmt(want[1], sizeof want[1], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "notify");
 	ld_fmt(want[2], sizeof want[2], OUTBOX_KEY_INVITE, "lucky-2024", "inv-1");
 	for (int i = 0; i < 3; i++) {
 		char got[128] = "";
-		if (sqlite3_prepare_v2(ledger_db(l), sql[i], -1, &st, NULL) != SQLITE_OK)
-			bail("%s", sqlite3_errmsg(ledger_db(l)));
+		if (sqlite3_prepare_v2(ledger_sqlite(l), sql[i], -1, &st, NULL) != SQLITE_OK)
+			bail("%s", sqlite3_errmsg(ledger_sqlite(l)));
 		if (sqlite3_step(st) == SQLITE_ROW)
 			snprintf(got, sizeof got, "%s", sqlite3_column_text(st, 0));
 		sqlite3_finalize(st);
@@ -169,7 +169,7 @@ int main(void)
 	outbox_claim(l, T0 + 4999, LEASE, OUTBOX_REWARD, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a retried row waits for its next_at");
 
-	sqlite3_exec(ledger_db(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", NULL, NULL, NULL);
+	sqlite3_exec(ledger_sqlite(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", NULL, NULL, NULL);
 	outbox_claim(l, T0 + 3 * LEASE, LEASE, OUTBOX_NOTIFY, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a revoked row is never claimed");
 

@@ -331,7 +331,7 @@ static void test_migration_005(const char *dir)
 		bail("%s", err);
 	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 005 applies to a version 4 database");
 	sqlite3 *db0 = db;
-	db = ledger_db(old);
+	db = ledger_sqlite(old);
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='inviter'"), 2,
 	       "an inviter's counter is their invites that granted (not the one past the cap)");
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='capped'"), 0,
@@ -442,7 +442,7 @@ static void test_migration_008(const char *dir)
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
 	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 008 applies to a version 7 database");
-	db = ledger_db(old);
+	db = ledger_sqlite(old);
 	for (i = 0; i < 2; i++) {
 		char after[256];
 		row_text(db, sel[i], after, sizeof after);
@@ -554,7 +554,7 @@ int main(void)
 		bail("cannot initialise libsodium");
 	testdb_open(&tdb, "rules");
 	l = tdb.ledger;
-	db = ledger_db(l);
+	db = ledger_sqlite(l);
 	/* ledger_open turned SQLite's allocation statistics off (a global
 	 * mutex on every malloc): with them on, a prepared statement shows. */
 	is_int(sqlite3_memory_used(), 0, "SQLite keeps no allocation statistics");

@@ -1,0 +1,583 @@
+/*
+ * db_sqlite.c - db.h on SQLite: the connection and its pragmas, the
+ * statement cache, binds, rows, transactions and the writer's batches,
+ * WAL checkpoints and syncs, the schema version. The only file of lib/
+ * that includes sqlite3.h.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+#include "ledger.h"
+
+#define STMT_MAX 128
+
+/* The handle's statements are sqlite3_stmt; struct db_stmt is never
+ * defined, only cast from and to. */
+#define ST(s) ((sqlite3_stmt *)(s))
+
+struct stmt_slot {
+	const char *sql; /* the key, by address */
+	sqlite3_stmt *stmt;
+};
+
+struct db {
+	sqlite3 *db;
+	char err[512];
+	struct stmt_slot stmts[STMT_MAX];
+	size_t nstmts;
+	int wal_frames; /* own_checkpoints: the WAL after the last commit */
+	/* group commit: inside db_batch_begin/end, db_begin and friends
+	 * make a savepoint (one per rule call), or with savepoints off
+	 * only note where the call began */
+	int batch;
+	int savepoints;
+	int in_savepoint;
+	int spoiled;                /* savepoints off: a call undid writes */
+	sqlite3_int64 call_changes; /* rows changed when the call began */
+	/* busy waiting */
+	int busy_timeout_ms;
+	int64_t busy_since_us;
+};
+
+/* Maps an SQLite result code to an ld_err, recording "what: message". */
+static enum ld_err fail(struct db *db, int rc, const char *what)
+{
+	snprintf(db->err, sizeof db->err, "%s: %s", what,
+		 db->db ? sqlite3_errmsg(db->db) : "no database");
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return LD_ERR_BUSY;
+	if ((rc & 0xff) == SQLITE_NOMEM)
+		return LD_ERR_NOMEM;
+	return LD_ERR_DB;
+}
+
+const char *db_errmsg(const struct db *db)
+{
+	return db->err;
+}
+
+enum ld_err db_error(struct db *db, enum ld_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(db->err, sizeof db->err, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+/* ---- statements ---- */
+
+/* The cached statement for sql, reset; NULL when it cannot be prepared
+ * (or the cache is full: more distinct statements than any program has),
+ * with the error recorded in *e. */
+static sqlite3_stmt *cached(struct db *db, const char *sql, enum ld_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	for (size_t i = 0; i < db->nstmts; i++)
+		if (db->stmts[i].sql == sql) {
+			sqlite3_reset(db->stmts[i].stmt); /* left open by an early return */
+			return db->stmts[i].stmt;
+		}
+	if (db->nstmts == STMT_MAX) {
+		*e = db_error(db, LD_ERR_DB, "cannot prepare statement: more than %d", STMT_MAX);
+		return NULL;
+	}
+	rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		*e = fail(db, rc, "cannot prepare statement");
+		return NULL;
+	}
+	db->stmts[db->nstmts].sql = sql;
+	db->stmts[db->nstmts].stmt = st;
+	db->nstmts++;
+	return st;
+}
+
+/*
+ * Binds st's parameters from fmt and ap (see db.h). Text is bound
+ * SQLITE_STATIC: not copied, no allocation. Returns LD_OK, or
+ * LD_ERR_INVALID when fmt does not match the statement (a mistake in
+ * the caller, reported with its SQL) or a bind fails.
+ */
+static enum ld_err bind(struct db *db, sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	int n = sqlite3_bind_parameter_count(st), rc = SQLITE_OK;
+
+	if ((int)strlen(fmt) != n)
+		return db_error(db, LD_ERR_INVALID, "%d parameters bound ('%s'), the statement has %d: %s",
+				(int)strlen(fmt), fmt, n, sqlite3_sql(st));
+	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
+		const char *s;
+		const int64_t *p;
+
+		switch (fmt[i]) {
+		case 't':
+			s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, i + 1);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int));
+			break;
+		case 'l':
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'L':
+			p = va_arg(ap, const int64_t *);
+			rc = p ? sqlite3_bind_int64(st, i + 1, *p) : sqlite3_bind_null(st, i + 1);
+			break;
+		default:
+			return db_error(db, LD_ERR_INVALID, "bad bind format '%s' for: %s", fmt,
+					sqlite3_sql(st));
+		}
+	}
+	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot bind parameter");
+}
+
+/* Prepares (or finds) sql and binds fmt: the first half of every call. */
+static sqlite3_stmt *start(struct db *db, const char *sql, const char *fmt, va_list ap,
+			   enum ld_err *e)
+{
+	sqlite3_stmt *st = cached(db, sql, e);
+
+	if (st && (*e = bind(db, st, fmt, ap)) != LD_OK) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* Steps st to its end (rows, if any, are passed over) and resets it. */
+static enum ld_err run(struct db *db, sqlite3_stmt *st, const char *what)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : fail(db, rc, what);
+}
+
+enum ld_err db_exec(struct db *db, const char *sql, const char *what, const char *fmt, ...)
+{
+	enum ld_err e = LD_OK;
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = start(db, sql, fmt, ap, &e);
+	va_end(ap);
+	return st ? run(db, st, what) : e;
+}
+
+int64_t db_changes(struct db *db)
+{
+	return sqlite3_changes64(db->db);
+}
+
+enum ld_err db_insert(struct db *db, const char *sql, const char *what, int64_t *id,
+		      const char *fmt, ...)
+{
+	enum ld_err e = LD_OK;
+	sqlite3_stmt *st;
+	va_list ap;
+
+	*id = 0;
+	va_start(ap, fmt);
+	st = start(db, sql, fmt, ap, &e);
+	va_end(ap);
+	if (st && (e = run(db, st, what)) == LD_OK)
+		*id = sqlite3_last_insert_rowid(db->db);
+	return e;
+}
+
+enum ld_err db_int(struct db *db, const char *sql, const char *what, int64_t *v, int *found,
+		   const char *fmt, ...)
+{
+	enum ld_err e = LD_OK;
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	*v = 0;
+	if (found)
+		*found = 0;
+	va_start(ap, fmt);
+	st = start(db, sql, fmt, ap, &e);
+	va_end(ap);
+	if (!st)
+		return e;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		if (found)
+			*found = 1;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? LD_OK : fail(db, rc, what);
+}
+
+enum ld_err db_query(struct db *db, struct db_stmt **out, const char *sql, const char *fmt, ...)
+{
+	enum ld_err e = LD_OK;
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = start(db, sql, fmt, ap, &e);
+	va_end(ap);
+	*out = (struct db_stmt *)st;
+	return st ? LD_OK : e;
+}
+
+int db_step(struct db_stmt *st)
+{
+	int rc = sqlite3_step(ST(st));
+
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* sqlite3_reset returns the error of the statement's last step, if it
+ * failed, and leaves its message on the connection. */
+enum ld_err db_end(struct db *db, struct db_stmt *st, const char *what)
+{
+	int rc = sqlite3_reset(ST(st));
+
+	return rc == SQLITE_OK ? LD_OK : fail(db, rc, what);
+}
+
+int64_t db_col_int(struct db_stmt *st, int col)
+{
+	return sqlite3_column_int64(ST(st), col);
+}
+
+const char *db_col_text(struct db_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(ST(st), col);
+}
+
+size_t db_col_len(struct db_stmt *st, int col)
+{
+	return (size_t)sqlite3_column_bytes(ST(st), col);
+}
+
+int db_col_null(struct db_stmt *st, int col)
+{
+	return sqlite3_column_type(ST(st), col) == SQLITE_NULL;
+}
+
+/* ---- transactions ---- */
+
+/* Steps a cached statement that returns no row (BEGIN, COMMIT, ...):
+ * parsed once per process instead of per transaction. */
+static enum ld_err step_cached(struct db *db, const char *sql, const char *what)
+{
+	enum ld_err e = LD_OK;
+	sqlite3_stmt *st = cached(db, sql, &e);
+
+	return st ? run(db, st, what) : e;
+}
+
+enum ld_err db_begin(struct db *db)
+{
+	if (!db->batch)
+		return step_cached(db, "BEGIN IMMEDIATE", "cannot begin transaction");
+	/* A savepoint outside a transaction would start one of its own and
+	 * commit on release: refuse when the batch's transaction is gone. */
+	if (sqlite3_get_autocommit(db->db))
+		return db_error(db, LD_ERR_DB, "the batch's transaction was rolled back");
+	if (!db->savepoints) {
+		db->call_changes = sqlite3_total_changes64(db->db);
+		return LD_OK;
+	}
+	enum ld_err e = step_cached(db, "SAVEPOINT rule", "cannot begin savepoint");
+	db->in_savepoint = e == LD_OK;
+	return e;
+}
+
+enum ld_err db_commit(struct db *db)
+{
+	enum ld_err e;
+
+	if (db->batch) {
+		if (!db->savepoints)
+			return LD_OK;
+		if ((e = step_cached(db, "RELEASE rule", "cannot release savepoint")) != LD_OK)
+			db_rollback(db);
+		db->in_savepoint = 0;
+		return e;
+	}
+	if ((e = step_cached(db, "COMMIT", "cannot commit")) != LD_OK)
+		db_rollback(db);
+	return e;
+}
+
+void db_rollback(struct db *db)
+{
+	if (db->batch && !db->savepoints) {
+		/* Nothing to undo when the call only read (a refusal);
+		 * otherwise only the whole batch can be. */
+		if (sqlite3_total_changes64(db->db) != db->call_changes)
+			db->spoiled = 1;
+		return;
+	}
+	if (db->batch) {
+		if (db->in_savepoint && !sqlite3_get_autocommit(db->db))
+			sqlite3_exec(db->db, "ROLLBACK TO rule; RELEASE rule", NULL, NULL, NULL);
+		db->in_savepoint = 0;
+		return;
+	}
+	if (!sqlite3_get_autocommit(db->db))
+		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum ld_err db_read_begin(struct db *db)
+{
+	return step_cached(db, "BEGIN", "cannot begin reading");
+}
+
+void db_read_end(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->db))
+		step_cached(db, "COMMIT", "cannot end reading");
+}
+
+enum ld_err db_batch_begin(struct db *db, int savepoints)
+{
+	enum ld_err e = step_cached(db, "BEGIN IMMEDIATE", "cannot begin transaction");
+
+	db->batch = e == LD_OK;
+	db->savepoints = savepoints;
+	db->in_savepoint = db->spoiled = 0;
+	return e;
+}
+
+int db_batch_intact(struct db *db)
+{
+	return db->batch && !sqlite3_get_autocommit(db->db);
+}
+
+int db_batch_spoiled(struct db *db)
+{
+	return db->batch && db->spoiled;
+}
+
+enum ld_err db_batch_end(struct db *db, int commit)
+{
+	enum ld_err e = LD_OK;
+
+	db->batch = 0;
+	db->in_savepoint = 0;
+	if (commit && db->spoiled) {
+		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+		return db_error(db, LD_ERR_DB, "a call in the batch could not undo its writes");
+	}
+	if (sqlite3_get_autocommit(db->db))
+		return db_error(db, LD_ERR_DB, "the batch's transaction was rolled back");
+	if (commit)
+		e = step_cached(db, "COMMIT", "cannot commit");
+	if (!commit || e != LD_OK)
+		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+	return e;
+}
+
+/* ---- the connection ---- */
+
+/*
+ * The busy handler: waits for another process's write lock by yielding
+ * the CPU a few times (the lock is usually held for tens of microseconds,
+ * and on 2 cores the holder often just needs a turn), then in short steps
+ * (20 us, growing to 500 us) until db->busy_timeout_ms have passed since
+ * the first try. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms...
+ * which, when several workers take turns on a lock held for tens of
+ * microseconds, leaves the CPU idle while requests queue. count is 0 on
+ * the first call of each wait. Returns 1 to try again, 0 to give up
+ * (SQLITE_BUSY).
+ */
+static int busy_wait(void *arg, int count)
+{
+	struct db *db = arg;
+	int64_t now = ld_mono_us();
+	struct timespec ts = { 0, 0 };
+
+	if (count == 0)
+		db->busy_since_us = now;
+	else if (now - db->busy_since_us >= (int64_t)db->busy_timeout_ms * 1000)
+		return 0;
+	if (count < 8) {
+		sched_yield();
+		return 1;
+	}
+	ts.tv_nsec = 20000L * (count < 33 ? count - 7 : 25);
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* SQLite calls it after each commit with the WAL's size in frames. It
+ * takes the place of the automatic checkpoints. */
+static int note_wal_frames(void *arg, sqlite3 *handle, const char *name, int frames)
+{
+	(void)handle;
+	(void)name;
+	((struct db *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+int db_wal_frames(const struct db *db)
+{
+	return db->wal_frames;
+}
+
+enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out,
+		    char *err, size_t errlen)
+{
+	static int configured;
+	struct db *db = xcalloc(1, sizeof *db);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	char pragmas[400];
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	/* Before the first connection of the process: SQLite's allocation
+	 * statistics take a global mutex on every malloc and free, and
+	 * nothing here reads them (about 8 % of a claim in the writer). */
+	if (!configured) {
+		configured = 1;
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
+	if (opt->create) {
+		flags |= SQLITE_OPEN_CREATE;
+	} else if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path, strerror(errno));
+		db_close(db);
+		return LD_ERR_IO;
+	}
+	if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path,
+			 db->db ? sqlite3_errmsg(db->db) : "out of memory");
+		db_close(db);
+		return LD_ERR_DB;
+	}
+	sqlite3_extended_result_codes(db->db, 1);
+	db->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000;
+	sqlite3_busy_handler(db->db, busy_wait, db);
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+		 " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+		 opt->bulk ? "OFF" : opt->synchronous_full ? "FULL" : "NORMAL");
+	/* Deferred: a WAL of up to ~40 MB before a worker checkpoints itself,
+	 * which it only does when the checkpointer process is not keeping up. */
+	if (opt->defer_checkpoints)
+		strcat(pragmas, " PRAGMA wal_autocheckpoint=10000;");
+	/* A batch program with a throwaway database to itself: a larger page
+	 * cache, fewer and larger checkpoints, and no file lock taken and
+	 * released around every transaction. */
+	if (opt->bulk)
+		strcat(pragmas, " PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;"
+			" PRAGMA locking_mode=EXCLUSIVE;");
+	if ((rc = sqlite3_exec(db->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
+		fail(db, rc, "cannot set up database");
+		snprintf(err, errlen, "database '%s': %s", path, db->err);
+		db_close(db);
+		return LD_ERR_DB;
+	}
+	if (opt->own_checkpoints) /* after the pragmas: replaces autocheckpoint */
+		sqlite3_wal_hook(db->db, note_wal_frames, db);
+	*out = db;
+	return LD_OK;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	for (size_t i = 0; i < db->nstmts; i++)
+		sqlite3_finalize(db->stmts[i].stmt);
+	sqlite3_close(db->db);
+	free(db);
+}
+
+enum ld_err db_checkpoint(struct db *db, int restart, int *frames)
+{
+	int log = 0, done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(db->db, NULL,
+					   restart ? SQLITE_CHECKPOINT_RESTART
+						   : SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+
+	if (frames)
+		*frames = log;
+	if ((rc & 0xff) == SQLITE_BUSY)
+		return LD_ERR_BUSY; /* readers or another checkpoint: next time */
+	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot checkpoint");
+}
+
+enum ld_err db_sync(struct db *db)
+{
+	sqlite3_file *f = NULL;
+	int rc = sqlite3_file_control(db->db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
+
+	if (rc == SQLITE_OK && f && f->pMethods)
+		rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot sync the database");
+}
+
+enum ld_err db_schema_version(struct db *db, int *version)
+{
+	int64_t v = 0;
+	enum ld_err e = db_int(db, "PRAGMA user_version", "cannot read the schema version",
+			       &v, NULL, "");
+
+	*version = (int)v;
+	return e;
+}
+
+enum ld_err db_set_schema_version(struct db *db, int version)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
+	return db_script(db, sql, "cannot set the schema version");
+}
+
+enum ld_err db_script(struct db *db, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? LD_OK : fail(db, rc, what);
+}
+
+/* ---- transitional, while modules still call SQLite themselves ---- */
+
+sqlite3_stmt *db_sqlite_stmt(struct db *db, const char *sql)
+{
+	enum ld_err e;
+	sqlite3_stmt *st = cached(db, sql, &e);
+
+	if (st)
+		sqlite3_clear_bindings(st);
+	return st;
+}
+
+sqlite3 *db_sqlite_handle(struct db *db)
+{
+	return db->db;
+}
+
+enum ld_err db_sqlite_fail(struct db *db, int rc, const char *what)
+{
+	return fail(db, rc, what);
+}
