@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include "grants.h"
 #include "outbox.h"
 #include "rules.h"
 
@@ -41,109 +42,11 @@ static void today(const struct promo *p, int64_t now_ms, char day[11])
 	promo_day_name(p, promo_day(p, now_ms), day);
 }
 
-/* Steps a statement that returns no row; resets it. */
-static enum ld_err run(struct ledger *l, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
-}
-
-/* Steps a statement expected to return at most one integer; *found tells
- * whether it did. */
-static enum ld_err run_int(struct ledger *l, sqlite3_stmt *st, int64_t *v,
-			   int *found, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	*found = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW) {
-		*v = sqlite3_column_int64(st, 0);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, what);
-}
-
-/* Runs st, an insert or update, to its end; *changed tells whether it
- * changed a row (not RETURNING: see ledger_balance_write). */
-static enum ld_err run_write(struct ledger *l, sqlite3_stmt *st, int *changed,
-			     const char *what)
-{
-	enum ld_err e = run(l, st, what);
-
-	*changed = e == LD_OK && sqlite3_changes(ledger_sqlite(l)) > 0;
-	return e;
-}
-
-/* Records a grant of amount tickets, unless a unique index says this
- * grant exists already (*inserted = 0). The balance is the caller's:
- * balance_add, or add_grant for both. */
-static enum ld_err grant_row(struct ledger *l, const char *promo, const char *uid,
-			     const char *reason, int64_t amount, const char *ref,
-			     int64_t now_ms, const char *day, int *inserted)
-{
-	sqlite3_stmt *st = ledger_stmt(l,
-		"INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING");
-
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, amount);
-	if (ref)
-		sqlite3_bind_text(st, 5, ref, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now_ms);
-	sqlite3_bind_text(st, 7, day, -1, SQLITE_STATIC);
-	return run_write(l, st, inserted, "cannot record grant");
-}
-
-/* Adds amount tickets to uid's balance, making their balances row (its
- * first_seen is then now_ms) on their first grant; bal gets the balance
- * after. One statement: every balances row is changed once per request. */
-static enum ld_err balance_add(struct ledger *l, const char *promo, const char *uid,
-			       int64_t amount, int64_t now_ms, struct ld_balance *bal)
-{
-	sqlite3_stmt *st = ledger_stmt(l,
-		"INSERT INTO balances (promo, uid, first_seen, granted, version)"
-		" VALUES (?1, ?2, ?4, ?3, 1) ON CONFLICT DO UPDATE"
-		" SET granted = granted + excluded.granted, version = version + 1");
-	enum ld_err e;
-	int found;
-
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, amount);
-	sqlite3_bind_int64(st, 4, now_ms);
-	if ((e = ledger_balance_write(l, st, promo, uid, bal, &found,
-					"cannot update balance")) != LD_OK)
-		return e;
-	/* an upsert always changes its row: never */
-	return found ? LD_OK : ledger_fail(l, SQLITE_CONSTRAINT, "balance not updated");
-}
-
-/* grant_row, then balance_add when the grant is new (*inserted); bal
- * untouched otherwise. */
-static enum ld_err add_grant(struct ledger *l, const char *promo, const char *uid,
-			     const char *reason, int64_t amount, const char *ref,
-			     int64_t now_ms, const char *day, int *inserted,
-			     struct ld_balance *bal)
-{
-	enum ld_err e = grant_row(l, promo, uid, reason, amount, ref, now_ms, day, inserted);
-
-	if (e != LD_OK || !*inserted)
-		return e;
-	return balance_add(l, promo, uid, amount, now_ms, bal);
-}
-
 enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid,
 			int64_t now_ms, enum rule_outcome *outcome,
 			struct visit_result *r)
 {
+	struct db *db = ledger_db(l);
 	char day[11];
 	enum ld_err e;
 
@@ -154,15 +57,15 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 	}
 	*outcome = RULE_OK;
 	today(p, now_ms, day);
-	if ((e = ledger_begin(l)) != LD_OK)
+	struct grant g = { p->id, uid, "visit", p->grant_visit, NULL, NULL, day, now_ms };
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	if ((e = add_grant(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
-			   &r->granted, &r->bal)) != LD_OK ||
+	if ((e = grant_add(l, &g, &r->granted, &r->bal)) != LD_OK ||
 	    (!r->granted && (e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)) {
-		ledger_rollback(l);
+		db_rollback(db);
 		return e;
 	}
-	return ledger_commit(l);
+	return db_commit(db);
 }
 
 /* A new random invite code: INVITE_CODE_LEN characters of an alphabet
@@ -180,65 +83,42 @@ enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
 			      const char *uid, int64_t now_ms,
 			      char code[INVITE_CODE_LEN + 1])
 {
-	static const char SQL_GET[] =
-		"SELECT code FROM invite_codes WHERE promo = ?1 AND uid = ?2";
-	sqlite3_stmt *st;
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
 	enum ld_err e;
-	int rc;
+	int found;
 
 	/* Usually the code exists: a plain read, no write transaction. */
 	for (int attempt = 0; attempt < 8; attempt++) {
-		st = ledger_stmt(l, SQL_GET);
-		if (!st)
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			snprintf(code, INVITE_CODE_LEN + 1, "%s", sqlite3_column_text(st, 0));
-		sqlite3_reset(st);
-		if (rc == SQLITE_ROW)
-			return LD_OK;
-		if (rc != SQLITE_DONE)
-			return ledger_fail(l, rc, "cannot read invite code");
+		if ((e = db_query(db, &st, "SELECT code FROM invite_codes WHERE promo = ?1 AND uid = ?2",
+				  "tt", p->id, uid)) != LD_OK)
+			return e;
+		if ((found = db_step(st) > 0))
+			snprintf(code, INVITE_CODE_LEN + 1, "%s", db_col_text(st, 0));
+		if ((e = db_end(db, st, "cannot read invite code")) != LD_OK || found)
+			return e;
 
 		/* Make one; a concurrent request for the same user or a code
 		 * collision makes the insert a no-op, and the loop reads again. */
 		new_code(code);
-		st = ledger_stmt(l,
-			"INSERT INTO invite_codes (code, promo, uid, created_at)"
-			" VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING");
-		if (!st)
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, uid, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, now_ms);
-		if ((e = run(l, st, "cannot record invite code")) != LD_OK)
+		if ((e = db_exec(db, "INSERT INTO invite_codes (code, promo, uid, created_at)"
+				 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+				 "cannot record invite code", "tttl", code, p->id, uid,
+				 now_ms)) != LD_OK)
 			return e;
 	}
-	return ledger_fail(l, SQLITE_ERROR, "cannot make a unique invite code");
+	return db_error(db, LD_ERR_DB, "cannot make a unique invite code");
 }
 
 static enum ld_err refuse(struct ledger *l, const struct promo *p, const char *uid,
 			  const char *inviter, const char *code, const char *client,
 			  enum rule_outcome why, int64_t now_ms, const char *day)
 {
-	sqlite3_stmt *st = ledger_stmt(l,
+	return db_exec(ledger_db(l),
 		"INSERT INTO claim_refusals (promo, invitee, inviter, code, reason, client,"
-		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, inviter, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, rule_code(why), -1, SQLITE_STATIC);
-	if (client)
-		sqlite3_bind_text(st, 6, client, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now_ms);
-	sqlite3_bind_text(st, 8, day, -1, SQLITE_STATIC);
-	return run(l, st, "cannot record refused claim");
+		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		"cannot record refused claim", "ttttttlt", p->id, uid, inviter, code,
+		rule_code(why), client, now_ms, day);
 }
 
 /* Which rule, if any, refuses uid's claim of inviter's code. */
@@ -247,7 +127,7 @@ static enum ld_err claim_check(struct ledger *l, const struct promo *p,
 			       const char *client, int64_t now_ms, const char *day,
 			       enum rule_outcome *why)
 {
-	sqlite3_stmt *st;
+	struct db *db = ledger_db(l);
 	int64_t v = 0;
 	int found;
 	enum ld_err e;
@@ -257,34 +137,24 @@ static enum ld_err claim_check(struct ledger *l, const struct promo *p,
 		*why = RULE_SELF_INVITE;
 		return LD_OK;
 	}
-	if (!(st = ledger_stmt(l, "SELECT 1 FROM invites WHERE promo = ?1 AND invitee = ?2")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	if ((e = run_int(l, st, &v, &found, "cannot read invites")) != LD_OK)
+	if ((e = db_int(db, "SELECT 1 FROM invites WHERE promo = ?1 AND invitee = ?2",
+			"cannot read invites", &v, &found, "tt", p->id, uid)) != LD_OK)
 		return e;
 	if (found) {
 		*why = RULE_ALREADY_CREDITED;
 		return LD_OK;
 	}
-	if (!(st = ledger_stmt(l, "SELECT first_seen FROM balances WHERE promo = ?1 AND uid = ?2")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	if ((e = run_int(l, st, &v, &found, "cannot read user")) != LD_OK)
+	if ((e = db_int(db, "SELECT first_seen FROM balances WHERE promo = ?1 AND uid = ?2",
+			"cannot read user", &v, &found, "tt", p->id, uid)) != LD_OK)
 		return e;
 	if (found && now_ms - v > p->invitee_new_within_ms) {
 		*why = RULE_NOT_NEW_USER;
 		return LD_OK;
 	}
 	if (p->claims_per_client_per_day > 0 && client) {
-		if (!(st = ledger_stmt(l, "SELECT count(*) FROM invites"
-				       " WHERE promo = ?1 AND client = ?2 AND day = ?3")))
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, client, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, day, -1, SQLITE_STATIC);
-		if ((e = run_int(l, st, &v, &found, "cannot count claims")) != LD_OK)
+		if ((e = db_int(db, "SELECT count(*) FROM invites"
+				" WHERE promo = ?1 AND client = ?2 AND day = ?3",
+				"cannot count claims", &v, NULL, "ttt", p->id, client, day)) != LD_OK)
 			return e;
 		if (v >= p->claims_per_client_per_day)
 			*why = RULE_CLAIM_LIMITED;
@@ -320,65 +190,54 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 				int64_t now_ms, const char *day,
 				struct claim_result *r)
 {
-	sqlite3_stmt *st;
+	struct db *db = ledger_db(l);
+	struct grant visit = { p->id, uid, "visit", p->grant_visit, NULL, NULL, day, now_ms };
+	struct grant invitee = { p->id, uid, "invitee", p->grant_invitee, inviter, NULL, day,
+				 now_ms };
+	struct grant by = { p->id, inviter, "inviter", p->grant_inviter, uid, NULL, day, now_ms };
 	int found;
 	char key[200];
 	enum ld_err e;
 
-	if ((e = grant_row(l, p->id, uid, "visit", p->grant_visit, NULL, now_ms, day,
-			   &r->visit_granted)) != LD_OK ||
-	    (e = grant_row(l, p->id, uid, "invitee", p->grant_invitee, inviter, now_ms,
-			   day, &r->granted)) != LD_OK)
+	if ((e = grant_record(db, &visit, &r->visit_granted)) != LD_OK ||
+	    (e = grant_record(db, &invitee, &r->granted)) != LD_OK)
 		return e;
 	if (!r->granted) /* the unique index disagrees with the check before */
-		return ledger_fail(l, SQLITE_CONSTRAINT, "invitee credited twice");
-	if ((e = balance_add(l, p->id, uid, p->grant_invitee +
-			     (r->visit_granted ? p->grant_visit : 0), now_ms, &r->bal)) != LD_OK)
+		return db_error(db, LD_ERR_DB, "invitee credited twice");
+	if ((e = grant_balance_add(l, p->id, uid, p->grant_invitee +
+				   (r->visit_granted ? p->grant_visit : 0), now_ms,
+				   &r->bal)) != LD_OK)
 		return e;
 
 	/* The inviter's grant under the cap: one more credited invite and
 	 * the tickets on their balances row (made here if they have none),
 	 * unless they are at the cap. */
-	if (!(st = ledger_stmt(l,
+	if ((e = db_exec(db,
 		"INSERT INTO balances (promo, uid, first_seen, invites_credited, granted, version)"
-		" VALUES (?1, ?2, ?3, 1, ?5, 1) ON CONFLICT DO UPDATE"
-		" SET invites_credited = invites_credited + 1,"
-		" granted = granted + excluded.granted, version = version + 1"
-		" WHERE invites_credited < ?4")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, inviter, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now_ms);
-	sqlite3_bind_int64(st, 4, p->max_credited_per_inviter);
-	sqlite3_bind_int64(st, 5, p->grant_inviter);
-	if ((e = ledger_balance_write(l, st, p->id, inviter, &r->inviter_bal,
-					&r->inviter_granted, "cannot credit the inviter")) != LD_OK)
+		" VALUES (?1, ?2, ?3, 1, ?5, 1) ON CONFLICT (promo, uid) DO UPDATE"
+		" SET invites_credited = balances.invites_credited + 1,"
+		" granted = balances.granted + excluded.granted, version = balances.version + 1"
+		" WHERE balances.invites_credited < ?4",
+		"cannot credit the inviter", "ttlll", p->id, inviter, now_ms,
+		p->max_credited_per_inviter, p->grant_inviter)) != LD_OK ||
+	    (e = ledger_balance_changed(l, p->id, inviter, &r->inviter_bal,
+					&r->inviter_granted)) != LD_OK)
 		return e;
 
-	if (!(st = ledger_stmt(l,
+	if ((e = db_exec(db,
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, client,"
-		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, inviter, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, code, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, r->inviter_granted);
-	if (client)
-		sqlite3_bind_text(st, 6, client, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now_ms);
-	sqlite3_bind_text(st, 8, day, -1, SQLITE_STATIC);
-	if ((e = run(l, st, "cannot record invite")) != LD_OK)
+		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		"cannot record invite", "ttttitlt", p->id, uid, inviter, code, r->inviter_granted,
+		client, now_ms, day)) != LD_OK)
 		return e;
 	if (!r->inviter_granted)
 		return LD_OK;
-	if ((e = grant_row(l, p->id, inviter, "inviter", p->grant_inviter, uid, now_ms,
-			   day, &found)) != LD_OK)
+	if ((e = grant_record(db, &by, &found)) != LD_OK)
 		return e;
 	if (!found)
-		return ledger_fail(l, SQLITE_CONSTRAINT, "inviter credited twice for one invitee");
+		return db_error(db, LD_ERR_DB, "inviter credited twice for one invitee");
 	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, uid) != 0)
-		return ledger_fail(l, SQLITE_TOOBIG, "outbox key too long");
+		return db_error(db, LD_ERR_DB, "outbox key too long");
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "invitee", json_object_new_string(uid));
 	json_object_object_add(o, "granted", json_object_new_int64(p->grant_inviter));
@@ -390,10 +249,11 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 			const char *code, const char *client, int64_t now_ms,
 			enum rule_outcome *outcome, struct claim_result *r)
 {
-	sqlite3_stmt *st;
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
 	char day[11];
 	enum ld_err e;
-	int rc;
+	int found;
 
 	memset(r, 0, sizeof *r);
 	if (!promo_active(p, now_ms)) {
@@ -401,26 +261,19 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 		return LD_OK;
 	}
 	today(p, now_ms, day);
-	if ((e = ledger_begin(l)) != LD_OK)
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	if (!(st = ledger_stmt(l, "SELECT uid FROM invite_codes WHERE code = ?1 AND promo = ?2"))) {
-		e = LD_ERR_DB;
+	if ((e = db_query(db, &st, "SELECT uid FROM invite_codes WHERE code = ?1 AND promo = ?2",
+			  "tt", code, p->id)) != LD_OK)
 		goto fail;
-	}
-	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(r->inviter, sizeof r->inviter, "%s", sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE) {
+	if ((found = db_step(st) > 0))
+		snprintf(r->inviter, sizeof r->inviter, "%s", db_col_text(st, 0));
+	if ((e = db_end(db, st, "cannot read invite code")) != LD_OK)
+		goto fail;
+	if (!found) {
 		*outcome = RULE_UNKNOWN_CODE;
-		ledger_rollback(l);
+		db_rollback(db);
 		return LD_OK;
-	}
-	if (rc != SQLITE_ROW) {
-		e = ledger_fail(l, rc, "cannot read invite code");
-		goto fail;
 	}
 	if ((e = claim_check(l, p, uid, r->inviter, client, now_ms, day, outcome)) != LD_OK)
 		goto fail;
@@ -429,13 +282,13 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 			goto fail;
 		if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
 			goto fail;
-		return ledger_commit(l);
+		return db_commit(db);
 	}
 	if ((e = claim_credit(l, p, uid, r->inviter, code, client, now_ms, day, r)) != LD_OK)
 		goto fail;
-	return ledger_commit(l);
+	return db_commit(db);
 fail:
-	ledger_rollback(l);
+	db_rollback(db);
 	memset(r, 0, sizeof *r);
 	return e;
 }
@@ -444,32 +297,26 @@ fail:
 static enum ld_err draw_find(struct ledger *l, const struct promo *p, const char *uid,
 			     const char *request_id, int *found, struct draw_result *r)
 {
-	sqlite3_stmt *st = ledger_stmt(l,
-		"SELECT id, created_at, rand, prize FROM draws"
-		" WHERE promo = ?1 AND uid = ?2 AND request_id = ?3");
-	int rc;
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
+	enum ld_err e;
 
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, request_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*found = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW) {
-		const char *prize = (const char *)sqlite3_column_text(st, 3);
+	if ((e = db_query(db, &st, "SELECT id, created_at, rand, prize FROM draws"
+			  " WHERE promo = ?1 AND uid = ?2 AND request_id = ?3",
+			  "ttt", p->id, uid, request_id)) != LD_OK)
+		return e;
+	if ((*found = db_step(st) > 0)) {
+		const char *prize = db_col_text(st, 3);
 		const struct promo_prize *z = prize ? promo_prize_find(p, prize) : NULL;
-		r->id = sqlite3_column_int64(st, 0);
-		r->at_ms = sqlite3_column_int64(st, 1);
-		r->rand = (uint32_t)sqlite3_column_int64(st, 2);
+		r->id = db_col_int(st, 0);
+		r->at_ms = db_col_int(st, 1);
+		r->rand = (uint32_t)db_col_int(st, 2);
 		r->prize = z ? (int)(z - p->prizes) : -1;
 		if (prize)
 			snprintf(r->prize_id, sizeof r->prize_id, "%s", prize);
 		r->replay = 1;
-		rc = SQLITE_DONE;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read draw");
+	return db_end(db, st, "cannot read draw");
 }
 
 /*
@@ -481,30 +328,21 @@ static enum ld_err take_stock(struct ledger *l, const struct promo *p,
 			      int64_t now_ms, int *won, int64_t *left)
 {
 	int64_t open = promo_released(p, z, d, now_ms), taken = 0;
-	sqlite3_stmt *st;
+	struct db *db = ledger_db(l);
 	enum ld_err e;
-	int found;
 
 	*won = 0;
 	if (open > 0) {
-		if (!(st = ledger_stmt(l,
+		if ((e = db_exec(db,
 			"INSERT INTO stock (promo, day, prize, taken) VALUES (?1, ?2, ?3, 1)"
-			" ON CONFLICT DO UPDATE SET taken = taken + 1 WHERE taken < ?4")))
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, z->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, open);
-		if ((e = run_write(l, st, won, "cannot take stock")) != LD_OK)
+			" ON CONFLICT (promo, day, prize) DO UPDATE SET taken = stock.taken + 1"
+			" WHERE stock.taken < ?4",
+			"cannot take stock", "tttl", p->id, day, z->id, open)) != LD_OK)
 			return e;
+		*won = db_changes(db) > 0;
 	}
-	if (!(st = ledger_stmt(l, "SELECT taken FROM stock"
-			       " WHERE promo = ?1 AND day = ?2 AND prize = ?3")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, z->id, -1, SQLITE_STATIC);
-	if ((e = run_int(l, st, &taken, &found, "cannot read stock")) != LD_OK)
+	if ((e = db_int(db, "SELECT taken FROM stock WHERE promo = ?1 AND day = ?2 AND prize = ?3",
+			"cannot read stock", &taken, NULL, "ttt", p->id, day, z->id)) != LD_OK)
 		return e;
 	*left = promo_stock(p, z, d) - taken;
 	return LD_OK;
@@ -527,7 +365,7 @@ static enum ld_err win_events(struct ledger *l, const struct promo *p, const cha
 			   suffix[i]) != 0) {
 			json_object_put(o);
 			json_object_put(prize);
-			return ledger_fail(l, SQLITE_TOOBIG, "outbox key too long");
+			return db_error(ledger_db(l), LD_ERR_DB, "outbox key too long");
 		}
 		json_object_object_add(prize, "id", json_object_new_string(z->id));
 		json_object_object_add(prize, "name", json_object_new_string(z->name));
@@ -548,21 +386,17 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 			    struct draw_result *r)
 {
 	int d = promo_day(p, now_ms), picked, won = 0;
+	struct db *db = ledger_db(l);
 	int64_t left = 0;
-	sqlite3_stmt *st;
 	char day[11];
 	enum ld_err e;
 	int spent;
 
 	promo_day_name(p, d, day);
-	if (!(st = ledger_stmt(l,
-		"UPDATE balances SET spent = spent + 1, version = version + 1"
-		" WHERE promo = ?1 AND uid = ?2 AND granted > spent")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	if ((e = ledger_balance_write(l, st, p->id, uid, &r->bal, &spent,
-					"cannot spend ticket")) != LD_OK)
+	if ((e = db_exec(db, "UPDATE balances SET spent = spent + 1, version = version + 1"
+			 " WHERE promo = ?1 AND uid = ?2 AND granted > spent",
+			 "cannot spend ticket", "tt", p->id, uid)) != LD_OK ||
+	    (e = ledger_balance_changed(l, p->id, uid, &r->bal, &spent)) != LD_OK)
 		return e;
 	if (!spent) {
 		*outcome = RULE_NO_TICKETS;
@@ -579,25 +413,13 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	if (won)
 		memcpy(r->prize_id, p->prizes[picked].id, sizeof r->prize_id);
 
-	if (!(st = ledger_stmt(l,
+	if ((e = db_insert(db,
 		"INSERT INTO draws (promo, uid, request_id, created_at, day, rand, picked,"
-		" prize, stock_left) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")))
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, request_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now_ms);
-	sqlite3_bind_text(st, 5, day, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, r->rand);
-	if (picked >= 0) {
-		sqlite3_bind_text(st, 7, p->prizes[picked].id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 9, left);
-	}
-	if (won)
-		sqlite3_bind_text(st, 8, p->prizes[picked].id, -1, SQLITE_STATIC);
-	if ((e = run(l, st, "cannot record draw")) != LD_OK)
+		" prize, stock_left) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		"cannot record draw", &r->id, "tttltlttL", p->id, uid, request_id, now_ms, day,
+		(int64_t)r->rand, picked >= 0 ? p->prizes[picked].id : NULL,
+		won ? p->prizes[picked].id : NULL, picked >= 0 ? &left : NULL)) != LD_OK)
 		return e;
-	r->id = sqlite3_last_insert_rowid(ledger_sqlite(l));
 	if (!won)
 		return LD_OK;
 	return win_events(l, p, uid, &p->prizes[picked], r, day, now_ms);
@@ -608,13 +430,14 @@ enum ld_err rules_draw(struct ledger *l, const struct promo *p, const char *uid,
 		       void *rng_arg, enum rule_outcome *outcome,
 		       struct draw_result *r)
 {
+	struct db *db = ledger_db(l);
 	enum ld_err e;
 	int found;
 
 	memset(r, 0, sizeof *r);
 	r->prize = -1;
 	*outcome = RULE_OK;
-	if ((e = ledger_begin(l)) != LD_OK)
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
 	/* A request_id seen before answers with the recorded draw, even after
 	 * the promotion's last day. */
@@ -623,21 +446,21 @@ enum ld_err rules_draw(struct ledger *l, const struct promo *p, const char *uid,
 	if (found) {
 		if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
 			goto fail;
-		return ledger_commit(l);
+		return db_commit(db);
 	}
 	if (!promo_active(p, now_ms)) {
 		*outcome = RULE_NOT_ACTIVE;
-		ledger_rollback(l);
+		db_rollback(db);
 		return LD_OK;
 	}
 	if ((e = draw_new(l, p, uid, request_id, now_ms, rng, rng_arg, outcome, r)) != LD_OK)
 		goto fail;
 	if (*outcome != RULE_OK) {
-		ledger_rollback(l);
+		db_rollback(db);
 		return LD_OK;
 	}
-	return ledger_commit(l);
+	return db_commit(db);
 fail:
-	ledger_rollback(l);
+	db_rollback(db);
 	return e;
 }
