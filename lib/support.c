@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "grants.h"
 #include "outbox.h"
 #include "support.h"
 
@@ -42,120 +43,73 @@ static void note(const struct support_request *rq, char buf[512])
 
 /* Looks the ticket up among grants of this reason; fills r->uid and
  * r->amount and sets *found when it was used. */
-static enum ld_err ticket_find(struct ledger *l, const struct promo *p, const char *reason,
+static enum ld_err ticket_find(struct db *db, const struct promo *p, const char *reason,
 			       const char *ticket, int *found, struct support_result *r)
 {
-	sqlite3_stmt *st = ledger_stmt(l,
-		"SELECT uid, amount FROM grants WHERE promo = ?1 AND reason = ?2 AND ref = ?3");
-	int rc;
+	struct db_stmt *st;
+	enum ld_err e;
 
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, ticket, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*found = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW) {
-		snprintf(r->uid, sizeof r->uid, "%s", sqlite3_column_text(st, 0));
-		r->amount = sqlite3_column_int64(st, 1);
-		rc = SQLITE_DONE;
+	if ((e = db_query(db, &st, "SELECT uid, amount FROM grants"
+			  " WHERE promo = ?1 AND reason = ?2 AND ref = ?3",
+			  "ttt", p->id, reason, ticket)) != LD_OK)
+		return e;
+	if ((*found = db_step(st) > 0)) {
+		snprintf(r->uid, sizeof r->uid, "%s", db_col_text(st, 0));
+		r->amount = db_col_int(st, 1);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read grants");
+	return db_end(db, st, "cannot read grants");
 }
 
 /*
- * The body of grant and revoke: amount > 0 gives, < 0 takes back. Runs
- * its own transaction. The ticket is looked up first, so the same ticket
- * again answers ALREADY even when a revoke would now go below zero.
+ * The body of grant and revoke: amount > 0 gives, < 0 takes back, through
+ * the same grant path as the rules (grants.h). Runs its own transaction.
+ * The ticket is looked up first, so the same ticket again answers ALREADY
+ * even when a revoke would now go below zero.
  */
 static enum ld_err change(struct ledger *l, const struct promo *p, const char *uid,
 			  const char *reason, int64_t amount,
 			  const struct support_request *rq, int64_t now_ms,
 			  enum support_outcome *o, struct support_result *r)
 {
+	struct db *db = ledger_db(l);
 	char day[11], text[512];
-	sqlite3_stmt *st;
 	enum ld_err e;
-	int found, rc;
+	int found;
 
 	memset(r, 0, sizeof *r);
 	*o = SUPPORT_DONE;
 	promo_day_name(p, promo_day(p, now_ms), day);
 	note(rq, text);
-	if ((e = ledger_begin(l)) != LD_OK)
+	struct grant g = { p->id, uid, reason, amount, rq->ticket, text, day, now_ms };
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	if ((e = ticket_find(l, p, reason, rq->ticket, &found, r)) != LD_OK)
+	if ((e = ticket_find(db, p, reason, rq->ticket, &found, r)) != LD_OK)
 		goto fail;
 	if (found) {
 		*o = SUPPORT_ALREADY;
 		if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
 			goto fail;
-		ledger_rollback(l);
+		db_rollback(db);
 		return LD_OK;
 	}
 	if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
 		goto fail;
 	if (BALANCE(r->bal) + amount < 0) {
 		*o = SUPPORT_BELOW_ZERO;
-		ledger_rollback(l);
+		db_rollback(db);
 		return LD_OK;
 	}
-	if (!(st = ledger_stmt(l,
-		"INSERT INTO balances (promo, uid, first_seen) VALUES (?1, ?2, ?3)"
-		" ON CONFLICT DO NOTHING"))) {
-		e = LD_ERR_DB;
+	if ((e = grant_add(l, &g, &found, &r->bal)) != LD_OK)
+		goto fail;
+	if (!found) { /* the unique index disagrees with ticket_find */
+		e = db_error(db, LD_ERR_DB, "cannot record grant: ticket '%s' used twice", rq->ticket);
 		goto fail;
 	}
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now_ms);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot record user");
-		goto fail;
-	}
-	if (!(st = ledger_stmt(l,
-		"INSERT INTO grants (promo, uid, reason, amount, ref, note, created_at, day)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))) {
-		e = LD_ERR_DB;
-		goto fail;
-	}
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, amount);
-	sqlite3_bind_text(st, 5, rq->ticket, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now_ms);
-	sqlite3_bind_text(st, 8, day, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot record grant");
-		goto fail;
-	}
-	/* CHECK (granted >= spent) in the schema refuses what the check
-	 * above would have let through. */
-	if (!(st = ledger_stmt(l,
-		"UPDATE balances SET granted = granted + ?3, version = version + 1"
-		" WHERE promo = ?1 AND uid = ?2"))) {
-		e = LD_ERR_DB;
-		goto fail;
-	}
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, amount);
-	if ((e = ledger_balance_write(l, st, p->id, uid, &r->bal, &found,
-					"cannot update balance")) != LD_OK)
-		goto fail;
 	r->amount = amount;
 	snprintf(r->uid, sizeof r->uid, "%s", uid);
-	return ledger_commit(l);
+	return db_commit(db);
 fail:
-	ledger_rollback(l);
+	db_rollback(db);
 	return e;
 }
 
@@ -177,15 +131,53 @@ enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *
 	return change(l, p, uid, "revoke", -n, rq, now_ms, o, r);
 }
 
+/* The draw's winner and whether it won (*o NO_DRAW when there is none). */
+static enum ld_err draw_won(struct db *db, const struct promo *p, int64_t draw_id,
+			    enum support_outcome *o, struct support_result *r, int *won)
+{
+	struct db_stmt *st;
+	enum ld_err e;
+
+	if ((e = db_query(db, &st, "SELECT uid, prize FROM draws WHERE promo = ?1 AND id = ?2",
+			  "tl", p->id, draw_id)) != LD_OK)
+		return e;
+	if (db_step(st) > 0) {
+		snprintf(r->uid, sizeof r->uid, "%s", db_col_text(st, 0));
+		*won = !db_col_null(st, 1);
+	} else {
+		*o = SUPPORT_NO_DRAW;
+	}
+	return db_end(db, st, "cannot read draw");
+}
+
+/* The reward event's state and lease (*o NO_REWARD when there is none). */
+static enum ld_err reward_state(struct db *db, const char *key, enum support_outcome *o,
+				struct support_result *r, int64_t *lease_until)
+{
+	struct db_stmt *st;
+	enum ld_err e;
+
+	if ((e = db_query(db, &st, "SELECT state, lease_until FROM outbox WHERE key = ?1",
+			  "t", key)) != LD_OK)
+		return e;
+	if (db_step(st) > 0) {
+		snprintf(r->state, sizeof r->state, "%s", db_col_text(st, 0));
+		*lease_until = db_col_int(st, 1);
+	} else {
+		*o = SUPPORT_NO_REWARD;
+	}
+	return db_end(db, st, "cannot read outbox");
+}
+
 enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64_t draw_id,
 				  const struct support_request *rq, int64_t now_ms,
 				  enum support_outcome *o, struct support_result *r)
 {
 	char reward_key[200], notify_key[200], text[512], why[600];
+	struct db *db = ledger_db(l);
 	int64_t lease_until = 0;
-	sqlite3_stmt *st;
 	enum ld_err e;
-	int rc, won = 0;
+	int won = 0;
 
 	memset(r, 0, sizeof *r);
 	*o = SUPPORT_DONE;
@@ -197,91 +189,35 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 		return LD_ERR_INVALID;
 	note(rq, text);
 	snprintf(why, sizeof why, "revoked by ticket %s: %s", rq->ticket, text);
-	if ((e = ledger_begin(l)) != LD_OK)
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
-
-	if (!(st = ledger_stmt(l, "SELECT uid, prize IS NOT NULL FROM draws"
-			       " WHERE promo = ?1 AND id = ?2"))) {
-		e = LD_ERR_DB;
+	if ((e = draw_won(db, p, draw_id, o, r, &won)) != LD_OK)
 		goto fail;
-	}
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, draw_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(r->uid, sizeof r->uid, "%s", sqlite3_column_text(st, 0));
-		won = sqlite3_column_int(st, 1);
-		rc = SQLITE_DONE;
-	} else {
-		*o = SUPPORT_NO_DRAW;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot read draw");
-		goto fail;
-	}
 	if (*o == SUPPORT_DONE && !won)
 		*o = SUPPORT_NO_REWARD;
-	if (*o != SUPPORT_DONE)
-		goto refuse;
-
-	if (!(st = ledger_stmt(l, "SELECT state, lease_until FROM outbox WHERE key = ?1"))) {
-		e = LD_ERR_DB;
+	if (*o == SUPPORT_DONE && (e = reward_state(db, reward_key, o, r, &lease_until)) != LD_OK)
 		goto fail;
-	}
-	sqlite3_bind_text(st, 1, reward_key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(r->state, sizeof r->state, "%s", sqlite3_column_text(st, 0));
-		lease_until = sqlite3_column_int64(st, 1);
-		rc = SQLITE_DONE;
-	} else if (rc == SQLITE_DONE) {
-		*o = SUPPORT_NO_REWARD;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot read outbox");
-		goto fail;
-	}
-	if (*o != SUPPORT_DONE)
-		goto refuse;
-	if (strcmp(r->state, "delivered") == 0) {
+	if (*o == SUPPORT_DONE && strcmp(r->state, "delivered") == 0)
 		*o = SUPPORT_DELIVERED;
-		goto refuse;
-	}
-	if (strcmp(r->state, "revoked") == 0) {
+	else if (*o == SUPPORT_DONE && strcmp(r->state, "revoked") == 0)
 		*o = SUPPORT_ALREADY;
-		goto refuse;
-	}
-	if (strcmp(r->state, "pending") == 0 && lease_until > now_ms) {
+	else if (*o == SUPPORT_DONE && strcmp(r->state, "pending") == 0 && lease_until > now_ms)
 		*o = SUPPORT_IN_FLIGHT;
-		goto refuse;
+	if (*o != SUPPORT_DONE) {
+		db_rollback(db);
+		return LD_OK;
 	}
 
 	/* Both events of the win that were not delivered: a notification
 	 * about a prize that will not come would only confuse the winner. */
-	if (!(st = ledger_stmt(l,
-		"UPDATE outbox SET state = 'revoked', last_error = ?3, done_at = ?4"
-		" WHERE key IN (?1, ?2) AND state IN ('pending', 'dead')"))) {
-		e = LD_ERR_DB;
+	if ((e = db_exec(db, "UPDATE outbox SET state = 'revoked', last_error = ?3, done_at = ?4"
+			 " WHERE key IN (?1, ?2) AND state IN ('pending', 'dead')",
+			 "cannot revoke reward", "tttl", reward_key, notify_key, why,
+			 now_ms)) != LD_OK)
 		goto fail;
-	}
-	sqlite3_bind_text(st, 1, reward_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, notify_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now_ms);
-	rc = sqlite3_step(st);
-	r->revoked = sqlite3_changes(ledger_sqlite(l));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot revoke reward");
-		goto fail;
-	}
-	return ledger_commit(l);
-refuse:
-	ledger_rollback(l);
-	return LD_OK;
+	r->revoked = (int)db_changes(db);
+	return db_commit(db);
 fail:
-	ledger_rollback(l);
+	db_rollback(db);
 	return e;
 }
