@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "metrics.h"
+#include "outbox.h"
 
 #define ROUTES 16     /* slot ROUTES - 1 counts requests that matched no route */
 #define DRAW_SLOTS 128
@@ -233,31 +234,6 @@ static void render_draws(struct text *t)
 	}
 }
 
-/* How many outbox rows are due now and dead, from the ledger. */
-static enum ld_err outbox_counts(struct ledger *l, int64_t now_ms, int64_t *due, int64_t *dead)
-{
-	static const char SQL_DUE[] =
-		"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1";
-	static const char SQL_DEAD[] = "SELECT count(*) FROM outbox WHERE state = 'dead'";
-	const char *const sqls[2] = { SQL_DUE, SQL_DEAD };
-	int64_t *out[2] = { due, dead };
-
-	for (int i = 0; i < 2; i++) {
-		sqlite3_stmt *st = ledger_stmt(l, sqls[i]);
-		int rc;
-		if (!st)
-			return LD_ERR_DB;
-		if (i == 0)
-			sqlite3_bind_int64(st, 1, now_ms);
-		rc = sqlite3_step(st);
-		*out[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW)
-			return ledger_fail(l, rc, "cannot count outbox rows");
-	}
-	return LD_OK;
-}
-
 /* Only loopback may scrape: nginx allows 127.0.0.1 and ::1 only; this is
  * the second fence, for a worker socket reached some other way. */
 static int from_loopback(const struct http_req *r)
@@ -283,7 +259,9 @@ void api_metrics(struct ctx *c)
 		free(t.s);
 		return http_error(c->req, 503, "unavailable", "metrics are off");
 	}
-	if ((e = outbox_counts(c->app->ledger, c->now_ms, &due, &dead)) != LD_OK) {
+	if ((e = outbox_count_due(c->app->ledger, c->now_ms, OUTBOX_REWARD | OUTBOX_NOTIFY,
+				  &due)) != LD_OK ||
+	    (e = outbox_count_dead(c->app->ledger, &dead)) != LD_OK) {
 		free(t.s);
 		return api_fail(c, e);
 	}

@@ -18,85 +18,70 @@ enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
 		       const char *promo, const char *uid, const char *payload,
 		       int64_t now_ms)
 {
-	sqlite3_stmt *st = ledger_stmt(l, SQL_OUTBOX_ADD);
-	int rc;
-
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, promo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, payload, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now_ms);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot add outbox event");
+	return db_exec(ledger_db(l), SQL_OUTBOX_ADD, "cannot add outbox event", "tttttl", key,
+		       kind, promo, uid, payload, now_ms);
 }
 
-/* The kinds a mask admits, as SQL on ?5 (reward) and ?6 (notify). */
-#define KIND_FILTER \
-	" AND (CASE kind WHEN 'reward.issue' THEN ?5 ELSE ?6 END)"
+/* The kinds a mask admits, as SQL on parameters r (reward) and n
+ * (notify), each bound to 1 or 0. */
+#define KIND_FILTER(r, n) \
+	" AND (CASE kind WHEN 'reward.issue' THEN ?" #r " ELSE ?" #n " END) = 1"
 
 static const char SQL_OUTBOX_CLAIM[] =
 	"UPDATE outbox SET lease_until = ?1, attempts = attempts + 1"
 	" WHERE id IN (SELECT id FROM outbox"
 	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
-	KIND_FILTER " ORDER BY next_at LIMIT ?3)"
+	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3)"
 	" RETURNING id, key, kind, promo, uid, payload, attempts";
 
-static char *col_dup(sqlite3_stmt *st, int i)
+/* Column i as a string of its own (NULL stays NULL). */
+static char *col_dup(struct db_stmt *st, int i)
 {
-	const char *s = (const char *)sqlite3_column_text(st, i);
+	const char *s = db_col_text(st, i);
 	return s ? xstrdup(s) : NULL;
 }
 
 enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 			 int mask, int max, struct outbox_event **out, size_t *n)
 {
+	struct db *db = ledger_db(l);
 	struct outbox_event *ev = NULL;
 	size_t cap = 0, len = 0;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ld_err e;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((e = ledger_begin(l)) != LD_OK)
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	if (!(st = ledger_stmt(l, SQL_OUTBOX_CLAIM))) {
-		ledger_rollback(l);
-		return LD_ERR_DB;
+	if ((e = db_query(db, &st, SQL_OUTBOX_CLAIM, "llill", now_ms + lease_ms, now_ms, max,
+			  (int64_t)!!(mask & OUTBOX_REWARD),
+			  (int64_t)!!(mask & OUTBOX_NOTIFY))) != LD_OK) {
+		db_rollback(db);
+		return e;
 	}
-	sqlite3_bind_int64(st, 1, now_ms + lease_ms);
-	sqlite3_bind_int64(st, 2, now_ms);
-	sqlite3_bind_int(st, 3, max);
-	sqlite3_bind_int(st, 5, !!(mask & OUTBOX_REWARD));
-	sqlite3_bind_int(st, 6, !!(mask & OUTBOX_NOTIFY));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (db_step(st) > 0) {
 		struct outbox_event *x;
 		if (len == cap) {
 			cap = cap ? cap * 2 : 64;
 			ev = xrealloc(ev, cap * sizeof *ev);
 		}
 		x = &ev[len++];
-		x->id = sqlite3_column_int64(st, 0);
+		x->id = db_col_int(st, 0);
 		x->key = col_dup(st, 1);
 		x->kind = col_dup(st, 2);
 		x->promo = col_dup(st, 3);
 		x->uid = col_dup(st, 4);
 		x->payload = col_dup(st, 5);
-		x->attempts = sqlite3_column_int(st, 6);
+		x->attempts = (int)db_col_int(st, 6);
 		x->lease_until = now_ms + lease_ms;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot claim outbox events");
-		ledger_rollback(l);
+	if ((e = db_end(db, st, "cannot claim outbox events")) != LD_OK) {
+		db_rollback(db);
 		outbox_events_free(ev, len);
 		return e;
 	}
-	if ((e = ledger_commit(l)) != LD_OK) {
+	if ((e = db_commit(db)) != LD_OK) {
 		outbox_events_free(ev, len);
 		return e;
 	}
@@ -118,63 +103,72 @@ void outbox_events_free(struct outbox_event *ev, size_t n)
 }
 
 /* One statement per verdict; each holds only while the lease is ours. */
-static const char *const SQL_OUTBOX_MARK[] = {
-	[OUTBOX_DELIVERED] =
+static const char SQL_MARK_DELIVERED[] =
 	"UPDATE outbox SET state = 'delivered', done_at = ?3, last_status = ?4,"
 	" last_error = NULL, lease_until = 0"
-	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'",
-	[OUTBOX_RETRY] =
-	"UPDATE outbox SET next_at = ?5, last_status = ?4, last_error = ?6, lease_until = 0"
-	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'",
-	[OUTBOX_DEAD] =
+	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'";
+static const char SQL_MARK_RETRY[] =
+	"UPDATE outbox SET next_at = ?3, last_status = ?4, last_error = ?5, lease_until = 0"
+	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'";
+static const char SQL_MARK_DEAD[] =
 	"UPDATE outbox SET state = 'dead', done_at = ?3, last_status = ?4,"
-	" last_error = ?6, lease_until = 0"
-	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'",
-	[OUTBOX_RELEASE] =
-	"UPDATE outbox SET attempts = max(attempts - 1, 0), lease_until = 0"
-	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'",
-};
+	" last_error = ?5, lease_until = 0"
+	" WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'";
+static const char SQL_MARK_RELEASE[] =
+	"UPDATE outbox SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
+	" lease_until = 0 WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'";
+
+/* Records one outcome; *changed tells whether the lease was still ours. */
+static enum ld_err mark_one(struct db *db, const struct outbox_mark *m, int64_t now_ms,
+			    int *changed)
+{
+	static const char what[] = "cannot record outbox outcome";
+	int64_t status = m->status;
+	const int64_t *st = m->status > 0 ? &status : NULL; /* 0: no answer, NULL */
+	enum ld_err e = LD_ERR_INVALID;
+
+	switch (m->verdict) {
+	case OUTBOX_DELIVERED:
+		e = db_exec(db, SQL_MARK_DELIVERED, what, "lllL", m->id, m->lease_until, now_ms, st);
+		break;
+	case OUTBOX_RETRY:
+		e = db_exec(db, SQL_MARK_RETRY, what, "lllLt", m->id, m->lease_until, m->next_at,
+			    st, m->error);
+		break;
+	case OUTBOX_DEAD:
+		e = db_exec(db, SQL_MARK_DEAD, what, "lllLt", m->id, m->lease_until, now_ms, st,
+			    m->error);
+		break;
+	case OUTBOX_RELEASE:
+		e = db_exec(db, SQL_MARK_RELEASE, what, "ll", m->id, m->lease_until);
+		break;
+	}
+	*changed = e == LD_OK && db_changes(db) > 0;
+	return e;
+}
 
 enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 			int64_t now_ms, size_t *stale)
 {
+	struct db *db = ledger_db(l);
 	size_t missed = 0;
 	enum ld_err e;
+	int changed;
 
 	if (stale)
 		*stale = 0;
 	if (n == 0)
 		return LD_OK;
-	if ((e = ledger_begin(l)) != LD_OK)
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = ledger_stmt(l, SQL_OUTBOX_MARK[m[i].verdict]);
-		int rc;
-		if (!st) {
-			ledger_rollback(l);
-			return LD_ERR_DB;
-		}
-		sqlite3_bind_int64(st, 1, m[i].id);
-		sqlite3_bind_int64(st, 2, m[i].lease_until);
-		if (m[i].verdict != OUTBOX_RELEASE) {
-			sqlite3_bind_int64(st, 3, now_ms);
-			if (m[i].status > 0)
-				sqlite3_bind_int(st, 4, m[i].status);
-			sqlite3_bind_int64(st, 5, m[i].next_at);
-			if (m[i].error)
-				sqlite3_bind_text(st, 6, m[i].error, -1, SQLITE_STATIC);
-		}
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE) {
-			e = ledger_fail(l, rc, "cannot record outbox outcome");
-			ledger_rollback(l);
+		if ((e = mark_one(db, &m[i], now_ms, &changed)) != LD_OK) {
+			db_rollback(db);
 			return e;
 		}
-		if (sqlite3_changes(ledger_sqlite(l)) == 0)
-			missed++;
+		missed += !changed;
 	}
-	if ((e = ledger_commit(l)) != LD_OK)
+	if ((e = db_commit(db)) != LD_OK)
 		return e;
 	if (stale)
 		*stale = missed;
@@ -199,66 +193,57 @@ int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
 
 enum ld_err outbox_count_due(struct ledger *l, int64_t now_ms, int mask, int64_t *n)
 {
-	sqlite3_stmt *st = ledger_stmt(l,
-		"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?2"
-		KIND_FILTER);
-	int rc;
-
-	*n = 0;
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_int64(st, 2, now_ms);
-	sqlite3_bind_int(st, 5, !!(mask & OUTBOX_REWARD));
-	sqlite3_bind_int(st, 6, !!(mask & OUTBOX_NOTIFY));
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*n = sqlite3_column_int64(st, 0);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot count outbox events");
+	return db_int(ledger_db(l),
+		      "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1"
+		      KIND_FILTER(2, 3), "cannot count outbox events", n, NULL, "lii", now_ms,
+		      !!(mask & OUTBOX_REWARD), !!(mask & OUTBOX_NOTIFY));
 }
 
+enum ld_err outbox_count_dead(struct ledger *l, int64_t *n)
+{
+	return db_int(ledger_db(l), "SELECT count(*) FROM outbox WHERE state = 'dead'",
+		      "cannot count outbox events", n, NULL, "");
+}
+
+#define LIST_COLUMNS "SELECT id, key, kind, promo, uid, state, last_error, payload," \
+	" attempts, last_status, next_at, lease_until, created_at, done_at FROM outbox"
+
+/* ?1: the limit; OUTBOX_DUE also ?2, the time. */
 static const char *const SQL_OUTBOX_LIST[] = {
-	[OUTBOX_OPEN] = "SELECT id, key, kind, promo, uid, state, last_error, payload,"
-	" attempts, last_status, next_at, lease_until, created_at, done_at FROM outbox"
-	" WHERE state IN ('pending', 'dead') ORDER BY id LIMIT ?1",
-	[OUTBOX_DUE] = "SELECT id, key, kind, promo, uid, state, last_error, payload,"
-	" attempts, last_status, next_at, lease_until, created_at, done_at FROM outbox"
+	[OUTBOX_OPEN] = LIST_COLUMNS " WHERE state IN ('pending', 'dead') ORDER BY id LIMIT ?1",
+	[OUTBOX_DUE] = LIST_COLUMNS
 	" WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
 	" ORDER BY next_at LIMIT ?1",
-	[OUTBOX_DEAD_ONLY] = "SELECT id, key, kind, promo, uid, state, last_error, payload,"
-	" attempts, last_status, next_at, lease_until, created_at, done_at FROM outbox"
-	" WHERE state = 'dead' ORDER BY id LIMIT ?1",
-	[OUTBOX_ALL] = "SELECT id, key, kind, promo, uid, state, last_error, payload,"
-	" attempts, last_status, next_at, lease_until, created_at, done_at FROM outbox"
-	" ORDER BY id LIMIT ?1",
+	[OUTBOX_DEAD_ONLY] = LIST_COLUMNS " WHERE state = 'dead' ORDER BY id LIMIT ?1",
+	[OUTBOX_ALL] = LIST_COLUMNS " ORDER BY id LIMIT ?1",
 };
 
 enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms,
 			size_t limit, struct outbox_row **out, size_t *n)
 {
-	sqlite3_stmt *st = ledger_stmt(l, SQL_OUTBOX_LIST[filter]);
+	int64_t max = limit && limit < INT64_MAX ? (int64_t)limit : INT64_MAX;
+	struct db *db = ledger_db(l);
 	struct outbox_row *rows = NULL;
 	size_t cap = 0, len = 0;
+	struct db_stmt *st;
 	enum ld_err e;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_int64(st, 1, limit ? (int64_t)limit : -1);
 	if (filter == OUTBOX_DUE)
-		sqlite3_bind_int64(st, 2, now_ms);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e = db_query(db, &st, SQL_OUTBOX_LIST[filter], "ll", max, now_ms);
+	else
+		e = db_query(db, &st, SQL_OUTBOX_LIST[filter], "l", max);
+	if (e != LD_OK)
+		return e;
+	while (db_step(st) > 0) {
 		struct outbox_row *r;
 		if (len == cap) {
 			cap = cap ? cap * 2 : 64;
 			rows = xrealloc(rows, cap * sizeof *rows);
 		}
 		r = &rows[len++];
-		r->id = sqlite3_column_int64(st, 0);
+		r->id = db_col_int(st, 0);
 		r->key = col_dup(st, 1);
 		r->kind = col_dup(st, 2);
 		r->promo = col_dup(st, 3);
@@ -266,16 +251,14 @@ enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now
 		r->state = col_dup(st, 5);
 		r->last_error = col_dup(st, 6);
 		r->payload = col_dup(st, 7);
-		r->attempts = sqlite3_column_int(st, 8);
-		r->last_status = sqlite3_column_int(st, 9);
-		r->next_at = sqlite3_column_int64(st, 10);
-		r->lease_until = sqlite3_column_int64(st, 11);
-		r->created_at = sqlite3_column_int64(st, 12);
-		r->done_at = sqlite3_column_int64(st, 13);
+		r->attempts = (int)db_col_int(st, 8);
+		r->last_status = (int)db_col_int(st, 9);
+		r->next_at = db_col_int(st, 10);
+		r->lease_until = db_col_int(st, 11);
+		r->created_at = db_col_int(st, 12);
+		r->done_at = db_col_int(st, 13);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot list outbox events");
+	if ((e = db_end(db, st, "cannot list outbox events")) != LD_OK) {
 		outbox_rows_free(rows, len);
 		return e;
 	}
@@ -300,42 +283,30 @@ void outbox_rows_free(struct outbox_row *rows, size_t n)
 
 enum ld_err outbox_retry(struct ledger *l, int64_t id, int64_t now_ms, int64_t *changed)
 {
-	sqlite3_stmt *st;
+	struct db *db = ledger_db(l);
 	enum ld_err e;
-	int rc;
+	int found;
 
 	*changed = 0;
-	if ((e = ledger_begin(l)) != LD_OK)
+	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	st = ledger_stmt(l, "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2,"
+	if ((e = db_exec(db, "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2,"
 			 " lease_until = 0, done_at = NULL"
-			 " WHERE state = 'dead' AND (?1 = 0 OR id = ?1)");
-	if (!st) {
-		ledger_rollback(l);
-		return LD_ERR_DB;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, now_ms);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot retry outbox events");
-		ledger_rollback(l);
+			 " WHERE state = 'dead' AND (?1 = 0 OR id = ?1)",
+			 "cannot retry outbox events", "ll", id, now_ms)) != LD_OK) {
+		db_rollback(db);
 		return e;
 	}
-	*changed = sqlite3_changes64(ledger_sqlite(l));
+	*changed = db_changes(db);
 	if (*changed == 0 && id > 0) {
-		if (!(st = ledger_stmt(l, "SELECT 1 FROM outbox WHERE id = ?1"))) {
-			ledger_rollback(l);
-			return LD_ERR_DB;
-		}
-		sqlite3_bind_int64(st, 1, id);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		ledger_rollback(l);
-		if (rc == SQLITE_DONE)
-			return LD_ERR_NOTFOUND;
-		return rc == SQLITE_ROW ? LD_OK : ledger_fail(l, rc, "cannot read outbox event");
+		int64_t one;
+		e = db_int(db, "SELECT 1 FROM outbox WHERE id = ?1", "cannot read outbox event",
+			   &one, &found, "l", id);
+		db_rollback(db);
+		if (e != LD_OK)
+			return e;
+		return found ? LD_OK : db_error(db, LD_ERR_NOTFOUND, "no outbox event %lld",
+						(long long)id);
 	}
-	return ledger_commit(l);
+	return db_commit(db);
 }

@@ -93,8 +93,12 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
 			  int64_t retry_after_ms);
 
-/* Pending rows due at now_ms of the kinds in mask (all kinds: mask 3). */
+/* Pending rows due at now_ms of the kinds in mask (all kinds: mask 3),
+ * leased or not. */
 enum ld_err outbox_count_due(struct ledger *l, int64_t now_ms, int mask, int64_t *n);
+
+/* Dead rows: what waits for an operator. */
+enum ld_err outbox_count_dead(struct ledger *l, int64_t *n);
 
 /* A row as the operator sees it. Strings belong to the array. */
 struct outbox_row {
