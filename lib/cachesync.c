@@ -46,24 +46,21 @@ static const char SQL_COUNT[] = "SELECT count(*) FROM balances WHERE promo = ?1"
 static enum ld_err read_page(struct ledger *l, const char *promo, const char *after,
 			     struct page_row *rows, size_t *n)
 {
-	sqlite3_stmt *st = ledger_stmt(l, SQL_PAGE);
-	int rc;
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
+	enum ld_err e;
 
 	*n = 0;
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, after, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 3, CACHESYNC_PAGE);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		rows[*n].uid = xstrdup((const char *)sqlite3_column_text(st, 0));
-		rows[*n].b.granted = sqlite3_column_int64(st, 1);
-		rows[*n].b.spent = sqlite3_column_int64(st, 2);
-		rows[*n].b.version = sqlite3_column_int64(st, 3);
+	if ((e = db_query(db, &st, SQL_PAGE, "tti", promo, after, CACHESYNC_PAGE)) != LD_OK)
+		return e;
+	while (*n < CACHESYNC_PAGE && db_step(st) > 0) {
+		rows[*n].uid = xstrdup(db_col_text(st, 0));
+		rows[*n].b.granted = db_col_int(st, 1);
+		rows[*n].b.spent = db_col_int(st, 2);
+		rows[*n].b.version = db_col_int(st, 3);
 		(*n)++;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read balances");
+	return db_end(db, st, "cannot read balances");
 }
 
 static enum cachesync_state classify(const struct cachesync_row *r, int got)
@@ -189,24 +186,13 @@ enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo,
 	struct page_row *rows = xcalloc(CACHESYNC_PAGE, sizeof *rows);
 	char *after = xstrdup("");
 	int64_t total = 0;
-	sqlite3_stmt *st;
-	enum ld_err e = LD_OK;
+	enum ld_err e;
 	size_t n = 0;
-	int rc;
 
 	memset(t, 0, sizeof *t);
-	if (!(st = ledger_stmt(l, SQL_COUNT))) {
-		e = LD_ERR_DB;
+	if ((e = db_int(ledger_db(l), SQL_COUNT, "cannot count balances", &total, NULL, "t",
+			promo)) != LD_OK)
 		goto out;
-	}
-	sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		total = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW) {
-		e = ledger_fail(l, rc, "cannot count balances");
-		goto out;
-	}
 	do {
 		if ((e = read_page(l, promo, after, rows, &n)) != LD_OK)
 			goto out;

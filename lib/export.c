@@ -48,45 +48,42 @@ enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *
 {
 	static const char *const header[] = {
 		"user", "prize_id", "prize_name", "day", "time", "draw_id", "delivery" };
+	struct db *db = ledger_db(l);
 	int64_t after = 0;
-	int n, rc;
+	enum ld_err e;
+	int n;
 
 	*rows = 0;
 	record(out, header, 7);
 	do {
-		sqlite3_stmt *st = ledger_stmt(l, SQL_WINNERS);
-		if (!st)
-			return LD_ERR_DB;
-		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, after);
-		if (day)
-			sqlite3_bind_text(st, 3, day, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, EXPORT_PAGE);
+		struct db_stmt *st;
+		if ((e = db_query(db, &st, SQL_WINNERS, "tlti", p->id, after, day,
+				  EXPORT_PAGE)) != LD_OK)
+			return e;
 		n = 0;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			const char *prize = (const char *)sqlite3_column_text(st, 2);
+		while (db_step(st) > 0) {
+			const char *prize = db_col_text(st, 2);
 			const struct promo_prize *z = promo_prize_find(p, prize);
-			const char *state = (const char *)sqlite3_column_text(st, 5);
-			int64_t at = sqlite3_column_int64(st, 4);
+			const char *state = db_col_text(st, 5);
+			int64_t at = db_col_int(st, 4);
 			char id[24], when[32];
 			const char *f[7];
 
-			after = sqlite3_column_int64(st, 0);
+			after = db_col_int(st, 0);
 			snprintf(id, sizeof id, "%lld", (long long)after);
 			ld_iso_time(at, promo_utc_offset(p, at), when);
-			f[0] = (const char *)sqlite3_column_text(st, 1);
+			f[0] = db_col_text(st, 1);
 			f[1] = prize;
 			f[2] = z ? z->name : prize;
-			f[3] = (const char *)sqlite3_column_text(st, 3);
+			f[3] = db_col_text(st, 3);
 			f[4] = when;
 			f[5] = id;
 			f[6] = state ? state : "missing";
 			record(out, f, 7);
 			n++;
 		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return ledger_fail(l, rc, "cannot read draws");
+		if ((e = db_end(db, st, "cannot read draws")) != LD_OK)
+			return e;
 		*rows += n;
 		if (ferror(out))
 			return LD_ERR_IO;

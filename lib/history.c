@@ -15,75 +15,79 @@ static struct json_object *time_json(const struct promo *p, int64_t ms)
 }
 
 /* Column i as a JSON string, or null. */
-static struct json_object *text_or_null(sqlite3_stmt *st, int i)
+static struct json_object *text_or_null(struct db_stmt *st, int i)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
-	return s ? json_object_new_string((const char *)s) : NULL;
+	const char *s = db_col_text(st, i);
+	return s ? json_object_new_string(s) : NULL;
 }
 
-static struct json_object *prize_json(const struct promo *p, const unsigned char *id)
+/* Column i as a JSON integer, or null. */
+static struct json_object *int_or_null(struct db_stmt *st, int i)
 {
-	const struct promo_prize *z = id ? promo_prize_find(p, (const char *)id) : NULL;
+	return db_col_null(st, i) ? NULL : json_object_new_int64(db_col_int(st, i));
+}
+
+static struct json_object *prize_json(const struct promo *p, const char *id)
+{
+	const struct promo_prize *z = id ? promo_prize_find(p, id) : NULL;
 	struct json_object *o;
 
 	if (!id)
 		return NULL;
 	o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_string((const char *)id));
-	json_object_object_add(o, "name", json_object_new_string(z ? z->name : (const char *)id));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "name", json_object_new_string(z ? z->name : id));
 	return o;
 }
 
-/* Runs st (bound with promo, uid, limit) and appends to arr one object per
- * row, made by row(). */
-static enum ld_err rows(struct ledger *l, sqlite3_stmt *st, const struct promo *p,
+/* Runs sql (its parameters: promo, uid, limit) and appends to arr one
+ * object per row, made by row(). */
+static enum ld_err rows(struct db *db, const char *sql, const struct promo *p,
 			const char *uid, struct json_object *arr,
-			struct json_object *(*row)(const struct promo *, sqlite3_stmt *))
+			struct json_object *(*row)(const struct promo *, struct db_stmt *))
 {
-	int rc;
+	struct db_stmt *st;
+	enum ld_err e;
 
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, HISTORY_MAX_ROWS);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	if ((e = db_query(db, &st, sql, "tti", p->id, uid, HISTORY_MAX_ROWS)) != LD_OK)
+		return e;
+	while (db_step(st) > 0)
 		json_object_array_add(arr, row(p, st));
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read history");
+	return db_end(db, st, "cannot read history");
 }
 
-static struct json_object *grant_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *grant_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "reason", text_or_null(st, 0));
-	json_object_object_add(o, "amount", json_object_new_int64(sqlite3_column_int64(st, 1)));
+	json_object_object_add(o, "amount", json_object_new_int64(db_col_int(st, 1)));
 	json_object_object_add(o, "ref", text_or_null(st, 2));
 	json_object_object_add(o, "note", text_or_null(st, 3));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 4)));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 4)));
 	return o;
 }
 
 /* A grant as the user sees it: what and when, never support's ref and
  * note (a ticket, the reason, the operator) nor the other user of an
  * invite; a support change says only that support made it. */
-static struct json_object *user_grant_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *user_grant_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
-	const unsigned char *reason = sqlite3_column_text(st, 0);
+	const char *reason = db_col_text(st, 0);
 
 	json_object_object_add(o, "reason", text_or_null(st, 0));
-	json_object_object_add(o, "amount", json_object_new_int64(sqlite3_column_int64(st, 1)));
-	if (reason && (strcmp((const char *)reason, "support") == 0 ||
-		       strcmp((const char *)reason, "revoke") == 0))
+	json_object_object_add(o, "amount", json_object_new_int64(db_col_int(st, 1)));
+	if (reason && (strcmp(reason, "support") == 0 || strcmp(reason, "revoke") == 0))
 		json_object_object_add(o, "text", json_object_new_string(HISTORY_SUPPORT_TEXT));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 4)));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 4)));
 	return o;
 }
 
 /* Another user's id as a user may see it: its first two characters and
  * "***" (just "***" for an id of four characters or fewer). */
-static struct json_object *masked_uid(sqlite3_stmt *st, int i)
+static struct json_object *masked_uid(struct db_stmt *st, int i)
 {
-	const char *s = (const char *)sqlite3_column_text(st, i);
+	const char *s = db_col_text(st, i);
 	char buf[8];
 
 	if (!s)
@@ -94,59 +98,58 @@ static struct json_object *masked_uid(sqlite3_stmt *st, int i)
 	return json_object_new_string(buf);
 }
 
-static struct json_object *draw_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *draw_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+	json_object_object_add(o, "id", json_object_new_int64(db_col_int(st, 0)));
 	json_object_object_add(o, "request_id", text_or_null(st, 1));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
-	json_object_object_add(o, "prize", prize_json(p, sqlite3_column_text(st, 3)));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 2)));
+	json_object_object_add(o, "prize", prize_json(p, db_col_text(st, 3)));
 	return o;
 }
 
-static struct json_object *invite_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *invite_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "invitee", text_or_null(st, 0));
 	json_object_object_add(o, "inviter_granted",
-			       json_object_new_boolean(sqlite3_column_int(st, 1)));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
+			       json_object_new_boolean(db_col_int(st, 1) != 0));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 2)));
 	return o;
 }
 
-static struct json_object *user_invite_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *user_invite_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "invitee", masked_uid(st, 0));
 	json_object_object_add(o, "inviter_granted",
-			       json_object_new_boolean(sqlite3_column_int(st, 1)));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 2)));
+			       json_object_new_boolean(db_col_int(st, 1) != 0));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 2)));
 	return o;
 }
 
-static struct json_object *refusal_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *refusal_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "reason", text_or_null(st, 0));
 	json_object_object_add(o, "inviter", text_or_null(st, 1));
 	json_object_object_add(o, "code", text_or_null(st, 2));
 	json_object_object_add(o, "client", text_or_null(st, 3));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 4)));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 4)));
 	return o;
 }
 
-static struct json_object *event_row(const struct promo *p, sqlite3_stmt *st)
+static struct json_object *event_row(const struct promo *p, struct db_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+	json_object_object_add(o, "id", json_object_new_int64(db_col_int(st, 0)));
 	json_object_object_add(o, "kind", text_or_null(st, 1));
 	json_object_object_add(o, "key", text_or_null(st, 2));
 	json_object_object_add(o, "state", text_or_null(st, 3));
-	json_object_object_add(o, "attempts", json_object_new_int64(sqlite3_column_int64(st, 4)));
-	json_object_object_add(o, "last_status", sqlite3_column_type(st, 5) == SQLITE_NULL
-			       ? NULL : json_object_new_int64(sqlite3_column_int64(st, 5)));
+	json_object_object_add(o, "attempts", json_object_new_int64(db_col_int(st, 4)));
+	json_object_object_add(o, "last_status", int_or_null(st, 5));
 	json_object_object_add(o, "last_error", text_or_null(st, 6));
-	json_object_object_add(o, "at", time_json(p, sqlite3_column_int64(st, 7)));
+	json_object_object_add(o, "at", time_json(p, db_col_int(st, 7)));
 	return o;
 }
 
@@ -162,7 +165,8 @@ static const char SQL_PRIZES[] =
 /* An inviter's invites (migration 010): those that granted them a ticket
  * are their 'inviter' grants (ref: the invitee), found by grants_by_user;
  * those past the cap have an index of their own, named so that a plan
- * without it is an error, not a scan of every invite of the promotion. */
+ * without it is an error, not a scan of every invite of the promotion.
+ * (INDEXED BY is SQLite's own: a PostgreSQL backend leaves it out.) */
 static const char SQL_INVITES[] =
 	"SELECT i.invitee, i.inviter_granted, i.created_at AS at FROM grants g"
 	" JOIN invites i ON i.promo = g.promo AND i.invitee = g.ref AND i.inviter = g.uid"
@@ -199,11 +203,11 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	struct json_object *o = json_object_new_object(), *promo = json_object_new_object();
 	struct json_object *grants = json_object_new_array(), *draws = json_object_new_array();
 	struct json_object *invites = json_object_new_array(), *prizes = json_object_new_array();
+	struct db *db = ledger_db(l);
 	struct ld_balance b;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ld_err e;
 	int64_t credited = 0;
-	int rc;
 
 	*out = NULL;
 	json_object_object_add(promo, "id", json_object_new_string(p->id));
@@ -224,18 +228,11 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(b)));
 	json_object_object_add(o, "granted", json_object_new_int64(b.granted));
 	json_object_object_add(o, "spent", json_object_new_int64(b.spent));
-	if (!(st = ledger_stmt(l, SQL_GRANTS)) ||
-	    (e = rows(l, st, p, uid, grants,
-		      view == HISTORY_USER ? user_grant_row : grant_row)) != LD_OK)
-		goto fail;
-	if (!(st = ledger_stmt(l, SQL_DRAWS)) ||
-	    (e = rows(l, st, p, uid, draws, draw_row)) != LD_OK)
-		goto fail;
-	if (!(st = ledger_stmt(l, SQL_PRIZES)) ||
-	    (e = rows(l, st, p, uid, prizes, draw_row)) != LD_OK)
-		goto fail;
-	if (!(st = ledger_stmt(l, SQL_INVITES)) ||
-	    (e = rows(l, st, p, uid, invites,
+	if ((e = rows(db, SQL_GRANTS, p, uid, grants,
+		      view == HISTORY_USER ? user_grant_row : grant_row)) != LD_OK ||
+	    (e = rows(db, SQL_DRAWS, p, uid, draws, draw_row)) != LD_OK ||
+	    (e = rows(db, SQL_PRIZES, p, uid, prizes, draw_row)) != LD_OK ||
+	    (e = rows(db, SQL_INVITES, p, uid, invites,
 		      view == HISTORY_USER ? user_invite_row : invite_row)) != LD_OK)
 		goto fail;
 	for (size_t i = 0; i < json_object_array_length(invites); i++) {
@@ -253,37 +250,26 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	}
 
 	json_object_object_add(o, "version", json_object_new_int64(b.version));
-	if (!(st = ledger_stmt(l, SQL_INVITED_BY))) {
-		e = LD_ERR_DB;
+	if ((e = db_query(db, &st, SQL_INVITED_BY, "tt", p->id, uid)) != LD_OK)
 		goto fail;
-	}
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	if (db_step(st) > 0) {
 		struct json_object *by = json_object_new_object();
 		json_object_object_add(by, "inviter", text_or_null(st, 0));
 		json_object_object_add(by, "code", text_or_null(st, 1));
-		json_object_object_add(by, "at", time_json(p, sqlite3_column_int64(st, 2)));
+		json_object_object_add(by, "at", time_json(p, db_col_int(st, 2)));
 		json_object_object_add(o, "invited_by", by);
-		rc = SQLITE_DONE;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		e = ledger_fail(l, rc, "cannot read history");
+	if ((e = db_end(db, st, "cannot read history")) != LD_OK)
 		goto fail;
-	}
 	struct json_object *refusals = json_object_new_array(), *events = json_object_new_array();
 	json_object_object_add(o, "refused_claims", refusals);
 	json_object_object_add(o, "events", events);
-	if (!(st = ledger_stmt(l, SQL_REFUSALS)) ||
-	    (e = rows(l, st, p, uid, refusals, refusal_row)) != LD_OK)
-		goto fail;
-	if (!(st = ledger_stmt(l, SQL_EVENTS)) ||
-	    (e = rows(l, st, p, uid, events, event_row)) != LD_OK)
+	if ((e = rows(db, SQL_REFUSALS, p, uid, refusals, refusal_row)) != LD_OK ||
+	    (e = rows(db, SQL_EVENTS, p, uid, events, event_row)) != LD_OK)
 		goto fail;
 	*out = o;
 	return LD_OK;
 fail:
 	json_object_put(o);
-	return e != LD_OK ? e : LD_ERR_DB;
+	return e;
 }

@@ -24,24 +24,24 @@ enum stat_col { COL_VISITS, COL_INVITES, COL_DRAWS, COL_WINS, COL_TAKEN };
 /* Runs one "day, n[, prize]" query for p and adds n where it belongs.
  * Rows of days outside the promotion or of prizes no longer in its file
  * are skipped. */
-static enum ld_err add_rows(struct ledger *l, const struct promo *p, const char *sql,
+static enum ld_err add_rows(struct db *db, const struct promo *p, const char *sql,
 			    enum stat_col col, struct stats_day *days)
 {
-	sqlite3_stmt *st = ledger_stmt(l, sql);
-	int rc;
+	struct db_stmt *st;
+	enum ld_err e;
 
-	if (!st)
-		return LD_ERR_DB;
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int d = promo_day_index(p, (const char *)sqlite3_column_text(st, 0));
-		int64_t n = sqlite3_column_int64(st, 1);
+	if ((e = db_query(db, &st, sql, "t", p->id)) != LD_OK)
+		return e;
+	while (db_step(st) > 0) {
+		const char *day = db_col_text(st, 0);
+		int d = day ? promo_day_index(p, day) : -1;
+		int64_t n = db_col_int(st, 1);
 		const struct promo_prize *z = NULL;
 
 		if (d < 0)
 			continue;
 		if (col >= COL_WINS) {
-			const char *id = (const char *)sqlite3_column_text(st, 2);
+			const char *id = db_col_text(st, 2);
 			if (!id || !(z = promo_prize_find(p, id)))
 				continue;
 		}
@@ -53,8 +53,7 @@ static enum ld_err add_rows(struct ledger *l, const struct promo *p, const char 
 		case COL_TAKEN: days[d].left[z - p->prizes] -= n; break;
 		}
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? LD_OK : ledger_fail(l, rc, "cannot read stats");
+	return db_end(db, st, "cannot read stats");
 }
 
 enum ld_err stats_read(struct ledger *l, const struct promo *p, struct stats_day **out)
@@ -62,8 +61,8 @@ enum ld_err stats_read(struct ledger *l, const struct promo *p, struct stats_day
 	static const char *const sqls[] = { SQL_VISITS, SQL_INVITES, SQL_DRAWS, SQL_WINS,
 					    SQL_TAKEN };
 	struct stats_day *days = xcalloc((size_t)p->ndays, sizeof *days);
-	enum ld_err e = LD_OK;
-	int rc;
+	struct db *db = ledger_db(l);
+	enum ld_err e;
 
 	*out = NULL;
 	for (int d = 0; d < p->ndays; d++) {
@@ -75,11 +74,10 @@ enum ld_err stats_read(struct ledger *l, const struct promo *p, struct stats_day
 			days[d].stock[i] = days[d].left[i] = promo_stock(p, &p->prizes[i], d);
 	}
 	/* one read snapshot for all five queries */
-	if ((rc = sqlite3_exec(ledger_sqlite(l), "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
-		e = ledger_fail(l, rc, "cannot read stats");
+	e = db_read_begin(db);
 	for (int c = COL_VISITS; e == LD_OK && c <= COL_TAKEN; c++)
-		e = add_rows(l, p, sqls[c], (enum stat_col)c, days);
-	sqlite3_exec(ledger_sqlite(l), "COMMIT", NULL, NULL, NULL);
+		e = add_rows(db, p, sqls[c], (enum stat_col)c, days);
+	db_read_end(db);
 	if (e != LD_OK) {
 		stats_days_free(days, p->ndays);
 		return e;
