@@ -118,19 +118,14 @@ static struct promo *load_promo(const char *path, double boost)
 	return p;
 }
 
-/* Runs a query returning one integer. */
+/* Runs a query of one integer over promotion promo (?1); sql is a
+ * literal, as the statement cache wants (db.h). */
 static int64_t scalar(struct ledger *l, const char *sql, const char *promo)
 {
-	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	if (sqlite3_prepare_v2(ledger_sqlite(l), sql, -1, &st, NULL) != SQLITE_OK)
-		die("cannot prepare check", l);
-	if (strstr(sql, "?1"))
-		sqlite3_bind_text(st, 1, promo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (db_int(ledger_db(l), sql, "cannot check", &v, NULL, "t", promo) != LD_OK)
+		die("cannot check", l);
 	return v;
 }
 
@@ -148,24 +143,24 @@ static void check(int ok, const char *what, long long got, long long want)
  * campaign's total stock. */
 static int64_t check_stock(struct ledger *l, const struct promo *p)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t total = 0, over = 0;
 
 	for (size_t z = 0; z < p->nprizes; z++)
 		for (int d = 0; d < p->ndays; d++)
 			total += promo_stock(p, &p->prizes[z], d);
-	if (sqlite3_prepare_v2(ledger_sqlite(l),
-		"SELECT day, prize, count(*) FROM draws WHERE promo = ?1 AND prize IS NOT NULL"
-		" GROUP BY day, prize", -1, &st, NULL) != SQLITE_OK)
-		die("cannot prepare check", l);
-	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int d = promo_day_index(p, (const char *)sqlite3_column_text(st, 0));
-		const struct promo_prize *z = promo_prize_find(p, (const char *)sqlite3_column_text(st, 1));
-		if (d < 0 || !z || sqlite3_column_int64(st, 2) > promo_stock(p, z, d))
+	if (db_query(ledger_db(l), &st,
+		     "SELECT day, prize, count(*) FROM draws WHERE promo = ?1 AND prize IS NOT NULL"
+		     " GROUP BY day, prize", "t", p->id) != LD_OK)
+		die("cannot check", l);
+	while (db_step(st) > 0) {
+		int d = promo_day_index(p, db_col_text(st, 0));
+		const struct promo_prize *z = promo_prize_find(p, db_col_text(st, 1));
+		if (d < 0 || !z || db_col_int(st, 2) > promo_stock(p, z, d))
 			over++;
 	}
-	sqlite3_finalize(st);
+	if (db_end(ledger_db(l), st, "cannot check") != LD_OK)
+		die("cannot check", l);
 	check(over == 0, "(day, prize) with more wins than stock", over, 0);
 	return total;
 }
@@ -178,7 +173,12 @@ int main(int argc, char **argv)
 	double boost = 1.0;
 	int keep = 0;
 	char dir[] = "/tmp/ld-replay-XXXXXX", path[64], uid[24], err[512];
-	struct ledger_options lo = { .create = 1 };
+	/* A batch program with a throwaway database to itself: a larger page
+	 * cache and fewer, larger checkpoints than a worker, and no file lock
+	 * taken and released around every transaction. No syncs: a worker
+	 * never waits for a checkpoint's fsyncs (the checkpointer process
+	 * does), so neither does the replay. */
+	struct ledger_options lo = { .create = 1, .bulk = 1 };
 	struct ledger *l;
 	struct promo *p;
 	struct stats s = { 0 };
@@ -213,14 +213,6 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/replay.db", dir);
 	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
 		die(err, NULL);
-	/* A batch program with the database to itself: a larger page cache
-	 * and fewer, larger checkpoints than a worker, and no file lock taken
-	 * and released around every transaction. synchronous=OFF: a worker
-	 * never waits for a checkpoint's fsyncs (the checkpointer process
-	 * does), so neither does the replay; its database is thrown away. */
-	if (sqlite3_exec(ledger_sqlite(l), "PRAGMA cache_size=-65536; PRAGMA synchronous=OFF;"
-			 " PRAGMA wal_autocheckpoint=16384; PRAGMA locking_mode=EXCLUSIVE;", NULL, NULL, NULL) != SQLITE_OK)
-		die("cannot set pragmas", l);
 	if (ledger_migrate(l, NULL, NULL) != LD_OK ||
 	    ledger_promo_store(l, p, p->day_start_ms[0] - 86400000, NULL) != LD_OK)
 		die("cannot set up the ledger", l);

@@ -559,25 +559,3 @@ enum ld_err db_script(struct db *db, const char *sql, const char *what)
 
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, what);
 }
-
-/* ---- transitional, while modules still call SQLite themselves ---- */
-
-sqlite3_stmt *db_sqlite_stmt(struct db *db, const char *sql)
-{
-	enum ld_err e;
-	sqlite3_stmt *st = cached(db, sql, &e);
-
-	if (st)
-		sqlite3_clear_bindings(st);
-	return st;
-}
-
-sqlite3 *db_sqlite_handle(struct db *db)
-{
-	return db->db;
-}
-
-enum ld_err db_sqlite_fail(struct db *db, int rc, const char *what)
-{
-	return fail(db, rc, what);
-}

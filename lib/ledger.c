@@ -28,39 +28,9 @@ struct db *ledger_db(struct ledger *l)
 	return l->db;
 }
 
-sqlite3 *ledger_sqlite(struct ledger *l)
-{
-	return db_sqlite_handle(l->db);
-}
-
-sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql)
-{
-	return db_sqlite_stmt(l->db, sql);
-}
-
-enum ld_err ledger_fail(struct ledger *l, int rc, const char *what)
-{
-	return db_sqlite_fail(l->db, rc, what);
-}
-
 void ledger_set_errmsg(struct ledger *l, const char *msg)
 {
 	db_error(l->db, LD_ERR_DB, "%s", msg);
-}
-
-enum ld_err ledger_begin(struct ledger *l)
-{
-	return db_begin(l->db);
-}
-
-enum ld_err ledger_commit(struct ledger *l)
-{
-	return db_commit(l->db);
-}
-
-void ledger_rollback(struct ledger *l)
-{
-	db_rollback(l->db);
 }
 
 enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
@@ -268,18 +238,6 @@ const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_
 	promos_refresh(l, now_ms);
 	*n = l->npromos;
 	return (const struct promo *const *)l->promos;
-}
-
-enum ld_err ledger_balance_write(struct ledger *l, sqlite3_stmt *st, const char *promo,
-				 const char *uid, struct ld_balance *bal, int *changed,
-				 const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return ledger_fail(l, rc, what);
-	return ledger_balance_changed(l, promo, uid, bal, changed);
 }
 
 enum ld_err ledger_balance_changed(struct ledger *l, const char *promo, const char *uid,

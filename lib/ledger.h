@@ -19,7 +19,6 @@
 #ifndef LD_LEDGER_H
 #define LD_LEDGER_H
 
-#include <sqlite3.h>
 #include "db.h"
 #include "ld.h"
 #include "promo.h"
@@ -72,11 +71,6 @@ struct db *ledger_db(struct ledger *l);
 /* Transitional: sets the message ledger_errmsg() returns. */
 void ledger_set_errmsg(struct ledger *l, const char *msg);
 
-/* Transitional, while modules still call SQLite themselves. */
-sqlite3 *ledger_sqlite(struct ledger *l);
-sqlite3_stmt *db_sqlite_stmt(struct db *db, const char *sql);
-sqlite3 *db_sqlite_handle(struct db *db);
-enum ld_err db_sqlite_fail(struct db *db, int rc, const char *what);
 
 /* Applies the migrations newer than the database's user_version, each in
  * its own transaction. *from and *to (may be NULL) get the versions. */
@@ -86,10 +80,6 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to);
  * else LD_ERR_INVALID with "run 'luckydicectl init'" in the message. */
 enum ld_err ledger_check_schema(struct ledger *l);
 
-/* Transitional: the cached statement for sql (db_query), and an
- * SQLite result code recorded with what. */
-sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql);
-enum ld_err ledger_fail(struct ledger *l, int rc, const char *what);
 
 /*
  * One WAL checkpoint: syncs the WAL, copies what no reader still needs
@@ -138,11 +128,6 @@ enum ld_err ledger_sync(struct ledger *l);
  * last commit (0 before the first, or without own_checkpoints). */
 int ledger_wal_frames(const struct ledger *l);
 
-/* Transitional: db_begin, db_commit, db_rollback. */
-enum ld_err ledger_begin(struct ledger *l);
-enum ld_err ledger_commit(struct ledger *l);
-void ledger_rollback(struct ledger *l);
-
 /*
  * Group commit (the writer process): ledger_batch_begin opens one
  * transaction; until ledger_batch_end, db_begin/commit/rollback make,
@@ -185,15 +170,6 @@ const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_
 /* The user's balance; zeros when the user has none. */
 enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 			   struct ld_balance *b);
-
-/* Steps st, an insert, upsert or update of uid's balances row, and
- * resets it; *changed tells whether it changed the row, and then bal gets
- * the row as it is now. An error is set with what. (Not RETURNING: SQLite
- * gathers a RETURNING statement's rows in a temporary b-tree it opens and
- * closes on every run, which costs more than reading the row again.) */
-enum ld_err ledger_balance_write(struct ledger *l, sqlite3_stmt *st, const char *promo,
-				 const char *uid, struct ld_balance *bal, int *changed,
-				 const char *what);
 
 /* After a db_exec that inserted, upserted or updated uid's balances row:
  * *changed tells whether it changed the row, and then bal gets the row

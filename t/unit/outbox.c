@@ -21,24 +21,26 @@ static struct ledger *l;
 
 static void add(const char *kind, const char *key)
 {
-	if (ledger_begin(l) != LD_OK ||
+	if (db_begin(ledger_db(l)) != LD_OK ||
 	    outbox_add(l, kind, key, "p", "u", "{\"x\":1}", T0) != LD_OK ||
-	    ledger_commit(l) != LD_OK)
+	    db_commit(ledger_db(l)) != LD_OK)
 		bail("cannot add '%s': %s", key, ledger_errmsg(l));
 }
 
 static const char *state_of(const char *key, int *attempts)
 {
 	static char st[16];
-	sqlite3_stmt *s = ledger_stmt(l, "SELECT state, attempts FROM outbox WHERE key = ?1");
+	struct db_stmt *s;
 
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	st[0] = '\0';
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		snprintf(st, sizeof st, "%s", sqlite3_column_text(s, 0));
-		*attempts = sqlite3_column_int(s, 1);
+	if (db_query(ledger_db(l), &s, "SELECT state, attempts FROM outbox WHERE key = ?1", "t",
+		     key) != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	if (db_step(s) > 0) {
+		snprintf(st, sizeof st, "%s", db_col_text(s, 0));
+		*attempts = (int)db_col_int(s, 1);
 	}
-	sqlite3_reset(s);
+	db_end(ledger_db(l), s, "cannot read outbox");
 	return st;
 }
 
@@ -83,25 +85,25 @@ static void test_keys(void)
 		"SELECT " OUTBOX_SQL_KEY_INVITE " FROM invites i WHERE i.invitee = 'inv-1'",
 	};
 	char want[3][128];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 
-	if (sqlite3_exec(ledger_sqlite(l),
+	if (db_script(ledger_db(l),
 		"INSERT INTO draws (id, promo, uid, request_id, created_at, day, rand, prize)"
 		" VALUES (41, 'lucky-2024', 'u-1', 'r-1', 0, '2026-12-01', 7, 'coffee');"
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
 		" VALUES ('lucky-2024', 'inv-1', 'u-1', 'c', 1, 0, '2026-12-01');",
-		NULL, NULL, NULL) != SQLITE_OK)
-		bail("%s", sqlite3_errmsg(ledger_sqlite(l)));
+		"cannot add rows") != LD_OK)
+		bail("%s", ledger_errmsg(l));
 	ld_fmt(want[0], sizeof want[0], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "reward");
 	ld_fmt(want[1], sizeof want[1], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "notify");
 	ld_fmt(want[2], sizeof want[2], OUTBOX_KEY_INVITE, "lucky-2024", "inv-1");
 	for (int i = 0; i < 3; i++) {
 		char got[128] = "";
-		if (sqlite3_prepare_v2(ledger_sqlite(l), sql[i], -1, &st, NULL) != SQLITE_OK)
-			bail("%s", sqlite3_errmsg(ledger_sqlite(l)));
-		if (sqlite3_step(st) == SQLITE_ROW)
-			snprintf(got, sizeof got, "%s", sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
+		if (db_query(ledger_db(l), &st, sql[i], "") != LD_OK)
+			bail("%s", ledger_errmsg(l));
+		if (db_step(st) > 0)
+			snprintf(got, sizeof got, "%s", db_col_text(st, 0));
+		db_end(ledger_db(l), st, "cannot read the key");
 		is_string(got, want[i], "key %d: SQL and C spell it alike", i + 1);
 	}
 }
@@ -169,7 +171,7 @@ int main(void)
 	outbox_claim(l, T0 + 4999, LEASE, OUTBOX_REWARD, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a retried row waits for its next_at");
 
-	sqlite3_exec(ledger_sqlite(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", NULL, NULL, NULL);
+	db_script(ledger_db(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", "cannot revoke");
 	outbox_claim(l, T0 + 3 * LEASE, LEASE, OUTBOX_NOTIFY, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a revoked row is never claimed");
 

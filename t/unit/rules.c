@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "history.h"
 #include "rules.h"
@@ -42,7 +43,19 @@ static const char stat_json[] =
 	" \"probability\": 0.3}]}";
 
 static struct ledger *l;
-static sqlite3 *db;
+static sqlite3 *db; /* a connection of the test's own to the ledger's file,
+		     * for looking at SQLite itself */
+
+/* Opens the file at path for db. */
+static sqlite3 *raw_open(const char *path)
+{
+	sqlite3 *h;
+
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		bail("cannot open '%s'", path);
+	sqlite3_busy_timeout(h, 5000);
+	return h;
+}
 
 static uint32_t fixed_rng(void *arg)
 {
@@ -331,7 +344,7 @@ static void test_migration_005(const char *dir)
 		bail("%s", err);
 	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 005 applies to a version 4 database");
 	sqlite3 *db0 = db;
-	db = ledger_sqlite(old);
+	db = raw_open(path);
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='inviter'"), 2,
 	       "an inviter's counter is their invites that granted (not the one past the cap)");
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='capped'"), 0,
@@ -373,6 +386,7 @@ static void test_migration_005(const char *dir)
 	ok(plan && strstr(plan, "USING INDEX grants_by_user (promo=? AND uid=?)"),
 	   "a user's grants are found through grants_by_user (%s)", plan ? plan : "no plan");
 	free(plan);
+	sqlite3_close(db);
 	db = db0;
 	ledger_free(old);
 	unlink(path);
@@ -442,7 +456,7 @@ static void test_migration_008(const char *dir)
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
 	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 008 applies to a version 7 database");
-	db = ledger_sqlite(old);
+	db = raw_open(path);
 	for (i = 0; i < 2; i++) {
 		char after[256];
 		row_text(db, sel[i], after, sizeof after);
@@ -482,6 +496,7 @@ static void test_migration_008(const char *dir)
 	       "the due events are found");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_008'"), 0,
 	       "no table is left under its temporary name");
+	sqlite3_close(db);
 	db = db0;
 	ledger_free(old);
 	unlink(path);
@@ -554,7 +569,7 @@ int main(void)
 		bail("cannot initialise libsodium");
 	testdb_open(&tdb, "rules");
 	l = tdb.ledger;
-	db = ledger_sqlite(l);
+	db = raw_open(tdb.path);
 	/* ledger_open turned SQLite's allocation statistics off (a global
 	 * mutex on every malloc): with them on, a prepared statement shows. */
 	is_int(sqlite3_memory_used(), 0, "SQLite keeps no allocation statistics");
@@ -575,6 +590,7 @@ int main(void)
 	test_statistics();
 
 	promo_free(p);
+	sqlite3_close(db);
 	testdb_remove(&tdb);
 	return done_testing();
 }

@@ -40,17 +40,25 @@ static const int64_t NOW = 1720407600000LL;
 static struct testdb tdb;
 static struct ledger *l;
 
+/* The single integer a query answers (-1 when no row); sql is a literal,
+ * as the statement cache wants (db.h). */
 static long long q(const char *sql)
 {
-	sqlite3_stmt *st;
-	long long v = -1;
+	int64_t v = -1;
+	int found;
 
-	if (sqlite3_prepare_v2(ledger_sqlite(l), sql, -1, &st, NULL) != SQLITE_OK)
-		bail("cannot prepare '%s'", sql);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	if (db_int(ledger_db(l), sql, "cannot query", &v, &found, "") != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	return found ? v : -1;
+}
+
+/* True when no transaction is open on l: a read snapshot can begin. */
+static int no_transaction(void)
+{
+	if (db_read_begin(ledger_db(l)) != LD_OK)
+		return 0;
+	db_read_end(ledger_db(l));
+	return 1;
 }
 
 static void test_batch(const struct promo *p)
@@ -72,7 +80,7 @@ static void test_batch(const struct promo *p)
 	       "both visits were kept, one commit for them");
 	is_int(q("SELECT count(*) FROM balances WHERE uid = 'nobody'"), 0,
 	       "the refused draw left nothing");
-	ok(sqlite3_get_autocommit(ledger_sqlite(l)), "no transaction is left open");
+	ok(no_transaction(), "no transaction is left open");
 
 	is_int(ledger_batch_begin(l, 1), LD_OK, "a batch that is rolled back");
 	rules_visit(l, p, "b3", NOW, &o, &vr);
@@ -83,7 +91,7 @@ static void test_batch(const struct promo *p)
 	 * of memory): then nothing of the batch may be reported done. */
 	is_int(ledger_batch_begin(l, 1), LD_OK, "a batch whose transaction is lost");
 	rules_visit(l, p, "b4", NOW, &o, &vr);
-	sqlite3_exec(ledger_sqlite(l), "ROLLBACK", NULL, NULL, NULL);
+	db_script(ledger_db(l), "ROLLBACK", "cannot roll back");
 	ok(!ledger_batch_intact(l), "is seen as lost");
 	ok(rules_visit(l, p, "b5", NOW, &o, &vr) != LD_OK,
 	   "a rule call after the loss fails instead of committing on its own");
@@ -98,15 +106,15 @@ static void test_batch(const struct promo *p)
  * foresee, as a full disk would be). */
 static void boom_on(void)
 {
-	if (sqlite3_exec(ledger_sqlite(l),
+	if (db_script(ledger_db(l),
 		"CREATE TRIGGER boom BEFORE INSERT ON invites WHEN NEW.invitee = 'boom'"
-		" BEGIN SELECT RAISE(ABORT, 'boom'); END", NULL, NULL, NULL) != SQLITE_OK)
-		bail("cannot make the trigger: %s", sqlite3_errmsg(ledger_sqlite(l)));
+		" BEGIN SELECT RAISE(ABORT, 'boom'); END", "cannot make the trigger") != LD_OK)
+		bail("%s", ledger_errmsg(l));
 }
 
 static void boom_off(void)
 {
-	sqlite3_exec(ledger_sqlite(l), "DROP TRIGGER boom", NULL, NULL, NULL);
+	db_script(ledger_db(l), "DROP TRIGGER boom", "cannot drop the trigger");
 }
 
 static void test_batch_fast(const struct promo *p)
@@ -371,9 +379,8 @@ static int visits_through(const struct promo *p, const char *sock, int wal_frame
 	int granted = 0;
 	pid_t pid;
 
-	if (sqlite3_wal_checkpoint_v2(ledger_sqlite(l), NULL, SQLITE_CHECKPOINT_TRUNCATE,
-				      NULL, NULL) != SQLITE_OK)
-		bail("cannot empty the WAL: %s", sqlite3_errmsg(ledger_sqlite(l)));
+	if (db_script(ledger_db(l), "PRAGMA wal_checkpoint(TRUNCATE)", "cannot empty the WAL") != LD_OK)
+		bail("%s", ledger_errmsg(l));
 	pid = start_writer(sock, CHECKPOINTS, wal_frames);
 	wait_listening(sock);
 	w = writer_client_new(sock, 5000);
