@@ -11,16 +11,22 @@
 #include "history.h"
 #include "metrics.h"
 
-/* Logs with what identifies the request (never the token) and answers. */
-void api_fail(struct ctx *c, enum ld_err e)
+/* Logs e and msg with what identifies the request (never the token) and
+ * answers. */
+static void fail_msg(struct ctx *c, enum ld_err e, const char *msg)
 {
 	fprintf(stderr, "error: path=%s user=%s promo=%s: %s: %s\n", c->req->path,
-		c->uid[0] ? c->uid : "-", c->promo ? c->promo->id : "-", ld_strerror(e),
-		ledger_errmsg(c->app->ledger));
+		c->uid[0] ? c->uid : "-", c->promo ? c->promo->id : "-", ld_strerror(e), msg);
 	if (e == LD_ERR_BUSY)
 		http_error(c->req, 503, "unavailable", "the service is busy, try again");
 	else
 		http_error(c->req, 500, "internal_error", "something went wrong on our side");
+}
+
+/* An error of the ledger: its message is on the ledger. */
+void api_fail(struct ctx *c, enum ld_err e)
+{
+	fail_msg(c, e, ledger_errmsg(c->app->ledger));
 }
 
 /* Answers a business refusal with its status. */
@@ -48,7 +54,7 @@ static void refuse(struct ctx *c, enum rule_outcome o)
 static void publish(struct ctx *c, const char *uid, const struct ld_balance *b)
 {
 	if (c->app->cache && b->version > 0)
-		cache_put(c->app->cache, c->promo->id, uid, b->version, BALANCE(*b));
+		cache_put(c->app->cache, c->promo->id, uid, b->version, BALANCE(*b), NULL);
 }
 
 static struct json_object *granted_body(int granted, const struct ld_balance *b)
@@ -86,8 +92,7 @@ static int write_request(struct ctx *c, struct writer_request *q, enum writer_op
 {
 	if (writer_request_set(q, op, c->promo, c->uid, arg, client, c->now_ms) == 0)
 		return 0;
-	ledger_set_errmsg(c->app->ledger, "a field too long for the writer");
-	api_fail(c, LD_ERR_INVALID);
+	fail_msg(c, LD_ERR_INVALID, "a field too long for the writer");
 	return -1;
 }
 
@@ -126,7 +131,7 @@ void api_invite(struct ctx *c)
 		return api_fail(c, e);
 	if (ld_fmt(url, sizeof url, "%s/i/%s?promo=%s", c->app->cfg.public_url, code,
 		   c->promo->id) != 0)
-		return api_fail(c, LD_ERR_INVALID);
+		return fail_msg(c, LD_ERR_INVALID, "the invite link is too long");
 	o = json_object_new_object();
 	json_object_object_add(o, "code", json_object_new_string(code));
 	json_object_object_add(o, "url", json_object_new_string(url));
@@ -186,7 +191,7 @@ void api_balance(struct ctx *c)
 	enum ld_err e;
 
 	if (c->app->cache && c->app->cfg.balance_from_cache &&
-	    cache_get(c->app->cache, c->promo->id, c->uid, &version, &balance) == 1) {
+	    cache_get(c->app->cache, c->promo->id, c->uid, &version, &balance) == LD_OK) {
 		c->req->outcome = "cache";
 	} else {
 		if ((e = ledger_balance(c->app->ledger, c->promo->id, c->uid, &b)) != LD_OK)
@@ -252,11 +257,11 @@ static void draw_answer(struct ctx *c, const struct writer_reply *a)
 
 void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a)
 {
-	if (a->err != LD_OK) {
-		if (a->errmsg[0])
-			ledger_set_errmsg(c->app->ledger, a->errmsg);
-		return api_fail(c, (enum ld_err)a->err);
-	}
+	/* The writer's message travels in its answer; a rule run here left
+	 * it on the ledger. */
+	if (a->err != LD_OK)
+		return fail_msg(c, (enum ld_err)a->err,
+				a->errmsg[0] ? a->errmsg : ledger_errmsg(c->app->ledger));
 	if (a->outcome != RULE_OK)
 		return refuse(c, (enum rule_outcome)a->outcome);
 	switch (op) {
@@ -267,7 +272,7 @@ void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a)
 	case WRITER_DRAW:
 		return draw_answer(c, a);
 	}
-	api_fail(c, LD_ERR_INVALID);
+	fail_msg(c, LD_ERR_INVALID, "unknown write operation");
 }
 
 /* GET healthz: 200 when the ledger answers, 503 otherwise. */

@@ -243,6 +243,12 @@ static void checkpointer(int writer_serves)
 
 static struct cache *writer_cache; /* the writer process's, for its metrics */
 
+/* An error the writer went on after (a failed checkpoint). */
+static void writer_error(const char *msg)
+{
+	fprintf(stderr, "writer: %s\n", msg);
+}
+
 /* Counts the writer's batches, and its Redis errors, for /metrics. */
 static void writer_batch(size_t requests, int committed, int64_t us)
 {
@@ -502,6 +508,7 @@ static void writer(int fcgi_fd)
 			.on_batch = writer_batch,
 			.wal_restart_frames = cfg->wal_restart_frames,
 			.on_checkpoint = metrics_writer_checkpoint,
+			.on_error = writer_error,
 		};
 		writer_cache = wo.cache;
 		int ready = fcgi_fd < 0 || served_open(&s, fcgi_fd, l, wo.cache) == 0;
@@ -511,8 +518,12 @@ static void writer(int fcgi_fd)
 			wo.take = served_take;
 			wo.give = served_give;
 		}
-		if (ready)
-			rc = writer_serve(fd, l, &wo, &stopping) == 0 ? 0 : 4;
+		if (ready && writer_serve(fd, l, &wo, &stopping) != 0) {
+			fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
+			rc = 4;
+		} else if (ready) {
+			rc = 0;
+		}
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);

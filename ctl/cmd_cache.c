@@ -105,6 +105,7 @@ static int sync_cmd(struct ctl *c, const struct ctl_call *call, int repair)
 	const struct promo *p = ctl_promo(c, call->argv[0]);
 	struct cachesync_totals t;
 	struct cache *cache;
+	char why[256];
 	enum ld_err e;
 	int64_t drift;
 
@@ -114,13 +115,14 @@ static int sync_cmd(struct ctl *c, const struct ctl_call *call, int repair)
 	if (ctl_flag(call, "json"))
 		run.rows = json_object_new_array();
 	e = cachesync_run(ctl_ledger(c), cache, p->id, repair, &h, &t);
-	cache_free(cache);
 	if (run.progress)
 		fputs("\r\033[K", stderr);
 	if (e != LD_OK)
 		json_object_put(run.rows);
+	snprintf(why, sizeof why, "%s", cache_errmsg(cache));
+	cache_free(cache);
 	if (e == LD_ERR_IO)
-		ctl_die("redis unavailable at '%s' after %lld users", c->cfg.redis, (long long)t.users);
+		ctl_die("redis unavailable after %lld users: %s", (long long)t.users, why);
 	if (e != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
 	drift = t.stale + t.ahead + t.wrong;

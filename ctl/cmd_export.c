@@ -21,8 +21,6 @@ static int winners_run(struct ctl *c, const struct ctl_call *call)
 	case LD_OK:
 		fprintf(stderr, "%lld winners\n", (long long)rows);
 		return 0;
-	case LD_ERR_IO:
-		ctl_die("cannot write the export: %m");
 	default:
 		ctl_die("%s", ledger_errmsg(c->ledger));
 	}

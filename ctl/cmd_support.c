@@ -59,15 +59,13 @@ static void publish(struct ctl *c, const char *promo, const char *uid,
 		    const struct ld_balance *b)
 {
 	struct cache *cache = ctl_cache_open(c);
-	int rc;
 
 	if (!cache)
 		return;
-	rc = cache_put(cache, promo, uid, b->version, BALANCE(*b));
-	if (rc < 0)
-		fprintf(stderr, "warning: redis unavailable: the cache of '%s' was not updated"
+	if (cache_put(cache, promo, uid, b->version, BALANCE(*b), NULL) != LD_OK)
+		fprintf(stderr, "warning: %s: the cache of '%s' was not updated"
 			" (it refills from the ledger; 'luckydicectl cache rebuild %s' fixes it now)\n",
-			uid, promo);
+			cache_errmsg(cache), uid, promo);
 	cache_free(cache);
 }
 

@@ -43,22 +43,24 @@ static struct json_object *cache_json(struct ctl *c, const char *promo, const ch
 	struct json_object *o = json_object_new_object();
 	struct cache *cache = ctl_cache_open(c);
 	int64_t version = 0, balance = 0;
-	int rc;
+	enum ld_err e;
 
 	if (!cache) {
 		json_object_object_add(o, "state", json_object_new_string("disabled"));
 		return o;
 	}
-	rc = cache_get(cache, promo, uid, &version, &balance);
-	cache_free(cache);
+	e = cache_get(cache, promo, uid, &version, &balance);
 	json_object_object_add(o, "state", json_object_new_string(
-		rc < 0 ? "unavailable" : rc == 0 ? "miss" : "hit"));
-	if (rc == 1) {
+		e == LD_OK ? "hit" : e == LD_ERR_NOTFOUND ? "miss" : "unavailable"));
+	if (e == LD_OK) {
 		json_object_object_add(o, "version", json_object_new_int64(version));
 		json_object_object_add(o, "balance", json_object_new_int64(balance));
+	} else if (e != LD_ERR_NOTFOUND) {
+		json_object_object_add(o, "error", json_object_new_string(cache_errmsg(cache)));
 	}
+	cache_free(cache);
 	json_object_object_add(o, "drift", json_object_new_boolean(
-		rc == 1 && (version != b->version || balance != BALANCE(*b))));
+		e == LD_OK && (version != b->version || balance != BALANCE(*b))));
 	return o;
 }
 

@@ -85,6 +85,7 @@ struct cache {
 	uint64_t lost;        /* failed writes not remembered (list full) */
 	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered */
 	size_t ninflight, inflight_cap;
+	char err[256];         /* the last failure's message */
 };
 
 struct cache_pending {
@@ -169,15 +170,48 @@ cache_stats(const struct cache *c)
 	return &c->stats;
 }
 
+const char *
+cache_errmsg(const struct cache *c)
+{
+	return c->err;
+}
+
+/* Records "redis 'where': what[: detail]" as the message. */
+static void
+set_err(struct cache *c, const char *what, const char *detail)
+{
+	char port[8] = "";
+
+	if (c->port != 0)
+		snprintf(port, sizeof(port), ":%d", c->port);
+	snprintf(c->err, sizeof(c->err), "redis '%s%s': %s%s%s", c->where, port, what,
+		 detail ? ": " : "", detail ? detail : "");
+}
+
+/* Counts a bad key or version (the connection is kept). Returns
+ * LD_ERR_INVALID. */
+static enum ld_err
+invalid(struct cache *c, const char *what)
+{
+	c->stats.errors++;
+	set_err(c, what, NULL);
+	return LD_ERR_INVALID;
+}
+
 static void remember(struct cache *c, const char *promo, const char *uid);
 
-/* Counts a failure, drops the connection and starts the pause. Writes in
- * flight on it are remembered for the repair. Returns -1. */
-static int
-fail(struct cache *c)
+/* Counts a failure, records what went wrong (detail, else hiredis' own
+ * words), drops the connection and starts the pause. Writes in flight on
+ * it are remembered for the repair. Returns LD_ERR_IO. */
+static enum ld_err
+fail(struct cache *c, const char *what, const char *detail)
 {
 	size_t n = c->ninflight;
 
+	if (detail == NULL)
+		detail = c->ctx == NULL ? "cannot allocate a connection"
+			: c->ctx->err != 0 ? c->ctx->errstr : NULL;
+	set_err(c, what, detail);
 	c->ninflight = 0;
 	for (size_t i = 0; i < n; i++)
 		remember(c, c->inflight[i].promo, c->inflight[i].uid);
@@ -186,25 +220,26 @@ fail(struct cache *c)
 		redisFree(c->ctx);
 	c->ctx = NULL;
 	c->failed_at = ld_now_ms();
-	return -1;
+	return LD_ERR_IO;
 }
 
 /*
- * Makes sure c has a usable connection: 0 when it has, -1 during the pause
- * after a failure (not counted again) or when connecting fails (counted).
- * A wall clock stepped back before failed_at ends the pause.
+ * Makes sure c has a usable connection: LD_OK when it has, LD_ERR_IO
+ * during the pause after a failure (not counted again; the message stays
+ * the failure's) or when connecting fails (counted). A wall clock
+ * stepped back before failed_at ends the pause.
  */
-static int
+static enum ld_err
 cache_connect(struct cache *c)
 {
 	int64_t now;
 
 	if (c->ctx != NULL)
-		return 0;
+		return LD_OK;
 	now = ld_now_ms();
 	if (c->failed_at != 0 && now >= c->failed_at &&
 	    now - c->failed_at < PAUSE_MS)
-		return -1;
+		return LD_ERR_IO;
 	if (c->port == 0)
 		c->ctx = redisConnectUnixWithTimeout(c->where, c->tv);
 	else
@@ -212,8 +247,8 @@ cache_connect(struct cache *c)
 	if (c->ctx == NULL || c->ctx->err != 0 ||
 	    redisSetTimeout(c->ctx, c->tv) != REDIS_OK ||
 	    (c->port != 0 && redisEnableKeepAlive(c->ctx) != REDIS_OK))
-		return fail(c);
-	return 0;
+		return fail(c, "cannot connect", NULL);
+	return LD_OK;
 }
 
 /* Runs one command on a connected c. Returns the reply, or NULL after
@@ -225,35 +260,39 @@ run(struct cache *c, const char *fmt, ...)
 	va_list ap;
 
 	/* the answers of a pipeline come first on this connection */
-	if (c->ninflight > 0 && (cache_put_collect(c) == -1 || c->ctx == NULL))
+	if (c->ninflight > 0 && (cache_put_collect(c) != LD_OK || c->ctx == NULL))
 		return NULL;
 	va_start(ap, fmt);
 	r = redisvCommand(c->ctx, fmt, ap);
 	va_end(ap);
 	if (r == NULL)
-		fail(c);
+		fail(c, "command failed", NULL);
 	return r;
 }
 
-/* Frees the unexpected reply r and fails. Returns -1. */
-static int
+/* Frees the unexpected reply r and fails, with Redis' error if it is
+ * one. Returns LD_ERR_IO. */
+static enum ld_err
 unexpected(struct cache *c, redisReply *r)
 {
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "%s", r->type == REDIS_REPLY_ERROR && r->str ?
+		 r->str : "unexpected reply");
 	freeReplyObject(r);
-	return fail(c);
+	return fail(c, "command failed", detail);
 }
 
-/* Writes the key of (promo, uid) into buf[KEY_MAX]. Returns 0, or -1 with
- * the error counted when it does not fit (the connection is kept). */
-static int
+/* Writes the key of (promo, uid) into buf[KEY_MAX]. Returns LD_OK, or
+ * LD_ERR_INVALID when it does not fit (counted; the connection is
+ * kept). */
+static enum ld_err
 make_key(struct cache *c, char buf[KEY_MAX], const char *promo,
 	 const char *uid)
 {
-	if (ld_fmt(buf, KEY_MAX, "ld:b:%s:%s", promo, uid) == -1) {
-		c->stats.errors++;
-		return -1;
-	}
-	return 0;
+	if (ld_fmt(buf, KEY_MAX, "ld:b:%s:%s", promo, uid) == -1)
+		return invalid(c, "key too long");
+	return LD_OK;
 }
 
 /*
@@ -285,19 +324,21 @@ parse_i64(const char *s, size_t n, int neg_ok, int64_t *out)
 	return 0;
 }
 
-int
+enum ld_err
 cache_get(struct cache *c, const char *promo, const char *uid,
 	  int64_t *version, int64_t *balance)
 {
 	char key[KEY_MAX];
 	const char *colon;
+	enum ld_err e;
 	int64_t v, b;
 	redisReply *r;
-	int rc = 0;
 
-	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1 ||
-	    (r = run(c, "GET %s", key)) == NULL)
-		return -1;
+	if ((e = make_key(c, key, promo, uid)) != LD_OK || (e = cache_connect(c)) != LD_OK)
+		return e;
+	if ((r = run(c, "GET %s", key)) == NULL)
+		return LD_ERR_IO;
+	e = LD_ERR_NOTFOUND;
 	if (r->type == REDIS_REPLY_NIL) {
 		c->stats.misses++;
 	} else if (r->type != REDIS_REPLY_STRING) {
@@ -312,29 +353,29 @@ cache_get(struct cache *c, const char *promo, const char *uid,
 		c->stats.hits++;
 		*version = v;
 		*balance = b;
-		rc = 1;
+		e = LD_OK;
 	}
 	freeReplyObject(r);
-	return rc;
+	return e;
 }
 
 /* Makes sure c->sha names the compare-and-set (SCRIPT LOAD once per
- * cache) on a connected c. Returns 0 or -1 after fail(). */
-static int
+ * cache) on a connected c. Returns LD_OK or LD_ERR_IO after fail(). */
+static enum ld_err
 load_script(struct cache *c)
 {
 	redisReply *r;
 
 	if (c->sha[0] != '\0')
-		return 0;
+		return LD_OK;
 	if ((r = run(c, "SCRIPT LOAD %s", cas_script)) == NULL)
-		return -1;
+		return LD_ERR_IO;
 	if (r->type != REDIS_REPLY_STRING || r->len != 40)
 		return unexpected(c, r);
 	memcpy(c->sha, r->str, 40);
 	c->sha[40] = '\0';
 	freeReplyObject(r);
-	return 0;
+	return LD_OK;
 }
 
 /*
@@ -342,30 +383,29 @@ load_script(struct cache *c)
  * (its script cache is empty after a restart or SCRIPT FLUSH; EVAL loads
  * it again). The SHA1 comes once per cache from SCRIPT LOAD.
  */
-static int
+static enum ld_err
 cas_put(struct cache *c, const char *promo, const char *uid,
-	int64_t version, int64_t balance)
+	int64_t version, int64_t balance, int *stored)
 {
 	char key[KEY_MAX], v[24], b[24];
 	redisReply *r;
+	enum ld_err e;
 	int rc;
 
-	if (version < 0) {
-		c->stats.errors++;
-		return -1;
-	}
+	if (version < 0)
+		return invalid(c, "negative version");
 	snprintf(v, sizeof(v), "%lld", (long long)version);
 	snprintf(b, sizeof(b), "%lld", (long long)balance);
-	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1 ||
-	    load_script(c) == -1)
-		return -1;
+	if ((e = make_key(c, key, promo, uid)) != LD_OK || (e = cache_connect(c)) != LD_OK ||
+	    (e = load_script(c)) != LD_OK)
+		return e;
 	if ((r = run(c, "EVALSHA %s 1 %s %s %s", c->sha, key, v, b)) == NULL)
-		return -1;
+		return LD_ERR_IO;
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(r);
 		if ((r = run(c, "EVAL %s 1 %s %s %s", cas_script, key, v,
 			     b)) == NULL)
-			return -1;
+			return LD_ERR_IO;
 	}
 	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1))
 		return unexpected(c, r);
@@ -375,34 +415,38 @@ cas_put(struct cache *c, const char *promo, const char *uid,
 		c->stats.writes++;
 	else
 		c->stats.stale_writes++;
-	return rc;
+	if (stored != NULL)
+		*stored = rc;
+	return LD_OK;
 }
 
 /* Runs "cmd key [arg]" on the key of (promo, uid) and checks that the
- * reply has type want. Returns 0 or -1. */
-static int
+ * reply has type want. */
+static enum ld_err
 key_command(struct cache *c, const char *promo, const char *uid, int want,
 	    const char *cmd, const char *arg)
 {
 	char key[KEY_MAX];
 	redisReply *r;
+	enum ld_err e;
 
-	if (make_key(c, key, promo, uid) == -1 || cache_connect(c) == -1 ||
-	    (r = run(c, arg ? "%s %s %s" : "%s %s", cmd, key, arg)) == NULL)
-		return -1;
+	if ((e = make_key(c, key, promo, uid)) != LD_OK || (e = cache_connect(c)) != LD_OK)
+		return e;
+	if ((r = run(c, arg ? "%s %s %s" : "%s %s", cmd, key, arg)) == NULL)
+		return LD_ERR_IO;
 	if (r->type != want)
 		return unexpected(c, r);
 	freeReplyObject(r);
-	return 0;
+	return LD_OK;
 }
 
-int
+enum ld_err
 cache_del(struct cache *c, const char *promo, const char *uid)
 {
 	return key_command(c, promo, uid, REDIS_REPLY_INTEGER, "DEL", NULL);
 }
 
-int
+enum ld_err
 cache_set_raw(struct cache *c, const char *promo, const char *uid,
 	      int64_t version, int64_t balance)
 {
@@ -436,29 +480,30 @@ remember(struct cache *c, const char *promo, const char *uid)
 	strcpy(p->uid, uid);
 }
 
-int
+enum ld_err
 cache_put(struct cache *c, const char *promo, const char *uid,
-	  int64_t version, int64_t balance)
+	  int64_t version, int64_t balance, int *stored)
 {
-	int rc = cas_put(c, promo, uid, version, balance);
+	enum ld_err e = cas_put(c, promo, uid, version, balance, stored);
 
-	if (rc == -1)
+	if (e != LD_OK)
 		remember(c, promo, uid);
-	return rc;
+	return e;
 }
 
-int
+enum ld_err
 cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 {
+	enum ld_err e;
 	int done = 0;
 
 	cache_put_collect(c); /* one pipeline in flight at a time */
 	if (n == 0)
-		return 0;
-	if (cache_connect(c) == -1 || load_script(c) == -1) {
+		return LD_OK;
+	if ((e = cache_connect(c)) != LD_OK || (e = load_script(c)) != LD_OK) {
 		for (size_t i = 0; i < n; i++)
 			remember(c, items[i].promo, items[i].uid);
-		return -1;
+		return e;
 	}
 	if (n > c->inflight_cap) {
 		c->inflight = xrealloc(c->inflight, n * sizeof *c->inflight);
@@ -467,7 +512,7 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct cache_item *it = &items[i];
 		struct cache_inflight *f = &c->inflight[c->ninflight];
-		if (it->version < 0 || make_key(c, f->key, it->promo, it->uid) == -1 ||
+		if (it->version < 0 || make_key(c, f->key, it->promo, it->uid) != LD_OK ||
 		    ld_fmt(f->promo, sizeof f->promo, "%s", it->promo) != 0 ||
 		    ld_fmt(f->uid, sizeof f->uid, "%s", it->uid) != 0)
 			continue; /* counted by make_key, or cannot be a key */
@@ -501,12 +546,12 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 							(long long)f->balance);
 		}
 		if (redisAppendCommandArgv(c->ctx, (int)(3 + 3 * k), argv, argl) != REDIS_OK)
-			return fail(c); /* remembers every key in flight */
+			return fail(c, "cannot send", NULL); /* remembers every key in flight */
 	}
 	while (!done)
 		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
-			return fail(c);
-	return 0;
+			return fail(c, "cannot send", NULL);
+	return LD_OK;
 }
 
 /*
@@ -514,10 +559,12 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
  * flight, each the count it stored. A script Redis has lost (NOSCRIPT)
  * is run again with EVAL, key by key, once every answer is read.
  */
-int
+enum ld_err
 cache_put_collect(struct cache *c)
 {
 	size_t n = c->ninflight, answered = 0, nagain = 0;
+	const char *detail = NULL;
+	char why[128] = "";
 	redisReply *r = NULL;
 
 	while (answered < n) {
@@ -534,6 +581,9 @@ cache_put_collect(struct cache *c)
 		}
 		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
 		    (unsigned long long)r->integer > k) {
+			snprintf(why, sizeof(why), "%s", r->type == REDIS_REPLY_ERROR && r->str ?
+				 r->str : "unexpected reply");
+			detail = why;
 			freeReplyObject(r);
 			break;
 		}
@@ -548,26 +598,27 @@ cache_put_collect(struct cache *c)
 		memmove(c->inflight + nagain, c->inflight + answered,
 			(n - answered) * sizeof *c->inflight);
 		c->ninflight = nagain + (n - answered);
-		return fail(c);
+		return fail(c, "pipeline failed", detail);
 	}
 	c->ninflight = 0;
 	for (size_t i = 0; i < nagain; i++) {
 		struct cache_inflight f = c->inflight[i];
-		if (cas_put(c, f.promo, f.uid, f.version, f.balance) == -1) {
+		enum ld_err e = cas_put(c, f.promo, f.uid, f.version, f.balance, NULL);
+		if (e != LD_OK) {
 			for (; i < nagain; i++)
 				remember(c, c->inflight[i].promo, c->inflight[i].uid);
-			return -1;
+			return e;
 		}
 	}
-	return 0;
+	return LD_OK;
 }
 
-int
+enum ld_err
 cache_put_many(struct cache *c, const struct cache_item *items, size_t n)
 {
-	if (cache_put_send(c, items, n) == -1)
-		return -1;
-	return cache_put_collect(c);
+	enum ld_err e = cache_put_send(c, items, n);
+
+	return e != LD_OK ? e : cache_put_collect(c);
 }
 
 size_t
@@ -578,22 +629,23 @@ cache_pending(const struct cache *c, uint64_t *lost)
 	return c->npending;
 }
 
-int
+enum ld_err
 cache_repair(struct cache *c, cache_lookup_fn lookup, void *arg)
 {
 	int64_t now = ld_now_ms();
+	enum ld_err e;
 
 	if (c->npending == 0 || (c->ctx == NULL && c->failed_at != 0 &&
 				 now >= c->failed_at && now - c->failed_at < PAUSE_MS))
-		return 0;
+		return LD_OK;
 	while (c->npending > 0) {
 		struct cache_pending *p = &c->pending[c->npending - 1];
 		int64_t version, balance;
-		if (lookup(arg, p->promo, p->uid, &version, &balance) != 0)
-			return -1;
-		if (cas_put(c, p->promo, p->uid, version, balance) == -1)
-			return -1;
-		c->npending--;
+		if ((e = lookup(arg, p->promo, p->uid, &version, &balance)) != LD_OK)
+			return e;
+		if ((e = cas_put(c, p->promo, p->uid, version, balance, NULL)) == LD_ERR_IO)
+			return e;
+		c->npending--; /* written, or a key that can never be (counted) */
 	}
-	return 0;
+	return LD_OK;
 }

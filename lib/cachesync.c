@@ -63,12 +63,13 @@ static enum ld_err read_page(struct ledger *l, const char *promo, const char *af
 	return db_end(db, st, "cannot read balances");
 }
 
-static enum cachesync_state classify(const struct cachesync_row *r, int got)
+/* got: what cache_get answered. */
+static enum cachesync_state classify(const struct cachesync_row *r, enum ld_err got)
 {
-	if (got < 0)
-		return CACHESYNC_UNAVAILABLE;
-	if (got == 0)
+	if (got == LD_ERR_NOTFOUND)
 		return CACHESYNC_COLD;
+	if (got != LD_OK)
+		return CACHESYNC_UNAVAILABLE;
 	if (r->cached_version < r->ledger.version)
 		return CACHESYNC_STALE;
 	if (r->cached_version > r->ledger.version)
@@ -86,7 +87,8 @@ static void pause_ms(int ms)
 static enum ld_err look(struct ledger *l, struct cache *c, const char *promo,
 			struct cachesync_row *row)
 {
-	int got = cache_get(c, promo, row->uid, &row->cached_version, &row->cached_balance);
+	enum ld_err got = cache_get(c, promo, row->uid, &row->cached_version,
+				    &row->cached_balance);
 	enum ld_err e = ledger_balance(l, promo, row->uid, &row->ledger);
 
 	row->state = classify(row, got);
@@ -117,19 +119,18 @@ static enum ld_err repair(struct ledger *l, struct cache *c, const char *promo,
 {
 	struct ld_balance b;
 	enum ld_err e;
-	int rc;
 
 	if (row->state == CACHESYNC_COLD && row->ledger.version == 0)
 		return LD_OK; /* nothing was ever granted: the service leaves no key either */
 	if (row->state == CACHESYNC_AHEAD || row->state == CACHESYNC_WRONG) {
 		if ((e = ledger_balance(l, promo, row->uid, &b)) != LD_OK)
 			return e;
-		if (cache_set_raw(c, promo, row->uid, b.version, BALANCE(b)) != 0)
-			return LD_ERR_IO;
+		if (cache_set_raw(c, promo, row->uid, b.version, BALANCE(b)) != LD_OK)
+			return LD_ERR_IO; /* the message in cache_errmsg */
 	}
 	if ((e = ledger_balance(l, promo, row->uid, &b)) != LD_OK)
 		return e;
-	if ((rc = cache_put(c, promo, row->uid, b.version, BALANCE(b))) < 0)
+	if (cache_put(c, promo, row->uid, b.version, BALANCE(b), NULL) != LD_OK)
 		return LD_ERR_IO;
 	row->repaired = 1;
 	return LD_OK;
@@ -153,8 +154,7 @@ static enum ld_err one(struct ledger *l, struct cache *c, const char *promo, int
 		       struct cachesync_totals *t)
 {
 	struct cachesync_row row = { .uid = pr->uid, .ledger = pr->b };
-	enum ld_err e;
-	int got;
+	enum ld_err e, got;
 
 	got = cache_get(c, promo, pr->uid, &row.cached_version, &row.cached_balance);
 	row.state = classify(&row, got);
@@ -217,14 +217,13 @@ out:
 	return e;
 }
 
-int cachesync_lookup(void *arg, const char *promo, const char *uid, int64_t *version,
-		     int64_t *balance)
+enum ld_err cachesync_lookup(void *arg, const char *promo, const char *uid, int64_t *version,
+			     int64_t *balance)
 {
 	struct ld_balance b;
+	enum ld_err e = ledger_balance(arg, promo, uid, &b);
 
-	if (ledger_balance(arg, promo, uid, &b) != LD_OK)
-		return -1;
 	*version = b.version;
 	*balance = BALANCE(b);
-	return 0;
+	return e;
 }

@@ -49,19 +49,20 @@ struct cachesync_hooks {
  * Walks every balance of promotion promo and compares it with the cache.
  * With repair set, also writes the ledger's value where the cache differs
  * (see cachesync.c for how an older value is never put over a newer one).
- * t gets the counts. Returns LD_OK, a database error, or LD_ERR_IO when
- * Redis became unavailable (the walk stops there).
+ * t gets the counts. Returns LD_OK, a database error (its message in
+ * ledger_errmsg), or LD_ERR_IO when Redis became unavailable (the walk
+ * stops there; the message in cache_errmsg).
  */
 enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo,
 			  int repair, const struct cachesync_hooks *h,
 			  struct cachesync_totals *t);
 
-/* "same", "cold", "stale", ... */
 /* A cache_lookup_fn reading the ledger (arg: the struct ledger), for
  * cache_repair in the processes that write the cache. */
-int cachesync_lookup(void *arg, const char *promo, const char *uid, int64_t *version,
-		     int64_t *balance);
+enum ld_err cachesync_lookup(void *arg, const char *promo, const char *uid, int64_t *version,
+			     int64_t *balance);
 
+/* "same", "cold", "stale", ... */
 const char *cachesync_state_name(enum cachesync_state s);
 
 #endif

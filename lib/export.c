@@ -1,6 +1,7 @@
 /*
  * export.c - CSV reports (see export.h).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "export.h"
@@ -86,7 +87,9 @@ enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *
 			return e;
 		*rows += n;
 		if (ferror(out))
-			return LD_ERR_IO;
+			return db_error(db, LD_ERR_IO, "cannot write the winners: %s", strerror(errno));
 	} while (n == EXPORT_PAGE);
-	return fflush(out) == 0 && !ferror(out) ? LD_OK : LD_ERR_IO;
+	if (fflush(out) != 0 || ferror(out))
+		return db_error(db, LD_ERR_IO, "cannot write the winners: %s", strerror(errno));
+	return LD_OK;
 }

@@ -20,7 +20,8 @@ void export_csv_field(FILE *out, const char *s);
  * dead, revoked, or "missing"). day (may be NULL) keeps one local day
  * ("YYYY-MM-DD"). Reads the ledger in pages of draws, so no read
  * snapshot is held for the whole export. *rows gets the number written.
- * Returns LD_OK, a database error, or LD_ERR_IO when out fails.
+ * Returns LD_OK, a database error, or LD_ERR_IO when out fails (the
+ * message on the ledger, as for the others).
  */
 enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *day,
 			   FILE *out, int64_t *rows);

@@ -2,15 +2,23 @@
  * ld.h - what every part of luckydice shares: the error type of lib/,
  * allocation wrappers, time and small string helpers.
  *
- * Errors: a lib/ function that can fail returns enum ld_err and, where it
- * takes one, writes a one-line message into a caller's buffer (lowercase,
- * no full stop, the subject quoted: "cannot open database 'x': ...").
- * Business refusals (no tickets, self invite, ...) are not errors: they are
- * outcome values of the function that applies the rule.
+ * Errors travel one way. A lib/ function that can fail returns enum
+ * ld_err and keeps a one-line message (lowercase, no full stop, the
+ * subject quoted, the underlying library's own words last: "cannot
+ * record grant: UNIQUE constraint failed: grants.promo, grants.ref") on
+ * the handle it works with: the ledger's (ledger_errmsg; every module
+ * that takes a struct ledger, and the writer's answers), the cache's
+ * (cache_errmsg). What has no handle - loading the config, a promotion
+ * file or a secret, reading a file, opening the ledger, checking input -
+ * writes its message into a caller's buffer (char *err, size_t errlen)
+ * instead. lib/ never prints: the programs decide what to log, and
+ * where. Business refusals (no tickets, self invite, ...) are not errors:
+ * they are outcome values of the function that applies the rule.
  *
  * Out of memory: the x* wrappers call ld_oom(), which each program sets
- * once. Batch programs print and exit 2; a FastCGI worker answers 500 to
- * the request in flight and exits, and its supervisor starts a fresh one
+ * once. Batch programs print and exit 2 (the default handler, the one
+ * place lib/ writes to stderr); a FastCGI worker answers 500 to the
+ * request in flight and exits, and its supervisor starts a fresh one
  * (SQLite rolls back whatever the request had begun, so nothing is
  * half-written).
  */

@@ -28,11 +28,6 @@ struct db *ledger_db(struct ledger *l)
 	return l->db;
 }
 
-void ledger_set_errmsg(struct ledger *l, const char *msg)
-{
-	db_error(l->db, LD_ERR_DB, "%s", msg);
-}
-
 enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 			struct ledger **out, char *err, size_t errlen)
 {

@@ -68,9 +68,6 @@ const char *ledger_errmsg(const struct ledger *l);
 /* The connection, for the modules of lib/ (db.h). */
 struct db *ledger_db(struct ledger *l);
 
-/* Transitional: sets the message ledger_errmsg() returns. */
-void ledger_set_errmsg(struct ledger *l, const char *msg);
-
 
 /* Applies the migrations newer than the database's user_version, each in
  * its own transaction. *from and *to (may be NULL) get the versions. */

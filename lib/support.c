@@ -118,7 +118,8 @@ enum ld_err support_grant(struct ledger *l, const struct promo *p, const char *u
 			  enum support_outcome *o, struct support_result *r)
 {
 	if (n < 1 || n > SUPPORT_AMOUNT_MAX)
-		return LD_ERR_INVALID;
+		return db_error(ledger_db(l), LD_ERR_INVALID, "cannot grant %lld: not from 1 to %d",
+				(long long)n, SUPPORT_AMOUNT_MAX);
 	return change(l, p, uid, "support", n, rq, now_ms, o, r);
 }
 
@@ -127,7 +128,8 @@ enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *
 			   enum support_outcome *o, struct support_result *r)
 {
 	if (n < 1 || n > SUPPORT_AMOUNT_MAX)
-		return LD_ERR_INVALID;
+		return db_error(ledger_db(l), LD_ERR_INVALID, "cannot revoke %lld: not from 1 to %d",
+				(long long)n, SUPPORT_AMOUNT_MAX);
 	return change(l, p, uid, "revoke", -n, rq, now_ms, o, r);
 }
 
@@ -186,7 +188,7 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 		   (long long)draw_id, "reward") != 0 ||
 	    ld_fmt(notify_key, sizeof notify_key, OUTBOX_KEY_DRAW, p->id,
 		   (long long)draw_id, "notify") != 0)
-		return LD_ERR_INVALID;
+		return db_error(db, LD_ERR_INVALID, "outbox key too long");
 	note(rq, text);
 	snprintf(why, sizeof why, "revoked by ticket %s: %s", rq->ticket, text);
 	if ((e = db_begin(db)) != LD_OK)

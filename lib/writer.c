@@ -95,8 +95,7 @@ static enum ld_err run_here(struct ledger *l, const struct promo *p, uint32_t op
 		e = rules_draw(l, p, uid, arg, now_ms, rules_rng_sodium, NULL, &o, &a->r.draw);
 		break;
 	default:
-		e = LD_ERR_INVALID;
-		ledger_set_errmsg(l, "writer: unknown operation");
+		e = db_error(ledger_db(l), LD_ERR_INVALID, "writer: unknown operation");
 	}
 	a->err = e;
 	a->outcome = o;
@@ -261,8 +260,8 @@ static void restart_wal(struct ledger *l, const struct writer_options *opt)
 
 	if (e == LD_OK && opt->on_checkpoint)
 		opt->on_checkpoint(ld_mono_us() - t0);
-	else if (e != LD_OK && e != LD_ERR_BUSY)
-		fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
+	else if (e != LD_OK && e != LD_ERR_BUSY && opt->on_error)
+		opt->on_error(ledger_errmsg(l));
 }
 
 int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *opt,
@@ -271,25 +270,25 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
 	struct cache *cache = opt->cache;
 	int max_batch = opt->max_batch > 0 ? opt->max_batch : 64;
-	int own = opt->take ? opt->own_fd : -1;
+	int own = opt->take ? opt->own_fd : -1, rc = 0;
 	struct cache_item *items;
 	struct pollfd *pf;
 	struct job *jobs;
 	int ep;
 
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
+		db_error(ledger_db(l), LD_ERR_IO, "writer: epoll: %s", strerror(errno));
 		return -1;
 	}
 	ev.data.fd = listen_fd;
 	if (listen_fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
-		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
+		db_error(ledger_db(l), LD_ERR_IO, "writer: epoll: %s", strerror(errno));
 		close(ep);
 		return -1;
 	}
 	ev.data.fd = own;
 	if (own >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, own, &ev) != 0) {
-		fprintf(stderr, "writer: epoll: %s\n", strerror(errno));
+		db_error(ledger_db(l), LD_ERR_IO, "writer: epoll: %s", strerror(errno));
 		close(ep);
 		return -1;
 	}
@@ -301,7 +300,8 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 		size_t nj = 0;
 
 		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "writer: epoll_wait: %s\n", strerror(errno));
+			db_error(ledger_db(l), LD_ERR_IO, "writer: epoll_wait: %s", strerror(errno));
+			rc = -1;
 			break;
 		}
 		for (int i = 0; i < n; i++) {
@@ -382,7 +382,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 	free(items);
 	free(jobs);
 	close(ep);
-	return 0;
+	return rc;
 }
 
 /* ---- the workers' client ---- */
@@ -501,13 +501,13 @@ enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct 
 				q->now_ms, a);
 	case -1:
 		memset(a, 0, sizeof *a);
-		a->err = LD_ERR_BUSY;
-		ledger_set_errmsg(l, "writer: no answer (it restarted or is stuck)");
+		a->err = db_error(ledger_db(l), LD_ERR_BUSY,
+				  "writer: no answer (it restarted or is stuck)");
 		return LD_ERR_BUSY;
 	}
 	w->cached = a->cached;
 	if (a->err != LD_OK)
-		ledger_set_errmsg(l, a->errmsg);
+		db_error(ledger_db(l), (enum ld_err)a->err, "%s", a->errmsg);
 	if (q->op == WRITER_CLAIM)
 		a->r.claim.inviter[sizeof a->r.claim.inviter - 1] = '\0';
 	if (q->op == WRITER_DRAW)

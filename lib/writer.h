@@ -98,6 +98,9 @@ struct writer_options {
 	/* After each of those checkpoints that ran (may be NULL): how long
 	 * it took, microseconds. */
 	void (*on_checkpoint)(int64_t us);
+	/* An error the writer goes on after (may be NULL): a checkpoint
+	 * that failed. The program logs it; lib/ prints nothing. */
+	void (*on_error)(const char *msg);
 	/* The writer's own requests (take NULL: none). While own_fd is
 	 * readable and the batch has room, take(own, q, fd) fills q with
 	 * one request and *fd with its client's connection, and returns its
@@ -117,7 +120,7 @@ struct writer_options {
  * signal handler). After each commit the changed balances go to the
  * cache in one pipelined round trip; writes Redis missed are repaired
  * from the ledger between batches. Returns 0 when stopped, -1 on a fatal
- * socket error (message on stderr).
+ * socket error (message in ledger_errmsg).
  */
 int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *opt,
 		 volatile sig_atomic_t *stop);

@@ -37,6 +37,17 @@ sleep_ms(int ms)
 		;
 }
 
+/* cache_put as 1 stored, 0 kept the newer one, -1 Redis unavailable,
+ * -2 refused (a bad key or version). */
+static int
+put(struct cache *c, const char *uid, int64_t version, int64_t balance)
+{
+	int stored = -3;
+	enum ld_err e = cache_put(c, P, uid, version, balance, &stored);
+
+	return e == LD_OK ? stored : e == LD_ERR_IO ? -1 : -2;
+}
+
 static void
 stop_redis(void)
 {
@@ -175,8 +186,12 @@ t_refused(void)
 	struct cache *c = cache_new("127.0.0.1:1", TIMEOUT_MS);
 	int64_t v, b;
 
-	is_int(cache_get(c, P, "u", &v, &b), -1, "refused connection: -1");
-	is_int(cache_put(c, P, "u", 1, 1), -1, "again -1 during the pause");
+	is_int(cache_get(c, P, "u", &v, &b), LD_ERR_IO, "refused connection: LD_ERR_IO");
+	is_string(cache_errmsg(c), "redis '127.0.0.1:1': cannot connect: Connection refused",
+		  "with hiredis' words");
+	is_int(put(c, "u", 1, 1), -1, "again unavailable during the pause");
+	is_string(cache_errmsg(c), "redis '127.0.0.1:1': cannot connect: Connection refused",
+		  "saying why");
 	is_int((long long)cache_stats(c)->errors, 1, "counted once");
 	cache_free(c);
 }
@@ -192,57 +207,59 @@ t_values(struct cache *c)
 	size_t i;
 	redisReply *r;
 
-	is_int(cache_get(c, P, "u1", &v, &b), 0, "a missing key is a miss");
-	is_int(cache_put(c, P, "u1", 1, 10), 1, "put v1: stored");
-	is_int(cache_get(c, P, "u1", &v, &b), 1, "get: hit");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_NOTFOUND, "a missing key is a miss");
+	is_int(put(c, "u1", 1, 10), 1, "put v1: stored");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "get: hit");
 	ok(v == 1 && b == 10, "v1 balance 10");
 	r = raw("GET ld:b:" P ":u1");
 	is_string(r && r->type == REDIS_REPLY_STRING ? r->str : NULL, "1:10",
 		  "stored as \"version:balance\"");
 	if (r != NULL)
 		freeReplyObject(r);
-	is_int(cache_put(c, P, "u1", 0, 99), 0, "put an older version: kept");
-	is_int(cache_put(c, P, "u1", 1, 99), 0, "put the same version: kept");
+	is_int(put(c, "u1", 0, 99), 0, "put an older version: kept");
+	is_int(put(c, "u1", 1, 99), 0, "put the same version: kept");
 	cache_get(c, P, "u1", &v, &b);
 	ok(v == 1 && b == 10, "value unchanged");
-	is_int(cache_put(c, P, "u1", 2, -3), 1, "put a newer version: stored");
+	is_int(put(c, "u1", 2, -3), 1, "put a newer version: stored");
 	cache_get(c, P, "u1", &v, &b);
 	ok(v == 2 && b == -3, "v2, negative balance");
 
-	cache_put(c, P, "u2", 5, 50);
-	is_int(cache_put(c, P, "u2", 3, 30), 0, "v5 then v3: kept");
-	is_int(cache_put(c, P, "u2", 4, 40), 0, "then v4: kept");
+	put(c, "u2", 5, 50);
+	is_int(put(c, "u2", 3, 30), 0, "v5 then v3: kept");
+	is_int(put(c, "u2", 4, 40), 0, "then v4: kept");
 	cache_get(c, P, "u2", &v, &b);
 	ok(v == 5 && b == 50, "still v5");
 
-	cache_put(c, P, "u3", 9007199254740993LL, 1);
-	is_int(cache_put(c, P, "u3", 9007199254740992LL, 2), 0,
+	put(c, "u3", 9007199254740993LL, 1);
+	is_int(put(c, "u3", 9007199254740992LL, 2), 0,
 	       "2^53 after 2^53+1: kept (exact compare)");
-	is_int(cache_put(c, P, "u3", 10000000000LL, 2), 0, "shorter: kept");
-	is_int(cache_put(c, P, "u3", INT64_MAX, INT64_MIN), 1, "INT64_MAX stored");
+	is_int(put(c, "u3", 10000000000LL, 2), 0, "shorter: kept");
+	is_int(put(c, "u3", INT64_MAX, INT64_MIN), 1, "INT64_MAX stored");
 	cache_get(c, P, "u3", &v, &b);
 	ok(v == INT64_MAX && b == INT64_MIN, "int64 extremes round-trip");
-	is_int(cache_put(c, P, "u3", INT64_MAX - 1, 0), 0, "INT64_MAX-1: kept");
-	is_int(cache_put(c, P, "u3", -1, 0), -1, "negative version refused");
-	cache_put(c, P, "u4", 999999999, 1);
-	is_int(cache_put(c, P, "u4", 1000000000, 2), 1, "9 to 10 digits: stored");
-	is_int(cache_put(c, P, "u4", 999999999, 3), 0, "10 to 9 digits: kept");
-	is_int(cache_put(c, P, "u4", 1999999999, 4), 1, "high part up: stored");
-	is_int(cache_put(c, P, "u4", 1000000001, 5), 0, "high part down: kept");
+	is_int(put(c, "u3", INT64_MAX - 1, 0), 0, "INT64_MAX-1: kept");
+	is_int(put(c, "u3", -1, 0), -2, "negative version refused");
+	ok(strstr(cache_errmsg(c), "/r.sock': negative version") != NULL, "named: %s",
+	   cache_errmsg(c));
+	put(c, "u4", 999999999, 1);
+	is_int(put(c, "u4", 1000000000, 2), 1, "9 to 10 digits: stored");
+	is_int(put(c, "u4", 999999999, 3), 0, "10 to 9 digits: kept");
+	is_int(put(c, "u4", 1999999999, 4), 1, "high part up: stored");
+	is_int(put(c, "u4", 1000000001, 5), 0, "high part down: kept");
 
-	is_int(cache_set_raw(c, P, "u2", 2, 20), 0, "set_raw over v5");
+	is_int(cache_set_raw(c, P, "u2", 2, 20), LD_OK, "set_raw over v5");
 	cache_get(c, P, "u2", &v, &b);
 	ok(v == 2 && b == 20, "set_raw skips the version check");
-	is_int(cache_del(c, P, "u2"), 0, "del");
-	is_int(cache_get(c, P, "u2", &v, &b), 0, "deleted: a miss");
-	is_int(cache_del(c, P, "u2"), 0, "del of a missing key");
+	is_int(cache_del(c, P, "u2"), LD_OK, "del");
+	is_int(cache_get(c, P, "u2", &v, &b), LD_ERR_NOTFOUND, "deleted: a miss");
+	is_int(cache_del(c, P, "u2"), LD_OK, "del of a missing key");
 
 	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
 		set_raw_string("j", junk[i]);
 		errors = cache_stats(c)->errors;
-		ok(cache_get(c, P, "j", &v, &b) == 0 &&
+		ok(cache_get(c, P, "j", &v, &b) == LD_ERR_NOTFOUND &&
 		   cache_stats(c)->errors == errors + 1 &&
-		   cache_put(c, P, "j", 1, 1) == 1,
+		   put(c, "j", 1, 1) == 1,
 		   "stored '%s': a miss, an error, overwritten by v1", junk[i]);
 	}
 
@@ -250,7 +267,7 @@ t_values(struct cache *c)
 	if (r != NULL)
 		freeReplyObject(r);
 	is_int(cached_scripts(), 0, "script cache flushed");
-	is_int(cache_put(c, P, "u1", 3, 30), 1, "put after SCRIPT FLUSH");
+	is_int(put(c, "u1", 3, 30), 1, "put after SCRIPT FLUSH");
 	is_int(cached_scripts(), 1, "EVAL fallback reloaded the script");
 }
 
@@ -263,10 +280,12 @@ t_wrongtype(struct cache *c)
 
 	if (r != NULL)
 		freeReplyObject(r);
-	is_int(cache_get(c, P, "h", &v, &b), -1, "wrong type: -1");
-	is_int(cache_get(c, P, "u1", &v, &b), -1, "pause: -1");
+	is_int(cache_get(c, P, "h", &v, &b), LD_ERR_IO, "wrong type: unavailable");
+	ok(strstr(cache_errmsg(c), ": command failed: WRONGTYPE") != NULL,
+	   "in Redis' words: %s", cache_errmsg(c));
+	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "pause: unavailable");
 	sleep_ms(1100);
-	is_int(cache_get(c, P, "u1", &v, &b), 1, "after the pause: hit");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "after the pause: hit");
 }
 
 static void
@@ -277,19 +296,21 @@ t_stopped(struct cache *c)
 
 	kill(redis_pid, SIGSTOP);
 	t = ld_mono_us();
-	is_int(cache_get(c, P, "u1", &v, &b), -1, "stopped Redis: -1");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "stopped Redis: unavailable");
+	ok(strstr(cache_errmsg(c), ": command failed: Resource temporarily unavailable") != NULL,
+	   "the timeout in hiredis' words: %s", cache_errmsg(c));
 	t = ld_mono_us() - t;
 	diag("timed out after %lld ms", (long long)(t / 1000));
 	ok(t < 1000000, "within 1000 ms");
 	t = ld_mono_us();
-	is_int(cache_get(c, P, "u1", &v, &b), -1, "get in the pause: -1");
-	is_int(cache_put(c, P, "u1", 9, 9), -1, "put in the pause: -1");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "get in the pause: unavailable");
+	is_int(put(c, "u1", 9, 9), -1, "put in the pause: unavailable");
 	t = ld_mono_us() - t;
 	ok(t < TIMEOUT_MS * 1000 / 2, "without blocking (%lld us)", (long long)t);
 	is_int((long long)(cache_stats(c)->errors - errors), 1, "one error");
 	kill(redis_pid, SIGCONT);
 	sleep_ms(1100);
-	is_int(cache_get(c, P, "u1", &v, &b), 1, "resumed: hit");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "resumed: hit");
 	ok(v == 3 && b == 30, "v3 as stored");
 }
 
@@ -300,13 +321,13 @@ t_restart(struct cache *c)
 
 	stop_redis();
 	start_redis();
-	is_int(cache_get(c, P, "u1", &v, &b), -1, "old connection dead: -1");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "old connection dead: unavailable");
 	sleep_ms(1100);
 	is_int(cached_scripts(), 0, "restarted Redis: empty script cache");
-	is_int(cache_put(c, P, "u1", 4, 40), 1, "put (NOSCRIPT, EVAL)");
+	is_int(put(c, "u1", 4, 40), 1, "put (NOSCRIPT, EVAL)");
 	is_int(cached_scripts(), 1, "script loaded by EVAL");
-	is_int(cache_put(c, P, "u1", 5, 50), 1, "put (EVALSHA)");
-	is_int(cache_get(c, P, "u1", &v, &b), 1, "get: hit");
+	is_int(put(c, "u1", 5, 50), 1, "put (EVALSHA)");
+	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "get: hit");
 	ok(v == 5 && b == 50, "v5");
 }
 
@@ -328,7 +349,7 @@ bench(struct cache *c)
 
 	for (i = 0; i < N; i++) {
 		t = ld_mono_us();
-		bad += cache_get(c, P, "u1", &v, &b) != 1;
+		bad += cache_get(c, P, "u1", &v, &b) != LD_OK;
 		us[i] = ld_mono_us() - t;
 	}
 	qsort(us, N, sizeof(us[0]), cmp_i64);
@@ -349,27 +370,27 @@ t_pipeline(struct cache *c)
 	struct cache *down;
 	redisReply *r;
 
-	is_int(cache_put_many(c, items, 3), 0, "three puts in one pipeline");
-	ok(cache_get(c, P, "p1", &v, &b) == 1 && v == 5 && b == 50,
+	is_int(cache_put_many(c, items, 3), LD_OK, "three puts in one pipeline");
+	ok(cache_get(c, P, "p1", &v, &b) == LD_OK && v == 5 && b == 50,
 	   "the newer of two versions of a key is kept");
-	ok(cache_get(c, P, "p2", &v, &b) == 1 && v == 7 && b == 70, "and the other key stored");
+	ok(cache_get(c, P, "p2", &v, &b) == LD_OK && v == 7 && b == 70, "and the other key stored");
 
 	const struct cache_item later[] = { { P, "p2", 8, 80 }, { P, "p3", 1, 10 } };
-	is_int(cache_put_send(c, later, 2), 0, "a pipeline sent, its answers not read");
-	ok(cache_get(c, P, "p3", &v, &b) == 1 && v == 1 && b == 10,
+	is_int(cache_put_send(c, later, 2), LD_OK, "a pipeline sent, its answers not read");
+	ok(cache_get(c, P, "p3", &v, &b) == LD_OK && v == 1 && b == 10,
 	   "a get after it reads the pipeline's answers first, then its own");
-	ok(cache_get(c, P, "p2", &v, &b) == 1 && v == 8, "both puts were stored");
-	is_int(cache_put_collect(c), 0, "collecting with nothing in flight is a no-op");
+	ok(cache_get(c, P, "p2", &v, &b) == LD_OK && v == 8, "both puts were stored");
+	is_int(cache_put_collect(c), LD_OK, "collecting with nothing in flight is a no-op");
 
 	if ((r = raw("SCRIPT FLUSH")) != NULL)
 		freeReplyObject(r);
 	const struct cache_item again[] = { { P, "p4", 2, 20 }, { P, "p5", 3, 30 } };
-	is_int(cache_put_many(c, again, 2), 0, "a pipeline after SCRIPT FLUSH");
-	ok(cache_get(c, P, "p4", &v, &b) == 1 && v == 2 && cache_get(c, P, "p5", &v, &b) == 1 &&
+	is_int(cache_put_many(c, again, 2), LD_OK, "a pipeline after SCRIPT FLUSH");
+	ok(cache_get(c, P, "p4", &v, &b) == LD_OK && v == 2 && cache_get(c, P, "p5", &v, &b) == LD_OK &&
 	   v == 3, "is stored with EVAL");
 
 	down = cache_new("127.0.0.1:1", TIMEOUT_MS);
-	is_int(cache_put_many(down, again, 2), -1, "a pipeline to a Redis that is not there");
+	is_int(cache_put_many(down, again, 2), LD_ERR_IO, "a pipeline to a Redis that is not there");
 	is_int((long long)cache_pending(down, NULL), 2, "remembers both keys for the repair");
 	cache_free(down);
 }
@@ -413,14 +434,14 @@ t_pipeline_calls(struct cache *c)
 		items[i] = (struct cache_item){ P, uids[i], i % 10 == 9 ? 1 : 100 + i, i };
 	}
 	calls = evalsha_calls();
-	is_int(cache_put_many(c, items, 40), 0, "40 puts in one pipeline");
+	is_int(cache_put_many(c, items, 40), LD_OK, "40 puts in one pipeline");
 	is_int(evalsha_calls() - calls, 1, "are one script call");
 	calls = evalsha_calls();
-	is_int(cache_put_many(c, items, N), 0, "%d puts in one pipeline", N);
+	is_int(cache_put_many(c, items, N), LD_OK, "%d puts in one pipeline", N);
 	is_int(evalsha_calls() - calls, 3, "are three script calls (128 keys each at most)");
 	for (int i = 0; i < N; i++)
 		if (i % 10 != 9 &&
-		    (cache_get(c, P, uids[i], &v, &b) != 1 || v != 100 + i || b != i))
+		    (cache_get(c, P, uids[i], &v, &b) != LD_OK || v != 100 + i || b != i))
 			bad++;
 	is_int(bad, 0, "every key holds its newest version");
 	/* the first 40 were stored, then each stale, by the first call */
@@ -435,7 +456,9 @@ t_pipeline_calls(struct cache *c)
 		freeReplyObject(r);
 	const struct cache_item mixed[] = { { P, "m4", 500, 1 }, { P, "mh", 500, 2 } };
 	size_t pending = cache_pending(c, NULL);
-	is_int(cache_put_many(c, mixed, 2), -1, "a pipeline with a key of another type: -1");
+	is_int(cache_put_many(c, mixed, 2), LD_ERR_IO, "a pipeline with a key of another type fails");
+	ok(strstr(cache_errmsg(c), "pipeline failed: WRONGTYPE") != NULL,
+	   "with Redis' error: %s", cache_errmsg(c));
 	is_int((long long)(cache_pending(c, NULL) - pending), 2,
 	       "both of its keys wait for the repair");
 	if ((r = raw("DEL ld:b:" P ":mh")) != NULL)
