@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 		if (k > 2000)
 			k = 2000;
 		if (k > 0) {
-			if (rules_invite_code(l, p, uid, t[j], codes[j]) != LD_OK)
+			if (rules_invite_code(l, p, uid, t[j], NULL, codes[j]) != LD_OK)
 				die("invite code failed", l);
 			s.codes++;
 			if (nslots + (size_t)k > capslots) {

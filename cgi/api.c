@@ -127,7 +127,7 @@ void api_invite(struct ctx *c)
 	struct json_object *o;
 	enum ld_err e;
 
-	if ((e = rules_invite_code(c->app->ledger, c->promo, c->uid, c->now_ms, code)) != LD_OK)
+	if ((e = rules_invite_code(c->app->ledger, c->promo, c->uid, c->now_ms, NULL, code)) != LD_OK)
 		return api_fail(c, e);
 	if (ld_fmt(url, sizeof url, "%s/i/%s?promo=%s", c->app->cfg.public_url, code,
 		   c->promo->id) != 0)

@@ -261,7 +261,7 @@ static void finish(struct sender *s, struct slot *sl, CURLcode res,
 	if (retry_after < 0 || retry_after > RETRY_AFTER_MAX_S)
 		retry_after = retry_after < 0 ? 0 : RETRY_AFTER_MAX_S;
 	m->verdict = OUTBOX_RETRY;
-	m->next_at = ld_now_ms() + outbox_backoff_ms(d, ev->attempts, (int64_t)retry_after * 1000);
+	m->next_at = ld_now_ms() + outbox_backoff_ms(d, ev->attempts, (int64_t)retry_after * 1000, NULL);
 }
 
 void sender_run(struct sender *s, const struct outbox_event *ev, size_t n,

@@ -77,7 +77,10 @@ struct cache {
 	int port;             /* 0 for a unix socket */
 	struct timeval tv;    /* connect and command timeout */
 	redisContext *ctx;    /* NULL while disconnected */
-	int64_t failed_at;    /* ld_now_ms() of the last failure, 0 = none */
+	int failed;           /* a failure began a pause at failed_at */
+	int64_t failed_at;    /* c->now_ms() of the last failure */
+	int64_t (*now_ms)(void *arg); /* the pause's clock: monotonic ms */
+	void *now_arg;
 	char sha[41];         /* SHA1 of cas_script, "" until SCRIPT LOAD */
 	struct cache_stats stats;
 	struct cache_pending *pending; /* writes that failed, to repair */
@@ -99,6 +102,14 @@ struct cache_inflight {
 	int64_t version, balance;
 };
 
+/* The default clock of the pause: monotonic, in ms. */
+static int64_t
+mono_ms(void *arg)
+{
+	(void)arg;
+	return ld_mono_us() / 1000;
+}
+
 /*
  * Parses addr: a unix socket path (starts with '/' or '.', or contains a
  * '/'; must fit sun_path) or "host:port" with a non-empty host (brackets
@@ -119,6 +130,7 @@ cache_new(const char *addr, int timeout_ms)
 	if (timeout_ms < 1)
 		timeout_ms = 1; /* 0 would mean "no timeout" to hiredis */
 	c = xcalloc(1, sizeof(*c));
+	c->now_ms = mono_ms;
 	c->tv.tv_sec = timeout_ms / 1000;
 	c->tv.tv_usec = (timeout_ms % 1000) * 1000;
 	if (*addr == '/' || *addr == '.' || strchr(addr, '/') != NULL) {
@@ -162,6 +174,13 @@ cache_free(struct cache *c)
 	free(c->pending);
 	free(c->where);
 	free(c);
+}
+
+void
+cache_set_clock(struct cache *c, int64_t (*now_ms)(void *arg), void *arg)
+{
+	c->now_ms = now_ms != NULL ? now_ms : mono_ms;
+	c->now_arg = arg;
 }
 
 const struct cache_stats *
@@ -219,26 +238,35 @@ fail(struct cache *c, const char *what, const char *detail)
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
 	c->ctx = NULL;
-	c->failed_at = ld_now_ms();
+	c->failed = 1;
+	c->failed_at = c->now_ms(c->now_arg);
 	return LD_ERR_IO;
+}
+
+/* True during the pause after a failure. A clock that went back before
+ * failed_at ends it. */
+static int
+paused(struct cache *c)
+{
+	int64_t now;
+
+	if (!c->failed)
+		return 0;
+	now = c->now_ms(c->now_arg);
+	return now >= c->failed_at && now - c->failed_at < PAUSE_MS;
 }
 
 /*
  * Makes sure c has a usable connection: LD_OK when it has, LD_ERR_IO
  * during the pause after a failure (not counted again; the message stays
- * the failure's) or when connecting fails (counted). A wall clock
- * stepped back before failed_at ends the pause.
+ * the failure's) or when connecting fails (counted).
  */
 static enum ld_err
 cache_connect(struct cache *c)
 {
-	int64_t now;
-
 	if (c->ctx != NULL)
 		return LD_OK;
-	now = ld_now_ms();
-	if (c->failed_at != 0 && now >= c->failed_at &&
-	    now - c->failed_at < PAUSE_MS)
+	if (paused(c))
 		return LD_ERR_IO;
 	if (c->port == 0)
 		c->ctx = redisConnectUnixWithTimeout(c->where, c->tv);
@@ -632,11 +660,9 @@ cache_pending(const struct cache *c, uint64_t *lost)
 enum ld_err
 cache_repair(struct cache *c, cache_lookup_fn lookup, void *arg)
 {
-	int64_t now = ld_now_ms();
 	enum ld_err e;
 
-	if (c->npending == 0 || (c->ctx == NULL && c->failed_at != 0 &&
-				 now >= c->failed_at && now - c->failed_at < PAUSE_MS))
+	if (c->npending == 0 || (c->ctx == NULL && paused(c)))
 		return LD_OK;
 	while (c->npending > 0) {
 		struct cache_pending *p = &c->pending[c->npending - 1];

@@ -9,8 +9,8 @@
  * Redis trouble never fails a caller's request: every function reports
  * it as LD_ERR_IO with hiredis' own words kept on the handle
  * (cache_errmsg), drops the connection, and does not try to reconnect
- * for a short pause, so a dead or hanging Redis costs at most one timeout
- * per pause. A value that cannot be a key or a version is LD_ERR_INVALID
+ * for a short pause (a second, on the monotonic clock), so a dead or
+ * hanging Redis costs at most one timeout per pause. A value that cannot be a key or a version is LD_ERR_INVALID
  * (counted as an error, the connection kept).
  *
  * hiredis writes with write(2): a program using the cache must ignore
@@ -32,6 +32,10 @@ struct cache_stats {
  * addr. */
 struct cache *cache_new(const char *addr, int timeout_ms);
 void cache_free(struct cache *c);
+
+/* The clock of the pause after a failure, in ms (NULL: the monotonic
+ * clock, the default). Tests pass one they move by hand. */
+void cache_set_clock(struct cache *c, int64_t (*now_ms)(void *arg), void *arg);
 
 /* The last failure's message: "redis 'var/redis.sock': cannot connect:
  * Connection refused". During the pause after a failure, calls fail with

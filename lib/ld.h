@@ -51,11 +51,47 @@ char *xstrndup(const char *s, size_t n);
 /* Called when memory runs out; the default prints and exits(2). */
 extern void (*ld_oom)(void);
 
+/*
+ * Time. What lib/ decides takes the time as an argument (now_ms: the
+ * promotion's day, "first seen", the stock released so far, leases,
+ * when an event is due), so a test picks the instant; the programs read
+ * the wall clock (ld_now_ms) and pass it. lib/ reads a clock itself only
+ * to measure or to bound a wait, never to decide a rule: the busy
+ * handler's timeout and the writer's timings (ld_mono_us), and the
+ * cache's pause after a Redis failure (monotonic, replaceable with
+ * cache_set_clock).
+ *
+ * The environment: config_default_path() reads LUCKYDICE_CONFIG; the
+ * zone functions below read TZDIR and switch the process's TZ under a
+ * lock (at load time, never per request).
+ */
+
 /* Wall-clock time, milliseconds since the Unix epoch. */
 int64_t ld_now_ms(void);
 
 /* A monotonic clock in microseconds, for measuring durations only. */
 int64_t ld_mono_us(void);
+
+/*
+ * Randomness is passed in: draws take a rules_rng (rules.h); invite
+ * codes and the dispatcher's backoff jitter take a struct ld_rng, NULL
+ * meaning libsodium's (what production uses). A test passes a seeded
+ * one (ld_rng_seeded) or one of its own, and gets the same numbers on
+ * every run.
+ */
+struct ld_rng {
+	uint32_t (*uniform)(void *state, uint32_t n); /* uniform in [0, n), n >= 1 */
+	void *state;
+};
+
+/* A uniform integer in [0, n) (n >= 1) from rng, or from libsodium
+ * (cryptographic, no modulo bias) when rng is NULL. */
+uint32_t ld_uniform(const struct ld_rng *rng, uint32_t n);
+
+/* A repeatable generator (splitmix64, no modulo bias) whose state is
+ * *seed, which it advances: the same seed gives the same numbers. Not
+ * for anything an attacker could guess. */
+struct ld_rng ld_rng_seeded(uint64_t *seed);
 
 /* snprintf that reports truncation: returns 0 if it fit, -1 otherwise. */
 int ld_fmt(char *buf, size_t size, const char *fmt, ...)

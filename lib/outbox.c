@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "outbox.h"
 
 static const char SQL_OUTBOX_ADD[] =
@@ -176,7 +174,7 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 }
 
 int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
-			  int64_t retry_after_ms)
+			  int64_t retry_after_ms, const struct ld_rng *rng)
 {
 	int64_t cap = (int64_t)d->backoff_max_seconds * 1000;
 	int64_t ceil = (int64_t)d->backoff_base_seconds * 1000;
@@ -186,8 +184,8 @@ int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
 		ceil *= 2;
 	if (ceil > cap)
 		ceil = cap;
-	/* ceil <= 604800 s in ms, which fits randombytes_uniform's bound */
-	wait = (int64_t)randombytes_uniform((uint32_t)ceil + 1);
+	/* ceil <= 604800 s in ms, which fits ld_uniform's bound */
+	wait = (int64_t)ld_uniform(rng, (uint32_t)ceil + 1);
 	return wait < retry_after_ms ? retry_after_ms : wait;
 }
 

@@ -86,12 +86,13 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 
 /*
  * The wait before the next attempt after attempts failed ones, in ms:
- * full jitter, uniform in [0, min(max, base * 2^(attempts-1))], but at
- * least retry_after_ms (the service's Retry-After, 0 when none) and at
- * most the cap or the Retry-After, whichever is larger.
+ * full jitter, uniform in [0, min(max, base * 2^(attempts-1))] from rng
+ * (NULL: libsodium's), but at least retry_after_ms (the service's
+ * Retry-After, 0 when none) and at most the cap or the Retry-After,
+ * whichever is larger.
  */
 int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
-			  int64_t retry_after_ms);
+			  int64_t retry_after_ms, const struct ld_rng *rng);
 
 /* Pending rows due at now_ms of the kinds in mask (all kinds: mask 3),
  * leased or not. */

@@ -70,17 +70,17 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 
 /* A new random invite code: INVITE_CODE_LEN characters of an alphabet
  * without look-alikes, drawn without modulo bias. */
-static void new_code(char code[INVITE_CODE_LEN + 1])
+static void new_code(const struct ld_rng *rng, char code[INVITE_CODE_LEN + 1])
 {
 	static const char abc[] = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
 
 	for (int i = 0; i < INVITE_CODE_LEN; i++)
-		code[i] = abc[randombytes_uniform(sizeof abc - 1)];
+		code[i] = abc[ld_uniform(rng, sizeof abc - 1)];
 	code[INVITE_CODE_LEN] = '\0';
 }
 
 enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
-			      const char *uid, int64_t now_ms,
+			      const char *uid, int64_t now_ms, const struct ld_rng *rng,
 			      char code[INVITE_CODE_LEN + 1])
 {
 	struct db *db = ledger_db(l);
@@ -100,7 +100,7 @@ enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
 
 		/* Make one; a concurrent request for the same user or a code
 		 * collision makes the insert a no-op, and the loop reads again. */
-		new_code(code);
+		new_code(rng, code);
 		if ((e = db_exec(db, "INSERT INTO invite_codes (code, promo, uid, created_at)"
 				 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
 				 "cannot record invite code", "tttl", code, p->id, uid,

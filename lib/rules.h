@@ -42,9 +42,10 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 			int64_t now_ms, enum rule_outcome *outcome,
 			struct visit_result *r);
 
-/* The user's invite code, made on first call (works outside the days too). */
+/* The user's invite code, made on first call (works outside the days
+ * too) from rng's numbers (NULL: libsodium's). */
 enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
-			      const char *uid, int64_t now_ms,
+			      const char *uid, int64_t now_ms, const struct ld_rng *rng,
 			      char code[INVITE_CODE_LEN + 1]);
 
 /*

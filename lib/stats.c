@@ -98,27 +98,6 @@ void stats_days_free(struct stats_day *days, int n)
 	free(days);
 }
 
-/* splitmix64: a small seeded generator, enough for a repeatable model
- * (the draws themselves use libsodium). */
-static uint64_t mix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n) without modulo bias. */
-static uint64_t uniform(uint64_t *s, uint64_t n)
-{
-	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
-
-	do
-		x = mix(s);
-	while (x >= lim);
-	return x % n;
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -158,7 +137,8 @@ static void sim_expect(const struct promo *p, int d, struct sim_day *sd)
 }
 
 /* One sampled run of the day's draws in time order. */
-static void sim_sample(const struct promo *p, int d, struct sim_day *sd, uint64_t *seed)
+static void sim_sample(const struct promo *p, int d, struct sim_day *sd,
+		       const struct ld_rng *rng)
 {
 	int64_t n = (int64_t)(sd->draws + 0.5), start = p->day_start_ms[d];
 	int64_t len = p->day_start_ms[d + 1] - start;
@@ -166,10 +146,10 @@ static void sim_sample(const struct promo *p, int d, struct sim_day *sd, uint64_
 	int64_t *taken = xcalloc(p->nprizes + 1, sizeof *taken);
 
 	for (int64_t k = 0; k < n; k++)
-		at[k] = start + (int64_t)uniform(seed, (uint64_t)len);
+		at[k] = start + (int64_t)ld_uniform(rng, (uint32_t)len);
 	qsort(at, (size_t)n, sizeof *at, cmp_i64);
 	for (int64_t k = 0; k < n; k++) {
-		int i = promo_pick(p, (uint32_t)uniform(seed, PROMO_SCALE));
+		int i = promo_pick(p, ld_uniform(rng, PROMO_SCALE));
 		struct sim_prize_day *pz;
 
 		if (i < 0 || taken[i] >= promo_released(p, &p->prizes[i], d, at[k]))
@@ -189,6 +169,7 @@ enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o,
 			   struct sim_result *r)
 {
 	uint64_t seed = o->seed;
+	struct ld_rng rng = ld_rng_seeded(&seed);
 
 	memset(r, 0, sizeof *r);
 	if (o->participants < 0 || o->participants > 1000000000 || !(o->invited >= 0) ||
@@ -218,8 +199,8 @@ enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o,
 				sd->prize[i].hour_open[h] = promo_released(p, &p->prizes[i], d,
 									   slot_end(p, d, h + 1, 24));
 		}
-		if (seed)
-			sim_sample(p, d, sd, &seed);
+		if (o->seed)
+			sim_sample(p, d, sd, &rng);
 		else
 			sim_expect(p, d, sd);
 		r->total_draws += sd->draws;

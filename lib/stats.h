@@ -43,8 +43,8 @@ void stats_days_free(struct stats_day *days, int n);
  *    day elapsed. Wins = min(stock open, demand so far), minute by minute.
  * With seed != 0 the same model is sampled instead of averaged: each
  * draw gets a random instant of its day and a uniform number in
- * [0, PROMO_SCALE) from a seeded generator, run through promo_pick
- * against the open stock (repeatable for a given seed).
+ * [0, PROMO_SCALE) from a seeded generator (ld_rng_seeded), run through
+ * promo_pick against the open stock (repeatable for a given seed).
  */
 struct sim_options {
 	int64_t participants;

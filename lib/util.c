@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 
 #include "ld.h"
 
@@ -133,6 +134,42 @@ int64_t
 ld_mono_us(void)
 {
 	return clock_us(CLOCK_MONOTONIC);
+}
+
+uint32_t
+ld_uniform(const struct ld_rng *rng, uint32_t n)
+{
+	return rng != NULL ? rng->uniform(rng->state, n) : randombytes_uniform(n);
+}
+
+/* splitmix64's next number. */
+static uint64_t
+mix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n): the numbers past the last whole multiple of n are
+ * drawn again, so none is more likely than another. */
+static uint32_t
+seeded_uniform(void *state, uint32_t n)
+{
+	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
+
+	do
+		x = mix(state);
+	while (x >= lim);
+	return (uint32_t)(x % n);
+}
+
+struct ld_rng
+ld_rng_seeded(uint64_t *seed)
+{
+	return (struct ld_rng){ seeded_uniform, seed };
 }
 
 int

@@ -25,6 +25,16 @@
 #define P "promo-1"
 
 static char dir[] = "/tmp/ld-cache-XXXXXX";
+/* The clock of the cache's pause after a failure, moved by hand: the
+ * pause is tested to the millisecond, and no test sleeps through it. */
+static int64_t fake_now = 5000000;
+
+static int64_t
+fake_clock(void *arg)
+{
+	return *(const int64_t *)arg;
+}
+
 static char sock[64];
 static pid_t redis_pid = -1;
 
@@ -283,9 +293,14 @@ t_wrongtype(struct cache *c)
 	is_int(cache_get(c, P, "h", &v, &b), LD_ERR_IO, "wrong type: unavailable");
 	ok(strstr(cache_errmsg(c), ": command failed: WRONGTYPE") != NULL,
 	   "in Redis' words: %s", cache_errmsg(c));
+	uint64_t errors = cache_stats(c)->errors;
 	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "pause: unavailable");
-	sleep_ms(1100);
-	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "after the pause: hit");
+	fake_now += 999;
+	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "999 ms later: still the pause");
+	is_int((long long)(cache_stats(c)->errors - errors), 0, "Redis was not asked again");
+	ok(strstr(cache_errmsg(c), "WRONGTYPE") != NULL, "and the message is still the reason");
+	fake_now += 1;
+	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "at 1000 ms the pause is over: hit");
 }
 
 static void
@@ -309,7 +324,7 @@ t_stopped(struct cache *c)
 	ok(t < TIMEOUT_MS * 1000 / 2, "without blocking (%lld us)", (long long)t);
 	is_int((long long)(cache_stats(c)->errors - errors), 1, "one error");
 	kill(redis_pid, SIGCONT);
-	sleep_ms(1100);
+	fake_now += 1000;
 	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "resumed: hit");
 	ok(v == 3 && b == 30, "v3 as stored");
 }
@@ -322,7 +337,7 @@ t_restart(struct cache *c)
 	stop_redis();
 	start_redis();
 	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "old connection dead: unavailable");
-	sleep_ms(1100);
+	fake_now += 1000;
 	is_int(cached_scripts(), 0, "restarted Redis: empty script cache");
 	is_int(put(c, "u1", 4, 40), 1, "put (NOSCRIPT, EVAL)");
 	is_int(cached_scripts(), 1, "script loaded by EVAL");
@@ -463,7 +478,7 @@ t_pipeline_calls(struct cache *c)
 	       "both of its keys wait for the repair");
 	if ((r = raw("DEL ld:b:" P ":mh")) != NULL)
 		freeReplyObject(r);
-	sleep_ms(1100);
+	fake_now += 1000;
 }
 
 int
@@ -484,6 +499,7 @@ main(void)
 	t_refused();
 	if ((c = cache_new(sock, TIMEOUT_MS)) == NULL)
 		bail("cache_new('%s') failed", sock);
+	cache_set_clock(c, fake_clock, &fake_now);
 	t_values(c);
 	t_wrongtype(c);
 	t_stopped(c);

@@ -97,7 +97,7 @@ static void live(void)
 
 	if (rules_visit(l, p, "cat", T0 - 30 * H, &o, &vr) != LD_OK ||
 	    rules_visit(l, p, "ann", T0, &o, &vr) != LD_OK ||
-	    rules_invite_code(l, p, "ann", T0, code) != LD_OK ||
+	    rules_invite_code(l, p, "ann", T0, NULL, code) != LD_OK ||
 	    rules_claim(l, p, "bob", code, "dev-1", T0 + H, &o, &cr) != LD_OK || o != RULE_OK ||
 	    rules_claim(l, p, "cat", code, NULL, T0 + 2 * H, &o, &cr) != LD_OK ||
 	    o != RULE_NOT_NEW_USER ||

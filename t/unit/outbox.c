@@ -51,6 +51,20 @@ static struct outbox_mark mark(const struct outbox_event *e, enum outbox_verdict
 	return m;
 }
 
+/* Jitter at the top and at the bottom of its range. */
+static uint32_t top_of(void *state, uint32_t n)
+{
+	(void)state;
+	return n - 1;
+}
+
+static uint32_t bottom_of(void *state, uint32_t n)
+{
+	(void)state;
+	(void)n;
+	return 0;
+}
+
 static void test_backoff(void)
 {
 	struct ld_dispatch_config d = { .backoff_base_seconds = 1, .backoff_max_seconds = 8 };
@@ -60,7 +74,7 @@ static void test_backoff(void)
 	for (int a = 1; a <= 6; a++)
 		for (int i = 0; i < 2000; i++) {
 			int64_t ceil = 1000LL << (a - 1);
-			w = outbox_backoff_ms(&d, a, 0);
+			w = outbox_backoff_ms(&d, a, 0, NULL);
 			if (ceil > 8000)
 				ceil = 8000;
 			if (w < 0 || w > ceil)
@@ -70,9 +84,26 @@ static void test_backoff(void)
 		}
 	is_int(bad, 0, "every wait is within [0, min(cap, base * 2^(attempts-1))]");
 	ok(hi[1] > 900 && hi[3] > 3600 && hi[6] > 7200, "and spreads over the whole range (jitter)");
-	w = outbox_backoff_ms(&d, 1000, 0);
+	w = outbox_backoff_ms(&d, 1000, 0, NULL);
 	ok(w >= 0 && w <= 8000, "a huge attempt count stays within the cap");
-	is_int(outbox_backoff_ms(&d, 1, 30000) >= 30000, 1, "Retry-After is a minimum, even past the cap");
+	is_int(outbox_backoff_ms(&d, 1, 30000, NULL) >= 30000, 1, "Retry-After is a minimum, even past the cap");
+
+	/* With the jitter's numbers chosen, each wait is exact. */
+	struct ld_rng top = { top_of, NULL }, bottom = { bottom_of, NULL };
+	static const int64_t ceil[] = { 0, 1000, 2000, 4000, 8000, 8000 };
+	for (int a = 1; a <= 5; a++)
+		is_int(outbox_backoff_ms(&d, a, 0, &top), ceil[a],
+		       "attempt %d waits at most min(cap, base * 2^%d): %lld ms", a, a - 1,
+		       (long long)ceil[a]);
+	is_int(outbox_backoff_ms(&d, 3, 0, &bottom), 0, "and at least nothing");
+	is_int(outbox_backoff_ms(&d, 3, 2500, &bottom), 2500, "Retry-After raises the floor");
+	is_int(outbox_backoff_ms(&d, 3, 2500, &top), 4000, "but a longer draw stands");
+	uint64_t s1 = 7, s2 = 7;
+	struct ld_rng r1 = ld_rng_seeded(&s1), r2 = ld_rng_seeded(&s2);
+	int same = 1;
+	for (int i = 0; i < 100; i++)
+		same &= outbox_backoff_ms(&d, 4, 0, &r1) == outbox_backoff_ms(&d, 4, 0, &r2);
+	ok(same, "a seeded jitter repeats itself");
 }
 
 /* The two spellings of each event key in outbox.h agree: the SQL one

@@ -502,6 +502,43 @@ static void test_migration_008(const char *dir)
 	unlink(path);
 }
 
+/* Invite codes from a generator the test chooses: the same seed gives
+ * the same code, a code taken already makes the rule draw another, and
+ * a generator that only ever repeats itself makes it give up. */
+static uint32_t zero(void *state, uint32_t n)
+{
+	(void)state;
+	(void)n;
+	return 0;
+}
+
+static void test_invite_codes(const struct promo *p)
+{
+	static const char abc[] = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+	char a[INVITE_CODE_LEN + 1], b[INVITE_CODE_LEN + 1], want[2][INVITE_CODE_LEN + 1];
+	uint64_t sa = 99, sb = 99, sw = 99;
+	struct ld_rng ra = ld_rng_seeded(&sa), rb = ld_rng_seeded(&sb), rw = ld_rng_seeded(&sw);
+	struct ld_rng z = { zero, NULL };
+	int64_t now = at(2024, 7, 8, 12, 0, 0, 0, 9);
+
+	for (int k = 0; k < 2; k++) { /* the seed's first two codes */
+		for (int i = 0; i < INVITE_CODE_LEN; i++)
+			want[k][i] = abc[ld_uniform(&rw, sizeof abc - 1)];
+		want[k][INVITE_CODE_LEN] = '\0';
+	}
+	is_int(rules_invite_code(l, p, "code-a", now, &ra, a), LD_OK, "a code from seed 99");
+	is_string(a, want[0], "is the seed's first code");
+	is_int(rules_invite_code(l, p, "code-b", now, &rb, b), LD_OK,
+	       "another user, the same seed");
+	is_string(b, want[1], "gets the seed's second code: the first was taken");
+	is_int(rules_invite_code(l, p, "code-z1", now, &z, a), LD_OK, "a generator of zeros");
+	is_string(a, "2222222222", "gives the alphabet's first letter ten times");
+	is_int(rules_invite_code(l, p, "code-z2", now, &z, b), LD_ERR_DB,
+	       "for a second user every draw collides: the rule gives up");
+	is_string(ledger_errmsg(l), "cannot make a unique invite code", "and says so");
+	is_int(q("SELECT count(*) FROM invite_codes WHERE uid = 'code-z2'"), 0, "having made none");
+}
+
 /* The claim's cap check against the counter: the 31st credited invite of
  * an inviter with a cap of 30 is credited without an inviter grant. */
 static void test_inviter_cap(const struct promo *p)
@@ -512,7 +549,7 @@ static void test_inviter_cap(const struct promo *p)
 	int64_t now = at(2024, 7, 8, 12, 0, 0, 0, 9);
 	int granted = 0;
 
-	if (rules_invite_code(l, p, "capper", now, code) != LD_OK)
+	if (rules_invite_code(l, p, "capper", now, NULL, code) != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	for (int i = 0; i < 32; i++) {
 		snprintf(uid, sizeof uid, "capped-%02d", i);
@@ -585,6 +622,7 @@ int main(void)
 	test_replay_and_refusals(p);
 	test_invariants();
 	test_inviter_cap(p);
+	test_invite_codes(p);
 	test_migration_005(tdb.dir);
 	test_migration_008(tdb.dir);
 	test_statistics();

@@ -76,7 +76,7 @@ static void live(void)
 	roll("u1", 0, A); /* a's stock of the day is gone: a miss */
 	roll("u1", 0, B);
 	visit("u3", 1);
-	if (rules_invite_code(l, p, "u1", noon(1), code) != LD_OK ||
+	if (rules_invite_code(l, p, "u1", noon(1), NULL, code) != LD_OK ||
 	    rules_claim(l, p, "u3", code, NULL, noon(1), &o, &cr) != LD_OK || o != RULE_OK)
 		bail("claim: %s", ledger_errmsg(l));
 	roll("u3", 1, A);

@@ -60,7 +60,7 @@ int main(void)
 	is_int(visit(l, p, "e", FIRST_MS + 5 * 3600000LL), 1,
 	       "2024-07-07T20:00Z is a UTC day before the first day but Seoul's first day: granted");
 
-	ok(rules_invite_code(l, p, "a", END_MS + 1000, code) == LD_OK && strlen(code) == INVITE_CODE_LEN,
+	ok(rules_invite_code(l, p, "a", END_MS + 1000, NULL, code) == LD_OK && strlen(code) == INVITE_CODE_LEN,
 	   "an invite code can be had after the last day");
 	ok(rules_claim(l, p, "d", code, NULL, END_MS, &o, &cr) == LD_OK && o == RULE_NOT_ACTIVE,
 	   "a claim at midnight after the last day is not active");

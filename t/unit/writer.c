@@ -133,7 +133,7 @@ static void test_batch_fast(const struct promo *p)
 	is_int(ledger_batch_end(l, 1), LD_OK, "the batch commits");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'f1'"), 1, "and keeps the visit");
 
-	if (rules_invite_code(l, p, "f1", NOW, code) != LD_OK)
+	if (rules_invite_code(l, p, "f1", NOW, NULL, code) != LD_OK)
 		bail("no invite code: %s", ledger_errmsg(l));
 	boom_on();
 	is_int(ledger_batch_begin(l, 0), LD_OK, "a batch without savepoints with a failing call");
@@ -279,7 +279,7 @@ static void test_process(const struct promo *p)
 	is_int(q("SELECT count(*) FROM grants WHERE length(uid) = 64 AND uid LIKE 'uuu%'"), 0,
 	       "a uid too long for the writer is not cut to 64 bytes");
 
-	if (rules_invite_code(l, p, "w1", NOW, code) != LD_OK)
+	if (rules_invite_code(l, p, "w1", NOW, NULL, code) != LD_OK)
 		bail("no invite code: %s", ledger_errmsg(l));
 	is_int(writer_claim(w, l, p, "w2", code, "dev-1", NOW, &o, &cr), LD_OK,
 	       "a claim through the writer");
@@ -318,7 +318,7 @@ static void test_process(const struct promo *p)
 
 	/* A visit and a failing claim in one batch: the batch spoils without
 	 * savepoints and is run again with them; the visit is kept. */
-	if (rules_invite_code(l, p, "w1", NOW, code) != LD_OK)
+	if (rules_invite_code(l, p, "w1", NOW, NULL, code) != LD_OK)
 		bail("no invite code: %s", ledger_errmsg(l));
 	boom_on();
 	pid = start_writer(sock, LARGEST_BATCH, -1);
