@@ -21,6 +21,7 @@
 
 #include <hiredis.h>
 
+#include "buf.h"
 #include "cache.h"
 
 #define PAUSE_MS 1000
@@ -72,6 +73,10 @@ static const char cas_script[] =
  * (at most 64 requests of two balances each). */
 #define CAS_KEYS_MAX 128
 
+/* Keys in one pipeline at most (the writer sends two per request of a
+ * batch of 64). */
+#define CACHE_INFLIGHT_MAX 4096
+
 struct cache {
 	char *where;          /* host name or socket path */
 	int port;             /* 0 for a unix socket */
@@ -86,8 +91,9 @@ struct cache {
 	struct cache_pending *pending; /* writes that failed, to repair */
 	size_t npending;
 	uint64_t lost;        /* failed writes not remembered (list full) */
-	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered */
-	size_t ninflight, inflight_cap;
+	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered: */
+	size_t ninflight;                /* in inflight_buf, kept between calls */
+	struct buf inflight_buf;
 	char err[256];         /* the last failure's message */
 };
 
@@ -131,6 +137,7 @@ cache_new(const char *addr, int timeout_ms)
 		timeout_ms = 1; /* 0 would mean "no timeout" to hiredis */
 	c = xcalloc(1, sizeof(*c));
 	c->now_ms = mono_ms;
+	buf_init(&c->inflight_buf, CACHE_INFLIGHT_MAX * sizeof(struct cache_inflight));
 	c->tv.tv_sec = timeout_ms / 1000;
 	c->tv.tv_usec = (timeout_ms % 1000) * 1000;
 	if (*addr == '/' || *addr == '.' || strchr(addr, '/') != NULL) {
@@ -170,7 +177,7 @@ cache_free(struct cache *c)
 		return;
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
-	free(c->inflight);
+	buf_free(&c->inflight_buf);
 	free(c->pending);
 	free(c->where);
 	free(c);
@@ -533,10 +540,13 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 			remember(c, items[i].promo, items[i].uid);
 		return e;
 	}
-	if (n > c->inflight_cap) {
-		c->inflight = xrealloc(c->inflight, n * sizeof *c->inflight);
-		c->inflight_cap = n;
+	buf_reset(&c->inflight_buf); /* nothing is in flight: collected above */
+	if (!buf_grow(&c->inflight_buf, n * sizeof *c->inflight)) {
+		for (size_t i = 0; i < n; i++)
+			remember(c, items[i].promo, items[i].uid);
+		return invalid(c, "too many keys for one pipeline");
 	}
+	c->inflight = (struct cache_inflight *)c->inflight_buf.p;
 	for (size_t i = 0; i < n; i++) {
 		const struct cache_item *it = &items[i];
 		struct cache_inflight *f = &c->inflight[c->ninflight];

@@ -5,14 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "ledger.h"
+
+#define LEDGER_PROMOS_MAX 1024 /* promotions in the registry at most */
 
 struct ledger {
 	struct db *db;
 	char *path;
 	/* promotion registry */
-	struct promo **promos;
-	size_t npromos;
+	struct buf promos;         /* struct promo *, sorted by id */
 	int64_t promos_checked_ms; /* last look at the table */
 	int64_t promos_stamp;      /* sum(loaded_at) + count seen then */
 	int promos_loaded;
@@ -40,6 +42,7 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 		return e;
 	l = xcalloc(1, sizeof *l);
 	l->db = db;
+	buf_init(&l->promos, LEDGER_PROMOS_MAX * sizeof(struct promo *));
 	l->path = xstrdup(path);
 	*out = l;
 	return LD_OK;
@@ -47,11 +50,11 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 
 static void promos_clear(struct ledger *l)
 {
-	for (size_t i = 0; i < l->npromos; i++)
-		promo_free(l->promos[i]);
-	free(l->promos);
-	l->promos = NULL;
-	l->npromos = 0;
+	struct promo **ps = (struct promo **)l->promos.p;
+
+	for (size_t i = 0; i < l->promos.len / sizeof *ps; i++)
+		promo_free(ps[i]);
+	buf_free(&l->promos);
 }
 
 void ledger_free(struct ledger *l)
@@ -210,29 +213,39 @@ static void promos_refresh(struct ledger *l, int64_t now_ms)
 			db_error(l->db, LD_ERR_INVALID, "stored promotion skipped: %s", perr);
 			continue;
 		}
-		l->promos = xrealloc(l->promos, (l->npromos + 1) * sizeof *l->promos);
-		l->promos[l->npromos++] = p;
+		struct promo **slot = buf_grow(&l->promos, sizeof *slot);
+		if (!slot) {
+			db_error(l->db, LD_ERR_INVALID, "more than %d promotions: '%s' skipped",
+				 LEDGER_PROMOS_MAX, p->id);
+			promo_free(p);
+			continue;
+		}
+		*slot = p;
 	}
 	db_end(l->db, st, "cannot read promotions");
-	qsort(l->promos, l->npromos, sizeof *l->promos, cmp_promo);
+	if (l->promos.len > 0)
+		qsort(l->promos.p, l->promos.len / sizeof(struct promo *), sizeof(struct promo *),
+		      cmp_promo);
 	l->promos_stamp = stamp;
 	l->promos_loaded = 1;
 }
 
 const struct promo *ledger_promo(struct ledger *l, const char *id, int64_t now_ms)
 {
-	promos_refresh(l, now_ms);
-	for (size_t i = 0; i < l->npromos; i++)
-		if (strcmp(l->promos[i]->id, id) == 0)
-			return l->promos[i];
+	size_t n;
+	const struct promo *const *ps = ledger_promos(l, now_ms, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ps[i]->id, id) == 0)
+			return ps[i];
 	return NULL;
 }
 
 const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_t *n)
 {
 	promos_refresh(l, now_ms);
-	*n = l->npromos;
-	return (const struct promo *const *)l->promos;
+	*n = l->promos.len / sizeof(struct promo *);
+	return (const struct promo *const *)l->promos.p;
 }
 
 enum ld_err ledger_balance_changed(struct ledger *l, const char *promo, const char *uid,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "outbox.h"
 
 static const char SQL_OUTBOX_ADD[] =
@@ -32,6 +33,14 @@ static const char SQL_OUTBOX_CLAIM[] =
 	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3)"
 	" RETURNING id, key, kind, promo, uid, payload, attempts";
 
+/* The events claimed so far in b, and b. */
+static void events_free(struct buf *b)
+{
+	size_t n = b->len / sizeof(struct outbox_event);
+
+	outbox_events_free((struct outbox_event *)buf_take(b, NULL), n);
+}
+
 /* Column i as a string of its own (NULL stays NULL). */
 static char *col_dup(struct db_stmt *st, int i)
 {
@@ -43,13 +52,15 @@ enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 			 int mask, int max, struct outbox_event **out, size_t *n)
 {
 	struct db *db = ledger_db(l);
-	struct outbox_event *ev = NULL;
-	size_t cap = 0, len = 0;
+	struct buf b;
 	struct db_stmt *st;
 	enum ld_err e;
 
 	*out = NULL;
 	*n = 0;
+	if (max < 1)
+		return LD_OK;
+	buf_init(&b, (size_t)max * sizeof(struct outbox_event));
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
 	if ((e = db_query(db, &st, SQL_OUTBOX_CLAIM, "llill", now_ms + lease_ms, now_ms, max,
@@ -59,12 +70,9 @@ enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 		return e;
 	}
 	while (db_step(st) > 0) {
-		struct outbox_event *x;
-		if (len == cap) {
-			cap = cap ? cap * 2 : 64;
-			ev = xrealloc(ev, cap * sizeof *ev);
-		}
-		x = &ev[len++];
+		struct outbox_event *x = buf_grow(&b, sizeof *x);
+		if (!x) /* more rows than LIMIT max: cannot be */
+			break;
 		x->id = db_col_int(st, 0);
 		x->key = col_dup(st, 1);
 		x->kind = col_dup(st, 2);
@@ -76,15 +84,16 @@ enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 	}
 	if ((e = db_end(db, st, "cannot claim outbox events")) != LD_OK) {
 		db_rollback(db);
-		outbox_events_free(ev, len);
+		events_free(&b);
 		return e;
 	}
 	if ((e = db_commit(db)) != LD_OK) {
-		outbox_events_free(ev, len);
+		events_free(&b);
 		return e;
 	}
-	*out = ev;
-	*n = len;
+	*n = b.len / sizeof **out;
+	*out = *n ? buf_take(&b, NULL) : NULL;
+	buf_free(&b);
 	return LD_OK;
 }
 
@@ -219,28 +228,31 @@ static const char *const SQL_OUTBOX_LIST[] = {
 enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms,
 			size_t limit, struct outbox_row **out, size_t *n)
 {
-	int64_t max = limit && limit < INT64_MAX ? (int64_t)limit : INT64_MAX;
+	/* all of them (limit 0, or past the cap) are at most the cap */
+	int all = !limit || limit > OUTBOX_LIST_MAX;
+	size_t most = all ? OUTBOX_LIST_MAX : limit;
 	struct db *db = ledger_db(l);
-	struct outbox_row *rows = NULL;
-	size_t cap = 0, len = 0;
 	struct db_stmt *st;
+	struct buf b;
 	enum ld_err e;
 
 	*out = NULL;
 	*n = 0;
+	buf_init(&b, most * sizeof(struct outbox_row));
+	/* one row past the cap tells "all of them" from "too many" */
 	if (filter == OUTBOX_DUE)
-		e = db_query(db, &st, SQL_OUTBOX_LIST[filter], "ll", max, now_ms);
+		e = db_query(db, &st, SQL_OUTBOX_LIST[filter], "ll", (int64_t)most + all, now_ms);
 	else
-		e = db_query(db, &st, SQL_OUTBOX_LIST[filter], "l", max);
+		e = db_query(db, &st, SQL_OUTBOX_LIST[filter], "l", (int64_t)most + all);
 	if (e != LD_OK)
 		return e;
-	while (db_step(st) > 0) {
-		struct outbox_row *r;
-		if (len == cap) {
-			cap = cap ? cap * 2 : 64;
-			rows = xrealloc(rows, cap * sizeof *rows);
+	while (e == LD_OK && db_step(st) > 0) {
+		struct outbox_row *r = buf_grow(&b, sizeof *r);
+		if (!r) {
+			e = db_error(db, LD_ERR_INVALID, "more than %d outbox events: list them with"
+				     " a limit", OUTBOX_LIST_MAX);
+			break;
 		}
-		r = &rows[len++];
 		r->id = db_col_int(st, 0);
 		r->key = col_dup(st, 1);
 		r->kind = col_dup(st, 2);
@@ -256,12 +268,15 @@ enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now
 		r->created_at = db_col_int(st, 12);
 		r->done_at = db_col_int(st, 13);
 	}
-	if ((e = db_end(db, st, "cannot list outbox events")) != LD_OK) {
-		outbox_rows_free(rows, len);
+	enum ld_err end = db_end(db, st, "cannot list outbox events");
+	if (e != LD_OK || (e = end) != LD_OK) {
+		size_t got = b.len / sizeof(struct outbox_row);
+		outbox_rows_free((struct outbox_row *)buf_take(&b, NULL), got);
 		return e;
 	}
-	*out = rows;
-	*n = len;
+	*n = b.len / sizeof **out;
+	*out = *n ? buf_take(&b, NULL) : NULL;
+	buf_free(&b);
 	return LD_OK;
 }
 

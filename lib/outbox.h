@@ -116,8 +116,11 @@ enum outbox_filter {
 	OUTBOX_ALL,
 };
 
-/* Rows matching filter in id order, at most limit (0: all). *out is a new
- * array of *n rows, freed with outbox_rows_free. */
+/* Rows matching filter in id order, at most limit (0: all). More than
+ * OUTBOX_LIST_MAX rows (with limit 0 or past it) is LD_ERR_INVALID: the
+ * array is capped. *out is a new array of *n rows (NULL when none),
+ * freed with outbox_rows_free. */
+#define OUTBOX_LIST_MAX 1000000
 enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms,
 			size_t limit, struct outbox_row **out, size_t *n);
 void outbox_rows_free(struct outbox_row *rows, size_t n);

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include "buf.h"
 #include "ld.h"
 
 const char *
@@ -223,8 +224,8 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * Reads the file at path into a fresh NUL-terminated buffer, growing it as
- * needed but never past max bytes of content. On success *out (freed by
+ * Reads the file at path into a fresh NUL-terminated buffer (struct buf,
+ * capped at max bytes of content). On success *out (freed by
  * the caller) and *len (if not NULL) are set. A file that cannot be opened
  * or read is LD_ERR_IO; one larger than max is LD_ERR_INVALID.
  */
@@ -232,8 +233,8 @@ enum ld_err
 ld_read_file(const char *path, size_t max, char **out, size_t *len,
 	     char *err, size_t errlen)
 {
-	size_t cap, have = 0, limit;
-	char *buf;
+	struct buf b;
+	char chunk[4096];
 	int fd;
 
 	*out = NULL;
@@ -243,43 +244,30 @@ ld_read_file(const char *path, size_t max, char **out, size_t *len,
 		seterr(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		return LD_ERR_IO;
 	}
-	/* Room for one byte past max tells "exactly max" from "larger". */
-	limit = max < SIZE_MAX - 1 ? max + 1 : max;
-	cap = limit < 4096 ? limit : 4096;
-	buf = xmalloc(cap + 1);
+	buf_init(&b, max);
 	for (;;) {
-		ssize_t n;
+		ssize_t n = read(fd, chunk, sizeof(chunk));
 
-		if (have == cap) {
-			if (cap == limit)
-				break;
-			cap = cap > limit / 2 ? limit : cap * 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		n = read(fd, buf + have, cap - have);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
 			seterr(err, errlen, "cannot read '%s': %s", path,
 			       strerror(errno));
-			free(buf);
+			buf_free(&b);
 			close(fd);
 			return LD_ERR_IO;
 		}
 		if (n == 0)
 			break;
-		have += (size_t)n;
+		if (buf_add(&b, chunk, (size_t)n) != LD_OK) {
+			seterr(err, errlen, "'%s' is larger than %zu bytes", path, max);
+			buf_free(&b);
+			close(fd);
+			return LD_ERR_INVALID;
+		}
 	}
 	close(fd);
-	if (have > max) {
-		seterr(err, errlen, "'%s' is larger than %zu bytes", path, max);
-		free(buf);
-		return LD_ERR_INVALID;
-	}
-	buf[have] = '\0';
-	*out = buf;
-	if (len != NULL)
-		*len = have;
+	*out = buf_take(&b, len);
 	return LD_OK;
 }
 
