@@ -6,15 +6,20 @@ from datetime import timedelta
 from harness import Stack, ok, is_, done, promo, seoul_today, BUILD
 
 P = "t-export"
-s = Stack(promos=[promo(P, prizes=[
-    {"id": "coffee", "name": "Coffee, \"large\"", "daily_stock": 2, "probability": 0.5},
-    {"id": "cake", "name": "케이크", "daily_stock": 10, "probability": 0.5}])])
+# The first draw is made while coffee always wins, so a coffee (whose name
+# needs quoting) is always exported; the others draw coffee or cake.
+coffee = {"id": "coffee", "name": "Coffee, \"large\"", "daily_stock": 2, "probability": 0.5}
+cake = {"id": "cake", "name": "케이크", "daily_stock": 10, "probability": 0.5}
+s = Stack(promos=[promo(P, prizes=[dict(coffee, probability=1.0), dict(cake, probability=0)])])
 uids = ["w%d" % i for i in range(6)]
 toks = s.tokens(*uids)
 for t in toks:
     s.api("POST", P, "visit", token=t)
-draws = [s.api("POST", P, "draws", {"request_id": "req-%08d" % i}, token=t).json["draw"]
-         for i, t in enumerate(toks)]
+draws = [s.api("POST", P, "draws", {"request_id": "req-%08d" % 0}, token=toks[0]).json["draw"]]
+is_((draws[0]["prize"] or {}).get("id"), "coffee", "the first draw wins a coffee")
+s.load_promo(promo(P, prizes=[coffee, cake]))
+draws += [s.api("POST", P, "draws", {"request_id": "req-%08d" % i}, token=t).json["draw"]
+          for i, t in enumerate(toks) if i > 0]
 wins = [(u, d) for u, d in zip(uids, draws) if d["prize"]]
 s.ctl("revoke-reward", P, wins[0][1]["id"], "--reason", "test", "--ticket", "EXP-1")
 
@@ -28,8 +33,7 @@ r = export()
 is_(r.returncode, 0, "export winners exits 0")
 raw = r.stdout
 ok(raw.endswith(b"\r\n") and raw.count(b"\r\n") >= len(wins) + 1, "records end with CRLF")
-ok(b',"Coffee, ""large""",' in raw or b"coffee" not in raw,
-   "a field with a comma and quotes is quoted, quotes doubled")
+ok(b',"Coffee, ""large""",' in raw, "a field with a comma and quotes is quoted, quotes doubled")
 rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
 is_(rows[0], ["user", "prize_id", "prize_name", "day", "time", "draw_id", "delivery"], "the header row")
 names = {"coffee": "Coffee, \"large\"", "cake": "케이크"}
