@@ -97,3 +97,13 @@ void *buf_take(struct buf *b, size_t *len)
 	buf_init(b, b->max);
 	return p;
 }
+
+void *buf_take_array(struct buf *b, size_t size, size_t *n)
+{
+	*n = b->len / size;
+	if (*n == 0) {
+		buf_free(b);
+		return NULL;
+	}
+	return buf_take(b, NULL);
+}

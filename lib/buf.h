@@ -15,7 +15,8 @@
  * call that adds to the buffer.
  *
  * For an array of structs: T *x = buf_grow(&b, sizeof *x) appends one,
- * (T *)b.p is the array and b.len / sizeof(T) its length.
+ * (T *)b.p is the array and b.len / sizeof(T) its length, and
+ * buf_take_array hands it over.
  */
 #ifndef LD_BUF_H
 #define LD_BUF_H
@@ -53,5 +54,9 @@ void buf_free(struct buf *b);
  * added) to the caller, who frees them; *len (may be NULL) gets their
  * length. The buffer is empty again. */
 void *buf_take(struct buf *b, size_t *len);
+
+/* buf_take for an array of items of size bytes: *n gets their count,
+ * and NULL comes back when there is none. */
+void *buf_take_array(struct buf *b, size_t size, size_t *n);
 
 #endif

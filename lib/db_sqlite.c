@@ -146,17 +146,18 @@ static enum ld_err bind(struct db *db, sqlite3_stmt *st, const char *fmt, va_lis
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot bind parameter");
 }
 
-/* Prepares (or finds) sql and binds fmt: the first half of every call. */
-static sqlite3_stmt *start(struct db *db, const char *sql, const char *fmt, va_list ap,
-			   enum ld_err *e)
+/* Prepares (or finds) sql and binds fmt: the first half of every call.
+ * *st is NULL on an error. */
+static enum ld_err start(struct db *db, sqlite3_stmt **st, const char *sql, const char *fmt,
+			 va_list ap)
 {
-	sqlite3_stmt *st = cached(db, sql, e);
+	enum ld_err e = LD_OK;
 
-	if (st && (*e = bind(db, st, fmt, ap)) != LD_OK) {
-		sqlite3_reset(st);
-		return NULL;
+	if ((*st = cached(db, sql, &e)) && (e = bind(db, *st, fmt, ap)) != LD_OK) {
+		sqlite3_reset(*st);
+		*st = NULL;
 	}
-	return st;
+	return e;
 }
 
 /* Steps st to its end (rows, if any, are passed over) and resets it. */
@@ -170,16 +171,25 @@ static enum ld_err run(struct db *db, sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? LD_OK : fail(db, rc, what);
 }
 
+/* db_exec, and with id db_insert. */
+static enum ld_err exec(struct db *db, const char *sql, const char *what, int64_t *id,
+			const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st;
+	enum ld_err e = start(db, &st, sql, fmt, ap);
+
+	if (e == LD_OK && (e = run(db, st, what)) == LD_OK && id)
+		*id = sqlite3_last_insert_rowid(db->db);
+	return e;
+}
+
 enum ld_err db_exec(struct db *db, const char *sql, const char *what, const char *fmt, ...)
 {
-	enum ld_err e = LD_OK;
-	sqlite3_stmt *st;
 	va_list ap;
-
 	va_start(ap, fmt);
-	st = start(db, sql, fmt, ap, &e);
+	enum ld_err e = exec(db, sql, what, NULL, fmt, ap);
 	va_end(ap);
-	return st ? run(db, st, what) : e;
+	return e;
 }
 
 int64_t db_changes(struct db *db)
@@ -190,24 +200,19 @@ int64_t db_changes(struct db *db)
 enum ld_err db_insert(struct db *db, const char *sql, const char *what, int64_t *id,
 		      const char *fmt, ...)
 {
-	enum ld_err e = LD_OK;
-	sqlite3_stmt *st;
 	va_list ap;
-
 	*id = 0;
 	va_start(ap, fmt);
-	st = start(db, sql, fmt, ap, &e);
+	enum ld_err e = exec(db, sql, what, id, fmt, ap);
 	va_end(ap);
-	if (st && (e = run(db, st, what)) == LD_OK)
-		*id = sqlite3_last_insert_rowid(db->db);
 	return e;
 }
 
 enum ld_err db_int(struct db *db, const char *sql, const char *what, int64_t *v, int *found,
 		   const char *fmt, ...)
 {
-	enum ld_err e = LD_OK;
 	sqlite3_stmt *st;
+	enum ld_err e;
 	va_list ap;
 	int rc;
 
@@ -215,12 +220,11 @@ enum ld_err db_int(struct db *db, const char *sql, const char *what, int64_t *v,
 	if (found)
 		*found = 0;
 	va_start(ap, fmt);
-	st = start(db, sql, fmt, ap, &e);
+	e = start(db, &st, sql, fmt, ap);
 	va_end(ap);
-	if (!st)
+	if (e != LD_OK)
 		return e;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*v = sqlite3_column_int64(st, 0);
 		if (found)
 			*found = 1;
@@ -232,15 +236,13 @@ enum ld_err db_int(struct db *db, const char *sql, const char *what, int64_t *v,
 
 enum ld_err db_query(struct db *db, struct db_stmt **out, const char *sql, const char *fmt, ...)
 {
-	enum ld_err e = LD_OK;
 	sqlite3_stmt *st;
 	va_list ap;
-
 	va_start(ap, fmt);
-	st = start(db, sql, fmt, ap, &e);
+	enum ld_err e = start(db, &st, sql, fmt, ap);
 	va_end(ap);
 	*out = (struct db_stmt *)st;
-	return st ? LD_OK : e;
+	return e;
 }
 
 int db_step(struct db_stmt *st)

@@ -33,14 +33,6 @@ static const char SQL_OUTBOX_CLAIM[] =
 	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3)"
 	" RETURNING id, key, kind, promo, uid, payload, attempts";
 
-/* The events claimed so far in b, and b. */
-static void events_free(struct buf *b)
-{
-	size_t n = b->len / sizeof(struct outbox_event);
-
-	outbox_events_free((struct outbox_event *)buf_take(b, NULL), n);
-}
-
 /* Column i as a string of its own (NULL stays NULL). */
 static char *col_dup(struct db_stmt *st, int i)
 {
@@ -82,19 +74,17 @@ enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 		x->attempts = (int)db_col_int(st, 6);
 		x->lease_until = now_ms + lease_ms;
 	}
-	if ((e = db_end(db, st, "cannot claim outbox events")) != LD_OK) {
+	if ((e = db_end(db, st, "cannot claim outbox events")) != LD_OK)
 		db_rollback(db);
-		events_free(&b);
-		return e;
+	else
+		e = db_commit(db);
+	*out = buf_take_array(&b, sizeof **out, n);
+	if (e != LD_OK) {
+		outbox_events_free(*out, *n);
+		*out = NULL;
+		*n = 0;
 	}
-	if ((e = db_commit(db)) != LD_OK) {
-		events_free(&b);
-		return e;
-	}
-	*n = b.len / sizeof **out;
-	*out = *n ? buf_take(&b, NULL) : NULL;
-	buf_free(&b);
-	return LD_OK;
+	return e;
 }
 
 void outbox_events_free(struct outbox_event *ev, size_t n)
@@ -269,15 +259,13 @@ enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now
 		r->done_at = db_col_int(st, 13);
 	}
 	enum ld_err end = db_end(db, st, "cannot list outbox events");
+	*out = buf_take_array(&b, sizeof **out, n);
 	if (e != LD_OK || (e = end) != LD_OK) {
-		size_t got = b.len / sizeof(struct outbox_row);
-		outbox_rows_free((struct outbox_row *)buf_take(&b, NULL), got);
-		return e;
+		outbox_rows_free(*out, *n);
+		*out = NULL;
+		*n = 0;
 	}
-	*n = b.len / sizeof **out;
-	*out = *n ? buf_take(&b, NULL) : NULL;
-	buf_free(&b);
-	return LD_OK;
+	return e;
 }
 
 void outbox_rows_free(struct outbox_row *rows, size_t n)

@@ -61,23 +61,29 @@ static enum ld_err ticket_find(struct db *db, const struct promo *p, const char 
 }
 
 /*
- * The body of grant and revoke: amount > 0 gives, < 0 takes back, through
- * the same grant path as the rules (grants.h). Runs its own transaction.
- * The ticket is looked up first, so the same ticket again answers ALREADY
- * even when a revoke would now go below zero.
+ * The body of grant and revoke of n tickets (1..SUPPORT_AMOUNT_MAX): sign
+ * 1 gives, -1 takes back, through the same grant path as the rules
+ * (grants.h). Runs its own transaction. The ticket is looked up first,
+ * so the same ticket again answers ALREADY even when a revoke would now
+ * go below zero.
  */
 static enum ld_err change(struct ledger *l, const struct promo *p, const char *uid,
-			  const char *reason, int64_t amount,
+			  const char *reason, int64_t n, int sign,
 			  const struct support_request *rq, int64_t now_ms,
 			  enum support_outcome *o, struct support_result *r)
 {
 	struct db *db = ledger_db(l);
 	char day[11], text[512];
+	int64_t amount;
 	enum ld_err e;
 	int found;
 
 	memset(r, 0, sizeof *r);
 	*o = SUPPORT_DONE;
+	if (n < 1 || n > SUPPORT_AMOUNT_MAX)
+		return db_error(db, LD_ERR_INVALID, "cannot %s %lld: not from 1 to %d",
+				sign > 0 ? "grant" : "revoke", (long long)n, SUPPORT_AMOUNT_MAX);
+	amount = sign * n;
 	promo_day_name(p, promo_day(p, now_ms), day);
 	note(rq, text);
 	struct grant g = { p->id, uid, reason, amount, rq->ticket, text, day, now_ms };
@@ -117,20 +123,14 @@ enum ld_err support_grant(struct ledger *l, const struct promo *p, const char *u
 			  int64_t n, const struct support_request *rq, int64_t now_ms,
 			  enum support_outcome *o, struct support_result *r)
 {
-	if (n < 1 || n > SUPPORT_AMOUNT_MAX)
-		return db_error(ledger_db(l), LD_ERR_INVALID, "cannot grant %lld: not from 1 to %d",
-				(long long)n, SUPPORT_AMOUNT_MAX);
-	return change(l, p, uid, "support", n, rq, now_ms, o, r);
+	return change(l, p, uid, "support", n, 1, rq, now_ms, o, r);
 }
 
 enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *uid,
 			   int64_t n, const struct support_request *rq, int64_t now_ms,
 			   enum support_outcome *o, struct support_result *r)
 {
-	if (n < 1 || n > SUPPORT_AMOUNT_MAX)
-		return db_error(ledger_db(l), LD_ERR_INVALID, "cannot revoke %lld: not from 1 to %d",
-				(long long)n, SUPPORT_AMOUNT_MAX);
-	return change(l, p, uid, "revoke", -n, rq, now_ms, o, r);
+	return change(l, p, uid, "revoke", n, -1, rq, now_ms, o, r);
 }
 
 /* The draw's winner and whether it won (*o NO_DRAW when there is none). */

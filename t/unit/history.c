@@ -183,21 +183,14 @@ static void test_bob_and_cat(void)
 
 int main(void)
 {
-	struct promo *parsed;
 	struct testdb t;
-	char err[256];
 
-	if (sodium_init() < 0)
-		bail("cannot initialise libsodium");
-	testdb_open(&t, "history");
+	testdb_open_promo(&t, "history", def);
 	l = t.ledger;
-	if (promo_parse(def, sizeof def - 1, &parsed, err, sizeof err) != LD_OK)
-		bail("%s", err);
-	p = parsed;
+	p = t.promo;
 	live();
 	test_ann();
 	test_bob_and_cat();
-	promo_free(parsed);
 	testdb_remove(&t);
 	return done_testing();
 }

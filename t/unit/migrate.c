@@ -102,46 +102,6 @@ static const char def[] =
 	"\"prizes\":[{\"id\":\"coffee\",\"name\":\"Coffee\",\"daily_stock\":10,"
 	"\"probability\":0.5}]}";
 
-static sqlite3 *open_raw(const char *path)
-{
-	sqlite3 *h;
-
-	if (sqlite3_open(path, &h) != SQLITE_OK)
-		bail("cannot open '%s'", path);
-	sqlite3_busy_timeout(h, 5000);
-	return h;
-}
-
-/* The first column of sql's first row as text into buf ("" for none). */
-static void text(sqlite3 *h, const char *sql, char *buf, size_t n)
-{
-	sqlite3_stmt *st;
-
-	buf[0] = '\0';
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-		bail("cannot prepare '%s': %s", sql, sqlite3_errmsg(h));
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		snprintf(buf, n, "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-}
-
-/* A database at path made by migrations 1..version (0: an empty file),
- * with the seed's rows when version > 0. */
-static void make_old(const char *path, int version)
-{
-	sqlite3 *h = open_raw(path);
-	char sql[64];
-
-	for (int i = 0; i < version; i++)
-		if (sqlite3_exec(h, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
-			bail("migration %d: %s", ld_migrations[i].version, sqlite3_errmsg(h));
-	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
-	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    (version > 0 && sqlite3_exec(h, seed, NULL, NULL, NULL) != SQLITE_OK))
-		bail("version %d: %s", version, sqlite3_errmsg(h));
-	sqlite3_close(h);
-}
-
 static uint32_t fixed(void *arg)
 {
 	return *(const uint32_t *)arg;
@@ -190,14 +150,9 @@ int main(void)
 {
 	int latest = ld_migrations[ld_nmigrations - 1].version;
 	struct testdb t;
-	struct promo *p;
 	char err[256];
 
-	if (sodium_init() < 0)
-		bail("cannot initialise libsodium");
-	if (promo_parse(def, sizeof def - 1, &p, err, sizeof err) != LD_OK)
-		bail("%s", err);
-	testdb_open(&t, "migrate"); /* for its directory */
+	testdb_open_promo(&t, "migrate", def); /* for its directory and promotion */
 	for (int i = 0; i < ld_nmigrations; i++)
 		if (ld_migrations[i].version != i + 1)
 			bail("migration %d is numbered %d", i + 1, ld_migrations[i].version);
@@ -210,10 +165,10 @@ int main(void)
 		sqlite3 *h;
 
 		snprintf(path, sizeof path, "%s/v%d.db", t.dir, v);
-		make_old(path, v);
-		h = open_raw(path);
+		testdb_old(path, v, v > 0 ? seed : NULL);
+		h = testdb_raw(path);
 		for (size_t i = 0; i < NTABLES && v > 0; i++)
-			text(h, tables[i], before[i], sizeof before[i]);
+			testdb_text(h, tables[i], before[i], sizeof before[i]);
 		sqlite3_close(h);
 
 		if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
@@ -222,8 +177,8 @@ int main(void)
 		ok(from == v && to == latest, "from %d to %d (%d, %d)", v, latest, from, to);
 		is_int(ledger_check_schema(l), LD_OK, "version %d: the schema is the latest", v);
 
-		h = open_raw(path);
-		text(h, "PRAGMA integrity_check", check, sizeof check);
+		h = testdb_raw(path);
+		testdb_text(h, "PRAGMA integrity_check", check, sizeof check);
 		is_string(check, "ok", "version %d: the file is whole", v);
 		if (v == 0) {
 			sqlite3_close(h);
@@ -231,7 +186,7 @@ int main(void)
 			continue;
 		}
 		for (size_t i = 0; i < NTABLES; i++) {
-			text(h, tables[i], after, sizeof after);
+			testdb_text(h, tables[i], after, sizeof after);
 			if (strcmp(before[i], after) != 0 || !before[i][0]) {
 				same = 0;
 				diag("table %zu before: %s", i, before[i]);
@@ -239,7 +194,7 @@ int main(void)
 			}
 		}
 		ok(same, "version %d: every row of every table is as it was", v);
-		text(h, "SELECT group_concat(uid || '=' || invites_credited, ',')"
+		testdb_text(h, "SELECT group_concat(uid || '=' || invites_credited, ',')"
 		     " FROM (SELECT * FROM balances ORDER BY uid)", after, sizeof after);
 		is_string(after, v < 5 ? "ann=1,bob=0,cat=0,dan=0" : "ann=0,bob=0,cat=0,dan=0",
 			  "version %d: the inviters' counter (005 counts the invites before it)", v);
@@ -247,10 +202,9 @@ int main(void)
 		if (v >= 5) /* made after 005: the counter is the rules' to keep */
 			db_script(ledger_db(l), "UPDATE balances SET invites_credited = 1"
 				  " WHERE uid = 'ann'", "cannot set the counter");
-		rules_go_on(l, p, v);
+		rules_go_on(l, t.promo, v);
 		ledger_free(l);
 	}
-	promo_free(p);
 	testdb_remove(&t);
 	return done_testing();
 }

@@ -46,17 +46,6 @@ static struct ledger *l;
 static sqlite3 *db; /* a connection of the test's own to the ledger's file,
 		     * for looking at SQLite itself */
 
-/* Opens the file at path for db. */
-static sqlite3 *raw_open(const char *path)
-{
-	sqlite3 *h;
-
-	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-		bail("cannot open '%s'", path);
-	sqlite3_busy_timeout(h, 5000);
-	return h;
-}
-
 static uint32_t fixed_rng(void *arg)
 {
 	return *(const uint32_t *)arg;
@@ -300,26 +289,6 @@ static void test_statistics(void)
 	promo_free(p);
 }
 
-/* A database at path made by migrations 1..version, with seed run in it;
- * the caller closes it. */
-static sqlite3 *old_database(const char *path, int version, const char *seed)
-{
-	char sql[64];
-	sqlite3 *raw;
-
-	if (sqlite3_open(path, &raw) != SQLITE_OK)
-		bail("cannot make %s", path);
-	for (int i = 0; i < version; i++)
-		if (ld_migrations[i].version != i + 1 ||
-		    sqlite3_exec(raw, ld_migrations[i].sql, NULL, NULL, NULL) != SQLITE_OK)
-			bail("migration %d: %s", i + 1, sqlite3_errmsg(raw));
-	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
-	if (sqlite3_exec(raw, sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(raw, seed, NULL, NULL, NULL) != SQLITE_OK)
-		bail("seeding the old database: %s", sqlite3_errmsg(raw));
-	return raw;
-}
-
 /* Migrations 005 to 007 on a database made by migrations 1-4 with
  * invites in it: the inviter's counter is the count of their invites that
  * granted; one index, also the one of a user's grants, still refuses a
@@ -329,22 +298,20 @@ static void test_migration_005(const char *dir)
 	struct ledger_options lo = { 0 };
 	struct ledger *old;
 	char path[320], err[256];
-	sqlite3 *raw;
 
 	snprintf(path, sizeof path, "%s/old.db", dir);
-	raw = old_database(path, 4,
+	testdb_old(path, 4,
 		"INSERT INTO balances (promo, uid, granted, first_seen) VALUES"
 		" ('p','inviter',3,0), ('p','capped',1,0), ('p','other',1,0), ('q','inviter',1,0);"
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
 		" VALUES ('p','a','inviter','c',1,0,'d'), ('p','b','inviter','c',1,0,'d'),"
 		" ('p','c','inviter','c',0,0,'d'), ('p','d','capped','k',0,0,'d'),"
 		" ('q','e','inviter','z',1,0,'d');");
-	sqlite3_close(raw);
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
 	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 005 applies to a version 4 database");
 	sqlite3 *db0 = db;
-	db = raw_open(path);
+	db = testdb_raw(path);
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='inviter'"), 2,
 	       "an inviter's counter is their invites that granted (not the one past the cap)");
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='capped'"), 0,
@@ -408,19 +375,6 @@ static int ephemerals(const char *sql)
 	return n;
 }
 
-/* The first column of sql's first row on h, as text into buf ("" if none). */
-static void row_text(sqlite3 *h, const char *sql, char *buf, size_t n)
-{
-	sqlite3_stmt *st;
-
-	buf[0] = '\0';
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-		bail("cannot prepare '%s': %s", sql, sqlite3_errmsg(h));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(buf, n, "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-}
-
 /* Migrations 008 and 009 on a database at version 7 with a grant and an
  * event in it: the rows come through unchanged, the rules are the same,
  * the inserts of a claim no longer make temporary b-trees for them, and
@@ -444,22 +398,23 @@ static void test_migration_008(const char *dir)
 	int i;
 
 	snprintf(path, sizeof path, "%s/old7.db", dir);
-	raw = old_database(path, 7,
+	testdb_old(path, 7,
 		"INSERT INTO grants (id, promo, uid, reason, amount, ref, note, created_at, day)"
 		" VALUES (41, 'p', 'u', 'support', 5, 'T-9', 'a note', 17, '2026-12-01');"
 		"INSERT INTO outbox (id, key, kind, promo, uid, payload, state, attempts, next_at,"
 		" lease_until, last_status, last_error, created_at, done_at) VALUES (7, 'p/draw/3/reward',"
 		" 'reward.issue', 'p', 'u', '{}', 'dead', 9, 100, 200, 503, 'gave up', 50, 300);");
+	raw = testdb_raw(path);
 	for (i = 0; i < 2; i++)
-		row_text(raw, sel[i], before[i], sizeof before[i]);
+		testdb_text(raw, sel[i], before[i], sizeof before[i]);
 	sqlite3_close(raw);
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
 	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 008 applies to a version 7 database");
-	db = raw_open(path);
+	db = testdb_raw(path);
 	for (i = 0; i < 2; i++) {
 		char after[256];
-		row_text(db, sel[i], after, sizeof after);
+		testdb_text(db, sel[i], after, sizeof after);
 		ok(before[i][0] && strcmp(before[i], after) == 0, "%s row kept as it was: %s",
 		   i ? "the outbox" : "the grants", after);
 	}
@@ -606,7 +561,7 @@ int main(void)
 		bail("cannot initialise libsodium");
 	testdb_open(&tdb, "rules");
 	l = tdb.ledger;
-	db = raw_open(tdb.path);
+	db = testdb_raw(tdb.path);
 	/* ledger_open turned SQLite's allocation statistics off (a global
 	 * mutex on every malloc): with them on, a prepared statement shows. */
 	is_int(sqlite3_memory_used(), 0, "SQLite keeps no allocation statistics");

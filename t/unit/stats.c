@@ -146,21 +146,14 @@ static void test_simulate(void)
 
 int main(void)
 {
-	struct promo *parsed;
 	struct testdb t;
-	char err[256];
 
-	if (sodium_init() < 0)
-		bail("cannot initialise libsodium");
-	testdb_open(&t, "stats");
+	testdb_open_promo(&t, "stats", def);
 	l = t.ledger;
-	if (promo_parse(def, sizeof def - 1, &parsed, err, sizeof err) != LD_OK)
-		bail("%s", err);
-	p = parsed;
+	p = t.promo;
 	live();
 	test_read();
 	test_simulate();
-	promo_free(parsed);
 	testdb_remove(&t);
 	return done_testing();
 }

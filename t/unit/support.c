@@ -155,21 +155,14 @@ static void test_revoke_reward(void)
 
 int main(void)
 {
-	struct promo *parsed;
 	struct testdb t;
-	char err[256];
 
-	if (sodium_init() < 0)
-		bail("cannot initialise libsodium");
-	testdb_open(&t, "support");
+	testdb_open_promo(&t, "support", def);
 	l = t.ledger;
-	if (promo_parse(def, sizeof def - 1, &parsed, err, sizeof err) != LD_OK)
-		bail("%s", err);
-	p = parsed;
+	p = t.promo;
 	test_grant_once();
 	test_revoke_floor();
 	test_revoke_reward();
-	promo_free(parsed);
 	testdb_remove(&t);
 	return done_testing();
 }
