@@ -68,7 +68,6 @@ const char *ledger_errmsg(const struct ledger *l);
 /* The connection, for the modules of lib/ (db.h). */
 struct db *ledger_db(struct ledger *l);
 
-
 /* Applies the migrations newer than the database's user_version, each in
  * its own transaction. *from and *to (may be NULL) get the versions. */
 enum ld_err ledger_migrate(struct ledger *l, int *from, int *to);
@@ -131,7 +130,7 @@ int ledger_wal_frames(const struct ledger *l);
  * release and roll back a savepoint inside it, so each rule call stays
  * all-or-nothing while many share one commit. Some errors (I/O, out of
  * memory, busy) make SQLite roll the whole transaction back: then
- * ledger_batch_intact is 0, ledger_begin refuses, and nothing done in the
+ * ledger_batch_intact is 0, db_begin refuses, and nothing done in the
  * batch so far was kept. ledger_batch_end commits (commit = 1) or rolls
  * back; it fails when the transaction is gone or the commit fails.
  *
