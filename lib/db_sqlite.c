@@ -15,23 +15,23 @@
 
 #include <sqlite3.h>
 
-#include "db.h"
+#include "db_engine.h"
 #include "ledger.h"
 
 #define STMT_MAX 128
 
-/* The handle's statements are sqlite3_stmt; struct db_stmt is never
- * defined, only cast from and to. */
-#define ST(s) ((sqlite3_stmt *)(s))
-
 struct stmt_slot {
-	const char *sql; /* the key, by address */
+	struct db_stmt base; /* first: what db.c knows */
+	const char *sql;     /* the key, by address */
 	sqlite3_stmt *stmt;
 };
 
-struct db {
+#define SQ(d) ((struct sq *)(d))
+#define ST(s) (((struct stmt_slot *)(s))->stmt)
+
+struct sq {
+	struct db base; /* first: what db.c knows */
 	sqlite3 *db;
-	char err[512];
 	struct stmt_slot stmts[STMT_MAX];
 	size_t nstmts;
 	int wal_frames; /* own_checkpoints: the WAL after the last commit */
@@ -48,10 +48,14 @@ struct db {
 	int64_t busy_since_us;
 };
 
+static const struct db_ops sqlite_ops;
+static void sq_rollback(struct db *d);
+static void sq_close(struct db *d);
+
 /* Maps an SQLite result code to an ld_err, recording "what: message". */
-static enum ld_err fail(struct db *db, int rc, const char *what)
+static enum ld_err fail(struct sq *db, int rc, const char *what)
 {
-	snprintf(db->err, sizeof db->err, "%s: %s", what,
+	snprintf(db->base.err, sizeof db->base.err, "%s: %s", what,
 		 db->db ? sqlite3_errmsg(db->db) : "no database");
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return LD_ERR_BUSY;
@@ -60,38 +64,24 @@ static enum ld_err fail(struct db *db, int rc, const char *what)
 	return LD_ERR_DB;
 }
 
-const char *db_errmsg(const struct db *db)
-{
-	return db->err;
-}
-
-enum ld_err db_error(struct db *db, enum ld_err e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(db->err, sizeof db->err, fmt, ap);
-	va_end(ap);
-	return e;
-}
-
 /* ---- statements ---- */
 
 /* The cached statement for sql, reset; NULL when it cannot be prepared
  * (or the cache is full: more distinct statements than any program has),
  * with the error recorded in *e. */
-static sqlite3_stmt *cached(struct db *db, const char *sql, enum ld_err *e)
+static struct stmt_slot *cached(struct sq *db, const char *sql, enum ld_err *e)
 {
+	struct stmt_slot *slot;
 	sqlite3_stmt *st;
 	int rc;
 
 	for (size_t i = 0; i < db->nstmts; i++)
 		if (db->stmts[i].sql == sql) {
 			sqlite3_reset(db->stmts[i].stmt); /* left open by an early return */
-			return db->stmts[i].stmt;
+			return &db->stmts[i];
 		}
 	if (db->nstmts == STMT_MAX) {
-		*e = db_error(db, LD_ERR_DB, "cannot prepare statement: more than %d", STMT_MAX);
+		*e = db_error(&db->base, LD_ERR_DB, "cannot prepare statement: more than %d", STMT_MAX);
 		return NULL;
 	}
 	rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
@@ -99,10 +89,11 @@ static sqlite3_stmt *cached(struct db *db, const char *sql, enum ld_err *e)
 		*e = fail(db, rc, "cannot prepare statement");
 		return NULL;
 	}
-	db->stmts[db->nstmts].sql = sql;
-	db->stmts[db->nstmts].stmt = st;
-	db->nstmts++;
-	return st;
+	slot = &db->stmts[db->nstmts++];
+	slot->base.ops = db->base.ops;
+	slot->sql = sql;
+	slot->stmt = st;
+	return slot;
 }
 
 /*
@@ -111,12 +102,12 @@ static sqlite3_stmt *cached(struct db *db, const char *sql, enum ld_err *e)
  * LD_ERR_INVALID when fmt does not match the statement (a mistake in
  * the caller, reported with its SQL) or a bind fails.
  */
-static enum ld_err bind(struct db *db, sqlite3_stmt *st, const char *fmt, va_list ap)
+static enum ld_err bind(struct sq *db, sqlite3_stmt *st, const char *fmt, va_list ap)
 {
 	int n = sqlite3_bind_parameter_count(st), rc = SQLITE_OK;
 
 	if ((int)strlen(fmt) != n)
-		return db_error(db, LD_ERR_INVALID, "%d parameters bound ('%s'), the statement has %d: %s",
+		return db_error(&db->base, LD_ERR_INVALID, "%d parameters bound ('%s'), the statement has %d: %s",
 				(int)strlen(fmt), fmt, n, sqlite3_sql(st));
 	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
 		const char *s;
@@ -139,7 +130,7 @@ static enum ld_err bind(struct db *db, sqlite3_stmt *st, const char *fmt, va_lis
 			rc = p ? sqlite3_bind_int64(st, i + 1, *p) : sqlite3_bind_null(st, i + 1);
 			break;
 		default:
-			return db_error(db, LD_ERR_INVALID, "bad bind format '%s' for: %s", fmt,
+			return db_error(&db->base, LD_ERR_INVALID, "bad bind format '%s' for: %s", fmt,
 					sqlite3_sql(st));
 		}
 	}
@@ -148,20 +139,20 @@ static enum ld_err bind(struct db *db, sqlite3_stmt *st, const char *fmt, va_lis
 
 /* Prepares (or finds) sql and binds fmt: the first half of every call.
  * *st is NULL on an error. */
-static enum ld_err start(struct db *db, sqlite3_stmt **st, const char *sql, const char *fmt,
-			 va_list ap)
+static enum ld_err start(struct sq *db, struct stmt_slot **slot, const char *sql,
+			 const char *fmt, va_list ap)
 {
 	enum ld_err e = LD_OK;
 
-	if ((*st = cached(db, sql, &e)) && (e = bind(db, *st, fmt, ap)) != LD_OK) {
-		sqlite3_reset(*st);
-		*st = NULL;
+	if ((*slot = cached(db, sql, &e)) && (e = bind(db, (*slot)->stmt, fmt, ap)) != LD_OK) {
+		sqlite3_reset((*slot)->stmt);
+		*slot = NULL;
 	}
 	return e;
 }
 
 /* Steps st to its end (rows, if any, are passed over) and resets it. */
-static enum ld_err run(struct db *db, sqlite3_stmt *st, const char *what)
+static enum ld_err run(struct sq *db, sqlite3_stmt *st, const char *what)
 {
 	int rc;
 
@@ -172,58 +163,38 @@ static enum ld_err run(struct db *db, sqlite3_stmt *st, const char *what)
 }
 
 /* db_exec, and with id db_insert. */
-static enum ld_err exec(struct db *db, const char *sql, const char *what, int64_t *id,
-			const char *fmt, va_list ap)
+static enum ld_err sq_exec(struct db *d, const char *sql, const char *what, int64_t *id,
+			   const char *fmt, va_list ap)
 {
-	sqlite3_stmt *st;
-	enum ld_err e = start(db, &st, sql, fmt, ap);
+	struct sq *db = SQ(d);
+	struct stmt_slot *slot;
+	enum ld_err e = start(db, &slot, sql, fmt, ap);
 
-	if (e == LD_OK && (e = run(db, st, what)) == LD_OK && id)
+	if (e == LD_OK && (e = run(db, slot->stmt, what)) == LD_OK && id)
 		*id = sqlite3_last_insert_rowid(db->db);
 	return e;
 }
 
-enum ld_err db_exec(struct db *db, const char *sql, const char *what, const char *fmt, ...)
+static int64_t sq_changes(struct db *d)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	enum ld_err e = exec(db, sql, what, NULL, fmt, ap);
-	va_end(ap);
-	return e;
+	return sqlite3_changes64(SQ(d)->db);
 }
 
-int64_t db_changes(struct db *db)
+static enum ld_err sq_int(struct db *d, const char *sql, const char *what, int64_t *v,
+			  int *found, const char *fmt, va_list ap)
 {
-	return sqlite3_changes64(db->db);
-}
-
-enum ld_err db_insert(struct db *db, const char *sql, const char *what, int64_t *id,
-		      const char *fmt, ...)
-{
-	va_list ap;
-	*id = 0;
-	va_start(ap, fmt);
-	enum ld_err e = exec(db, sql, what, id, fmt, ap);
-	va_end(ap);
-	return e;
-}
-
-enum ld_err db_int(struct db *db, const char *sql, const char *what, int64_t *v, int *found,
-		   const char *fmt, ...)
-{
+	struct sq *db = SQ(d);
+	struct stmt_slot *slot;
 	sqlite3_stmt *st;
 	enum ld_err e;
-	va_list ap;
 	int rc;
 
 	*v = 0;
 	if (found)
 		*found = 0;
-	va_start(ap, fmt);
-	e = start(db, &st, sql, fmt, ap);
-	va_end(ap);
-	if (e != LD_OK)
+	if ((e = start(db, &slot, sql, fmt, ap)) != LD_OK)
 		return e;
+	st = slot->stmt;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*v = sqlite3_column_int64(st, 0);
 		if (found)
@@ -234,18 +205,17 @@ enum ld_err db_int(struct db *db, const char *sql, const char *what, int64_t *v,
 	return rc == SQLITE_DONE ? LD_OK : fail(db, rc, what);
 }
 
-enum ld_err db_query(struct db *db, struct db_stmt **out, const char *sql, const char *fmt, ...)
+static enum ld_err sq_query(struct db *d, struct db_stmt **out, const char *sql,
+			   const char *fmt, va_list ap)
 {
-	sqlite3_stmt *st;
-	va_list ap;
-	va_start(ap, fmt);
-	enum ld_err e = start(db, &st, sql, fmt, ap);
-	va_end(ap);
-	*out = (struct db_stmt *)st;
+	struct stmt_slot *slot;
+	enum ld_err e = start(SQ(d), &slot, sql, fmt, ap);
+
+	*out = slot ? &slot->base : NULL;
 	return e;
 }
 
-int db_step(struct db_stmt *st)
+static int sq_step(struct db_stmt *st)
 {
 	int rc = sqlite3_step(ST(st));
 
@@ -254,29 +224,29 @@ int db_step(struct db_stmt *st)
 
 /* sqlite3_reset returns the error of the statement's last step, if it
  * failed, and leaves its message on the connection. */
-enum ld_err db_end(struct db *db, struct db_stmt *st, const char *what)
+static enum ld_err sq_end(struct db *d, struct db_stmt *st, const char *what)
 {
 	int rc = sqlite3_reset(ST(st));
 
-	return rc == SQLITE_OK ? LD_OK : fail(db, rc, what);
+	return rc == SQLITE_OK ? LD_OK : fail(SQ(d), rc, what);
 }
 
-int64_t db_col_int(struct db_stmt *st, int col)
+static int64_t sq_col_int(struct db_stmt *st, int col)
 {
 	return sqlite3_column_int64(ST(st), col);
 }
 
-const char *db_col_text(struct db_stmt *st, int col)
+static const char *sq_col_text(struct db_stmt *st, int col)
 {
 	return (const char *)sqlite3_column_text(ST(st), col);
 }
 
-size_t db_col_len(struct db_stmt *st, int col)
+static size_t sq_col_len(struct db_stmt *st, int col)
 {
 	return (size_t)sqlite3_column_bytes(ST(st), col);
 }
 
-int db_col_null(struct db_stmt *st, int col)
+static int sq_col_null(struct db_stmt *st, int col)
 {
 	return sqlite3_column_type(ST(st), col) == SQLITE_NULL;
 }
@@ -285,22 +255,24 @@ int db_col_null(struct db_stmt *st, int col)
 
 /* Steps a cached statement that returns no row (BEGIN, COMMIT, ...):
  * parsed once per process instead of per transaction. */
-static enum ld_err step_cached(struct db *db, const char *sql, const char *what)
+static enum ld_err step_cached(struct sq *db, const char *sql, const char *what)
 {
 	enum ld_err e = LD_OK;
-	sqlite3_stmt *st = cached(db, sql, &e);
+	struct stmt_slot *slot = cached(db, sql, &e);
 
-	return st ? run(db, st, what) : e;
+	return slot ? run(db, slot->stmt, what) : e;
 }
 
-enum ld_err db_begin(struct db *db)
+static enum ld_err sq_begin(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	if (!db->batch)
 		return step_cached(db, "BEGIN IMMEDIATE", "cannot begin transaction");
 	/* A savepoint outside a transaction would start one of its own and
 	 * commit on release: refuse when the batch's transaction is gone. */
 	if (sqlite3_get_autocommit(db->db))
-		return db_error(db, LD_ERR_DB, "the batch's transaction was rolled back");
+		return db_error(&db->base, LD_ERR_DB, "the batch's transaction was rolled back");
 	if (!db->savepoints) {
 		db->call_changes = sqlite3_total_changes64(db->db);
 		return LD_OK;
@@ -310,25 +282,29 @@ enum ld_err db_begin(struct db *db)
 	return e;
 }
 
-enum ld_err db_commit(struct db *db)
+static enum ld_err sq_commit(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	enum ld_err e;
 
 	if (db->batch) {
 		if (!db->savepoints)
 			return LD_OK;
 		if ((e = step_cached(db, "RELEASE rule", "cannot release savepoint")) != LD_OK)
-			db_rollback(db);
+			sq_rollback(&db->base);
 		db->in_savepoint = 0;
 		return e;
 	}
 	if ((e = step_cached(db, "COMMIT", "cannot commit")) != LD_OK)
-		db_rollback(db);
+		sq_rollback(&db->base);
 	return e;
 }
 
-void db_rollback(struct db *db)
+static void sq_rollback(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	if (db->batch && !db->savepoints) {
 		/* Nothing to undo when the call only read (a refusal);
 		 * otherwise only the whole batch can be. */
@@ -346,19 +322,25 @@ void db_rollback(struct db *db)
 		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-enum ld_err db_read_begin(struct db *db)
+static enum ld_err sq_read_begin(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	return step_cached(db, "BEGIN", "cannot begin reading");
 }
 
-void db_read_end(struct db *db)
+static void sq_read_end(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	if (!sqlite3_get_autocommit(db->db))
 		step_cached(db, "COMMIT", "cannot end reading");
 }
 
-enum ld_err db_batch_begin(struct db *db, int savepoints)
+static enum ld_err sq_batch_begin(struct db *d, int savepoints)
 {
+	struct sq *db = SQ(d);
+
 	enum ld_err e = step_cached(db, "BEGIN IMMEDIATE", "cannot begin transaction");
 
 	db->batch = e == LD_OK;
@@ -367,28 +349,34 @@ enum ld_err db_batch_begin(struct db *db, int savepoints)
 	return e;
 }
 
-int db_batch_intact(struct db *db)
+static int sq_batch_intact(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	return db->batch && !sqlite3_get_autocommit(db->db);
 }
 
-int db_batch_spoiled(struct db *db)
+static int sq_batch_spoiled(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	return db->batch && db->spoiled;
 }
 
-enum ld_err db_batch_end(struct db *db, int commit)
+static enum ld_err sq_batch_end(struct db *d, int commit)
 {
+	struct sq *db = SQ(d);
+
 	enum ld_err e = LD_OK;
 
 	db->batch = 0;
 	db->in_savepoint = 0;
 	if (commit && db->spoiled) {
 		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-		return db_error(db, LD_ERR_DB, "a call in the batch could not undo its writes");
+		return db_error(&db->base, LD_ERR_DB, "a call in the batch could not undo its writes");
 	}
 	if (sqlite3_get_autocommit(db->db))
-		return db_error(db, LD_ERR_DB, "the batch's transaction was rolled back");
+		return db_error(&db->base, LD_ERR_DB, "the batch's transaction was rolled back");
 	if (commit)
 		e = step_cached(db, "COMMIT", "cannot commit");
 	if (!commit || e != LD_OK)
@@ -411,7 +399,7 @@ enum ld_err db_batch_end(struct db *db, int commit)
  */
 static int busy_wait(void *arg, int count)
 {
-	struct db *db = arg;
+	struct sq *db = arg;
 	int64_t now = ld_mono_us();
 	struct timespec ts = { 0, 0 };
 
@@ -434,25 +422,28 @@ static int note_wal_frames(void *arg, sqlite3 *handle, const char *name, int fra
 {
 	(void)handle;
 	(void)name;
-	((struct db *)arg)->wal_frames = frames;
+	((struct sq *)arg)->wal_frames = frames;
 	return SQLITE_OK;
 }
 
-int db_wal_frames(const struct db *db)
+static int sq_wal_frames(const struct db *d)
 {
+	const struct sq *db = SQ(d);
+
 	return db->wal_frames;
 }
 
-enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out,
+enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, struct db **out,
 		    char *err, size_t errlen)
 {
 	static int configured;
-	struct db *db = xcalloc(1, sizeof *db);
+	struct sq *db = xcalloc(1, sizeof *db);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	char pragmas[400];
 	struct stat st;
 	int rc;
 
+	db->base.ops = &sqlite_ops;
 	*out = NULL;
 	/* Before the first connection of the process: SQLite's allocation
 	 * statistics take a global mutex on every malloc and free, and
@@ -465,13 +456,13 @@ enum ld_err db_open(const char *path, const struct ledger_options *opt, struct d
 		flags |= SQLITE_OPEN_CREATE;
 	} else if (stat(path, &st) != 0) {
 		snprintf(err, errlen, "cannot open database '%s': %s", path, strerror(errno));
-		db_close(db);
+		sq_close(&db->base);
 		return LD_ERR_IO;
 	}
 	if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database '%s': %s", path,
 			 db->db ? sqlite3_errmsg(db->db) : "out of memory");
-		db_close(db);
+		sq_close(&db->base);
 		return LD_ERR_DB;
 	}
 	sqlite3_extended_result_codes(db->db, 1);
@@ -493,18 +484,20 @@ enum ld_err db_open(const char *path, const struct ledger_options *opt, struct d
 			" PRAGMA locking_mode=EXCLUSIVE;");
 	if ((rc = sqlite3_exec(db->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
 		fail(db, rc, "cannot set up database");
-		snprintf(err, errlen, "database '%s': %s", path, db->err);
-		db_close(db);
+		snprintf(err, errlen, "database '%s': %s", path, db->base.err);
+		sq_close(&db->base);
 		return LD_ERR_DB;
 	}
 	if (opt->own_checkpoints) /* after the pragmas: replaces autocheckpoint */
 		sqlite3_wal_hook(db->db, note_wal_frames, db);
-	*out = db;
+	*out = &db->base;
 	return LD_OK;
 }
 
-void db_close(struct db *db)
+static void sq_close(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	if (!db)
 		return;
 	for (size_t i = 0; i < db->nstmts; i++)
@@ -513,8 +506,10 @@ void db_close(struct db *db)
 	free(db);
 }
 
-enum ld_err db_checkpoint(struct db *db, int restart, int *frames)
+static enum ld_err sq_checkpoint(struct db *d, int restart, int *frames)
 {
+	struct sq *db = SQ(d);
+
 	int log = 0, done = 0;
 	int rc = sqlite3_wal_checkpoint_v2(db->db, NULL,
 					   restart ? SQLITE_CHECKPOINT_RESTART
@@ -527,8 +522,10 @@ enum ld_err db_checkpoint(struct db *db, int restart, int *frames)
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot checkpoint");
 }
 
-enum ld_err db_sync(struct db *db)
+static enum ld_err sq_sync(struct db *d)
 {
+	struct sq *db = SQ(d);
+
 	sqlite3_file *f = NULL;
 	int rc = sqlite3_file_control(db->db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
 
@@ -537,27 +534,63 @@ enum ld_err db_sync(struct db *db)
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot sync the database");
 }
 
-enum ld_err db_schema_version(struct db *db, int *version)
+static enum ld_err sq_schema_version(struct db *d, int *version)
 {
+	struct sq *db = SQ(d);
+
 	int64_t v = 0;
-	enum ld_err e = db_int(db, "PRAGMA user_version", "cannot read the schema version",
+	enum ld_err e = db_int(&db->base, "PRAGMA user_version", "cannot read the schema version",
 			       &v, NULL, "");
 
 	*version = (int)v;
 	return e;
 }
 
-enum ld_err db_set_schema_version(struct db *db, int version)
+static enum ld_err sq_set_schema_version(struct db *d, int version)
 {
+	struct sq *db = SQ(d);
+
 	char sql[64];
 
 	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
-	return db_script(db, sql, "cannot set the schema version");
+	return db_script(&db->base, sql, "cannot set the schema version");
 }
 
-enum ld_err db_script(struct db *db, const char *sql, const char *what)
+static enum ld_err sq_script(struct db *d, const char *sql, const char *what)
 {
+	struct sq *db = SQ(d);
+
 	int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, what);
 }
+
+static const struct db_ops sqlite_ops = {
+	.engine = DB_SQLITE,
+	.exec = sq_exec,
+	.changes = sq_changes,
+	.one_int = sq_int,
+	.query = sq_query,
+	.step = sq_step,
+	.end = sq_end,
+	.col_int = sq_col_int,
+	.col_text = sq_col_text,
+	.col_len = sq_col_len,
+	.col_null = sq_col_null,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.read_begin = sq_read_begin,
+	.read_end = sq_read_end,
+	.close = sq_close,
+	.checkpoint = sq_checkpoint,
+	.sync = sq_sync,
+	.wal_frames = sq_wal_frames,
+	.batch_begin = sq_batch_begin,
+	.batch_intact = sq_batch_intact,
+	.batch_spoiled = sq_batch_spoiled,
+	.batch_end = sq_batch_end,
+	.schema_version = sq_schema_version,
+	.set_schema_version = sq_set_schema_version,
+	.script = sq_script,
+};

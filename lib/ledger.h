@@ -34,6 +34,10 @@ struct ledger_options {
 	int own_checkpoints;   /* no automatic checkpoints at all: the caller
 				* watches ledger_wal_frames() and checkpoints
 				* between its transactions (the writer does) */
+	int lazy;              /* PostgreSQL: open even when the server is
+				* not there yet (the first call connects);
+				* the FastCGI children, which answer 503
+				* meanwhile */
 	int bulk;              /* a batch program with a throwaway database to
 				* itself (bench/replay): no syncs, an exclusive
 				* lock, a large page cache */

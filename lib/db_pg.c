@@ -1,0 +1,684 @@
+/*
+ * db_pg.c - db.h on PostgreSQL (libpq): a connection found through a
+ * libpq connection string (multi-host strings included), statements
+ * prepared once per connection and cached by the address of their SQL
+ * text, binds sent as text, rows read from the result, transactions and
+ * the writer's batches of savepoints, the schema version in a table.
+ *
+ * A lost connection (the server restarted, a standby was promoted and
+ * this one is read-only, the network) is LD_ERR_BUSY for the call that
+ * met it: the HTTP layer answers 503 with Retry-After and nothing was
+ * acknowledged. The next call outside a transaction connects again,
+ * at most ten times a second, and the connection string's
+ * target_session_attrs finds the primary among its hosts.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db_engine.h"
+#include "ledger.h"
+
+#define STMT_MAX 128
+#define PARAM_MAX 32
+
+struct pg_stmt {
+	struct db_stmt base; /* first: what db.c knows */
+	const char *sql;  /* the key, by address */
+	int returning;    /* prepared with " RETURNING id" (db_insert) */
+	int nparams;
+	unsigned generation; /* the connection it was prepared on */
+	PGresult *res;    /* the rows of the open cursor */
+	int row, nrows;
+};
+
+struct pg {
+	struct db base; /* first: what db.c knows */
+	PGconn *conn;
+	char *conninfo;
+	unsigned generation;   /* counts connections made */
+	int64_t next_try_us;   /* no connection: the next attempt, not before */
+	int statement_timeout_ms;
+	struct pg_stmt stmts[STMT_MAX];
+	size_t nstmts;
+	int64_t changes;
+	int in_tx;             /* a transaction is open (BEGIN sent) */
+	int batch, savepoints, in_savepoint, spoiled, batch_failed;
+	/* binds: text values, their buffers for numbers */
+	const char *values[PARAM_MAX];
+	char nums[PARAM_MAX][24];
+};
+
+#define PG(d) ((struct pg *)(d))
+#define PST(s) ((struct pg_stmt *)(s))
+
+/* ---- errors ---- */
+
+/* Whether an SQLSTATE says "try again": the transaction lost to another
+ * (serialization failure, deadlock), a lock or statement timeout, or the
+ * server going away or being read-only (a standby, or one being
+ * promoted). */
+static int transient(const char *state)
+{
+	static const char *const codes[] = {
+		"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "25006",
+		"53300", /* too many connections */
+	};
+
+	if (!state)
+		return 0;
+	if (strncmp(state, "08", 2) == 0) /* connection exceptions */
+		return 1;
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		if (strcmp(state, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether the connection is to be dropped and made again: it broke, or
+ * it is to a server that cannot take writes (a standby). */
+static int reconnect_after(const char *state)
+{
+	return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+			 strcmp(state, "25006") == 0);
+}
+
+static void drop_connection(struct pg *p)
+{
+	PQfinish(p->conn);
+	p->conn = NULL;
+	p->in_tx = 0;
+	p->next_try_us = 0;
+}
+
+/* Records "what: message" for a failed result (res may be NULL: the
+ * connection's error) and maps it to an ld_err; drops a broken
+ * connection. */
+static enum ld_err fail(struct pg *p, const PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	int lost = !p->conn || PQstatus(p->conn) != CONNECTION_OK || reconnect_after(state);
+
+	if (!msg)
+		msg = p->conn ? PQerrorMessage(p->conn) : "not connected";
+	snprintf(p->base.err, sizeof p->base.err, "%s: %.*s", what,
+		 (int)strcspn(msg, "\n"), msg);
+	if (lost)
+		drop_connection(p);
+	if (lost || transient(state))
+		return LD_ERR_BUSY;
+	if (state && strcmp(state, "53200") == 0)
+		return LD_ERR_NOMEM;
+	return LD_ERR_DB;
+}
+
+/* ---- the connection ---- */
+
+static enum ld_err run_simple(struct pg *p, const char *sql, const char *what);
+
+/* Makes the connection when there is none (outside a transaction only,
+ * and at most every 100 ms while the server is unreachable). */
+static enum ld_err connected(struct pg *p)
+{
+	static const char *const keys[] = { "connect_timeout", "application_name",
+					    "dbname", NULL };
+	const char *vals[] = { "3", "luckydice", p->conninfo, NULL };
+	int64_t now = ld_mono_us();
+	char sql[64];
+
+	if (p->conn)
+		return LD_OK;
+	if (now < p->next_try_us)
+		return db_error(&p->base, LD_ERR_BUSY, "no connection to the database:"
+				" trying again shortly");
+	p->next_try_us = now + 100 * 1000;
+	p->conn = PQconnectdbParams(keys, vals, 1);
+	if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+		const char *m = p->conn ? PQerrorMessage(p->conn) : "out of memory";
+		snprintf(p->base.err, sizeof p->base.err, "cannot connect to the database: %.*s",
+			 (int)strcspn(m, "\n"), m);
+		PQfinish(p->conn);
+		p->conn = NULL;
+		return LD_ERR_BUSY;
+	}
+	p->generation++;
+	snprintf(sql, sizeof sql, "SET statement_timeout = %d", p->statement_timeout_ms);
+	return run_simple(p, sql, "cannot set the statement timeout");
+}
+
+/* Runs sql with the simple protocol (no parameters; several statements
+ * allowed). */
+static enum ld_err run_simple(struct pg *p, const char *sql, const char *what)
+{
+	enum ld_err e;
+	PGresult *res;
+
+	if (!p->conn && (e = connected(p)) != LD_OK)
+		return e;
+	res = PQexec(p->conn, sql);
+	ExecStatusType s = PQresultStatus(res);
+	e = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? LD_OK : fail(p, res, what);
+	PQclear(res);
+	return e;
+}
+
+/* ---- statements ---- */
+
+/* sql with ?N made $N (outside quotes), and " RETURNING id" when asked;
+ * *nparams gets the highest N. The caller frees the result. */
+static char *to_pg(const char *sql, int returning, int *nparams)
+{
+	size_t n = strlen(sql);
+	char *out = xmalloc(n + 16), *o = out;
+	char quote = 0;
+
+	*nparams = 0;
+	for (const char *s = sql; *s; s++) {
+		if (quote) {
+			if (*s == quote)
+				quote = 0;
+		} else if (*s == '\'' || *s == '"') {
+			quote = *s;
+		} else if (*s == '?' && s[1] >= '0' && s[1] <= '9') {
+			int v = atoi(s + 1);
+			if (v > *nparams)
+				*nparams = v;
+			*o++ = '$';
+			continue;
+		}
+		*o++ = *s;
+	}
+	*o = '\0';
+	if (returning)
+		strcpy(o, " RETURNING id");
+	return out;
+}
+
+/* The cached statement for sql, prepared on this connection. */
+static struct pg_stmt *cached(struct pg *p, const char *sql, int returning, enum ld_err *e)
+{
+	struct pg_stmt *st = NULL;
+	char name[16];
+
+	if ((*e = connected(p)) != LD_OK)
+		return NULL;
+	for (size_t i = 0; i < p->nstmts && !st; i++)
+		if (p->stmts[i].sql == sql && p->stmts[i].returning == returning)
+			st = &p->stmts[i];
+	if (!st) {
+		if (p->nstmts == STMT_MAX) {
+			*e = db_error(&p->base, LD_ERR_DB,
+				      "cannot prepare statement: more than %d", STMT_MAX);
+			return NULL;
+		}
+		st = &p->stmts[p->nstmts++];
+		st->base.ops = p->base.ops;
+		st->sql = sql;
+		st->returning = returning;
+		st->generation = 0;
+	}
+	PQclear(st->res); /* a cursor left open by an early return */
+	st->res = NULL;
+	if (st->generation == p->generation)
+		return st;
+	char *text = to_pg(sql, returning, &st->nparams);
+	snprintf(name, sizeof name, "s%d", (int)(st - p->stmts));
+	PGresult *res = PQprepare(p->conn, name, text, 0, NULL);
+	free(text);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*e = fail(p, res, "cannot prepare statement");
+		PQclear(res);
+		return NULL;
+	}
+	PQclear(res);
+	st->generation = p->generation;
+	return st;
+}
+
+/* Binds fmt's values as text into p->values (see db.h). */
+static enum ld_err bind(struct pg *p, struct pg_stmt *st, const char *fmt, va_list ap)
+{
+	int n = (int)strlen(fmt);
+
+	if (n != st->nparams || n > PARAM_MAX)
+		return db_error(&p->base, LD_ERR_INVALID,
+				"%d parameters bound ('%s'), the statement has %d: %s", n, fmt,
+				st->nparams, st->sql);
+	for (int i = 0; i < n; i++) {
+		const int64_t *v;
+
+		switch (fmt[i]) {
+		case 't':
+			p->values[i] = va_arg(ap, const char *);
+			break;
+		case 'i':
+			snprintf(p->nums[i], sizeof p->nums[i], "%d", va_arg(ap, int));
+			p->values[i] = p->nums[i];
+			break;
+		case 'l':
+			snprintf(p->nums[i], sizeof p->nums[i], "%lld",
+				 (long long)va_arg(ap, int64_t));
+			p->values[i] = p->nums[i];
+			break;
+		case 'L':
+			v = va_arg(ap, const int64_t *);
+			if (v)
+				snprintf(p->nums[i], sizeof p->nums[i], "%lld", (long long)*v);
+			p->values[i] = v ? p->nums[i] : NULL;
+			break;
+		default:
+			return db_error(&p->base, LD_ERR_INVALID, "bad bind format '%s' for: %s",
+					fmt, st->sql);
+		}
+	}
+	return LD_OK;
+}
+
+/* Prepares (or finds), binds and runs: st->res gets the rows. */
+static enum ld_err execute(struct pg *p, const char *sql, int returning, const char *what,
+			   const char *fmt, va_list ap, struct pg_stmt **out)
+{
+	enum ld_err e;
+	struct pg_stmt *st = cached(p, sql, returning, &e);
+	char name[16];
+
+	*out = NULL;
+	if (!st)
+		return e;
+	if ((e = bind(p, st, fmt, ap)) != LD_OK)
+		return e;
+	snprintf(name, sizeof name, "s%d", (int)(st - p->stmts));
+	st->res = PQexecPrepared(p->conn, name, st->nparams, p->values, NULL, NULL, 0);
+	ExecStatusType s = PQresultStatus(st->res);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		e = fail(p, st->res, what);
+		PQclear(st->res);
+		st->res = NULL;
+		return e;
+	}
+	const char *t = PQcmdTuples(st->res);
+	p->changes = *t ? atoll(t) : 0;
+	st->row = -1;
+	st->nrows = PQntuples(st->res);
+	*out = st;
+	return LD_OK;
+}
+
+static void finish(struct pg_stmt *st)
+{
+	if (st) {
+		PQclear(st->res);
+		st->res = NULL;
+	}
+}
+
+/* db_exec, and with id db_insert (RETURNING id). */
+static enum ld_err pg_exec(struct db *db, const char *sql, const char *what, int64_t *id,
+			   const char *fmt, va_list ap)
+{
+	struct pg_stmt *st;
+	enum ld_err e = execute(PG(db), sql, id != NULL, what, fmt, ap, &st);
+
+	if (id)
+		*id = e == LD_OK && st->nrows > 0 ? atoll(PQgetvalue(st->res, 0, 0)) : 0;
+	finish(st);
+	return e;
+}
+
+static int64_t pg_changes(struct db *db)
+{
+	return PG(db)->changes;
+}
+
+static int64_t value_int(const PGresult *res, int row, int col)
+{
+	const char *v = PQgetvalue(res, row, col);
+
+	if (PQgetisnull(res, row, col))
+		return 0;
+	if (v[0] == 't' && v[1] == '\0') /* a boolean */
+		return 1;
+	if (v[0] == 'f' && v[1] == '\0')
+		return 0;
+	return strtoll(v, NULL, 10);
+}
+
+static enum ld_err pg_int(struct db *db, const char *sql, const char *what, int64_t *v,
+			  int *found, const char *fmt, va_list ap)
+{
+	struct pg_stmt *st;
+	enum ld_err e = execute(PG(db), sql, 0, what, fmt, ap, &st);
+
+	*v = 0;
+	if (found)
+		*found = e == LD_OK && st->nrows > 0;
+	if (e == LD_OK && st->nrows > 0 && PQnfields(st->res) > 0)
+		*v = value_int(st->res, 0, 0);
+	finish(st);
+	return e;
+}
+
+static enum ld_err pg_query(struct db *db, struct db_stmt **out, const char *sql,
+			    const char *fmt, va_list ap)
+{
+	struct pg_stmt *st;
+	enum ld_err e = execute(PG(db), sql, 0, "cannot query", fmt, ap, &st);
+
+	*out = st ? &st->base : NULL;
+	return e;
+}
+
+static int pg_step(struct db_stmt *s)
+{
+	struct pg_stmt *st = PST(s);
+
+	if (!st->res)
+		return 0;
+	return ++st->row < st->nrows ? 1 : 0;
+}
+
+static enum ld_err pg_end(struct db *db, struct db_stmt *s, const char *what)
+{
+	(void)db;
+	(void)what;
+	finish(PST(s));
+	return LD_OK;
+}
+
+static int64_t pg_col_int(struct db_stmt *s, int col)
+{
+	return value_int(PST(s)->res, PST(s)->row, col);
+}
+
+static const char *pg_col_text(struct db_stmt *s, int col)
+{
+	struct pg_stmt *st = PST(s);
+
+	return PQgetisnull(st->res, st->row, col) ? NULL : PQgetvalue(st->res, st->row, col);
+}
+
+static size_t pg_col_len(struct db_stmt *s, int col)
+{
+	return (size_t)PQgetlength(PST(s)->res, PST(s)->row, col);
+}
+
+static int pg_col_null(struct db_stmt *s, int col)
+{
+	return PQgetisnull(PST(s)->res, PST(s)->row, col);
+}
+
+/* ---- transactions ---- */
+
+/*
+ * Outside a batch: BEGIN .. COMMIT, READ COMMITTED. Each rule is one
+ * function call whose statements are each atomic (conditional updates,
+ * upserts) and backed by a unique index; what a concurrent transaction
+ * on another host does first makes ours wait for its commit and then
+ * see it, or fail on the unique index (LD_ERR_DB; run again, the rule
+ * then sees the other's row and refuses or replays).
+ */
+static enum ld_err pg_begin(struct db *db)
+{
+	struct pg *p = PG(db);
+	enum ld_err e;
+
+	if (!p->batch) {
+		if ((e = run_simple(p, "BEGIN", "cannot begin transaction")) == LD_OK)
+			p->in_tx = 1;
+		return e;
+	}
+	if (!p->conn || PQtransactionStatus(p->conn) != PQTRANS_INTRANS)
+		return db_error(db, LD_ERR_DB, "the batch's transaction was rolled back");
+	if (!p->savepoints)
+		return LD_OK;
+	e = run_simple(p, "SAVEPOINT rule", "cannot begin savepoint");
+	p->in_savepoint = e == LD_OK;
+	return e;
+}
+
+static void rollback_tx(struct pg *p)
+{
+	if (p->conn && PQtransactionStatus(p->conn) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(p->conn, "ROLLBACK");
+		PQclear(res);
+	}
+	p->in_tx = 0;
+}
+
+static enum ld_err pg_commit(struct db *db)
+{
+	struct pg *p = PG(db);
+	enum ld_err e;
+
+	if (p->batch) {
+		if (!p->savepoints)
+			return LD_OK;
+		e = run_simple(p, "RELEASE rule", "cannot release savepoint");
+		p->in_savepoint = 0;
+		return e;
+	}
+	e = run_simple(p, "COMMIT", "cannot commit");
+	if (e != LD_OK)
+		rollback_tx(p);
+	p->in_tx = 0;
+	return e;
+}
+
+static void pg_rollback(struct db *db)
+{
+	struct pg *p = PG(db);
+
+	if (p->batch && !p->savepoints) {
+		/* A statement that failed has aborted the whole transaction:
+		 * only the batch as a whole can be undone. */
+		if (p->conn && PQtransactionStatus(p->conn) == PQTRANS_INERROR)
+			p->spoiled = 1;
+		return;
+	}
+	if (p->batch) {
+		if (p->in_savepoint && p->conn) {
+			PGresult *res = PQexec(p->conn, "ROLLBACK TO rule; RELEASE rule");
+			PQclear(res);
+		}
+		p->in_savepoint = 0;
+		return;
+	}
+	rollback_tx(p);
+}
+
+static enum ld_err pg_read_begin(struct db *db)
+{
+	/* REPEATABLE READ: one snapshot over several queries */
+	enum ld_err e = run_simple(PG(db), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+				   "cannot begin reading");
+	PG(db)->in_tx = e == LD_OK;
+	return e;
+}
+
+static void pg_read_end(struct db *db)
+{
+	rollback_tx(PG(db));
+}
+
+static enum ld_err pg_batch_begin(struct db *db, int savepoints)
+{
+	struct pg *p = PG(db);
+	enum ld_err e = run_simple(p, "BEGIN", "cannot begin transaction");
+
+	p->batch = p->in_tx = e == LD_OK;
+	p->savepoints = savepoints;
+	p->in_savepoint = p->spoiled = 0;
+	return e;
+}
+
+static int pg_batch_intact(struct db *db)
+{
+	struct pg *p = PG(db);
+
+	return p->batch && p->conn && PQtransactionStatus(p->conn) == PQTRANS_INTRANS;
+}
+
+static int pg_batch_spoiled(struct db *db)
+{
+	return PG(db)->batch && PG(db)->spoiled;
+}
+
+static enum ld_err pg_batch_end(struct db *db, int commit)
+{
+	struct pg *p = PG(db);
+	enum ld_err e = LD_OK;
+
+	p->batch = 0;
+	p->in_savepoint = 0;
+	if (commit && (p->spoiled || !p->conn ||
+		       PQtransactionStatus(p->conn) != PQTRANS_INTRANS)) {
+		rollback_tx(p);
+		return p->conn ? db_error(db, LD_ERR_DB, "the batch's transaction was rolled back")
+			       : LD_ERR_BUSY;
+	}
+	if (commit)
+		e = run_simple(p, "COMMIT", "cannot commit");
+	if (!commit || e != LD_OK)
+		rollback_tx(p);
+	p->in_tx = 0;
+	return e;
+}
+
+/* ---- what only SQLite has: nothing to do here ---- */
+
+static enum ld_err pg_checkpoint(struct db *db, int restart, int *frames)
+{
+	(void)db;
+	(void)restart;
+	if (frames)
+		*frames = 0;
+	return LD_OK;
+}
+
+static enum ld_err pg_sync(struct db *db)
+{
+	(void)db;
+	return LD_OK;
+}
+
+static int pg_wal_frames(const struct db *db)
+{
+	(void)db;
+	return 0;
+}
+
+/* ---- schema ---- */
+
+static enum ld_err pg_schema_version(struct db *db, int *version)
+{
+	struct pg *p = PG(db);
+	enum ld_err e;
+	PGresult *res;
+
+	*version = 0;
+	if ((e = connected(p)) != LD_OK)
+		return e;
+	res = PQexec(p->conn, "SELECT value FROM ledger_meta WHERE key = 'schema_version'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		if (PQntuples(res) > 0)
+			*version = atoi(PQgetvalue(res, 0, 0));
+	} else {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (!state || strcmp(state, "42P01") != 0) /* no such table: version 0 */
+			e = fail(p, res, "cannot read the schema version");
+		else if (p->in_tx)
+			e = db_error(db, LD_ERR_DB, "cannot read the schema version:"
+				     " no ledger_meta table");
+	}
+	PQclear(res);
+	return e;
+}
+
+static enum ld_err pg_set_schema_version(struct db *db, int version)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof sql, "INSERT INTO ledger_meta (key, value) VALUES"
+		 " ('schema_version', '%d') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		 version);
+	return run_simple(PG(db), sql, "cannot set the schema version");
+}
+
+static enum ld_err pg_script(struct db *db, const char *sql, const char *what)
+{
+	return run_simple(PG(db), sql, what);
+}
+
+static void pg_close(struct db *db)
+{
+	struct pg *p = PG(db);
+
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nstmts; i++)
+		PQclear(p->stmts[i].res);
+	PQfinish(p->conn);
+	free(p->conninfo);
+	free(p);
+}
+
+static const struct db_ops pg_ops = {
+	.engine = DB_PG,
+	.exec = pg_exec,
+	.changes = pg_changes,
+	.one_int = pg_int,
+	.query = pg_query,
+	.step = pg_step,
+	.end = pg_end,
+	.col_int = pg_col_int,
+	.col_text = pg_col_text,
+	.col_len = pg_col_len,
+	.col_null = pg_col_null,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.read_begin = pg_read_begin,
+	.read_end = pg_read_end,
+	.close = pg_close,
+	.checkpoint = pg_checkpoint,
+	.sync = pg_sync,
+	.wal_frames = pg_wal_frames,
+	.batch_begin = pg_batch_begin,
+	.batch_intact = pg_batch_intact,
+	.batch_spoiled = pg_batch_spoiled,
+	.batch_end = pg_batch_end,
+	.schema_version = pg_schema_version,
+	.set_schema_version = pg_set_schema_version,
+	.script = pg_script,
+};
+
+/*
+ * Opens a connection to the server conninfo names. The connection is
+ * made here, so that a wrong string or a server that is not there says
+ * so at once; later losses are made good by the next call (connected).
+ * The busy timeout becomes the statement timeout: a statement that waits
+ * longer (for a lock, or a server that stopped answering) is cancelled,
+ * LD_ERR_BUSY, and the transaction rolled back.
+ */
+enum ld_err db_pg_open(const char *conninfo, const struct ledger_options *opt,
+		       struct db **out, char *err, size_t errlen)
+{
+	struct pg *p = xcalloc(1, sizeof *p);
+	enum ld_err e;
+
+	p->base.ops = &pg_ops;
+	p->conninfo = xstrdup(conninfo);
+	p->statement_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000;
+	if ((e = connected(p)) != LD_OK && !opt->lazy) {
+		snprintf(err, errlen, "%s", p->base.err);
+		pg_close(&p->base);
+		*out = NULL;
+		return e == LD_ERR_BUSY ? LD_ERR_IO : e;
+	}
+	*out = &p->base;
+	return LD_OK;
+}
