@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "db.h"
 
 #ifndef LD_CONFIG_DEFAULT
 #define LD_CONFIG_DEFAULT "/etc/luckydice/luckydice.json"
@@ -465,6 +466,8 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 			return -1;
 		}
 		*sp = xstrdup(s);
+	} else if ((k->flags & CF_PATH) && k->off == OFF(db) && db_is_conninfo(s)) {
+		*sp = xstrdup(s); /* a PostgreSQL connection string, not a file */
 	} else if (k->kind == C_REDIS || (k->flags & CF_PATH)) {
 		*sp = resolve(cp, s);
 	} else {

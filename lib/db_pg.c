@@ -168,8 +168,10 @@ static enum ld_err run_simple(struct pg *p, const char *sql, const char *what)
 
 /* ---- statements ---- */
 
-/* sql with ?N made $N (outside quotes), and " RETURNING id" when asked;
- * *nparams gets the highest N. The caller frees the result. */
+/* sql with ?N made $N (outside quotes), SQLite's "INDEXED BY name"
+ * (an index hint PostgreSQL's planner does without) left out, and
+ * " RETURNING id" when asked; *nparams gets the highest N. The caller
+ * frees the result. */
 static char *to_pg(const char *sql, int returning, int *nparams)
 {
 	size_t n = strlen(sql);
@@ -183,6 +185,11 @@ static char *to_pg(const char *sql, int returning, int *nparams)
 				quote = 0;
 		} else if (*s == '\'' || *s == '"') {
 			quote = *s;
+		} else if (strncmp(s, " INDEXED BY ", 12) == 0) {
+			s += 12;
+			while (s[1] == '_' || (s[1] >= 'a' && s[1] <= 'z') || (s[1] >= '0' && s[1] <= '9'))
+				s++;
+			continue;
 		} else if (*s == '?' && s[1] >= '0' && s[1] <= '9') {
 			int v = atoi(s + 1);
 			if (v > *nparams)
@@ -575,26 +582,15 @@ static int pg_wal_frames(const struct db *db)
 
 static enum ld_err pg_schema_version(struct db *db, int *version)
 {
-	struct pg *p = PG(db);
-	enum ld_err e;
-	PGresult *res;
+	static const char SQL_HAS_META[] = "SELECT to_regclass('ledger_meta') IS NOT NULL";
+	static const char SQL_VERSION[] =
+		"SELECT CAST(value AS integer) FROM ledger_meta WHERE key = 'schema_version'";
+	int64_t v = 0, has = 0;
+	enum ld_err e = db_int(db, SQL_HAS_META, "cannot read the schema version", &has, NULL, "");
 
-	*version = 0;
-	if ((e = connected(p)) != LD_OK)
-		return e;
-	res = PQexec(p->conn, "SELECT value FROM ledger_meta WHERE key = 'schema_version'");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-		if (PQntuples(res) > 0)
-			*version = atoi(PQgetvalue(res, 0, 0));
-	} else {
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (!state || strcmp(state, "42P01") != 0) /* no such table: version 0 */
-			e = fail(p, res, "cannot read the schema version");
-		else if (p->in_tx)
-			e = db_error(db, LD_ERR_DB, "cannot read the schema version:"
-				     " no ledger_meta table");
-	}
-	PQclear(res);
+	if (e == LD_OK && has)
+		e = db_int(db, SQL_VERSION, "cannot read the schema version", &v, NULL, "");
+	*version = (int)v;
 	return e;
 }
 

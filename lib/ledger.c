@@ -103,21 +103,47 @@ enum ld_err ledger_batch_end(struct ledger *l, int commit)
 	return db_batch_end(l->db, commit);
 }
 
+/* The migrations of the ledger's engine; *n gets their count. */
+static const struct ld_migration *migrations(struct ledger *l, int *n)
+{
+	if (db_engine(l->db) == DB_PG) {
+		*n = ld_pg_nmigrations;
+		return ld_pg_migrations;
+	}
+	*n = ld_nmigrations;
+	return ld_migrations;
+}
+
+/* Several hosts may run 'luckydicectl init' at once against one
+ * PostgreSQL server: each migration runs under a transaction-wide lock
+ * and reads the version again inside it. */
+static const char SQL_PG_MIGRATE_LOCK[] = "SELECT pg_advisory_xact_lock(7201)";
+
 enum ld_err ledger_migrate(struct ledger *l, int *from, int *to)
 {
+	int n, v, pg = db_engine(l->db) == DB_PG;
+	const struct ld_migration *ms = migrations(l, &n);
 	enum ld_err e;
-	int v;
 
 	if ((e = db_schema_version(l->db, &v)) != LD_OK)
 		return e;
 	if (from)
 		*from = v;
-	for (int i = 0; i < ld_nmigrations; i++) {
-		const struct ld_migration *m = &ld_migrations[i];
+	for (int i = 0; i < n; i++) {
+		const struct ld_migration *m = &ms[i];
 		if (m->version <= v)
 			continue;
 		if ((e = db_begin(l->db)) != LD_OK)
 			return e;
+		if (pg && ((e = db_script(l->db, SQL_PG_MIGRATE_LOCK, "cannot lock the schema")) != LD_OK ||
+			   (e = db_schema_version(l->db, &v)) != LD_OK)) {
+			db_rollback(l->db);
+			return e;
+		}
+		if (m->version <= v) {
+			db_rollback(l->db);
+			continue;
+		}
 		if ((e = db_script(l->db, m->sql, m->name)) != LD_OK ||
 		    (e = db_set_schema_version(l->db, m->version)) != LD_OK) {
 			db_rollback(l->db);
@@ -134,9 +160,10 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to)
 
 enum ld_err ledger_check_schema(struct ledger *l)
 {
-	int want = ld_nmigrations ? ld_migrations[ld_nmigrations - 1].version : 0;
+	int n, v;
+	const struct ld_migration *ms = migrations(l, &n);
+	int want = n ? ms[n - 1].version : 0;
 	enum ld_err e;
-	int v;
 
 	if ((e = db_schema_version(l->db, &v)) != LD_OK)
 		return e;

@@ -49,8 +49,8 @@ struct ld_migration {
 	const char *name;
 	const char *sql;
 };
-extern const struct ld_migration ld_migrations[];
-extern const int ld_nmigrations;
+extern const struct ld_migration ld_migrations[], ld_pg_migrations[];
+extern const int ld_nmigrations, ld_pg_nmigrations;
 
 struct ld_balance {
 	int64_t granted, spent, version;

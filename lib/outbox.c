@@ -32,6 +32,16 @@ static const char SQL_OUTBOX_CLAIM[] =
 	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
 	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3)"
 	" RETURNING id, key, kind, promo, uid, payload, attempts";
+/* On PostgreSQL dispatchers on many hosts claim at once: each skips the
+ * rows another is claiming (SKIP LOCKED), and a row claimed since this
+ * statement's snapshot is checked again against the outer WHERE. */
+static const char SQL_OUTBOX_CLAIM_PG[] =
+	"UPDATE outbox SET lease_until = ?1, attempts = attempts + 1"
+	" WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
+	" AND id IN (SELECT id FROM outbox"
+	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
+	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3 FOR UPDATE SKIP LOCKED)"
+	" RETURNING id, key, kind, promo, uid, payload, attempts";
 
 /* Column i as a string of its own (NULL stays NULL). */
 static char *col_dup(struct db_stmt *st, int i)
@@ -55,7 +65,8 @@ enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 	buf_init(&b, (size_t)max * sizeof(struct outbox_event));
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	if ((e = db_query(db, &st, SQL_OUTBOX_CLAIM, "llill", now_ms + lease_ms, now_ms, max,
+	if ((e = db_query(db, &st, db_engine(db) == DB_PG ? SQL_OUTBOX_CLAIM_PG : SQL_OUTBOX_CLAIM,
+			  "llill", now_ms + lease_ms, now_ms, max,
 			  (int64_t)!!(mask & OUTBOX_REWARD),
 			  (int64_t)!!(mask & OUTBOX_NOTIFY))) != LD_OK) {
 		db_rollback(db);

@@ -26,6 +26,9 @@
  */
 #define OUTBOX_KEY_DRAW "%s/draw/%lld/%s"     /* promo, draw id, "reward" or "notify" */
 #define OUTBOX_KEY_INVITE "%s/invite/%s/notify" /* promo, invitee */
+/* OUTBOX_KEY_DRAW with "{id}" where the draw's id goes: for the rules on
+ * PostgreSQL, which learn the id inside the server (sql/pg/). */
+#define OUTBOX_KEY_DRAW_TEMPLATE "%s/draw/{id}/%s" /* promo, "reward" or "notify" */
 #define OUTBOX_SQL_KEY_DRAW(suffix) "(d.promo || '/draw/' || d.id || '/" suffix "')"
 #define OUTBOX_SQL_KEY_INVITE "(i.promo || '/invite/' || i.invitee || '/notify')"
 

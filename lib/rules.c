@@ -14,6 +14,7 @@
 #include "grants.h"
 #include "outbox.h"
 #include "rules.h"
+#include "rules_pg.h"
 
 const char *rule_code(enum rule_outcome o)
 {
@@ -57,6 +58,8 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 	}
 	*outcome = RULE_OK;
 	today(p, now_ms, day);
+	if (db_engine(db) == DB_PG)
+		return rules_pg_visit(l, p, uid, now_ms, day, r);
 	struct grant g = { p->id, uid, "visit", p->grant_visit, NULL, NULL, day, now_ms };
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
@@ -261,6 +264,10 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 		return LD_OK;
 	}
 	today(p, now_ms, day);
+	if (db_engine(db) == DB_PG) {
+		*outcome = RULE_OK;
+		return rules_pg_claim(l, p, uid, code, client, now_ms, day, outcome, r);
+	}
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
 	if ((e = db_query(db, &st, "SELECT uid FROM invite_codes WHERE code = ?1 AND promo = ?2",
@@ -437,6 +444,8 @@ enum ld_err rules_draw(struct ledger *l, const struct promo *p, const char *uid,
 	memset(r, 0, sizeof *r);
 	r->prize = -1;
 	*outcome = RULE_OK;
+	if (db_engine(db) == DB_PG)
+		return rules_pg_draw(l, p, uid, request_id, now_ms, rng(rng_arg), outcome, r);
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
 	/* A request_id seen before answers with the recorded draw, even after
