@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (!cfg.db || cfg.db[0] != '/' || !cfg.token_secret_file)
+	/* db: a file made absolute, or a PostgreSQL connection string as given */
+	if (!cfg.db || (cfg.db[0] != '/' && !ld_is_conninfo(cfg.db)) || !cfg.token_secret_file)
 		abort();
 	config_release(&cfg);
 	return 0;

@@ -13,7 +13,6 @@
 #include <json-c/json.h>
 
 #include "config.h"
-#include "db.h"
 
 #ifndef LD_CONFIG_DEFAULT
 #define LD_CONFIG_DEFAULT "/etc/luckydice/luckydice.json"
@@ -466,7 +465,7 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 			return -1;
 		}
 		*sp = xstrdup(s);
-	} else if ((k->flags & CF_PATH) && k->off == OFF(db) && db_is_conninfo(s)) {
+	} else if ((k->flags & CF_PATH) && k->off == OFF(db) && ld_is_conninfo(s)) {
 		*sp = xstrdup(s); /* a PostgreSQL connection string, not a file */
 	} else if (k->kind == C_REDIS || (k->flags & CF_PATH)) {
 		*sp = resolve(cp, s);

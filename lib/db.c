@@ -8,16 +8,10 @@
 
 #include "db_engine.h"
 
-int db_is_conninfo(const char *s)
-{
-	return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 ||
-	       strncmp(s, "postgresql:", 11) == 0;
-}
-
 enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out,
 		    char *err, size_t errlen)
 {
-	return db_is_conninfo(path) ? db_pg_open(path, opt, out, err, errlen)
+	return ld_is_conninfo(path) ? db_pg_open(path, opt, out, err, errlen)
 				    : db_sqlite_open(path, opt, out, err, errlen);
 }
 

@@ -51,13 +51,10 @@
 struct db;      /* one connection */
 struct db_stmt; /* a prepared statement the connection owns */
 
-/* The engine behind a connection: the "db" string chooses it (db_open). */
+/* The engine behind a connection: the "db" string chooses it (db_open,
+ * ld_is_conninfo). */
 enum db_engine { DB_SQLITE = 1, DB_PG };
 enum db_engine db_engine(const struct db *db);
-
-/* Whether a "db" string is a PostgreSQL connection string (a URI,
- * postgresql://...) rather than a SQLite file's path. */
-int db_is_conninfo(const char *s);
 
 /* The last error's message ("what: engine message"). */
 const char *db_errmsg(const struct db *db);

@@ -97,6 +97,10 @@ struct ld_rng ld_rng_seeded(uint64_t *seed);
 int ld_fmt(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* True when s, a config's "db", is a PostgreSQL connection string (a
+ * URI: postgresql://... or postgres://...) rather than a SQLite file. */
+int ld_is_conninfo(const char *s);
+
 /* True when s is 1..max characters of [A-Za-z0-9_-]. */
 int ld_is_ident(const char *s, size_t max);
 

@@ -639,3 +639,9 @@ ld_json_parse(const char *buf, size_t len, int depth, char *err, size_t errlen)
 	json_tokener_free(tok);
 	return obj;
 }
+
+int
+ld_is_conninfo(const char *s)
+{
+	return strncmp(s, "postgresql:", 11) == 0 || strncmp(s, "postgres://", 11) == 0;
+}

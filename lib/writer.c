@@ -28,7 +28,7 @@ int writer_socket_path(const char *db, char *out, size_t n)
 	/* A database on a server has no file to put the socket beside: its
 	 * writer serves only the FastCGI write socket, and a worker with a
 	 * write runs it itself. */
-	if (db_is_conninfo(db))
+	if (ld_is_conninfo(db))
 		return -1;
 	if (n > sizeof sun.sun_path)
 		n = sizeof sun.sun_path;
