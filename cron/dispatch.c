@@ -156,7 +156,7 @@ static int take_lock(struct run *r)
 
 	/* On PostgreSQL runs on many hosts claim events at once without
 	 * taking each other's (outbox_claim): no lock. */
-	if (db_is_conninfo(r->cfg.db)) {
+	if (ld_is_conninfo(r->cfg.db)) {
 		r->lock_fd = -1;
 		return 1;
 	}
