@@ -206,7 +206,18 @@ static char *to_pg(const char *sql, int returning, int *nparams)
 }
 
 /* The cached statement for sql, prepared on this connection. */
-static struct pg_stmt *cached(struct pg *p, const char *sql, int returning, enum ld_err *e)
+/* The type of each parameter, from the bind format: the server then
+ * never has to guess one (it cannot from "?3 IS NULL" alone). */
+static void param_types(const char *fmt, Oid *types, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char c = i < (int)strlen(fmt) ? fmt[i] : 't';
+		types[i] = c == 'i' ? 23 /* int4 */ : c == 't' ? 25 /* text */ : 20 /* int8 */;
+	}
+}
+
+static struct pg_stmt *cached(struct pg *p, const char *sql, int returning, const char *fmt,
+			      enum ld_err *e)
 {
 	struct pg_stmt *st = NULL;
 	char name[16];
@@ -234,7 +245,10 @@ static struct pg_stmt *cached(struct pg *p, const char *sql, int returning, enum
 		return st;
 	char *text = to_pg(sql, returning, &st->nparams);
 	snprintf(name, sizeof name, "s%d", (int)(st - p->stmts));
-	PGresult *res = PQprepare(p->conn, name, text, 0, NULL);
+	Oid types[PARAM_MAX];
+	int n = st->nparams < PARAM_MAX ? st->nparams : PARAM_MAX;
+	param_types(fmt, types, n);
+	PGresult *res = PQprepare(p->conn, name, text, n, types);
 	free(text);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		*e = fail(p, res, "cannot prepare statement");
@@ -290,7 +304,7 @@ static enum ld_err execute(struct pg *p, const char *sql, int returning, const c
 			   const char *fmt, va_list ap, struct pg_stmt **out)
 {
 	enum ld_err e;
-	struct pg_stmt *st = cached(p, sql, returning, &e);
+	struct pg_stmt *st = cached(p, sql, returning, fmt, &e);
 	char name[16];
 
 	*out = NULL;

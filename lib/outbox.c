@@ -24,7 +24,8 @@ enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
 /* The kinds a mask admits, as SQL on parameters r (reward) and n
  * (notify), each bound to 1 or 0. */
 #define KIND_FILTER(r, n) \
-	" AND (CASE kind WHEN 'reward.issue' THEN ?" #r " ELSE ?" #n " END) = 1"
+	" AND (CASE kind WHEN 'reward.issue' THEN CAST(?" #r " AS INTEGER)" \
+	" ELSE CAST(?" #n " AS INTEGER) END) = 1"
 
 static const char SQL_OUTBOX_CLAIM[] =
 	"UPDATE outbox SET lease_until = ?1, attempts = attempts + 1"

@@ -121,7 +121,7 @@ enum ld_err rules_pg_draw(struct ledger *l, const struct promo *p, const char *u
 			  const char *request_id, int64_t now_ms, uint32_t rand,
 			  enum rule_outcome *outcome, struct draw_result *r)
 {
-	static const char SQL[] = "SELECT * FROM ld_draw(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	static const char SQL[] = "SELECT * FROM ld_draw(?1, ?2, ?3, ?4, ?5, ?6 <> 0, ?7, ?8, ?9,"
 				  " ?10, ?11, ?12, ?13, ?14)";
 	int d = promo_day(p, now_ms), picked = promo_pick(p, rand);
 	const struct promo_prize *z = picked >= 0 ? &p->prizes[picked] : NULL;

@@ -26,6 +26,92 @@ from datetime import datetime, timedelta, timezone
 SRC = os.environ.get("LD_SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("LD_BUILDDIR") or SRC
 
+# The ledger's engine for this run: "sqlite" (a file in the stack's
+# directory) or "pg" (a database of its own in a PostgreSQL cluster:
+# LD_TEST_PG_DIR's, which script/test starts, else one started here).
+BACKEND = os.environ.get("LD_TEST_DB", "sqlite")
+
+# ---- PostgreSQL --------------------------------------------------------
+
+_pg_dir = None
+
+
+def pg_dir():
+    """The socket directory of the test cluster, started on first use
+    (script/pgcluster) unless LD_TEST_PG_DIR names a running one."""
+    global _pg_dir
+    if _pg_dir:
+        return _pg_dir
+    given = os.environ.get("LD_TEST_PG_DIR")
+    if given:
+        _pg_dir = given
+        return _pg_dir
+    d = tempfile.mkdtemp(prefix="ld-pg-")
+    r = subprocess.run([os.path.join(SRC, "script", "pgcluster"), "start", d],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        bail("cannot start PostgreSQL: " + r.stderr.strip())
+    atexit.register(lambda: (subprocess.run([os.path.join(SRC, "script", "pgcluster"),
+                                             "stop", d, "--immediate"],
+                                            capture_output=True, timeout=60),
+                             shutil.rmtree(d, ignore_errors=True)))
+    _pg_dir = d
+    return d
+
+
+def pg_url(dbname):
+    return "postgresql:///%s?host=%s&port=5432&user=luckydice" % (dbname, pg_dir())
+
+
+def sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def sql_bind(sql, args):
+    """sql with each ? outside quotes replaced by the next argument as a
+    literal (the test's own SQL, for psql)."""
+    out, it, quote = [], iter(args), None
+    for ch in sql:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            out.append(sql_literal(next(it)))
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def psql(dbname, sql, rows=False):
+    """Runs sql in database dbname; with rows, returns its rows as tuples
+    (JSON types: numbers as int, NULL as None)."""
+    if rows:
+        sql = "SELECT row_to_json(q) FROM (%s) AS q" % sql.rstrip().rstrip(";")
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                        "-h", pg_dir(), "-U", "luckydice", "-d", dbname, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("psql: %s: %s" % (sql[:200], r.stderr.strip()))
+    if not rows:
+        return None
+    return [tuple(v for _, v in json.loads(line, object_pairs_hook=list))
+            for line in r.stdout.splitlines() if line]
+
+
+def sqlite_only(why):
+    """On the PostgreSQL run, a test of SQLite's own machinery skips."""
+    if BACKEND != "sqlite":
+        print("1..0 # SKIP SQLite only: " + why)
+        sys.exit(0)
+
+
 # ---- TAP ---------------------------------------------------------------
 
 _n = 0
@@ -143,6 +229,11 @@ class Stack:
         use instead of a free one picked here."""
         self.dir = tempfile.mkdtemp(prefix="ld-test-")
         self.port = port or free_port()
+        self.pgdb = None
+        if BACKEND == "pg":
+            self.pgdb = "ld_" + os.path.basename(self.dir).replace("ld-test-", "").lower()
+            self.pgdb = re.sub(r"[^a-z0-9_]", "_", self.pgdb)
+            psql("postgres", "CREATE DATABASE %s" % self.pgdb)
         self.config = os.path.join(self.dir, "luckydice.json")
         self.env = dict(os.environ, LUCKYDICE_CONFIG=self.config)
         self._write_config(redis, workers, balance_read, extra_config or {})
@@ -188,7 +279,7 @@ class Stack:
 
     def _write_config(self, redis, workers, balance_read, extra):
         cfg = {
-            "db": "luckydice.db",
+            "db": pg_url(self.pgdb) if self.pgdb else "luckydice.db",
             "redis": "./redis.sock" if redis else None,
             "token_secret_file": "token.secret",
             "signing_secret_file": "signing.secret",
@@ -210,6 +301,11 @@ class Stack:
         subprocess.run([os.path.join(SRC, "script", "stack"), "stop", self.dir],
                        capture_output=True, timeout=60)
         self._check_sanitizers()
+        if self.pgdb and not os.environ.get("LD_KEEP_TMP"):
+            try:
+                psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pgdb)
+            except RuntimeError as e:
+                diag(str(e))
         if os.environ.get("LD_KEEP_TMP"):
             diag("kept " + self.dir)
         else:
@@ -292,8 +388,21 @@ class Stack:
                                uri=True, timeout=10)
 
     def query(self, sql, *args):
+        """Rows of sql (? for each argument) on the ledger, either engine."""
+        if self.pgdb:
+            return psql(self.pgdb, sql_bind(sql, args), rows=True)
         with self.db() as c:
             return c.execute(sql, args).fetchall()
+
+    def execute(self, sql, *args):
+        """Runs a statement that changes the ledger behind the service's
+        back (a test's own setup), either engine."""
+        if self.pgdb:
+            return psql(self.pgdb, sql_bind(sql, args))
+        with contextlib.closing(sqlite3.connect(os.path.join(self.dir, "luckydice.db"),
+                                                timeout=10)) as c:
+            c.execute(sql, args)
+            c.commit()
 
     def scalar(self, sql, *args):
         rows = self.query(sql, *args)
@@ -303,10 +412,9 @@ class Stack:
                            "stock", "outbox", "promotions")):
         """The ledger's rows as one text, to compare before and after."""
         out = []
-        with self.db() as c:
-            for t in tables:
-                out.append("-- " + t)
-                out.extend(repr(r) for r in c.execute("SELECT * FROM %s ORDER BY 1, 2" % t))
+        for t in tables:
+            out.append("-- " + t)
+            out.extend(repr(r) for r in self.query("SELECT * FROM %s ORDER BY 1, 2" % t))
         return "\n".join(out)
 
     # -- Redis --
