@@ -4,7 +4,8 @@
  * on one unix socket, like luckydice-fcgi, and answers every request with
  * the same small JSON 200 and the same headers as http_send(), without
  * parsing the request, touching a database or allocating. It ends each
- * request as the workers do (cgi/finish.h).
+ * request as the workers do (cgi/finish.h), and listens as they do
+ * (lib/listen.h).
  *
  * usage: ref-responder --socket PATH [--workers N]
  */
@@ -14,14 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
 #include "../cgi/finish.h"
+#include "../lib/listen.h"
 
 static const char answer[] =
 	"Status: 200 OK\r\n"
@@ -55,34 +55,11 @@ static void serve(int fd)
 	_exit(0);
 }
 
-/* A listening unix socket at path, mode 0666 so nginx workers can
- * connect; -1 with a message printed. */
-static int listen_unix(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof sun.sun_path) {
-		fprintf(stderr, "fatal: socket path '%s' is too long\n", path);
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    chmod(path, 0666) != 0 || listen(fd, 1024) != 0) {
-		fprintf(stderr, "fatal: cannot listen on '%s': %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
 	int nworkers = 2, fd, status;
+	char err[512];
 	struct sigaction sa = { .sa_handler = on_term };
 	pid_t *pids;
 
@@ -98,8 +75,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ref-responder --socket PATH [--workers N]\n");
 		return 2;
 	}
-	if (FCGX_Init() != 0 || (fd = listen_unix(path)) < 0)
+	if (FCGX_Init() != 0)
 		return 2;
+	/* mode 0666: nginx workers connect */
+	if ((fd = ld_listen_unix(path, SOCK_STREAM, 0666, 1024, err, sizeof err)) < 0) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return 2;
+	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	pids = calloc((size_t)nworkers, sizeof *pids);

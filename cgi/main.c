@@ -14,14 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +26,7 @@
 #include "app.h"
 #include "cachesync.h"
 #include "finish.h"
+#include "listen.h"
 #include "metrics.h"
 
 static volatile sig_atomic_t stopping;   /* SIGTERM/SIGINT seen */
@@ -621,71 +618,21 @@ static int arg_count(const char *flag, const char *arg, int min, int max)
 	return (int)v;
 }
 
-/*
- * Opens the listening socket ourselves rather than with FCGX_OpenSocket,
- * which exits on a bind failure and silently takes over a unix socket
- * path another instance is serving. A unix path is refused while
- * something answers on it, and made 0666 so nginx workers can connect.
- * Returns the descriptor or -1 with a message printed.
- */
+/* The listening socket at where (a unix path made 0666, so that nginx
+ * workers can connect, or HOST:PORT); -1 with a message printed. */
 static int open_socket(const char *where)
 {
-	int fd = -1, one = 1;
+	char err[512];
+	int fd = ld_listen(where, SOCK_STREAM, 0666, 1024, err, sizeof err);
 
-	if (where[0] == '/' || where[0] == '.') {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		if (strlen(where) >= sizeof sun.sun_path) {
-			fprintf(stderr, "fatal: socket path '%s' is too long\n", where);
-			return -1;
-		}
-		strcpy(sun.sun_path, where);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
-			fprintf(stderr, "fatal: '%s' is served by another process\n", where);
-			close(fd);
-			return -1;
-		}
-		if (fd >= 0)
-			close(fd);
-		unlink(where);
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-		    chmod(where, 0666) != 0 || listen(fd, 1024) != 0)
-			goto fail;
-		return fd;
-	}
-
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	const char *colon = strrchr(where, ':');
-	char host[64];
-	if (!colon || (size_t)(colon - where) >= sizeof host) {
-		fprintf(stderr, "fatal: '%s' is neither a socket path nor HOST:PORT\n", where);
-		return -1;
-	}
-	memcpy(host, where, (size_t)(colon - where));
-	host[colon - where] = '\0';
-	char what[160];
-	snprintf(what, sizeof what, "the port in '%s'", where);
-	sin.sin_port = htons((uint16_t)arg_count(what, colon + 1, 1, 65535));
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-		fprintf(stderr, "fatal: '%s' is not an IPv4 address\n", host);
-		return -1;
-	}
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fd, 1024) != 0)
-		goto fail;
+	if (fd < 0)
+		fprintf(stderr, "fatal: %s\n", err);
 	return fd;
-fail:
-	fprintf(stderr, "fatal: cannot listen on '%s': %s\n", where, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 static void unlink_socket(const char *where)
 {
-	if (where && (where[0] == '/' || where[0] == '.'))
+	if (where && ld_listen_is_path(where))
 		unlink(where);
 }
 

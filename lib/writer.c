@@ -9,13 +9,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "cachesync.h"
+#include "listen.h"
 #include "token.h"
 #include "writer.h"
 
@@ -39,36 +39,10 @@ int writer_socket_path(const char *db, char *out, size_t n)
 
 int writer_listen(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof sun.sun_path) {
-		snprintf(err, errlen, "socket path '%s' is too long", path);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
 	/* Another writer answering on the path keeps it: both would serve
 	 * the same database correctly, and this one takes over when it goes. */
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
-		close(fd);
-		snprintf(err, errlen, "another writer answers on '%s'", path);
-		errno = EADDRINUSE;
-		return -1;
-	}
-	if (fd >= 0)
-		close(fd);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    chmod(path, 0600) != 0 || listen(fd, 256) != 0) {
-		snprintf(err, errlen, "cannot listen on '%s': %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	return ld_listen_unix(path, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0600, 256,
+			      err, errlen);
 }
 
 struct job {
