@@ -65,17 +65,14 @@ void route_request(struct app *app, struct http_req *req);
 
 /*
  * The same in two halves, for the writer serving the write socket
- * itself. route_begin routes req into c and answers it, except a write
- * when defer is not NULL: that is checked into *defer and left
- * unanswered, and route_begin returns 1. The caller answers it later
- * (api_write_answer, after route_resume), then calls route_end, which
- * counts and logs every request.
+ * itself. route_begin routes req (at now_ms) into c and answers it,
+ * except a write when defer is not NULL: that is checked into *defer and
+ * left unanswered (c->promo its promotion), and route_begin returns 1.
+ * The caller answers it later (api_write_answer), then calls route_end,
+ * which counts and logs every request.
  */
-int route_begin(struct app *app, struct http_req *req, struct ctx *c,
+int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t now_ms,
 		struct writer_request *defer);
-/* Before answering a deferred write: finds its promotion again (the
- * ledger may have reloaded the promotions since). -1: it is gone. */
-int route_resume(struct ctx *c);
 void route_end(struct ctx *c);
 
 /* The name of route i of the table, or NULL past its end (metrics). */

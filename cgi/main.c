@@ -238,20 +238,26 @@ static void checkpointer(int writer_serves)
 	_exit(0);
 }
 
-static struct cache *writer_cache; /* the writer process's, for its metrics */
-
 /* An error the writer went on after (a failed checkpoint). */
-static void writer_error(const char *msg)
+static void writer_error(void *arg, const char *msg)
 {
+	(void)arg;
 	fprintf(stderr, "writer: %s\n", msg);
 }
 
-/* Counts the writer's batches, and its Redis errors, for /metrics. */
-static void writer_batch(size_t requests, int committed, int64_t us)
+/* Counts the writer's batches, and its Redis errors (cache: its cache,
+ * or NULL), for /metrics. */
+static void writer_counted(void *cache, size_t requests, int committed, int64_t us)
 {
 	metrics_writer(requests, committed, us);
-	if (writer_cache)
-		metrics_cache(cache_stats(writer_cache));
+	if (cache)
+		metrics_cache(cache_stats(cache));
+}
+
+static void writer_checkpoint_counted(void *cache, int64_t us)
+{
+	(void)cache;
+	metrics_writer_checkpoint(us);
 }
 
 /* The writer's socket; while another instance's writer answers on it,
@@ -359,7 +365,8 @@ static void served_end(struct served *s, struct slot *sl)
 	served_freed(s, sl);
 }
 
-static int served_take(void *own, struct writer_request *q, int *fd)
+static int served_take(void *own, int64_t now_ms, struct writer_request *q,
+		       const struct promo **p, int *fd)
 {
 	struct served *s = own;
 
@@ -395,9 +402,10 @@ static int served_take(void *own, struct writer_request *q, int *fd)
 			return -1;
 		}
 		http_req_init(&sl->req, &sl->fcgi);
-		if (route_begin(&s->app, &sl->req, &sl->c, &sl->q)) {
+		if (route_begin(&s->app, &sl->req, &sl->c, now_ms, &sl->q)) {
 			sl->busy = 1;
 			*q = sl->q;
+			*p = sl->c.promo;
 			*fd = sl->fcgi.ipcFd;
 			return (int)(sl - s->slots);
 		}
@@ -413,10 +421,8 @@ static void served_give(void *own, int slot, const struct writer_reply *a)
 	if (!a) { /* nginx hung up: it answered, and the write is not run */
 		sl->req.status = 499;
 		sl->fcgi.keepConnection = 0;
-	} else if (route_resume(&sl->c) == 0) {
-		api_write_answer(&sl->c, sl->q.op, a);
 	} else {
-		api_fail(&sl->c, LD_ERR_NOTFOUND);
+		api_write_answer(&sl->c, sl->q.op, a);
 	}
 	served_end(s, sl);
 }
@@ -502,12 +508,12 @@ static void writer(int fcgi_fd)
 			.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL,
 			.cache_before_answer = cfg->balance_from_cache,
 			.max_batch = 64,
-			.on_batch = writer_batch,
 			.wal_restart_frames = cfg->wal_restart_frames,
-			.on_checkpoint = metrics_writer_checkpoint,
+			.on_batch = writer_counted,
+			.on_checkpoint = writer_checkpoint_counted,
 			.on_error = writer_error,
 		};
-		writer_cache = wo.cache;
+		wo.arg = wo.cache;
 		int ready = fcgi_fd < 0 || served_open(&s, fcgi_fd, l, wo.cache) == 0;
 		if (ready && fcgi_fd >= 0) {
 			wo.own_fd = s.ep;

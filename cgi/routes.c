@@ -132,7 +132,7 @@ static int cross_site(const struct ctx *c)
 	return 1;
 }
 
-int route_begin(struct app *app, struct http_req *req, struct ctx *c,
+int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t now_ms,
 		struct writer_request *defer)
 {
 	char promo_id[PROMO_ID_MAX + 1] = "";
@@ -140,7 +140,7 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c,
 	const char *uri;
 	int bad_promo;
 
-	*c = (struct ctx){ .app = app, .req = req, .now_ms = ld_now_ms(), .route = -1,
+	*c = (struct ctx){ .app = app, .req = req, .now_ms = now_ms, .route = -1,
 			   .t0_us = ld_mono_us(), .defer = defer };
 	uri = http_param(req, "REQUEST_URI");
 	if (uri && !path_is_plain(uri, req->path)) {
@@ -183,12 +183,6 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c,
 	return c->deferred;
 }
 
-int route_resume(struct ctx *c)
-{
-	c->promo = ledger_promo(c->app->ledger, c->defer->promo, c->now_ms);
-	return c->promo ? 0 : -1;
-}
-
 void route_end(struct ctx *c)
 {
 	const struct route *rt = c->route >= 0 ? &routes[c->route] : NULL;
@@ -209,6 +203,6 @@ void route_request(struct app *app, struct http_req *req)
 {
 	struct ctx c;
 
-	route_begin(app, req, &c, NULL);
+	route_begin(app, req, &c, ld_now_ms(), NULL);
 	route_end(&c);
 }

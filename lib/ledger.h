@@ -157,9 +157,11 @@ enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p,
 
 /*
  * Returns the promotion id as loaded in the database, or NULL when there
- * is none. The ledger owns the result: it stays valid until the next call
- * of ledger_promo() or ledger_promo_ids() (promotions are re-read when the
- * table has changed, checked at most once per second).
+ * is none. The ledger owns the result: it stays valid until a later call
+ * of ledger_promo() or ledger_promos() re-reads the promotions, which it
+ * does when the table has changed, looking at most once per second: after
+ * a call at now_ms, calls at the same now_ms never re-read, so their
+ * results stay valid together (the writer's rounds rely on it, writer.h).
  */
 const struct promo *ledger_promo(struct ledger *l, const char *id, int64_t now_ms);
 

@@ -4,12 +4,16 @@
  * batch rolled back keeps nothing; a transaction SQLite threw away fails
  * the whole batch. Without savepoints, refusals cost nothing but a call
  * that fails after writing spoils the batch, which then keeps nothing
- * and is run again with savepoints. Then the writer process itself (forked, on its unix
- * socket): visits, claims and draws through it give the same answers and
- * rows as the rules called directly, a draw replays by request_id, and
- * when the writer is killed the workers' calls run in the calling
- * process instead. Last, the writer starts the WAL over by itself once it
- * holds wal_restart_frames, and without that the WAL only grows.
+ * and is run again with savepoints. Then the batch itself
+ * (writer_batch), without a socket: an array of requests in, one commit,
+ * a reply each, a failing request undone alone, a request without its
+ * promotion refused alone, and a batch that cannot begin fails every
+ * request. Then the writer process (forked, on its unix socket): visits,
+ * claims and draws through it give the same answers and rows as the
+ * rules called directly, a draw replays by request_id, and when the
+ * writer is killed the workers' calls run in the calling process
+ * instead. Last, the writer starts the WAL over by itself once it holds
+ * wal_restart_frames, and without that the WAL only grows.
  */
 #include <signal.h>
 #include <string.h>
@@ -156,6 +160,94 @@ static void test_batch_fast(const struct promo *p)
 	boom_off();
 }
 
+/* A request for the batch, as a handler checks one in. */
+static struct writer_request request(const struct promo *p, enum writer_op op, const char *uid,
+				     const char *arg)
+{
+	struct writer_request q;
+
+	if (writer_request_set(&q, op, p, uid, arg, NULL, NOW) != 0)
+		bail("a request does not fit");
+	return q;
+}
+
+static void test_engine(const struct promo *p)
+{
+	struct writer_request rq[5];
+	const struct promo *ps[5] = { p, p, p, p, p };
+	struct writer_reply a[5];
+	char code[INVITE_CODE_LEN + 1];
+
+	rq[0] = request(p, WRITER_VISIT, "e1", NULL);
+	rq[1] = request(p, WRITER_VISIT, "e2", NULL);
+	rq[2] = request(p, WRITER_DRAW, "nobody", "rid-00000100");
+	rq[3] = request(p, WRITER_VISIT, "e1", NULL);
+	rq[4] = request(p, WRITER_DRAW, "e2", "rid-00000101");
+	is_int(writer_batch(l, rq, ps, a, 5), 1, "five requests run as one batch, which commits");
+	ok(a[0].err == LD_OK && a[0].outcome == RULE_OK && a[0].r.visit.granted &&
+	   BALANCE(a[0].r.visit.bal) == 2, "a visit's reply: granted, 2 dice");
+	ok(a[1].err == LD_OK && a[1].r.visit.granted, "another user's visit: granted");
+	ok(a[2].err == LD_OK && a[2].outcome == RULE_NO_TICKETS,
+	   "a draw without dice: refused, not an error");
+	ok(a[3].err == LD_OK && !a[3].r.visit.granted && BALANCE(a[3].r.visit.bal) == 2,
+	   "the first user's second visit sees the first, in the same batch: nothing granted");
+	ok(a[4].err == LD_OK && a[4].outcome == RULE_OK && a[4].r.draw.id > 0 &&
+	   BALANCE(a[4].r.draw.bal) == 1, "a draw spends one of the dice granted before it");
+	ok(a[4].r.draw.prize_id[0] ? a[4].r.draw.prize == 0 : a[4].r.draw.prize == -1,
+	   "its prize index is into the promotion given");
+	ok(a[0].magic == WRITER_MAGIC && a[4].magic == WRITER_MAGIC, "every reply is marked");
+	is_int(q("SELECT count(*) FROM grants WHERE uid IN ('e1','e2')"), 2,
+	       "both visits are in the ledger");
+	is_int(q("SELECT count(*) FROM draws WHERE request_id = 'rid-00000101'"), 1,
+	       "and the draw");
+
+	/* A failing claim between two visits: the batch is run again with
+	 * savepoints, and only the claim is undone. */
+	if (rules_invite_code(l, p, "e1", NOW, NULL, code) != LD_OK)
+		bail("no invite code: %s", ledger_errmsg(l));
+	boom_on();
+	rq[0] = request(p, WRITER_VISIT, "e3", NULL);
+	rq[1] = request(p, WRITER_CLAIM, "boom", code);
+	rq[2] = request(p, WRITER_VISIT, "e4", NULL);
+	is_int(writer_batch(l, rq, ps, a, 3), 1, "a batch with a failing claim commits");
+	ok(a[0].err == LD_OK && a[0].r.visit.granted && a[2].err == LD_OK &&
+	   a[2].r.visit.granted, "the visits on either side of it are granted");
+	ok(a[1].err != LD_OK && strstr(a[1].errmsg, "boom") != NULL,
+	   "the claim's reply is its error: %s", a[1].errmsg);
+	is_int(q("SELECT count(*) FROM grants WHERE uid IN ('e3','e4')"), 2, "the visits are kept");
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'boom'") +
+	       q("SELECT count(*) FROM balances WHERE uid = 'boom'"), 0, "nothing of the claim is");
+	boom_off();
+
+	/* A request whose promotion the caller did not find. */
+	ps[1] = NULL;
+	rq[0] = request(p, WRITER_VISIT, "e5", NULL);
+	rq[1] = request(p, WRITER_VISIT, "e6", NULL);
+	is_int(writer_batch(l, rq, ps, a, 2), 1, "a request without its promotion");
+	ok(a[0].err == LD_OK && a[0].r.visit.granted, "does not hold the others back");
+	is_int(a[1].err, LD_ERR_NOTFOUND, "and is refused alone: %s", a[1].errmsg);
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'e6'"), 0, "without a row");
+	ps[1] = p;
+
+	/* Another connection holds the write lock past the busy timeout:
+	 * the batch cannot begin, and every request fails. */
+	struct ledger_options lo = { .busy_timeout_ms = 50 };
+	struct ledger *other;
+	char err[256];
+	if (ledger_open(tdb.path, &lo, &other, err, sizeof err) != LD_OK)
+		bail("%s", err);
+	if (db_script(ledger_db(l), "BEGIN IMMEDIATE", "cannot take the write lock") != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	rq[0] = request(p, WRITER_VISIT, "e7", NULL);
+	rq[1] = request(p, WRITER_DRAW, "nobody", "rid-00000102");
+	is_int(writer_batch(other, rq, ps, a, 2), 0, "a batch that cannot take the lock fails");
+	ok(a[0].err == LD_ERR_BUSY && a[1].err == LD_ERR_BUSY,
+	   "and every reply says busy, a refusal's too (%d, %d)", a[0].err, a[1].err);
+	db_script(ledger_db(l), "ROLLBACK", "cannot roll back");
+	ledger_free(other);
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'e7'"), 0, "nothing was kept");
+}
+
 static volatile sig_atomic_t stop;
 static void on_term(int sig)
 {
@@ -165,8 +257,9 @@ static void on_term(int sig)
 
 static int served, largest, checkpoints;
 /* A batch with a duration that cannot be is not counted as served. */
-static void count(size_t requests, int committed, int64_t us)
+static void count(void *arg, size_t requests, int committed, int64_t us)
 {
+	(void)arg;
 	if (committed && us >= 0 && us < 60 * 1000000)
 		served += (int)requests;
 	if ((int)requests > largest)
@@ -174,8 +267,9 @@ static void count(size_t requests, int committed, int64_t us)
 }
 
 /* Likewise a checkpoint. */
-static void count_checkpoint(int64_t us)
+static void count_checkpoint(void *arg, int64_t us)
 {
+	(void)arg;
 	if (us >= 0 && us < 60 * 1000000)
 		checkpoints++;
 }
@@ -245,6 +339,52 @@ static int stop_writer(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* One write through w (or here, without a writer), as a worker's handler
+ * makes it: *o gets the outcome, a the reply. */
+static enum ld_err call(struct writer_client *w, struct ledger *cl, const struct promo *p,
+			enum writer_op op, const char *uid, const char *arg, const char *client,
+			enum rule_outcome *o, struct writer_reply *a)
+{
+	struct writer_request rq;
+	enum ld_err e;
+
+	if (writer_request_set(&rq, op, p, uid, arg, client, NOW) != 0)
+		bail("a request does not fit");
+	e = writer_call(w, cl, p, &rq, a);
+	*o = (enum rule_outcome)a->outcome;
+	return e;
+}
+
+static enum ld_err visit(struct writer_client *w, const struct promo *p, const char *uid,
+			 enum rule_outcome *o, struct visit_result *r)
+{
+	struct writer_reply a;
+	enum ld_err e = call(w, l, p, WRITER_VISIT, uid, NULL, NULL, o, &a);
+
+	*r = a.r.visit;
+	return e;
+}
+
+static enum ld_err claim(struct writer_client *w, const struct promo *p, const char *uid,
+			 const char *code, enum rule_outcome *o, struct claim_result *r)
+{
+	struct writer_reply a;
+	enum ld_err e = call(w, l, p, WRITER_CLAIM, uid, code, "dev-1", o, &a);
+
+	*r = a.r.claim;
+	return e;
+}
+
+static enum ld_err draw(struct writer_client *w, const struct promo *p, const char *uid,
+			const char *request_id, enum rule_outcome *o, struct draw_result *r)
+{
+	struct writer_reply a;
+	enum ld_err e = call(w, l, p, WRITER_DRAW, uid, request_id, NULL, o, &a);
+
+	*r = a.r.draw;
+	return e;
+}
+
 static void test_process(const struct promo *p)
 {
 	struct visit_result vr;
@@ -262,41 +402,42 @@ static void test_process(const struct promo *p)
 	wait_listening(sock);
 	w = writer_client_new(sock, 5000);
 
-	is_int(writer_visit(w, l, p, "w1", NOW, &o, &vr), LD_OK, "a visit through the writer");
-	ok(o == RULE_OK && vr.granted && BALANCE(vr.bal) == 2, "is granted with 2 dice");
+	struct writer_reply a;
+	is_int(call(w, l, p, WRITER_VISIT, "w1", NULL, NULL, &o, &a), LD_OK,
+	       "a visit through the writer");
+	ok(o == RULE_OK && a.r.visit.granted && BALANCE(a.r.visit.bal) == 2,
+	   "is granted with 2 dice");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'w1' AND reason = 'visit'"), 1,
-	       "and committed before the answer");
-	is_int(writer_cached(w), 0, "a writer without a cache leaves the cache to the caller");
-	writer_visit(w, l, p, "w1", NOW, &o, &vr);
+	       "and committed before the reply");
+	is_int(a.cached, 0, "a writer without a cache leaves the cache to the caller");
+	visit(w, p, "w1", &o, &vr);
 	ok(o == RULE_OK && !vr.granted && BALANCE(vr.bal) == 2, "a second visit grants nothing");
 
-	/* A uid longer than a request holds is never cut to fit: the rule
-	 * runs here with it as it is. */
+	/* A uid longer than a request holds is never cut to fit: the
+	 * request is refused (a handler answers 500: a token's uid fits). */
 	char long_uid[TOKEN_UID_MAX + 12];
+	struct writer_request lq;
 	memset(long_uid, 'u', sizeof long_uid - 1);
 	long_uid[sizeof long_uid - 1] = '\0';
-	writer_visit(w, l, p, long_uid, NOW, &o, &vr);
-	is_int(q("SELECT count(*) FROM grants WHERE length(uid) = 64 AND uid LIKE 'uuu%'"), 0,
-	       "a uid too long for the writer is not cut to 64 bytes");
+	is_int(writer_request_set(&lq, WRITER_VISIT, p, long_uid, NULL, NULL, NOW), -1,
+	       "a uid too long for a request is refused, not cut to 64 bytes");
 
 	if (rules_invite_code(l, p, "w1", NOW, NULL, code) != LD_OK)
 		bail("no invite code: %s", ledger_errmsg(l));
-	is_int(writer_claim(w, l, p, "w2", code, "dev-1", NOW, &o, &cr), LD_OK,
-	       "a claim through the writer");
+	is_int(claim(w, p, "w2", code, &o, &cr), LD_OK, "a claim through the writer");
 	ok(o == RULE_OK && cr.inviter_granted && strcmp(cr.inviter, "w1") == 0,
 	   "credits the inviter");
 	is_int(cr.inviter_bal.granted, 3, "who now has 3 dice");
-	writer_claim(w, l, p, "w2", code, "dev-1", NOW, &o, &cr);
+	claim(w, p, "w2", code, &o, &cr);
 	is_int(o, RULE_ALREADY_CREDITED, "the same claim again is refused");
 
-	is_int(writer_draw(w, l, p, "w1", "rid-00000042", NOW, &o, &dr), LD_OK,
-	       "a draw through the writer");
+	is_int(draw(w, p, "w1", "rid-00000042", &o, &dr), LD_OK, "a draw through the writer");
 	ok(o == RULE_OK && dr.id > 0 && !dr.replay && BALANCE(dr.bal) == 2, "spends one die");
-	ok(dr.prize_id[0] ? dr.prize == 0 : dr.prize == -1, "the prize index is ours");
-	writer_draw(w, l, p, "w1", "rid-00000042", NOW, &o, &again);
+	ok(!dr.prize_id[0] || promo_prize_find(p, dr.prize_id), "its prize is known by its id");
+	draw(w, p, "w1", "rid-00000042", &o, &again);
 	ok(again.replay && again.id == dr.id && strcmp(again.prize_id, dr.prize_id) == 0,
 	   "the same request_id replays the draw");
-	writer_draw(w, l, p, "nobody", "rid-00000043", NOW, &o, &dr);
+	draw(w, p, "nobody", "rid-00000043", &o, &dr);
 	is_int(o, RULE_NO_TICKETS, "a draw without dice is refused");
 	is_int(stop_writer(pid), 7, "the writer ran all 7 calls; SIGTERM stops it cleanly");
 
@@ -305,14 +446,13 @@ static void test_process(const struct promo *p)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	ok(access(sock, F_OK) == 0, "a killed writer leaves its socket file");
-	is_int(writer_visit(w, l, p, "w3", NOW, &o, &vr), LD_OK,
-	       "with the writer gone a visit still succeeds");
+	is_int(visit(w, p, "w3", &o, &vr), LD_OK, "with the writer gone a visit still succeeds");
 	ok(o == RULE_OK && vr.granted, "run in this process");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'w3'"), 1, "and committed");
 
 	pid = start_writer(sock, SERVED, -1);
 	wait_listening(sock);
-	writer_visit(w, l, p, "w4", NOW, &o, &vr);
+	visit(w, p, "w4", &o, &vr);
 	ok(o == RULE_OK && vr.granted, "a visit after the writer is back");
 	is_int(stop_writer(pid), 1, "went through the new writer (it took over the stale socket)");
 
@@ -334,8 +474,9 @@ static void test_process(const struct promo *p)
 		char err[256];
 		if (ledger_open(tdb.path, &lo, &kl, err, sizeof err) != LD_OK)
 			_exit(3);
-		enum ld_err e = k == 0 ? writer_visit(kw, kl, p, "w5", NOW, &o, &vr)
-				       : writer_claim(kw, kl, p, "boom", code, NULL, NOW, &o, &cr);
+		struct writer_reply ka;
+		enum ld_err e = k == 0 ? call(kw, kl, p, WRITER_VISIT, "w5", NULL, NULL, &o, &ka)
+				       : call(kw, kl, p, WRITER_CLAIM, "boom", code, NULL, &o, &ka);
 		writer_client_free(kw);
 		ledger_free(kl);
 		_exit(e == LD_OK ? 0 : 1);
@@ -386,7 +527,7 @@ static int visits_through(const struct promo *p, const char *sock, int wal_frame
 	w = writer_client_new(sock, 5000);
 	for (int i = 0; i < n; i++) {
 		snprintf(uid, sizeof uid, "%s-%d", tag, i);
-		if (writer_visit(w, l, p, uid, NOW, &o, &vr) == LD_OK && vr.granted)
+		if (visit(w, p, uid, &o, &vr) == LD_OK && vr.granted)
 			granted++;
 	}
 	writer_client_free(w);
@@ -432,6 +573,7 @@ int main(void)
 		bail("%s", ledger_errmsg(l));
 	test_batch(p);
 	test_batch_fast(p);
+	test_engine(p);
 	test_process(p);
 	test_wal_restart(p);
 	promo_free(p);
