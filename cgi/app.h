@@ -42,6 +42,22 @@ struct ctx {
 	int deferred;
 };
 
+/* The writer's socket for cfg's database, into path: 1 when there is a
+ * writer process to talk to ("writes": "grouped" and a database path
+ * short enough for the socket next to it), else 0. */
+int app_writer_socket(const struct ld_config *cfg, char path[108]);
+
+/* Loads the config at config and the token keys into app (nothing else
+ * opened); returns -1 with a message printed. */
+int app_load(struct app *app, const char *config);
+
+/* app_load, then opens the ledger (its schema checked), the cache and
+ * the writer's client; returns -1 with a message printed. */
+int app_open(struct app *app, const char *config);
+
+/* Frees what app_load and app_open opened. */
+void app_release(struct app *app);
+
 typedef void (*handler_fn)(struct ctx *c);
 
 /* Handlers (api.c). Each answers exactly once. */

@@ -1,0 +1,63 @@
+/*
+ * app.c - what a worker process opens once, after the fork, and closes
+ * at its end (see struct app in app.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+
+int app_writer_socket(const struct ld_config *cfg, char path[108])
+{
+	return !cfg->writes_direct && writer_socket_path(cfg->db, path, 108) == 0;
+}
+
+int app_load(struct app *app, const char *config)
+{
+	char err[512];
+
+	memset(app, 0, sizeof *app);
+	if (config_load(config, &app->cfg, err, sizeof err) != LD_OK ||
+	    token_keys_load(&app->cfg, &app->key, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int app_open(struct app *app, const char *config)
+{
+	struct ledger_options lo = { 0 };
+	char err[512], path[108];
+
+	if (app_load(app, config) != 0)
+		return -1;
+	lo.busy_timeout_ms = app->cfg.busy_timeout_ms;
+	lo.synchronous_full = app->cfg.synchronous_full;
+	lo.defer_checkpoints = 1;
+	if (ledger_open(app->cfg.db, &lo, &app->ledger, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return -1;
+	}
+	if (ledger_check_schema(app->ledger) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", ledger_errmsg(app->ledger));
+		return -1;
+	}
+	if (app->cfg.redis && !(app->cache = cache_new(app->cfg.redis, app->cfg.redis_timeout_ms))) {
+		fprintf(stderr, "fatal: bad \"redis\" address '%s'\n", app->cfg.redis);
+		return -1;
+	}
+	if (app_writer_socket(&app->cfg, path))
+		/* wait for the writer as long as it may wait for the lock */
+		app->writer = writer_client_new(path, app->cfg.busy_timeout_ms + 3000);
+	return 0;
+}
+
+void app_release(struct app *app)
+{
+	writer_client_free(app->writer);
+	cache_free(app->cache);
+	ledger_free(app->ledger);
+	token_key_release(&app->key);
+	config_release(&app->cfg);
+}

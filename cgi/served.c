@@ -1,0 +1,317 @@
+/*
+ * served.c - the writer process: group commit for every worker (writer.h)
+ * and, with "write_workers": 0, the FastCGI write socket served by the
+ * writer itself, with no write workers and no hop from one to the
+ * writer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "child.h"
+#include "finish.h"
+#include "metrics.h"
+
+/* An error the writer went on after (a failed checkpoint). */
+static void writer_error(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "writer: %s\n", msg);
+}
+
+/* Counts the writer's batches, and its Redis errors (cache: its cache,
+ * or NULL), for /metrics. */
+static void writer_counted(void *cache, size_t requests, int committed, int64_t us)
+{
+	metrics_writer(requests, committed, us);
+	if (cache)
+		metrics_cache(cache_stats(cache));
+}
+
+static void writer_checkpoint_counted(void *cache, int64_t us)
+{
+	(void)cache;
+	metrics_writer_checkpoint(us);
+}
+
+/* The writer's socket; while another instance's writer answers on it,
+ * waits (its workers write through that one meanwhile) unless once. */
+static int listen_when_free(const char *path, int once)
+{
+	char err[512];
+	int fd, told = 0;
+
+	while ((fd = writer_listen(path, err, sizeof err)) < 0 && errno == EADDRINUSE &&
+	       !child_stopping && !once) {
+		if (!told++)
+			fprintf(stderr, "writer: %s; waiting for it to stop\n", err);
+		sleep(1);
+	}
+	if (fd < 0 && !child_stopping)
+		fprintf(stderr, "writer: %s\n", err);
+	return fd;
+}
+
+/*
+ * The writer serving the FastCGI write socket itself ("write_workers":
+ * 0): no write workers, and no hop from one to the writer. Each of
+ * nginx's connections has a slot (an FCGX_Request kept across its
+ * requests); ep holds the listening socket and every idle connection, one
+ * event at a time. A request is routed in its slot: a write stays there
+ * for the batch (route_begin), anything else is answered at once. After
+ * the batch's commit each write is answered, and nginx keeps the
+ * connection for its next request (fastcgi_keep_conn). The listening
+ * socket is non-blocking, so accepting stops when nothing waits (libfcgi
+ * reads each request blocking, but nginx sends all of one at once).
+ */
+struct slot {
+	FCGX_Request fcgi;
+	struct http_req req;
+	struct ctx c;
+	struct writer_request q;
+	int busy;
+};
+
+struct served {
+	struct app app;
+	struct slot *slots;
+	int nslots;
+	int ep;          /* the listening socket and the idle kept connections */
+	int listen_fd;   /* the write socket (borrowed) */
+	int full;        /* every slot holds a connection: listen_fd not in ep */
+	int64_t told_us; /* when an accept error was last logged */
+	int64_t full_told_us; /* when "every slot taken" was last logged */
+};
+
+/* Every slot holds a connection: stop watching the listening socket until
+ * one is free. Left in ep it would be ready on every wait with nothing
+ * able to take it (the writer spun, and each batch ended at it). New
+ * connections wait in the socket's backlog meanwhile. */
+static void served_full(struct served *s)
+{
+	if (s->full || epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL) != 0)
+		return;
+	s->full = 1;
+	int64_t now = ld_mono_us();
+	if (now - s->full_told_us >= 1000000) {
+		fprintf(stderr, "writer: all %d connection slots hold a connection;"
+			" new ones wait until nginx closes one\n", s->nslots);
+		s->full_told_us = now;
+	}
+}
+
+/* Watches the listening socket again once sl has no connection. */
+static void served_freed(struct served *s, const struct slot *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+	if (s->full && !sl->busy && sl->fcgi.ipcFd < 0 &&
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0)
+		s->full = 0;
+}
+
+/* Watches the slot's connection again (for one event), when nginx keeps
+ * it for the next request. A descriptor libfcgi closed is gone from ep;
+ * the same number may since be a new connection: hence MOD, else ADD. */
+static void served_arm(struct served *s, struct slot *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
+				  .data.u32 = (uint32_t)(sl - s->slots) + 1 };
+	int fd = sl->fcgi.ipcFd;
+
+	if (fd < 0)
+		return;
+	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		fprintf(stderr, "writer: cannot watch a connection: %s\n", strerror(errno));
+		sl->fcgi.keepConnection = 0; /* close it rather than lose it */
+		fcgi_finish(&sl->fcgi);
+	}
+}
+
+static void served_end(struct served *s, struct slot *sl)
+{
+	route_end(&sl->c);
+	http_req_release(&sl->req);
+	fcgi_finish(&sl->fcgi);
+	sl->busy = 0;
+	served_arm(s, sl);
+	served_freed(s, sl);
+}
+
+static int served_take(void *own, int64_t now_ms, struct writer_request *q,
+		       const struct promo **p, int *fd)
+{
+	struct served *s = own;
+
+	for (;;) {
+		struct epoll_event ev;
+		struct slot *sl = NULL;
+		int rc;
+
+		if (epoll_wait(s->ep, &ev, 1, 0) != 1)
+			return -1;
+		if (ev.data.u32 == 0) { /* a new connection: a slot without one */
+			for (int i = 0; i < s->nslots && !sl; i++)
+				if (!s->slots[i].busy && s->slots[i].fcgi.ipcFd < 0)
+					sl = &s->slots[i];
+			if (!sl) {
+				served_full(s);
+				continue;
+			}
+		} else {
+			sl = &s->slots[ev.data.u32 - 1];
+		}
+		if ((rc = FCGX_Accept_r(&sl->fcgi)) != 0) {
+			served_freed(s, sl); /* libfcgi closed its connection */
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue; /* that connection went away */
+			int64_t now = ld_mono_us();
+			if (now - s->told_us >= 1000000) {
+				fprintf(stderr, "writer: cannot accept a request: %s\n",
+					rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
+				s->told_us = now;
+			}
+			usleep(10 * 1000);
+			return -1;
+		}
+		http_req_init(&sl->req, &sl->fcgi);
+		if (route_begin(&s->app, &sl->req, &sl->c, now_ms, &sl->q)) {
+			sl->busy = 1;
+			*q = sl->q;
+			*p = sl->c.promo;
+			*fd = sl->fcgi.ipcFd;
+			return (int)(sl - s->slots);
+		}
+		served_end(s, sl);
+	}
+}
+
+static void served_give(void *own, int slot, const struct writer_reply *a)
+{
+	struct served *s = own;
+	struct slot *sl = &s->slots[slot];
+
+	if (!a) { /* nginx hung up: it answered, and the write is not run */
+		sl->req.status = 499;
+		sl->fcgi.keepConnection = 0;
+	} else {
+		api_write_answer(&sl->c, sl->q.op, a);
+	}
+	served_end(s, sl);
+}
+
+/* Readies s to serve fcgi_fd with the writer's ledger l and cache (both
+ * borrowed); returns -1 with a message printed. */
+static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct cache *cache)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+	s->app.ledger = l; /* borrowed: see struct app */
+	s->app.cache = cache;
+	s->listen_fd = fcgi_fd;
+	s->slots = xcalloc((size_t)s->nslots, sizeof *s->slots);
+	for (int i = 0; i < s->nslots; i++)
+		FCGX_InitRequest(&s->slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	if (fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK) != 0 ||
+	    (s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fcgi_fd, &ev) != 0) {
+		fprintf(stderr, "writer: cannot watch the write socket: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes what served_open opened; the kept connections close with the
+ * process. */
+static void served_close(struct served *s)
+{
+	if (s->ep >= 0)
+		close(s->ep);
+	free(s->slots);
+	s->app.ledger = NULL;
+	s->app.cache = NULL;
+}
+
+/*
+ * The writer: one process that runs the workers' write rules, many per
+ * transaction (writer.h), and with fcgi_fd >= 0 serves that FastCGI
+ * socket itself. Without it (not started, restarting, another
+ * instance's writer already serving the database) the workers write
+ * themselves.
+ */
+void writer_main(const char *config, int fcgi_fd)
+{
+	struct ledger_options lo = { 0 };
+	struct served s = { .nslots = 512, .ep = -1 };
+	struct ld_config *cfg = &s.app.cfg;
+	struct ledger *l = NULL;
+	char err[512], path[108];
+	int fd = -1, rc = 4, fits;
+
+	child_start("ld-writer");
+	if (app_load(&s.app, config) != 0)
+		_exit(4);
+	/* Every write waits for this one process: it goes first for a CPU. */
+	if (cfg->writer_nice != 0 && setpriority(PRIO_PROCESS, 0, cfg->writer_nice) != 0)
+		fprintf(stderr, "writer: cannot take nice %d (%s: see LimitNICE in the"
+			" service unit); it runs at the usual priority\n", cfg->writer_nice,
+			strerror(errno));
+	lo.busy_timeout_ms = cfg->busy_timeout_ms;
+	lo.synchronous_full = cfg->synchronous_full;
+	lo.own_checkpoints = 1;
+	fits = writer_socket_path(cfg->db, path, sizeof path) == 0;
+	if (!fits)
+		fprintf(stderr, "writer: the path of the database '%s' is too long for"
+			" a socket next to it; %s\n", cfg->db, fcgi_fd >= 0 ?
+			"it serves the write socket, and a worker with a write runs it itself" :
+			"the workers write themselves");
+	if (!fits && fcgi_fd < 0) {
+		rc = 4; /* nothing to serve */
+	} else if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "writer: %s\n", err);
+	} else if ((fd = fits ? listen_when_free(path, fcgi_fd >= 0) : -1) < 0 && fcgi_fd < 0) {
+		rc = child_stopping ? 0 : 4;
+	} else {
+		child_busy = 1; /* SIGTERM: finish the batch in hand, then stop */
+		struct writer_options wo = {
+			.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL,
+			.cache_before_answer = cfg->balance_from_cache,
+			.max_batch = 64,
+			.wal_restart_frames = cfg->wal_restart_frames,
+			.on_batch = writer_counted,
+			.on_checkpoint = writer_checkpoint_counted,
+			.on_error = writer_error,
+		};
+		wo.arg = wo.cache;
+		int ready = fcgi_fd < 0 || served_open(&s, fcgi_fd, l, wo.cache) == 0;
+		if (ready && fcgi_fd >= 0) {
+			wo.own_fd = s.ep;
+			wo.own = &s;
+			wo.take = served_take;
+			wo.give = served_give;
+		}
+		if (ready && writer_serve(fd, l, &wo, &child_stopping) != 0) {
+			fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
+			rc = 4;
+		} else if (ready) {
+			rc = 0;
+		}
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		served_close(&s);
+		cache_free(wo.cache);
+	}
+	ledger_free(l);
+	app_release(&s.app);
+	_exit(rc);
+}
+

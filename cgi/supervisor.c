@@ -1,0 +1,243 @@
+/*
+ * supervisor.c - luckydice-fcgi: opens the FastCGI sockets, forks the
+ * workers, the checkpointer and the writer (child.h), and replaces any
+ * that dies.
+ *
+ * usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]
+ *                       [--write-socket PATH|HOST:PORT [--write-workers N]]
+ *        (config from $LUCKYDICE_CONFIG)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "app.h"
+#include "child.h"
+#include "listen.h"
+#include "metrics.h"
+
+static volatile sig_atomic_t stopping; /* SIGTERM/SIGINT seen */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
+		"         [--write-socket PATH|HOST:PORT [--write-workers N]]\n");
+	exit(2);
+}
+
+/*
+ * The supervisor's children, by slot: the workers on the FastCGI socket,
+ * then those on the write socket (when there is one: nginx sends the
+ * POSTs there, so the reads keep a small, warm pool while the writes get
+ * enough workers to fill the writer's group commits), then the
+ * checkpointer, then the writer (none with "writes": "direct").
+ */
+struct pool {
+	const char *config;    /* the config file's path */
+	int read_fd, write_fd; /* write_fd -1: one socket for everything */
+	int nread, nwrite;
+	int writer;            /* 1: a writer process */
+};
+
+static int pool_slots(const struct pool *p)
+{
+	return p->nread + p->nwrite + 1 + p->writer;
+}
+
+static const char *slot_name(const struct pool *p, int i)
+{
+	if (i < p->nread)
+		return "worker";
+	if (i < p->nread + p->nwrite)
+		return "write worker";
+	return i == p->nread + p->nwrite ? "checkpointer" : "writer";
+}
+
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+static pid_t spawn(const struct pool *p, int i)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (i < p->nread) {
+			close_fd(p->write_fd);
+			worker_main(p->config, p->read_fd);
+		}
+		if (i < p->nread + p->nwrite) {
+			close_fd(p->read_fd);
+			worker_main(p->config, p->write_fd);
+		}
+		close_fd(p->read_fd);
+		if (i == p->nread + p->nwrite) {
+			close_fd(p->write_fd);
+			checkpointer_main(p->config,
+					  p->writer && p->nwrite == 0 && p->write_fd >= 0);
+		}
+		if (p->nwrite > 0 || p->write_fd < 0) {
+			close_fd(p->write_fd);
+			writer_main(p->config, -1);
+		}
+		writer_main(p->config, p->write_fd); /* it serves the write socket itself */
+	}
+	if (pid < 0)
+		fprintf(stderr, "error: cannot fork a %s: %s\n", slot_name(p, i), strerror(errno));
+	return pid;
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* A count on the command line, from min to max; anything else (a typo
+ * that atoi would have read as 0) is fatal. */
+static int arg_count(const char *flag, const char *arg, int min, int max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		fprintf(stderr, "fatal: %s wants a number from %d to %d, not '%s'\n", flag, min,
+			max, arg);
+		exit(2);
+	}
+	return (int)v;
+}
+
+/* The listening socket at where (a unix path made 0666, so that nginx
+ * workers can connect, or HOST:PORT); -1 with a message printed. */
+static int open_socket(const char *where)
+{
+	char err[512];
+	int fd = ld_listen(where, SOCK_STREAM, 0666, 1024, err, sizeof err);
+
+	if (fd < 0)
+		fprintf(stderr, "fatal: %s\n", err);
+	return fd;
+}
+
+static void unlink_socket(const char *where)
+{
+	if (where && ld_listen_is_path(where))
+		unlink(where);
+}
+
+int main(int argc, char **argv)
+{
+	const char *where = NULL, *write_where = NULL;
+	struct pool pool = { .config = config_default_path(), .read_fd = -1, .write_fd = -1 };
+	int nworkers = 0, nwrite = -1, status, n;
+	struct ld_config cfg;
+	char err[512];
+	pid_t *pids;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			where = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			nworkers = arg_count("--workers", argv[++i], 1, 256);
+		else if (strcmp(argv[i], "--write-socket") == 0 && i + 1 < argc)
+			write_where = argv[++i];
+		else if (strcmp(argv[i], "--write-workers") == 0 && i + 1 < argc)
+			nwrite = arg_count("--write-workers", argv[++i], 0, 256);
+		else
+			usage();
+	}
+	if (!where)
+		usage();
+	if (sodium_init() < 0) {
+		fprintf(stderr, "fatal: cannot initialise libsodium\n");
+		return 2;
+	}
+	/* Read the config once here to fail early with a clear message. */
+	if (config_load(pool.config, &cfg, err, sizeof err) != LD_OK) {
+		fprintf(stderr, "fatal: %s\n", err);
+		return 2;
+	}
+	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
+	pool.nwrite = !write_where ? 0 : nwrite >= 0 ? nwrite : cfg.write_workers;
+	pool.writer = !cfg.writes_direct;
+	config_release(&cfg);
+	if (write_where && pool.nwrite == 0 && !pool.writer) {
+		/* no writer to serve the write socket */
+		pool.nwrite = pool.nread;
+		fprintf(stderr, "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
+			" serve the write socket\n", pool.nwrite);
+	}
+	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
+		return 2;
+	if (write_where && (pool.write_fd = open_socket(write_where)) < 0) {
+		unlink_socket(where);
+		return 2;
+	}
+
+	struct sigaction sa = { .sa_handler = on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* The shared counters exist before the workers, so all of them see
+	 * the same mapping. */
+	if (metrics_init() != 0)
+		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
+			" /metrics answers 503\n", strerror(errno));
+	n = pool_slots(&pool);
+	pids = xcalloc((size_t)n, sizeof *pids);
+	for (int i = 0; i < n; i++)
+		pids[i] = spawn(&pool, i);
+	if (write_where && pool.nwrite == 0)
+		fprintf(stderr, "luckydice-fcgi: %d workers on %s, the writer on %s\n",
+			pool.nread, where, write_where);
+	else if (write_where)
+		fprintf(stderr, "luckydice-fcgi: %d workers on %s, %d write workers on %s\n",
+			pool.nread, where, pool.nwrite, write_where);
+	else
+		fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", pool.nread, where);
+
+	/* Supervise: replace a child that dies, until told to stop. */
+	while (!stopping) {
+		pid_t pid = wait(&status);
+		if (pid < 0) {
+			if (errno != EINTR)
+				sleep(1);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+				fprintf(stderr, "luckydice-fcgi: %s %d ended (%s %d), starting another\n",
+					slot_name(&pool, i), (int)pid,
+					WIFSIGNALED(status) ? "signal" : "exit",
+					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
+				/* could not open its resources: do not spin */
+				sleep(1);
+			}
+			pids[i] = stopping ? 0 : spawn(&pool, i);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	while (wait(&status) > 0 || errno == EINTR)
+		;
+	unlink_socket(where);
+	unlink_socket(write_where);
+	free(pids);
+	return 0;
+}
