@@ -1,8 +1,11 @@
 /*
- * api.c - the endpoint handlers. Each parses nothing itself (routes.c and
- * http.c have validated the token, promotion and body), calls one rule
- * from lib/ (the writes through the writer process, writer.h), writes
- * the cache after a commit, and renders JSON.
+ * api.c - the endpoint handlers. routes.c has checked the token and
+ * found the promotion; the body is checked against a table of fields
+ * (http_read_json). A read handler calls lib/ and renders JSON. A write
+ * handler only checks its request into a writer_request: the write runs
+ * where the request was routed (routes.c, served.c), and
+ * api_write_answer answers from its reply - the cache written after the
+ * commit (unless the writer did), the counters, the JSON.
  */
 #include <stdio.h>
 #include <string.h>
@@ -67,23 +70,10 @@ static struct json_object *granted_body(int granted, const struct ld_balance *b)
 
 /*
  * The write endpoints. Each handler checks its request into a
- * writer_request; run_write sends it through the writer and answers
- * (api_write_answer). In the writer serving the write socket itself
- * (c->defer), the request is left for its next batch instead, and
- * answered once that has committed.
+ * writer_request and returns 0; routes.c then runs it (through the
+ * writer, or in the writer's batch) and api_write_answer answers it
+ * from the reply.
  */
-static void run_write(struct ctx *c, struct writer_request *q)
-{
-	struct writer_reply a;
-
-	if (c->defer) {
-		*c->defer = *q;
-		c->deferred = 1;
-		return;
-	}
-	writer_call(c->app->writer, c->app->ledger, c->promo, q, &a);
-	api_write_answer(c, q->op, &a);
-}
 
 /* Fills q for op, or answers 500 (a string the checks let through that
  * does not fit a request: cannot happen) and returns -1. */
@@ -97,14 +87,13 @@ static int write_request(struct ctx *c, struct writer_request *q, enum writer_op
 }
 
 /* POST visit: 200, 401, 403 promotion_not_active, 404, 400, 503. */
-void api_visit(struct ctx *c)
+int api_visit(struct ctx *c, struct writer_request *q)
 {
 	static const struct http_field none[1];
-	struct writer_request q;
 
-	if (http_read_json(c->req, none, 0) == 0 &&
-	    write_request(c, &q, WRITER_VISIT, NULL, NULL) == 0)
-		run_write(c, &q);
+	if (http_read_json(c->req, none, 0) != 0)
+		return -1;
+	return write_request(c, q, WRITER_VISIT, NULL, NULL);
 }
 
 static void visit_answer(struct ctx *c, const struct writer_reply *a)
@@ -152,14 +141,13 @@ static const char *client_id(struct ctx *c)
 /* POST invite/claim {"code"}: 200, 400, 401, 403, 404 unknown_code,
  * 409 already_credited, 422 self_invite | not_new_user, 429
  * claim_limited, 503. */
-void api_claim(struct ctx *c)
+int api_claim(struct ctx *c, struct writer_request *q)
 {
 	static const struct http_field fields[] = { { "code", 1, 1, 32 } };
-	struct writer_request q;
 
-	if (http_read_json(c->req, fields, 1) == 0 &&
-	    write_request(c, &q, WRITER_CLAIM, http_field_str(c->req, "code"), client_id(c)) == 0)
-		run_write(c, &q);
+	if (http_read_json(c->req, fields, 1) != 0)
+		return -1;
+	return write_request(c, q, WRITER_CLAIM, http_field_str(c->req, "code"), client_id(c));
 }
 
 static void claim_answer(struct ctx *c, const struct writer_reply *a)
@@ -224,15 +212,14 @@ static struct json_object *prize_json(const struct promo *p, const struct draw_r
 }
 
 /* POST draws {"request_id"}: 200, 400, 401, 403, 404, 409 no_tickets, 503. */
-void api_draw(struct ctx *c)
+int api_draw(struct ctx *c, struct writer_request *q)
 {
 	static const struct http_field fields[] = {
 		{ "request_id", 1, REQUEST_ID_MIN, REQUEST_ID_MAX } };
-	struct writer_request q;
 
-	if (http_read_json(c->req, fields, 1) == 0 &&
-	    write_request(c, &q, WRITER_DRAW, http_field_str(c->req, "request_id"), NULL) == 0)
-		run_write(c, &q);
+	if (http_read_json(c->req, fields, 1) != 0)
+		return -1;
+	return write_request(c, q, WRITER_DRAW, http_field_str(c->req, "request_id"), NULL);
 }
 
 static void draw_answer(struct ctx *c, const struct writer_reply *a)
@@ -255,7 +242,8 @@ static void draw_answer(struct ctx *c, const struct writer_reply *a)
 	http_send(c->req, 200, o, NULL);
 }
 
-void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a)
+void api_write_answer(struct ctx *c, const struct writer_request *q,
+		      const struct writer_reply *a)
 {
 	/* The writer's message travels in its answer; a rule run here left
 	 * it on the ledger. */
@@ -264,7 +252,7 @@ void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a)
 				a->errmsg[0] ? a->errmsg : ledger_errmsg(c->app->ledger));
 	if (a->outcome != RULE_OK)
 		return refuse(c, (enum rule_outcome)a->outcome);
-	switch (op) {
+	switch (q->op) {
 	case WRITER_VISIT:
 		return visit_answer(c, a);
 	case WRITER_CLAIM:

@@ -35,11 +35,6 @@ struct ctx {
 	char uid[TOKEN_UID_MAX + 1];
 	int route;                 /* index into the route table; -1: none */
 	int64_t t0_us;             /* when routing began (ld_mono_us) */
-	/* The writer serving the write socket itself: a write handler
-	 * leaves its checked request here unanswered (deferred set) for
-	 * the writer's batch, which answers it with api_write_answer. */
-	struct writer_request *defer;
-	int deferred;
 };
 
 /* The writer's socket for cfg's database, into path: 1 when there is a
@@ -58,38 +53,51 @@ int app_open(struct app *app, const char *config);
 /* Frees what app_load and app_open opened. */
 void app_release(struct app *app);
 
+/* A read handler answers its request, exactly once. */
 typedef void (*handler_fn)(struct ctx *c);
 
-/* Handlers (api.c). Each answers exactly once. */
-void api_visit(struct ctx *c);
+/* A write handler checks its request (the body's fields) into *q and
+ * returns 0, or answers it (a 4xx) and returns -1. Whoever routed it
+ * then runs q, through the writer or in the writer's batch, and answers
+ * from the reply with api_write_answer. */
+typedef int (*write_fn)(struct ctx *c, struct writer_request *q);
+
+/* Handlers (api.c). */
+int api_visit(struct ctx *c, struct writer_request *q);
+int api_claim(struct ctx *c, struct writer_request *q);
+int api_draw(struct ctx *c, struct writer_request *q);
 void api_invite(struct ctx *c);
-void api_claim(struct ctx *c);
 void api_balance(struct ctx *c);
-void api_draw(struct ctx *c);
 void api_me(struct ctx *c);
 void api_healthz(struct ctx *c);
 void api_metrics(struct ctx *c); /* metrics.c */
 
+/* Answers a write (q, checked in by a write handler) from its reply. */
+void api_write_answer(struct ctx *c, const struct writer_request *q,
+		      const struct writer_reply *a);
+
 /* Answers a lib/ failure: 503 for a busy database, else 500. */
 void api_fail(struct ctx *c, enum ld_err e);
 
-/* Answers a write (visit, claim or draw: op) from the writer's reply. */
-void api_write_answer(struct ctx *c, uint32_t op, const struct writer_reply *a);
-
-/* Routes one request and answers it (routes.c). */
-void route_request(struct app *app, struct http_req *req);
-
 /*
- * The same in two halves, for the writer serving the write socket
- * itself. route_begin routes req (at now_ms) into c and answers it,
- * except a write when defer is not NULL: that is checked into *defer and
- * left unanswered (c->promo its promotion), and route_begin returns 1.
- * The caller answers it later (api_write_answer), then calls route_end,
- * which counts and logs every request.
+ * A request's path through the program, in two halves, so that the
+ * writer serving the write socket can run the writes of many requests
+ * as one batch in between (served.c):
+ *
+ * route_begin routes req (at now_ms) into c: it matches the route,
+ * checks the token and finds the promotion (once: c->promo), and calls
+ * the handler. A read is answered there, and route_begin returns 0. A
+ * write is checked into *q and returns 1 (unless it was answered, a bad
+ * body say): the caller runs q and answers it (api_write_answer).
+ * route_end then counts and logs the request, whatever it was.
+ *
+ * route_request is both halves for a worker: a write runs through the
+ * writer, or here without one (writer_call).
  */
 int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t now_ms,
-		struct writer_request *defer);
+		struct writer_request *q);
 void route_end(struct ctx *c);
+void route_request(struct app *app, struct http_req *req);
 
 /* The name of route i of the table, or NULL past its end (metrics). */
 const char *route_name(int i);

@@ -18,18 +18,19 @@ struct route {
 	int auth;           /* needs a user token */
 	enum http_method method;
 	const char *allow;  /* the Allow header of a 405 */
-	handler_fn fn;
+	handler_fn read;    /* a read: answers */
+	write_fn write;     /* a write: checks its request, run after */
 };
 
 static const struct route routes[] = {
-	{ "visit",   "visit",        1, 1, HTTP_POST, "Allow: POST\r\n", api_visit },
-	{ "invite",  "invite",       1, 1, HTTP_GET,  "Allow: GET\r\n",  api_invite },
-	{ "claim",   "invite/claim", 1, 1, HTTP_POST, "Allow: POST\r\n", api_claim },
-	{ "balance", "balance",      1, 1, HTTP_GET,  "Allow: GET\r\n",  api_balance },
-	{ "draws",   "draws",        1, 1, HTTP_POST, "Allow: POST\r\n", api_draw },
-	{ "me",      "me",           1, 1, HTTP_GET,  "Allow: GET\r\n",  api_me },
-	{ "healthz", "/healthz",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_healthz },
-	{ "metrics", "/metrics",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_metrics },
+	{ "visit",   "visit",        1, 1, HTTP_POST, "Allow: POST\r\n", NULL, api_visit },
+	{ "invite",  "invite",       1, 1, HTTP_GET,  "Allow: GET\r\n",  api_invite, NULL },
+	{ "claim",   "invite/claim", 1, 1, HTTP_POST, "Allow: POST\r\n", NULL, api_claim },
+	{ "balance", "balance",      1, 1, HTTP_GET,  "Allow: GET\r\n",  api_balance, NULL },
+	{ "draws",   "draws",        1, 1, HTTP_POST, "Allow: POST\r\n", NULL, api_draw },
+	{ "me",      "me",           1, 1, HTTP_GET,  "Allow: GET\r\n",  api_me, NULL },
+	{ "healthz", "/healthz",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_healthz, NULL },
+	{ "metrics", "/metrics",     0, 0, HTTP_GET,  "Allow: GET\r\n",  api_metrics, NULL },
 };
 
 const char *route_name(int i)
@@ -133,7 +134,7 @@ static int cross_site(const struct ctx *c)
 }
 
 int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t now_ms,
-		struct writer_request *defer)
+		struct writer_request *q)
 {
 	char promo_id[PROMO_ID_MAX + 1] = "";
 	const struct route *rt;
@@ -141,7 +142,7 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 	int bad_promo;
 
 	*c = (struct ctx){ .app = app, .req = req, .now_ms = now_ms, .route = -1,
-			   .t0_us = ld_mono_us(), .defer = defer };
+			   .t0_us = ld_mono_us() };
 	uri = http_param(req, "REQUEST_URI");
 	if (uri && !path_is_plain(uri, req->path)) {
 		http_error(req, 400, "bad_path", "the path must be plain: no escapes,"
@@ -179,8 +180,11 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 			return 0;
 		}
 	}
-	rt->fn(c);
-	return c->deferred;
+	if (rt->read) {
+		rt->read(c);
+		return 0;
+	}
+	return rt->write(c, q) == 0;
 }
 
 void route_end(struct ctx *c)
@@ -201,8 +205,13 @@ void route_end(struct ctx *c)
 
 void route_request(struct app *app, struct http_req *req)
 {
+	struct writer_request q;
+	struct writer_reply a;
 	struct ctx c;
 
-	route_begin(app, req, &c, ld_now_ms(), NULL);
+	if (route_begin(app, req, &c, ld_now_ms(), &q)) {
+		writer_call(app->writer, app->ledger, c.promo, &q, &a);
+		api_write_answer(&c, &q, &a);
+	}
 	route_end(&c);
 }

@@ -1,8 +1,23 @@
 /*
- * served.c - the writer process: group commit for every worker (writer.h)
- * and, with "write_workers": 0, the FastCGI write socket served by the
- * writer itself, with no write workers and no hop from one to the
- * writer.
+ * served.c - the writer process: group commit for every worker
+ * (writer.h) and, with "write_workers": 0 (the default), the FastCGI
+ * write socket served by the writer itself: no write workers, and no
+ * hop from one to the writer.
+ *
+ * A write's path through the writer serving the write socket:
+ *
+ *  1. writer_serve (lib/writer.c) waits until the write socket or a
+ *     connection nginx kept is readable, and calls served_take for each
+ *     request waiting, with the round's instant;
+ *  2. served_take accepts the request into a free slot and routes it
+ *     (route_begin): the route checks the token and finds the promotion,
+ *     the handler checks the body into the slot's writer_request. A read,
+ *     or a write refused there (a bad body, a bad token), is answered at
+ *     once; a write goes to the batch with its promotion;
+ *  3. writer_batch runs the round's writes as one transaction;
+ *  4. after the commit, served_give answers each from its reply
+ *     (api_write_answer), counts and logs it (route_end), and watches
+ *     the connection again for nginx's next request on it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,16 +74,12 @@ static int listen_when_free(const char *path, int once)
 }
 
 /*
- * The writer serving the FastCGI write socket itself ("write_workers":
- * 0): no write workers, and no hop from one to the writer. Each of
- * nginx's connections has a slot (an FCGX_Request kept across its
- * requests); ep holds the listening socket and every idle connection, one
- * event at a time. A request is routed in its slot: a write stays there
- * for the batch (route_begin), anything else is answered at once. After
- * the batch's commit each write is answered, and nginx keeps the
- * connection for its next request (fastcgi_keep_conn). The listening
- * socket is non-blocking, so accepting stops when nothing waits (libfcgi
- * reads each request blocking, but nginx sends all of one at once).
+ * Each of nginx's connections has a slot (an FCGX_Request kept across its
+ * requests: fastcgi_keep_conn); ep holds the listening socket and every
+ * idle connection, one event at a time. A write stays in its slot, busy,
+ * from served_take to served_give. The listening socket is non-blocking,
+ * so accepting stops when nothing waits (libfcgi reads each request
+ * blocking, but nginx sends all of one at once).
  */
 struct slot {
 	FCGX_Request fcgi;
@@ -145,6 +156,8 @@ static void served_end(struct served *s, struct slot *sl)
 	served_freed(s, sl);
 }
 
+/* Step 2 (writer_options.take): the next write waiting, routed into its
+ * slot; the reads and refused writes on the way are answered here. */
 static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 		       const struct promo **p, int *fd)
 {
@@ -193,6 +206,8 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 	}
 }
 
+/* Step 4 (writer_options.give): a write's answer, once its batch is
+ * done; a NULL a: nginx hung up before the batch began. */
 static void served_give(void *own, int slot, const struct writer_reply *a)
 {
 	struct served *s = own;
@@ -202,7 +217,7 @@ static void served_give(void *own, int slot, const struct writer_reply *a)
 		sl->req.status = 499;
 		sl->fcgi.keepConnection = 0;
 	} else {
-		api_write_answer(&sl->c, sl->q.op, a);
+		api_write_answer(&sl->c, &sl->q, a);
 	}
 	served_end(s, sl);
 }
