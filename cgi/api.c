@@ -12,7 +12,7 @@
 
 #include "app.h"
 #include "history.h"
-#include "metrics.h"
+#include "counters.h"
 
 /* Logs e and msg with what identifies the request (never the token) and
  * answers. */
@@ -32,24 +32,34 @@ void api_fail(struct ctx *c, enum ld_err e)
 	fail_msg(c, e, ledger_errmsg(c->app->ledger));
 }
 
-/* Answers a business refusal with its status. */
+/*
+ * What each refusal of a rule answers: the one table of outcomes. The
+ * code ("no_tickets") is the rules' own word for the outcome, so lib/
+ * keeps it (rule_code: the ledger records it for a refused claim, and
+ * the tools print it); the HTTP status and the message belong to the
+ * API, so they are here.
+ */
+static const struct {
+	int status;
+	const char *message;
+} refusals[] = {
+	[RULE_NOT_ACTIVE] = { 403, "the promotion is not running today" },
+	[RULE_UNKNOWN_CODE] = { 404, "no such invite code in this promotion" },
+	[RULE_SELF_INVITE] = { 422, "this is your own invite code" },
+	[RULE_ALREADY_CREDITED] = { 409, "you were already credited for an invite" },
+	[RULE_NOT_NEW_USER] = { 422, "invites count only for new participants" },
+	[RULE_CLAIM_LIMITED] = { 429, "too many invites claimed from this device today" },
+	[RULE_NO_TICKETS] = { 409, "no dice left" },
+};
+
+/* Answers a refusal of a rule with its status, code and message. */
 static void refuse(struct ctx *c, enum rule_outcome o)
 {
-	static const struct { enum rule_outcome o; int status; const char *msg; } map[] = {
-		{ RULE_NOT_ACTIVE, 403, "the promotion is not running today" },
-		{ RULE_UNKNOWN_CODE, 404, "no such invite code in this promotion" },
-		{ RULE_ALREADY_CREDITED, 409, "you were already credited for an invite" },
-		{ RULE_SELF_INVITE, 422, "this is your own invite code" },
-		{ RULE_NOT_NEW_USER, 422, "invites count only for new participants" },
-		{ RULE_CLAIM_LIMITED, 429, "too many invites claimed from this device today" },
-		{ RULE_NO_TICKETS, 409, "no dice left" },
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (map[i].o == o) {
-			http_error(c->req, map[i].status, rule_code(o), "%s", map[i].msg);
-			return;
-		}
-	http_error(c->req, 500, "internal_error", "unexpected outcome");
+	if (o > RULE_OK && (size_t)o < sizeof refusals / sizeof refusals[0] &&
+	    refusals[o].status)
+		http_error(c->req, refusals[o].status, rule_code(o), "%s", refusals[o].message);
+	else
+		http_error(c->req, 500, "internal_error", "unexpected outcome");
 }
 
 /* After a commit: publish the user's new balance to the cache. Redis
@@ -103,7 +113,7 @@ static void visit_answer(struct ctx *c, const struct writer_reply *a)
 	if (r->granted) {
 		if (!a->cached) /* else the writer did */
 			publish(c, c->uid, &r->bal);
-		metrics_grant(METRICS_GRANT_VISIT);
+		counters_grant(GRANT_VISIT);
 	}
 	c->req->outcome = r->granted ? "granted" : "already";
 	http_send(c->req, 200, granted_body(r->granted, &r->bal), NULL);
@@ -160,10 +170,10 @@ static void claim_answer(struct ctx *c, const struct writer_reply *a)
 			publish(c, r->inviter, &r->inviter_bal);
 	}
 	if (r->visit_granted)
-		metrics_grant(METRICS_GRANT_VISIT);
-	metrics_grant(METRICS_GRANT_INVITEE);
+		counters_grant(GRANT_VISIT);
+	counters_grant(GRANT_INVITEE);
 	if (r->inviter_granted)
-		metrics_grant(METRICS_GRANT_INVITER);
+		counters_grant(GRANT_INVITER);
 	c->req->outcome = r->inviter_granted ? "credited" : "credited_over_cap";
 	http_send(c->req, 200, granted_body(r->granted, &r->bal), NULL);
 }
@@ -230,7 +240,7 @@ static void draw_answer(struct ctx *c, const struct writer_reply *a)
 	if (!r->replay) {
 		if (!a->cached) /* else the writer did */
 			publish(c, c->uid, &r->bal);
-		metrics_draw(c->promo->id, r->prize_id[0] ? r->prize_id : NULL);
+		counters_draw(c->promo->id, r->prize_id[0] ? r->prize_id : NULL);
 	}
 	c->req->outcome = r->replay ? "replay" : r->prize_id[0] ? "win" : "miss";
 	d = json_object_new_object();

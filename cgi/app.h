@@ -53,6 +53,10 @@ int app_open(struct app *app, const char *config);
 /* Frees what app_load and app_open opened. */
 void app_release(struct app *app);
 
+/* The reasons of a grant, as the counters number them (metrics.c names
+ * them). */
+enum grant_reason { GRANT_VISIT, GRANT_INVITEE, GRANT_INVITER, GRANT_REASONS };
+
 /* A read handler answers its request, exactly once. */
 typedef void (*handler_fn)(struct ctx *c);
 

@@ -58,24 +58,46 @@ int http_is_json(const struct http_req *r)
 	return *t == '\0' || *t == ';';
 }
 
-static const char *reason_phrase(int status)
+/* Every status this program answers with, and its reason phrase: the
+ * one table, for the answers' status lines and the counters' labels. */
+static const struct {
+	int status;
+	const char *reason;
+} statuses[] = {
+	{ 200, "OK" },
+	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 413, "Payload Too Large" },
+	{ 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Entity" },
+	{ 429, "Too Many Requests" },
+	{ 500, "Internal Server Error" },
+	{ 503, "Service Unavailable" },
+};
+#define NSTATUSES (sizeof statuses / sizeof statuses[0])
+
+int http_status_index(int status)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	}
-	return "Unknown";
+	for (size_t i = 0; i < NSTATUSES; i++)
+		if (statuses[i].status == status)
+			return (int)i;
+	return -1;
+}
+
+int http_status_at(int i)
+{
+	return i >= 0 && (size_t)i < NSTATUSES ? statuses[i].status : 0;
+}
+
+const char *http_reason(int status)
+{
+	int i = http_status_index(status);
+
+	return i >= 0 ? statuses[i].reason : "Unknown";
 }
 
 void http_send(struct http_req *r, int status, struct json_object *body,
@@ -96,7 +118,7 @@ void http_send(struct http_req *r, int status, struct json_object *body,
 		     "Cache-Control: no-store\r\n"
 		     "X-Content-Type-Options: nosniff\r\n"
 		     "%s\r\n",
-		     status, reason_phrase(status), len + 1, extra_headers ? extra_headers : "");
+		     status, http_reason(status), len + 1, extra_headers ? extra_headers : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0; /* cannot happen with our fixed headers */
 	FCGX_PutStr(head, n, r->fcgi->out);
@@ -118,7 +140,7 @@ void http_send_text(struct http_req *r, int status, const char *content_type,
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
 		     "X-Content-Type-Options: nosniff\r\n\r\n",
-		     status, reason_phrase(status), content_type, len);
+		     status, http_reason(status), content_type, len);
 	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0; /* cannot happen with our fixed headers */
 	FCGX_PutStr(head, n, r->fcgi->out);

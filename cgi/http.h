@@ -31,6 +31,12 @@ struct http_req {
 	const char *allow;   /* methods of the matched route, for a 405 */
 };
 
+/* The status table (http.c): the index of status in it, or -1; the
+ * status at index i, or 0 past its end; status's reason phrase. */
+int http_status_index(int status);
+int http_status_at(int i);
+const char *http_reason(int status);
+
 /* Starts a request: method, path. */
 void http_req_init(struct http_req *r, FCGX_Request *fcgi);
 void http_req_release(struct http_req *r);

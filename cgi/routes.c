@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "metrics.h"
+#include "counters.h"
 #include "path.h"
 
 struct route {
@@ -193,9 +193,9 @@ void route_end(struct ctx *c)
 	struct http_req *req = c->req;
 	int64_t us = ld_mono_us() - c->t0_us;
 
-	metrics_request(c->route, req->status, us);
+	counters_request(c->route, http_status_index(req->status), us);
 	if (c->app->cache)
-		metrics_cache(cache_stats(c->app->cache));
+		counters_cache(cache_stats(c->app->cache));
 	if (c->app->cfg.log_level >= 2)
 		fprintf(stderr, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s\n",
 			rt ? rt->name : "none", req->status, c->uid[0] ? c->uid : "-",

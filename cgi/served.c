@@ -31,7 +31,7 @@
 #include "app.h"
 #include "child.h"
 #include "finish.h"
-#include "metrics.h"
+#include "counters.h"
 
 /* An error the writer went on after (a failed checkpoint). */
 static void writer_error(void *arg, const char *msg)
@@ -44,15 +44,15 @@ static void writer_error(void *arg, const char *msg)
  * or NULL), for /metrics. */
 static void writer_counted(void *cache, size_t requests, int committed, int64_t us)
 {
-	metrics_writer(requests, committed, us);
+	counters_writer_batch(requests, committed, us);
 	if (cache)
-		metrics_cache(cache_stats(cache));
+		counters_cache(cache_stats(cache));
 }
 
 static void writer_checkpoint_counted(void *cache, int64_t us)
 {
 	(void)cache;
-	metrics_writer_checkpoint(us);
+	counters_writer_checkpoint(us);
 }
 
 /* The writer's socket; while another instance's writer answers on it,

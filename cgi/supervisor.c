@@ -21,7 +21,7 @@
 #include "app.h"
 #include "child.h"
 #include "listen.h"
-#include "metrics.h"
+#include "counters.h"
 
 static volatile sig_atomic_t stopping; /* SIGTERM/SIGINT seen */
 
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* The shared counters exist before the workers, so all of them see
 	 * the same mapping. */
-	if (metrics_init() != 0)
+	if (counters_init() != 0)
 		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
 			" /metrics answers 503\n", strerror(errno));
 	n = pool_slots(&pool);

@@ -3,6 +3,7 @@
  * time, and routes each (routes.c); a write goes through the writer
  * (writer.h), or runs here when there is none.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -12,16 +13,15 @@
 #include "finish.h"
 
 static FCGX_Request *current; /* for the out-of-memory answer */
+static char oom_answer[256];  /* made before the first request */
+static int oom_len;
 
 /* Out of memory: answer 500 to the request in flight and exit; the
  * supervisor starts a fresh worker. Nothing here allocates. */
 static void worker_oom(void)
 {
-	static const char answer[] =
-		"Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
-		"{\"error\":\"internal_error\",\"message\":\"out of memory\"}\n";
 	if (current) {
-		FCGX_PutStr(answer, sizeof answer - 1, current->out);
+		FCGX_PutStr(oom_answer, oom_len, current->out);
 		FCGX_Finish_r(current);
 	}
 	_exit(3);
@@ -34,6 +34,12 @@ void worker_main(const char *config, int fd)
 	struct app app;
 
 	child_start(NULL);
+	oom_len = snprintf(oom_answer, sizeof oom_answer,
+			   "Status: 500 %s\r\nContent-Type: application/json\r\n\r\n"
+			   "{\"error\":\"internal_error\",\"message\":\"out of memory\"}\n",
+			   http_reason(500));
+	if (oom_len < 0 || (size_t)oom_len >= sizeof oom_answer)
+		oom_len = 0; /* cannot happen: then no answer, the worker still ends */
 	ld_oom = worker_oom;
 	if (app_open(&app, config) != 0)
 		_exit(4);
