@@ -4,9 +4,8 @@
  * FCGX_Finish_r shuts the socket down and then waits for nginx to close
  * its end first (up to 2 s), so that unread data never makes the kernel
  * reset the connection. On a unix socket that wait is a round trip
- * through nginx before the process can accept the next request, and 3
- * of a write request's 10 system calls: without it, balance answered
- * 50 % more requests per second. nginx sends all of a request before it
+ * through nginx, and three more system calls, before the process can
+ * accept the next request. nginx sends all of a request before it
  * reads the answer (it buffers bodies), so reading stdin to its end
  * leaves nothing unread and a plain close is clean: the answer is in
  * nginx's socket already. A detached request is closed that way

@@ -447,7 +447,7 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 	*out = NULL;
 	/* Before the first connection of the process: SQLite's allocation
 	 * statistics take a global mutex on every malloc and free, and
-	 * nothing here reads them (about 8 % of a claim in the writer). */
+	 * nothing here reads them. */
 	if (!configured) {
 		configured = 1;
 		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);

@@ -93,20 +93,20 @@ enum ld_err ledger_check_schema(struct ledger *l);
  * begins with every frame copied. When the writes pause, a passive
  * checkpoint gets there; under a steady load someone is always writing,
  * so a passive checkpoint alone never does and the WAL grows without end
- * (seen: 500 MB in a minute, after which every commit ran its own
- * checkpoint and fsync). Two ways out:
+ * (and once it is past SQLite's own threshold, every commit runs a
+ * checkpoint and a sync of its own). Two ways out:
  *
  * - The one writer, between two of its transactions, runs a passive
  *   checkpoint itself (own_checkpoints): it copies the little the
  *   checkpointer has not, nothing is written meanwhile, and its next
  *   transaction starts the WAL over. It waits for no lock, but the copy,
  *   the two syncs and the wait for a CPU after each make a pause of its
- *   own under full load, once per "wal_restart_frames" frames: 2-4 ms
- *   now that the checkpointer syncs what it copied (10-33 ms before).
+ *   own under full load, once per "wal_restart_frames" frames; the less
+ *   the checkpointer has left unsynced (ledger_sync), the shorter.
  * - restart = 1 (RESTART) holds new writers back while it copies, syncs
  *   and waits for the readers. It works without a writer process, but on
- *   a busy machine the writers waited 7-20 ms for it, ten times a second
- *   (the checkpointer, holding the lock, waits for a CPU like everyone).
+ *   a busy machine the writers wait for it each time (the checkpointer,
+ *   holding the lock, waits for a CPU like everyone).
  *
  * LD_ERR_BUSY: another checkpoint was running, or (RESTART) the readers
  * stayed; not an error, try again later. *frames (may be NULL) gets the
