@@ -1,13 +1,10 @@
 /*
- * supervisor.c - luckydice-fcgi: opens the FastCGI sockets, forks the
- * workers, the checkpointer and the writer (child.h), and replaces any
- * that dies.
- *
- * usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]
- *                       [--write-socket PATH|HOST:PORT [--write-workers N]]
- *        (config from $LUCKYDICE_CONFIG)
+ * supervisor.c - luckydice-fcgi: reads its options, opens the FastCGI
+ * sockets, forks the workers, the checkpointer and the writer (child.h),
+ * and replaces any that ends (see the help text below).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +22,55 @@
 
 static volatile sig_atomic_t stopping; /* SIGTERM/SIGINT seen */
 
+static const char help_text[] =
+"NAME\n"
+"    luckydice-fcgi - the luckydice FastCGI service: workers, writer, checkpointer\n"
+"\n"
+"SYNOPSIS\n"
+"    luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
+"                   [--write-socket PATH|HOST:PORT [--write-workers N]]\n"
+"                   [--config FILE]\n"
+"    luckydice-fcgi -h | --help | --version\n"
+"\n"
+"DESCRIPTION\n"
+"    Opens the FastCGI sockets, forks the worker processes, the writer (which\n"
+"    commits everyone's writes in groups) and the checkpointer, and starts\n"
+"    again any of them that ends. nginx sends the writes (visit, claim,\n"
+"    draws) to the write socket and everything else to the other. A unix\n"
+"    socket path is made mode 0666, and refused while another process\n"
+"    serves it.\n"
+"\n"
+"OPTIONS\n"
+"    --socket PATH|HOST:PORT\n"
+"        Where the workers accept requests (required). HOST is IPv4.\n"
+"    --workers N\n"
+"        Worker processes, 1 to 256 (default: the config's \"workers\").\n"
+"    --write-socket PATH|HOST:PORT\n"
+"        Where nginx sends the writes. The writer serves it itself, unless\n"
+"        there are write workers.\n"
+"    --write-workers N\n"
+"        Worker processes on the write socket instead, 0 to 256 (default:\n"
+"        the config's \"write_workers\").\n"
+"    --config FILE\n"
+"        The config file (default: $LUCKYDICE_CONFIG, else\n"
+"        " LD_CONFIG_DEFAULT ").\n"
+"    -h, --help\n"
+"        This text.\n"
+"    --version\n"
+"        The version.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  stopped by SIGTERM or SIGINT\n"
+"    2  cannot start: bad options, config or socket\n"
+"\n"
+"ENVIRONMENT\n"
+"    LUCKYDICE_CONFIG  the config file, when --config is not given\n";
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
-		"         [--write-socket PATH|HOST:PORT [--write-workers N]]\n");
+		"         [--write-socket PATH|HOST:PORT [--write-workers N]] [--config FILE]\n"
+		"       luckydice-fcgi -h | --help | --version\n");
 	exit(2);
 }
 
@@ -139,27 +181,56 @@ static void unlink_socket(const char *where)
 
 int main(int argc, char **argv)
 {
+	enum { OPT_SOCKET = 256, OPT_WORKERS, OPT_WRITE_SOCKET, OPT_WRITE_WORKERS, OPT_CONFIG,
+	       OPT_VERSION };
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "write-socket", required_argument, NULL, OPT_WRITE_SOCKET },
+		{ "write-workers", required_argument, NULL, OPT_WRITE_WORKERS },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *where = NULL, *write_where = NULL;
-	struct pool pool = { .config = config_default_path(), .read_fd = -1, .write_fd = -1 };
-	int nworkers = 0, nwrite = -1, status, n;
+	struct pool pool = { .config = NULL, .read_fd = -1, .write_fd = -1 };
+	int nworkers = 0, nwrite = -1, status, n, opt;
 	struct ld_config cfg;
 	char err[512];
 	pid_t *pids;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
-			where = argv[++i];
-		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
-			nworkers = arg_count("--workers", argv[++i], 1, 256);
-		else if (strcmp(argv[i], "--write-socket") == 0 && i + 1 < argc)
-			write_where = argv[++i];
-		else if (strcmp(argv[i], "--write-workers") == 0 && i + 1 < argc)
-			nwrite = arg_count("--write-workers", argv[++i], 0, 256);
-		else
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SOCKET:
+			where = optarg;
+			break;
+		case OPT_WORKERS:
+			nworkers = arg_count("--workers", optarg, 1, 256);
+			break;
+		case OPT_WRITE_SOCKET:
+			write_where = optarg;
+			break;
+		case OPT_WRITE_WORKERS:
+			nwrite = arg_count("--write-workers", optarg, 0, 256);
+			break;
+		case OPT_CONFIG:
+			pool.config = optarg;
+			break;
+		case 'h':
+			fputs(help_text, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("luckydice-fcgi %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
 			usage();
+		}
 	}
-	if (!where)
+	if (optind < argc || !where)
 		usage();
+	if (!pool.config)
+		pool.config = config_default_path();
 	if (sodium_init() < 0) {
 		fprintf(stderr, "fatal: cannot initialise libsodium\n");
 		return 2;
