@@ -167,7 +167,11 @@ enum ld_err ledger_check_schema(struct ledger *l)
 
 	if ((e = db_schema_version(l->db, &v)) != LD_OK)
 		return e;
-	if (v != want)
+	if (v > want)
+		return db_error(l->db, LD_ERR_INVALID,
+				"database '%s' has schema version %d, newer than this program's %d:"
+				" upgrade luckydice", l->path, v, want);
+	if (v < want)
 		return db_error(l->db, LD_ERR_INVALID,
 				"database '%s' has schema version %d, this program needs %d:"
 				" run 'luckydicectl init'", l->path, v, want);
