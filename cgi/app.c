@@ -12,39 +12,42 @@ int app_writer_socket(const struct ld_config *cfg, char path[108])
 	return !cfg->writes_direct && writer_socket_path(cfg->db, path, 108) == 0;
 }
 
-int app_load(struct app *app, const char *config)
+void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n)
 {
-	char err[512];
+	if (ld_is_conninfo(cfg->db))
+		snprintf(why, n, "the database is on a server, with no file to put a socket beside");
+	else
+		snprintf(why, n, "the path of the database '%s' is too long for a socket"
+			 " next to it", cfg->db);
+}
 
+int app_load(struct app *app, const char *config, char *err, size_t errlen)
+{
 	memset(app, 0, sizeof *app);
-	if (config_load(config, &app->cfg, err, sizeof err) != LD_OK ||
-	    token_keys_load(&app->cfg, &app->key, err, sizeof err) != LD_OK) {
-		fprintf(stderr, "fatal: %s\n", err);
+	if (config_load(config, &app->cfg, err, errlen) != LD_OK ||
+	    token_keys_load(&app->cfg, &app->key, err, errlen) != LD_OK)
 		return -1;
-	}
 	return 0;
 }
 
-int app_open(struct app *app, const char *config)
+int app_open(struct app *app, const char *config, char *err, size_t errlen)
 {
 	struct ledger_options lo = { 0 };
-	char err[512], path[108];
+	char path[108];
 
-	if (app_load(app, config) != 0)
+	if (app_load(app, config, err, errlen) != 0)
 		return -1;
 	lo.busy_timeout_ms = app->cfg.busy_timeout_ms;
 	lo.synchronous_full = app->cfg.synchronous_full;
 	lo.defer_checkpoints = 1;
-	if (ledger_open(app->cfg.db, &lo, &app->ledger, err, sizeof err) != LD_OK) {
-		fprintf(stderr, "fatal: %s\n", err);
+	if (ledger_open(app->cfg.db, &lo, &app->ledger, err, errlen) != LD_OK)
 		return -1;
-	}
 	if (ledger_check_schema(app->ledger) != LD_OK) {
-		fprintf(stderr, "fatal: %s\n", ledger_errmsg(app->ledger));
+		snprintf(err, errlen, "%s", ledger_errmsg(app->ledger));
 		return -1;
 	}
 	if (app->cfg.redis && !(app->cache = cache_new(app->cfg.redis, app->cfg.redis_timeout_ms))) {
-		fprintf(stderr, "fatal: bad \"redis\" address '%s'\n", app->cfg.redis);
+		snprintf(err, errlen, "bad \"redis\" address '%s'", app->cfg.redis);
 		return -1;
 	}
 	if (app_writer_socket(&app->cfg, path))

@@ -42,13 +42,18 @@ struct ctx {
  * short enough for the socket next to it), else 0. */
 int app_writer_socket(const struct ld_config *cfg, char path[108]);
 
+/* Why cfg's database has no writer socket (app_writer_socket 0 with
+ * "writes": "grouped"), into why. */
+void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n);
+
 /* Loads the config at config and the token keys into app (nothing else
- * opened); returns -1 with a message printed. */
-int app_load(struct app *app, const char *config);
+ * opened); returns -1 with a message in err. */
+int app_load(struct app *app, const char *config, char *err, size_t errlen);
 
 /* app_load, then opens the ledger (its schema checked), the cache and
- * the writer's client; returns -1 with a message printed. */
-int app_open(struct app *app, const char *config);
+ * the writer's client; returns -1 with a message in err (app_release
+ * then frees what was opened). */
+int app_open(struct app *app, const char *config, char *err, size_t errlen);
 
 /* Frees what app_load and app_open opened. */
 void app_release(struct app *app);

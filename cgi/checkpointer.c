@@ -26,30 +26,23 @@
 #include "app.h"
 #include "child.h"
 
-void checkpointer_main(const char *config, int writer_serves)
+void checkpointer_main(const char *config, int writerless)
 {
 	struct ledger_options lo = { 0 };
 	struct ledger *l = NULL;
 	struct ld_config cfg;
-	char err[512], sock[108];
+	char err[512];
 
-	child_start("ld-checkpoint"); /* tell it from the workers in ps */
-	if (config_load(config, &cfg, err, sizeof err) != LD_OK) {
-		fprintf(stderr, "checkpointer: %s\n", err);
-		_exit(4);
-	}
+	child_start(CHILD_CHECKPOINTER);
+	if (config_load(config, &cfg, err, sizeof err) != LD_OK)
+		child_fail("%s", err);
 	/* A restart holds new writers back while it waits for readers: never
 	 * for more than 20 ms, whatever the workers' busy timeout. */
 	lo.busy_timeout_ms = 20;
 	lo.synchronous_full = cfg.synchronous_full;
-	if (ledger_open(cfg.db, &lo, &l, err, sizeof err) != LD_OK) {
-		fprintf(stderr, "checkpointer: %s\n", err);
-		config_release(&cfg);
-		_exit(4);
-	}
-	/* The writer serving the write socket starts the WAL over itself,
-	 * even when the database's path is too long for its own socket. */
-	int writerless = !writer_serves && !app_writer_socket(&cfg, sock);
+	if (ledger_open(cfg.db, &lo, &l, err, sizeof err) != LD_OK)
+		child_fail("%s", err);
+	child_ready();
 	if (writerless)
 		fprintf(stderr, "checkpointer: no writer process; it starts the WAL over"
 			" itself, ten times a second\n");

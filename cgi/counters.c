@@ -32,6 +32,7 @@ struct shared {
 	uint64_t writer_checkpoints, writer_checkpoint_us;
 	uint64_t batch[COUNTERS_BATCH_BUCKETS];
 	uint64_t batch_us_sum;
+	uint64_t restarts[COUNTERS_KINDS];
 	struct draw_slot draws[COUNTERS_DRAWS];
 };
 
@@ -153,6 +154,12 @@ void counters_cache(const struct cache_stats *now)
 	last = *now;
 }
 
+void counters_restart(int kind)
+{
+	if (shm)
+		ADD(shm->restarts[slot(kind, COUNTERS_KINDS)], 1);
+}
+
 /* Copies n counters from the shared ones. */
 static void copy(uint64_t *to, const uint64_t *from, size_t n)
 {
@@ -202,6 +209,7 @@ int counters_read(struct counters *out)
 	out->writer_checkpoint_us = GET(shm->writer_checkpoint_us);
 	copy(out->batch, shm->batch, COUNTERS_BATCH_BUCKETS);
 	out->batch_us_sum = GET(shm->batch_us_sum);
+	copy(out->restarts, shm->restarts, COUNTERS_KINDS);
 	read_draws(out);
 	return 0;
 }

@@ -9,7 +9,8 @@
  *
  * Indexed by plain numbers: a route is its index in the route table, a
  * status its index in the status table (http.h), a grant's reason its
- * enum grant_reason (app.h); what a number means is the caller's to say.
+ * enum grant_reason (app.h), a kind of child its enum child_kind
+ * (child.h); what a number means is the caller's to say.
  * An index out of range counts in the last slot ("none", "other").
  *
  * Every function is a no-op when counters_init was not called or failed.
@@ -26,6 +27,7 @@
 #define COUNTERS_ROUTES 16   /* route indexes 0-14; the last: none */
 #define COUNTERS_STATUSES 16 /* status indexes 0-14; the last: any other */
 #define COUNTERS_GRANTS 4    /* reasons of a grant */
+#define COUNTERS_KINDS 4     /* kinds of children */
 #define COUNTERS_DRAWS 128   /* (promotion, prize) pairs */
 
 /* The upper bounds of the histograms' buckets, microseconds; the last
@@ -59,6 +61,9 @@ void counters_writer_checkpoint(int64_t us);
 /* Adds what this process's cache counted since the last call. */
 void counters_cache(const struct cache_stats *now);
 
+/* A child of that kind started again after it ended. */
+void counters_restart(int kind);
+
 /* The counters at one moment, for rendering. */
 struct counters_draw_count {
 	char promo[PROMO_ID_MAX + 1];
@@ -76,6 +81,7 @@ struct counters {
 	uint64_t writer_checkpoints, writer_checkpoint_us;
 	uint64_t batch[COUNTERS_BATCH_BUCKETS]; /* per bucket, not cumulative */
 	uint64_t batch_us_sum;
+	uint64_t restarts[COUNTERS_KINDS];
 	struct counters_draw_count draws[COUNTERS_DRAWS]; /* each pair once */
 	size_t ndraws;
 };

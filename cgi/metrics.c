@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "child.h"
 #include "counters.h"
 #include "outbox.h"
 
@@ -147,6 +148,11 @@ static void render_rest(struct text *t, const struct counters *k, int64_t due, i
 	       "# TYPE luckydice_writer_checkpoint_seconds_total counter\n"
 	       "luckydice_writer_checkpoint_seconds_total %.6f\n",
 	    (unsigned long long)k->writer_checkpoints, (double)k->writer_checkpoint_us / 1e6);
+	put(t, "# HELP luckydice_child_restarts_total Children of luckydice-fcgi started again"
+	       " after one ended, by kind.\n# TYPE luckydice_child_restarts_total counter\n");
+	for (int i = 0; i < CHILD_KINDS; i++)
+		put(t, "luckydice_child_restarts_total{kind=\"%s\"} %llu\n", child_kind_names[i],
+		    (unsigned long long)k->restarts[i]);
 	put(t, "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
 	       "# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
 	       "# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"

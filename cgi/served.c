@@ -56,20 +56,18 @@ static void writer_checkpoint_counted(void *cache, int64_t us)
 }
 
 /* The writer's socket; while another instance's writer answers on it,
- * waits (its workers write through that one meanwhile) unless once. */
-static int listen_when_free(const char *path, int once)
+ * waits (its workers write through that one meanwhile) unless once.
+ * -1 with a message in err. */
+static int listen_when_free(const char *path, int once, char *err, size_t errlen)
 {
-	char err[512];
 	int fd, told = 0;
 
-	while ((fd = writer_listen(path, err, sizeof err)) < 0 && errno == EADDRINUSE &&
+	while ((fd = writer_listen(path, err, errlen)) < 0 && errno == EADDRINUSE &&
 	       !child_stopping && !once) {
 		if (!told++)
 			fprintf(stderr, "writer: %s; waiting for it to stop\n", err);
 		sleep(1);
 	}
-	if (fd < 0 && !child_stopping)
-		fprintf(stderr, "writer: %s\n", err);
 	return fd;
 }
 
@@ -223,8 +221,9 @@ static void served_give(void *own, int slot, const struct writer_reply *a)
 }
 
 /* Readies s to serve fcgi_fd with the writer's ledger l and cache (both
- * borrowed); returns -1 with a message printed. */
-static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct cache *cache)
+ * borrowed); returns -1 with a message in err. */
+static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct cache *cache,
+		       char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
 
@@ -237,7 +236,7 @@ static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct c
 	if (fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK) != 0 ||
 	    (s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fcgi_fd, &ev) != 0) {
-		fprintf(stderr, "writer: cannot watch the write socket: %s\n", strerror(errno));
+		snprintf(err, errlen, "cannot watch the write socket: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -266,13 +265,14 @@ void writer_main(const char *config, int fcgi_fd)
 	struct ledger_options lo = { 0 };
 	struct served s = { .nslots = 512, .ep = -1 };
 	struct ld_config *cfg = &s.app.cfg;
+	struct writer_options wo = { .max_batch = 64 };
 	struct ledger *l = NULL;
 	char err[512], path[108];
-	int fd = -1, rc = 4, fits;
+	int fd = -1, rc;
 
-	child_start("ld-writer");
-	if (app_load(&s.app, config) != 0)
-		_exit(4);
+	child_start(CHILD_WRITER);
+	if (app_load(&s.app, config, err, sizeof err) != 0)
+		child_fail("%s", err);
 	/* Every write waits for this one process: it goes first for a CPU. */
 	if (cfg->writer_nice != 0 && setpriority(PRIO_PROCESS, 0, cfg->writer_nice) != 0)
 		fprintf(stderr, "writer: cannot take nice %d (%s: see LimitNICE in the"
@@ -281,52 +281,55 @@ void writer_main(const char *config, int fcgi_fd)
 	lo.busy_timeout_ms = cfg->busy_timeout_ms;
 	lo.synchronous_full = cfg->synchronous_full;
 	lo.own_checkpoints = 1;
-	fits = writer_socket_path(cfg->db, path, sizeof path) == 0;
-	if (!fits)
-		fprintf(stderr, "writer: the path of the database '%s' is too long for"
-			" a socket next to it; %s\n", cfg->db, fcgi_fd >= 0 ?
-			"it serves the write socket, and a worker with a write runs it itself" :
-			"the workers write themselves");
-	if (!fits && fcgi_fd < 0) {
-		rc = 4; /* nothing to serve */
-	} else if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK) {
+	if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK)
+		child_fail("%s", err);
+	if (ledger_check_schema(l) != LD_OK)
+		child_fail("%s", ledger_errmsg(l));
+	/* Its own socket, for the workers' writes; without one (the path is
+	 * too long, or another writer answers there) it serves only the
+	 * write socket, and a worker with a write runs it itself. */
+	if (writer_socket_path(cfg->db, path, sizeof path) != 0) {
+		app_no_writer_socket(cfg, err, sizeof err);
+		if (fcgi_fd < 0)
+			child_fail("%s, and there is no write socket to serve", err);
+		fprintf(stderr, "writer: %s; it serves the write socket, and a worker"
+			" with a write runs it itself\n", err);
+	} else if ((fd = listen_when_free(path, fcgi_fd >= 0, err, sizeof err)) < 0) {
+		if (child_stopping)
+			_exit(0);
+		if (fcgi_fd < 0)
+			child_fail("%s", err);
 		fprintf(stderr, "writer: %s\n", err);
-	} else if ((fd = fits ? listen_when_free(path, fcgi_fd >= 0) : -1) < 0 && fcgi_fd < 0) {
-		rc = child_stopping ? 0 : 4;
-	} else {
-		child_busy = 1; /* SIGTERM: finish the batch in hand, then stop */
-		struct writer_options wo = {
-			.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL,
-			.cache_before_answer = cfg->balance_from_cache,
-			.max_batch = 64,
-			.wal_restart_frames = cfg->wal_restart_frames,
-			.on_batch = writer_counted,
-			.on_checkpoint = writer_checkpoint_counted,
-			.on_error = writer_error,
-		};
-		wo.arg = wo.cache;
-		int ready = fcgi_fd < 0 || served_open(&s, fcgi_fd, l, wo.cache) == 0;
-		if (ready && fcgi_fd >= 0) {
-			wo.own_fd = s.ep;
-			wo.own = &s;
-			wo.take = served_take;
-			wo.give = served_give;
-		}
-		if (ready && writer_serve(fd, l, &wo, &child_stopping) != 0) {
-			fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
-			rc = 4;
-		} else if (ready) {
-			rc = 0;
-		}
-		if (fd >= 0) {
-			close(fd);
-			unlink(path);
-		}
-		served_close(&s);
-		cache_free(wo.cache);
 	}
+	wo.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL;
+	wo.cache_before_answer = cfg->balance_from_cache;
+	wo.wal_restart_frames = cfg->wal_restart_frames;
+	wo.on_batch = writer_counted;
+	wo.on_checkpoint = writer_checkpoint_counted;
+	wo.on_error = writer_error;
+	wo.arg = wo.cache;
+	if (fcgi_fd >= 0) {
+		if (served_open(&s, fcgi_fd, l, wo.cache, err, sizeof err) != 0)
+			child_fail("%s", err);
+		wo.own_fd = s.ep;
+		wo.own = &s;
+		wo.take = served_take;
+		wo.give = served_give;
+	}
+	child_ready();
+	child_busy = 1; /* SIGTERM: finish the batch in hand, then stop */
+	rc = 0;
+	if (writer_serve(fd, l, &wo, &child_stopping) != 0) {
+		fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
+		rc = 4;
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	served_close(&s);
+	cache_free(wo.cache);
 	ledger_free(l);
 	app_release(&s.app);
 	_exit(rc);
 }
-

@@ -1,10 +1,12 @@
 /*
  * supervisor.c - luckydice-fcgi: reads its options, opens the FastCGI
- * sockets, forks the workers, the checkpointer and the writer (child.h),
- * and replaces any that ends (see the help text below).
+ * sockets, forks the workers, the writer and the checkpointer (child.h),
+ * starts again any that ends, and gives up when they keep failing to
+ * start (see the help text below).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +16,23 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
 #include "app.h"
 #include "child.h"
-#include "listen.h"
 #include "counters.h"
+#include "listen.h"
+
+/* The rule for children that keep failing to start: that many start
+ * failures of one kind within that many seconds, and the supervisor
+ * gives up. A child that failed to start is started again after
+ * RETRY_MS. */
+#define GIVE_UP_FAILURES 5
+#define GIVE_UP_SECONDS 30
+#define RETRY_MS 1000
+
+#define STR(x) STR_(x)
+#define STR_(x) #x
 
 static volatile sig_atomic_t stopping; /* SIGTERM/SIGINT seen */
 
@@ -59,12 +73,26 @@ static const char help_text[] =
 "    --version\n"
 "        The version.\n"
 "\n"
+"RESTARTS\n"
+"    A child that ends is started again at once. One that ends before it is\n"
+"    ready - before it has opened its database and all it needs - is started\n"
+"    again after a second. When children of one kind (the workers, the\n"
+"    writer, the checkpointer) fail to start " STR(GIVE_UP_FAILURES) " times within " STR(GIVE_UP_SECONDS) " seconds,\n"
+"    luckydice-fcgi gives up: it stops all its children and exits 1, saying\n"
+"    why the last one could not start. /metrics counts the restarts by kind\n"
+"    (luckydice_child_restarts_total).\n"
+"\n"
+"    Under systemd (NOTIFY_SOCKET set, Type=notify) it says READY=1 once every\n"
+"    child is ready, and STOPPING=1 when it stops.\n"
+"\n"
 "EXIT STATUS\n"
 "    0  stopped by SIGTERM or SIGINT\n"
+"    1  gave up: children kept failing to start (see RESTARTS)\n"
 "    2  cannot start: bad options, config or socket\n"
 "\n"
 "ENVIRONMENT\n"
-"    LUCKYDICE_CONFIG  the config file, when --config is not given\n";
+"    LUCKYDICE_CONFIG  the config file, when --config is not given\n"
+"    NOTIFY_SOCKET     where systemd listens for READY=1 and STOPPING=1\n";
 
 static void usage(void)
 {
@@ -74,32 +102,51 @@ static void usage(void)
 	exit(2);
 }
 
+/* One child of the pool. */
+struct child {
+	pid_t pid;          /* 0: not running */
+	int ready;          /* it said it is ready */
+	int64_t start_at;   /* not running: when to start it (ld_mono_us) */
+	char why[240];      /* why it cannot start, when it said */
+};
+
+/* The start failures of one kind of child: the times of the last
+ * GIVE_UP_FAILURES, a ring. */
+struct failures {
+	int64_t at[GIVE_UP_FAILURES];
+	int next, count;
+};
+
 /*
  * The supervisor's children, by slot: the workers on the FastCGI socket,
  * then those on the write socket (when there is one: nginx sends the
  * POSTs there, so the reads keep a small, warm pool while the writes get
  * enough workers to fill the writer's group commits), then the
- * checkpointer, then the writer (none with "writes": "direct").
+ * checkpointer, then the writer (none with "writes": "direct", nor with
+ * write workers and a database path too long for the writer's socket).
  */
 struct pool {
 	const char *config;    /* the config file's path */
 	int read_fd, write_fd; /* write_fd -1: one socket for everything */
 	int nread, nwrite;
 	int writer;            /* 1: a writer process */
+	int n;                 /* slots */
+	struct child *kids;
+	struct failures failed[CHILD_KINDS];
 };
 
-static int pool_slots(const struct pool *p)
+static enum child_kind slot_kind(const struct pool *p, int i)
 {
-	return p->nread + p->nwrite + 1 + p->writer;
+	if (i < p->nread + p->nwrite)
+		return CHILD_WORKER;
+	return i == p->nread + p->nwrite ? CHILD_CHECKPOINTER : CHILD_WRITER;
 }
 
 static const char *slot_name(const struct pool *p, int i)
 {
-	if (i < p->nread)
-		return "worker";
-	if (i < p->nread + p->nwrite)
+	if (i >= p->nread && i < p->nread + p->nwrite)
 		return "write worker";
-	return i == p->nread + p->nwrite ? "checkpointer" : "writer";
+	return child_kind_names[slot_kind(p, i)];
 }
 
 static void close_fd(int fd)
@@ -108,8 +155,10 @@ static void close_fd(int fd)
 		close(fd);
 }
 
-static pid_t spawn(const struct pool *p, int i)
+/* Forks the child of slot i; in the child, runs it (never returns). */
+static void spawn(struct pool *p, int i)
 {
+	struct child *k = &p->kids[i];
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -124,8 +173,7 @@ static pid_t spawn(const struct pool *p, int i)
 		close_fd(p->read_fd);
 		if (i == p->nread + p->nwrite) {
 			close_fd(p->write_fd);
-			checkpointer_main(p->config,
-					  p->writer && p->nwrite == 0 && p->write_fd >= 0);
+			checkpointer_main(p->config, !p->writer);
 		}
 		if (p->nwrite > 0 || p->write_fd < 0) {
 			close_fd(p->write_fd);
@@ -133,15 +181,172 @@ static pid_t spawn(const struct pool *p, int i)
 		}
 		writer_main(p->config, p->write_fd); /* it serves the write socket itself */
 	}
-	if (pid < 0)
-		fprintf(stderr, "error: cannot fork a %s: %s\n", slot_name(p, i), strerror(errno));
-	return pid;
+	*k = (struct child){ .pid = pid > 0 ? pid : 0 };
+	if (pid < 0) {
+		fprintf(stderr, "luckydice-fcgi: cannot fork a %s: %s; trying again in a second\n",
+			slot_name(p, i), strerror(errno));
+		k->start_at = ld_mono_us() + RETRY_MS * 1000;
+	}
+}
+
+/* The slot of the child pid, or -1. */
+static int slot_of(const struct pool *p, pid_t pid)
+{
+	for (int i = 0; i < p->n; i++)
+		if (p->kids[i].pid == pid)
+			return i;
+	return -1;
+}
+
+/* Reads every note waiting on fd: who is ready, who cannot start. */
+static void read_notes(struct pool *p, int fd)
+{
+	struct child_note n;
+	int i;
+
+	while (read(fd, &n, sizeof n) == (ssize_t)sizeof n) {
+		if (n.pid <= 0 || (i = slot_of(p, n.pid)) < 0)
+			continue;
+		if (n.ready)
+			p->kids[i].ready = 1;
+		else
+			snprintf(p->kids[i].why, sizeof p->kids[i].why, "%.*s",
+				 (int)sizeof n.why - 1, n.why);
+	}
+}
+
+/* Counts a start failure of kind at now; 1 when it makes
+ * GIVE_UP_FAILURES within GIVE_UP_SECONDS. */
+static int failed_to_start(struct pool *p, enum child_kind kind, int64_t now)
+{
+	struct failures *f = &p->failed[kind];
+
+	f->at[f->next] = now;
+	f->next = (f->next + 1) % GIVE_UP_FAILURES;
+	if (f->count < GIVE_UP_FAILURES)
+		f->count++;
+	/* f->at[f->next]: the oldest of the last GIVE_UP_FAILURES, now's included */
+	return f->count == GIVE_UP_FAILURES &&
+	       now - f->at[f->next] <= GIVE_UP_SECONDS * 1000000LL;
+}
+
+/*
+ * The child of slot i ended with status. Says so, and when it is started
+ * again. Returns -1 when it makes the supervisor give up, with the
+ * reason in why.
+ */
+static int ended(struct pool *p, int i, int status, char *why, size_t n)
+{
+	struct child *k = &p->kids[i];
+	int64_t now = ld_mono_us();
+	pid_t pid = k->pid;
+	char how[40];
+
+	snprintf(how, sizeof how, "%s %d", WIFSIGNALED(status) ? "signal" : "exit",
+		 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	k->pid = 0;
+	if (!k->ready) { /* a start failure */
+		snprintf(why, n, "%s", k->why[0] ? k->why : how);
+		if (failed_to_start(p, slot_kind(p, i), now))
+			return -1;
+		fprintf(stderr, "luckydice-fcgi: %s %d could not start (%s), trying again in"
+			" a second\n", slot_name(p, i), (int)pid, how);
+		k->start_at = now + RETRY_MS * 1000;
+		return 0;
+	}
+	if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+		fprintf(stderr, "luckydice-fcgi: %s %d ended (%s), starting another\n",
+			slot_name(p, i), (int)pid, how);
+	/* could not open what it needs once running: do not spin */
+	k->start_at = WIFEXITED(status) && WEXITSTATUS(status) == 4 ? now + RETRY_MS * 1000 : now;
+	return 0;
+}
+
+/* Starts again the children whose time has come; returns how long until
+ * the next one's, in ms (-1: none waits). */
+static int start_due(struct pool *p)
+{
+	int64_t now = ld_mono_us(), next = -1;
+
+	for (int i = 0; i < p->n; i++) {
+		struct child *k = &p->kids[i];
+		if (k->pid > 0)
+			continue;
+		if (k->start_at <= now) {
+			counters_restart(slot_kind(p, i));
+			spawn(p, i);
+		}
+		if (k->pid == 0 && (next < 0 || k->start_at < next))
+			next = k->start_at;
+	}
+	return next < 0 ? -1 : (int)((next - now) / 1000 + 1);
+}
+
+static int all_ready(const struct pool *p)
+{
+	for (int i = 0; i < p->n; i++)
+		if (!p->kids[i].ready)
+			return 0;
+	return 1;
+}
+
+/*
+ * Supervises until told to stop (returns 0) or until children keep
+ * failing to start (returns 1, having said why). notes: the children's
+ * notes (children_prepare).
+ */
+static int supervise(struct pool *p, int notes)
+{
+	int told_ready = 0;
+
+	while (!stopping) {
+		struct pollfd pf = { .fd = notes, .events = POLLIN };
+		pid_t dead[64];
+		int status[64], ndead = 0, timeout;
+		char why[300];
+
+		/* Who ended, then what they said (before they ended), then
+		 * what to do about it. */
+		while (ndead < 64 && (dead[ndead] = waitpid(-1, &status[ndead], WNOHANG)) > 0)
+			ndead++;
+		read_notes(p, notes);
+		for (int j = 0; j < ndead; j++) {
+			int i = slot_of(p, dead[j]);
+			if (i >= 0 && ended(p, i, status[j], why, sizeof why) != 0) {
+				fprintf(stderr, "luckydice-fcgi: giving up: the %s failed to start %d"
+					" times within %d s; the last time: %s\n",
+					child_kind_names[slot_kind(p, i)], GIVE_UP_FAILURES,
+					GIVE_UP_SECONDS, why);
+				sd_notifyf(0, "STOPPING=1\nSTATUS=giving up: the %s cannot start: %s",
+					   child_kind_names[slot_kind(p, i)], why);
+				return 1;
+			}
+		}
+		timeout = start_due(p);
+		if (!told_ready && all_ready(p)) {
+			sd_notify(0, "READY=1");
+			told_ready = 1;
+		}
+		if (ndead == 64)
+			continue; /* more to reap */
+		if (poll(&pf, 1, timeout) < 0 && errno != EINTR)
+			sleep(1);
+	}
+	sd_notify(0, "STOPPING=1");
+	return 0;
 }
 
 static void on_term(int sig)
 {
 	(void)sig;
 	stopping = 1;
+	child_wake();
+}
+
+static void on_child(int sig)
+{
+	(void)sig;
+	child_wake();
 }
 
 /* A count on the command line, from min to max; anything else (a typo
@@ -195,10 +400,9 @@ int main(int argc, char **argv)
 	};
 	const char *where = NULL, *write_where = NULL;
 	struct pool pool = { .config = NULL, .read_fd = -1, .write_fd = -1 };
-	int nworkers = 0, nwrite = -1, status, n, opt;
+	int nworkers = 0, nwrite = -1, status, opt, notes, rc;
 	struct ld_config cfg;
-	char err[512];
-	pid_t *pids;
+	char err[512], sock[108], no_writer[640] = "";
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
@@ -242,7 +446,15 @@ int main(int argc, char **argv)
 	}
 	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
 	pool.nwrite = !write_where ? 0 : nwrite >= 0 ? nwrite : cfg.write_workers;
-	pool.writer = !cfg.writes_direct;
+	/* A writer has something to serve: its own socket next to the
+	 * database, or the write socket. */
+	pool.writer = !cfg.writes_direct && (app_writer_socket(&cfg, sock) ||
+					     (write_where && pool.nwrite == 0));
+	if (!cfg.writes_direct && !pool.writer) { /* said once the sockets are open */
+		app_no_writer_socket(&cfg, err, sizeof err);
+		snprintf(no_writer, sizeof no_writer, "luckydice-fcgi: %s; the workers write"
+			 " themselves\n", err);
+	}
 	config_release(&cfg);
 	if (write_where && pool.nwrite == 0 && !pool.writer) {
 		/* no writer to serve the write socket */
@@ -260,16 +472,25 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa = (struct sigaction){ .sa_handler = on_child, .sa_flags = SA_NOCLDSTOP };
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* The shared counters exist before the workers, so all of them see
-	 * the same mapping. */
+	/* The shared counters and the children's notes exist before the
+	 * children, so all of them see the same. */
 	if (counters_init() != 0)
 		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
 			" /metrics answers 503\n", strerror(errno));
-	n = pool_slots(&pool);
-	pids = xcalloc((size_t)n, sizeof *pids);
-	for (int i = 0; i < n; i++)
-		pids[i] = spawn(&pool, i);
+	if ((notes = children_prepare()) < 0) {
+		fprintf(stderr, "fatal: cannot make a pipe: %s\n", strerror(errno));
+		unlink_socket(where);
+		unlink_socket(write_where);
+		return 2;
+	}
+	fputs(no_writer, stderr);
+	pool.n = pool.nread + pool.nwrite + 1 + pool.writer;
+	pool.kids = xcalloc((size_t)pool.n, sizeof *pool.kids);
+	for (int i = 0; i < pool.n; i++)
+		spawn(&pool, i);
 	if (write_where && pool.nwrite == 0)
 		fprintf(stderr, "luckydice-fcgi: %d workers on %s, the writer on %s\n",
 			pool.nread, where, write_where);
@@ -279,36 +500,14 @@ int main(int argc, char **argv)
 	else
 		fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", pool.nread, where);
 
-	/* Supervise: replace a child that dies, until told to stop. */
-	while (!stopping) {
-		pid_t pid = wait(&status);
-		if (pid < 0) {
-			if (errno != EINTR)
-				sleep(1);
-			continue;
-		}
-		for (int i = 0; i < n; i++) {
-			if (pids[i] != pid)
-				continue;
-			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
-				fprintf(stderr, "luckydice-fcgi: %s %d ended (%s %d), starting another\n",
-					slot_name(&pool, i), (int)pid,
-					WIFSIGNALED(status) ? "signal" : "exit",
-					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
-				/* could not open its resources: do not spin */
-				sleep(1);
-			}
-			pids[i] = stopping ? 0 : spawn(&pool, i);
-		}
-	}
-	for (int i = 0; i < n; i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGTERM);
+	rc = supervise(&pool, notes);
+	for (int i = 0; i < pool.n; i++)
+		if (pool.kids[i].pid > 0)
+			kill(pool.kids[i].pid, SIGTERM);
 	while (wait(&status) > 0 || errno == EINTR)
 		;
 	unlink_socket(where);
 	unlink_socket(write_where);
-	free(pids);
-	return 0;
+	free(pool.kids);
+	return rc;
 }

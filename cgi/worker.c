@@ -32,8 +32,9 @@ void worker_main(const char *config, int fd)
 	FCGX_Request fcgi;
 	struct http_req req;
 	struct app app;
+	char err[512];
 
-	child_start(NULL);
+	child_start(CHILD_WORKER);
 	oom_len = snprintf(oom_answer, sizeof oom_answer,
 			   "Status: 500 %s\r\nContent-Type: application/json\r\n\r\n"
 			   "{\"error\":\"internal_error\",\"message\":\"out of memory\"}\n",
@@ -41,8 +42,9 @@ void worker_main(const char *config, int fd)
 	if (oom_len < 0 || (size_t)oom_len >= sizeof oom_answer)
 		oom_len = 0; /* cannot happen: then no answer, the worker still ends */
 	ld_oom = worker_oom;
-	if (app_open(&app, config) != 0)
-		_exit(4);
+	if (app_open(&app, config, err, sizeof err) != 0)
+		child_fail("%s", err);
+	child_ready();
 	FCGX_InitRequest(&fcgi, fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!child_stopping && FCGX_Accept_r(&fcgi) == 0) {
 		child_busy = 1;
