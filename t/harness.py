@@ -177,6 +177,71 @@ def timed(call):
     return out, time.monotonic() - t0
 
 
+def running(pid):
+    """Whether pid is a live process (a zombie is not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2] != "Z"
+
+
+def processes_of(directory):
+    """The live processes with a file in directory on their command line
+    (a stack's supervisor and its children, nginx's master, Redis)."""
+    needle = (directory.rstrip("/") + "/").encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if needle in f.read() and running(int(d)):
+                    pids.append(int(d))
+        except OSError:
+            pass
+    return pids
+
+
+def fcgi_request(path, uri, method="GET", timeout=5):
+    """One FastCGI request straight to the socket at path (no nginx):
+    the status and the body of the answer."""
+    import struct
+
+    def record(kind, body):
+        return struct.pack("!BBHHBx", 1, kind, 1, len(body), 0) + body
+
+    params = b""
+    for k, v in (("REQUEST_METHOD", method), ("DOCUMENT_URI", uri), ("REQUEST_URI", uri),
+                 ("REMOTE_ADDR", "127.0.0.1")):
+        params += bytes([len(k), len(v)]) + k.encode() + v.encode()
+    with socket.socket(socket.AF_UNIX) as sk:
+        sk.settimeout(timeout)
+        sk.connect(path)
+        sk.sendall(record(1, struct.pack("!HB5x", 1, 0)) + record(4, params) + record(4, b"")
+                   + record(5, b""))
+        out, buf = b"", b""
+        while True:
+            while len(buf) < 8 or len(buf) < 8 + struct.unpack("!H", buf[4:6])[0] + buf[6]:
+                chunk = sk.recv(65536)
+                if not chunk:
+                    raise EOFError("the connection closed before the end of the answer")
+                buf += chunk
+            kind, clen, plen = buf[1], struct.unpack("!H", buf[4:6])[0], buf[6]
+            if kind == 6:
+                out += buf[8:8 + clen]
+            buf = buf[8 + clen + plen:]
+            if kind == 3:
+                break
+    head, _, body = out.decode("utf-8", "replace").partition("\r\n\r\n")
+    status = 200
+    for line in head.split("\r\n"):
+        if line.lower().startswith("status:"):
+            status = int(line.split()[1])
+    return status, body
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
