@@ -66,6 +66,12 @@ void child_start(enum child_kind kind)
 {
 	struct sigaction sa = { .sa_handler = on_term };
 
+	/* Until the handler below, SIGTERM ends the child as it is. The
+	 * check after the prctl closes the race with a supervisor that died
+	 * before it. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != supervisor)
+		_exit(0);
 	if (notes[0] >= 0)
 		close(notes[0]);
 	my_kind = kind;

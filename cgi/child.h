@@ -13,6 +13,7 @@
  * needs: child_ready) or why it cannot start (child_fail), through a
  * pipe the supervisor made before forking (children_prepare); the
  * supervisor's rule for children that keep failing is in its help text.
+ * A child ends when the supervisor does, even by kill -9 (child_start).
  *
  * Each ends with _exit: 0 when told to stop (SIGTERM), 3 out of memory
  * (a worker), 4 when it cannot open what it needs.
@@ -46,11 +47,12 @@ void checkpointer_main(const char *config, int writerless) __attribute__((noretu
 /* ---- in a child ---- */
 
 /*
- * First thing in a child of that kind, right after the fork: its
- * signals: SIGTERM as above, SIGINT ignored (a Ctrl-C is the
- * supervisor's to handle), SIGPIPE ignored (a client gone is an error
- * return). The writer and the checkpointer get their names in ps
- * (ld-writer, ld-checkpoint).
+ * First thing in a child of that kind, right after the fork: it ends
+ * (SIGTERM) when the supervisor does, and at once if the supervisor is
+ * already gone. Then its signals: SIGTERM as above, SIGINT ignored (a
+ * Ctrl-C is the supervisor's to handle), SIGPIPE ignored (a client gone
+ * is an error return). The writer and the checkpointer get their names
+ * in ps (ld-writer, ld-checkpoint).
  */
 void child_start(enum child_kind kind);
 
