@@ -2,7 +2,7 @@
 # script/server --detach serves the page and the API; --stop ends every
 # process it started.
 import os, re, subprocess, tempfile, threading, time, urllib.request, json, shutil
-from harness import SRC, BUILD, ok, is_, done, free_port, running
+from harness import SRC, BUILD, ok, is_, done, free_port, running, processes_of
 
 state = tempfile.mkdtemp(prefix="ld-server-")
 port = free_port()
@@ -69,6 +69,7 @@ try:
     is_(r.returncode, 0, "script/server --stop succeeds")
     time.sleep(0.3)
     is_([p for p in all_pids if alive(p)], [], "every process it started has ended")
+    is_(processes_of(state), [], "no process with the state directory on its command line is left")
     try:
         get("/healthz")
         ok(False, "the port is closed")
