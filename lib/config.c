@@ -560,6 +560,11 @@ config_parse(const char *json, size_t len, const char *path,
 	if (config_origins(&cp, origins, cfg) == -1 ||
 	    config_service_urls(&cp, cfg) == -1)
 		goto out;
+	/* On a database server a balance read is a round trip: Redis is the
+	 * faster read there (docs/performance.md), so it is the default. */
+	if (!json_object_object_get_ex(root, "balance_read", NULL) && cfg->redis &&
+	    ld_is_conninfo(cfg->db))
+		cfg->balance_from_cache = 1;
 	if (cfg->dispatch.backoff_max_seconds < cfg->dispatch.backoff_base_seconds) {
 		cerr(&cp, "\"dispatch.backoff_max_seconds\" must not be less than "
 		     "\"dispatch.backoff_base_seconds\"");
