@@ -214,7 +214,7 @@ int main(int argc, char **argv)
 	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
 		die(err, NULL);
 	if (ledger_migrate(l, NULL, NULL) != LD_OK ||
-	    ledger_promo_store(l, p, p->day_start_ms[0] - 86400000, NULL) != LD_OK)
+	    ledger_promo_store(l, p, p->day_start_ms[0] - 86400000, NULL, NULL) != LD_OK)
 		die("cannot set up the ledger", l);
 
 	/* Arrivals: day weights fall from 1.0 to 0.4 over the campaign. */
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 	check(scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1", p->id) == n,
 	      "users in the ledger", scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1", p->id), n);
 	bad = scalar(l, "SELECT count(*) FROM draws d WHERE promo = ?1 AND prize IS NOT NULL AND"
-		     " (SELECT count(*) FROM outbox o WHERE o.key = d.promo || '/draw/' || d.id || '/reward'"
+		     " (SELECT count(*) FROM outbox o WHERE o.draw_id = d.id"
 		     "  AND o.kind = 'reward.issue') <> 1", p->id);
 	check(bad == 0, "wins without exactly one reward.issue event", bad, 0);
 	check(scalar(l, "SELECT count(*) FROM outbox WHERE promo = ?1 AND kind = 'reward.issue'", p->id) == winners,

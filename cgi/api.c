@@ -50,6 +50,7 @@ static const struct {
 	[RULE_NOT_NEW_USER] = { 422, "invites count only for new participants" },
 	[RULE_CLAIM_LIMITED] = { 429, "too many invites claimed from this device today" },
 	[RULE_NO_TICKETS] = { 409, "no dice left" },
+	[RULE_PAUSED] = { 403, "the promotion is paused for now" },
 };
 
 /* Answers a refusal of a rule with its status, code and message. */

@@ -46,7 +46,13 @@ int app_open(struct app *app, const char *config, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", ledger_errmsg(app->ledger));
 		return -1;
 	}
-	if (app->cfg.redis && !(app->cache = cache_new(app->cfg.redis, app->cfg.redis_timeout_ms))) {
+	const char *lid;
+	if (ledger_id(app->ledger, &lid) != LD_OK) {
+		snprintf(err, errlen, "%s", ledger_errmsg(app->ledger));
+		return -1;
+	}
+	if (app->cfg.redis &&
+	    !(app->cache = cache_new(app->cfg.redis, app->cfg.redis_timeout_ms, lid))) {
 		snprintf(err, errlen, "bad \"redis\" address '%s'", app->cfg.redis);
 		return -1;
 	}

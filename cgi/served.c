@@ -267,6 +267,7 @@ void writer_main(const char *config, int fcgi_fd)
 	struct ld_config *cfg = &s.app.cfg;
 	struct writer_options wo = { .max_batch = 64 };
 	struct ledger *l = NULL;
+	const char *lid = NULL;
 	char err[512], path[108];
 	int fd = -1, rc;
 
@@ -283,7 +284,7 @@ void writer_main(const char *config, int fcgi_fd)
 	lo.own_checkpoints = 1;
 	if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK)
 		child_fail("%s", err);
-	if (ledger_check_schema(l) != LD_OK)
+	if (ledger_check_schema(l) != LD_OK || ledger_id(l, &lid) != LD_OK)
 		child_fail("%s", ledger_errmsg(l));
 	/* Its own socket, for the workers' writes; without one (the path is
 	 * too long, or another writer answers there) it serves only the
@@ -301,7 +302,7 @@ void writer_main(const char *config, int fcgi_fd)
 			child_fail("%s", err);
 		fprintf(stderr, "writer: %s\n", err);
 	}
-	wo.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms) : NULL;
+	wo.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms, lid) : NULL;
 	wo.cache_before_answer = cfg->balance_from_cache;
 	wo.wal_restart_frames = cfg->wal_restart_frames;
 	wo.on_batch = writer_counted;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "promoedit.h"
 #include "token.h"
 
 /*
@@ -58,25 +59,170 @@ static int init_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
-/* promo load FILE: validate, then store (insert or update by id). */
+/* Prints the changes of promo_diff, one a line, indented. */
+static void print_changes(struct json_object *changes)
+{
+	for (size_t i = 0; i < json_object_array_length(changes); i++) {
+		struct json_object *c = json_object_array_get_idx(changes, i), *f, *from, *to;
+		json_object_object_get_ex(c, "field", &f);
+		json_object_object_get_ex(c, "from", &from);
+		json_object_object_get_ex(c, "to", &to);
+		printf("  %s: %s -> %s\n", json_object_get_string(f),
+		       from ? json_object_to_json_string_ext(from, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE) : "(none)",
+		       to ? json_object_to_json_string_ext(to, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE) : "(none)");
+	}
+}
+
+/*
+ * promo load FILE [--force]: validate; when the id is stored already,
+ * refuse what would break the running campaign (unless --force, which
+ * records the reasons overridden); store it with its history entry.
+ */
 static int promo_load(struct ctl *c, const struct ctl_call *call)
 {
+	struct json_object *refusals = NULL, *changes;
+	struct promo_change ch = { ctl_operator(), NULL, NULL };
+	struct ledger *l = ctl_ledger(c);
+	const struct promo *old;
+	int64_t now = ld_now_ms();
+	char err[512], *content, *note = NULL;
 	struct promo *p;
+	size_t len, n;
 	int created;
 
-	p = ctl_read_promo(call->argv[0]);
-	if (ledger_promo_store(ctl_ledger(c), p, ld_now_ms(), &created) != LD_OK) {
-		promo_free(p);
-		ctl_die("%s", ledger_errmsg(c->ledger));
+	if (ld_read_file(call->argv[0], PROMO_FILE_MAX, &content, &len, err, sizeof err) != LD_OK)
+		ctl_die("%s", err);
+	if (promo_parse(content, len, &p, err, sizeof err) != LD_OK) {
+		free(content);
+		ctl_die("promotion file '%s': %s", call->argv[0], err);
 	}
+	old = ledger_promo(l, p->id, now);
+	changes = promo_diff(old ? old->json : NULL, p->json);
+	if (promo_reload_refusals(l, old, p, now, &refusals) != LD_OK)
+		ctl_die("%s", ledger_errmsg(l));
+	if ((n = json_object_array_length(refusals)) > 0) {
+		FILE *f = ctl_flag(call, "force") ? stdout : stderr;
+		fprintf(f, "%s: promotion '%s' has started, and this file would break it:\n",
+			ctl_flag(call, "force") ? "warning" : "error", p->id);
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "  %s\n", json_object_get_string(json_object_array_get_idx(refusals, i)));
+		if (!ctl_flag(call, "force")) {
+			fprintf(stderr, "nothing was stored ('promo load --force' stores it anyway)\n");
+			json_object_put(refusals);
+			json_object_put(changes);
+			promo_free(p);
+			free(content);
+			return CTL_EXIT_PROBLEM;
+		}
+		const char *why = json_object_to_json_string_ext(refusals, JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE);
+		note = xmalloc(strlen(why) + sizeof "forced over: ");
+		sprintf(note, "forced over: %s", why);
+	}
+	ch.content = content;
+	ch.note = note;
+	if (ledger_promo_store(l, p, now, &ch, &created) != LD_OK)
+		ctl_die("%s", ledger_errmsg(l));
 	printf("%s promotion '%s' (%s to %s, %s, %zu prizes)\n", created ? "loaded" : "updated",
 	       p->id, p->first_day, p->last_day, p->time_zone, p->nprizes);
+	if (!created && json_object_array_length(changes) == 0)
+		printf("  (no field changed)\n");
+	else if (!created)
+		print_changes(changes);
+	json_object_put(refusals);
+	json_object_put(changes);
 	promo_free(p);
+	free(content);
+	free(note);
 	return 0;
+}
+
+/* promo history ID [--json]: every load, pause and resume, oldest first. */
+static int promo_history(struct ctl *c, const struct ctl_call *call)
+{
+	struct json_object *o, *arr;
+
+	if (promo_history_json(ctl_ledger(c), call->argv[0], &o) != LD_OK)
+		ctl_die("%s", ledger_errmsg(c->ledger));
+	if (ctl_flag(call, "json")) {
+		ctl_print_json(o);
+		return 0;
+	}
+	json_object_object_get_ex(o, "versions", &arr);
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i), *x;
+		const char *action, *by = "(unknown)", *note = NULL;
+		json_object_object_get_ex(v, "action", &x);
+		action = json_object_get_string(x);
+		if (json_object_object_get_ex(v, "by", &x) && x)
+			by = json_object_get_string(x);
+		if (json_object_object_get_ex(v, "note", &x) && x)
+			note = json_object_get_string(x);
+		json_object_object_get_ex(v, "at", &x);
+		printf("%s  %-6s by %s", json_object_get_string(x), action, by);
+		if (json_object_object_get_ex(v, "version", &x))
+			printf(", version %d", json_object_get_int(x));
+		putchar('\n');
+		if (note)
+			printf("  note: %s\n", note);
+		if (json_object_object_get_ex(v, "changes", &x)) {
+			if (json_object_array_length(x) == 0)
+				printf("  (no field changed)\n");
+			else if (json_object_get_int(json_object_object_get(v, "version")) == 1)
+				printf("  (first version)\n");
+			else
+				print_changes(x);
+		}
+	}
+	json_object_put(o);
+	return 0;
+}
+
+/* promo pause ID --reason TEXT, promo resume ID. */
+static int pause_or_resume(struct ctl *c, const struct ctl_call *call, int pause)
+{
+	struct promo_change ch = { ctl_operator(), NULL, pause ? ctl_value(call, "reason") : NULL };
+	const char *id = call->argv[0];
+	int changed;
+
+	if (pause && !*ch.note)
+		ctl_usage_error(call, "--reason must say why");
+	switch (ledger_promo_pause(ctl_ledger(c), id, pause, ld_now_ms(), &ch, &changed)) {
+	case LD_OK:
+		break;
+	case LD_ERR_NOTFOUND:
+		ctl_die("no promotion '%s' (see 'luckydicectl promo list')", id);
+	default:
+		ctl_die("%s", ledger_errmsg(c->ledger));
+	}
+	if (!changed)
+		printf("promotion '%s' was %s already: nothing changed\n", id,
+		       pause ? "paused" : "not paused");
+	else if (pause)
+		printf("paused promotion '%s': visits, invite claims and draws answer 403"
+		       " promotion_paused within a second; reads go on\n", id);
+	else
+		printf("resumed promotion '%s': it takes visits, claims and draws again within"
+		       " a second\n", id);
+	return 0;
+}
+
+static int promo_pause(struct ctl *c, const struct ctl_call *call)
+{
+	return pause_or_resume(c, call, 1);
+}
+
+static int promo_resume(struct ctl *c, const struct ctl_call *call)
+{
+	return pause_or_resume(c, call, 0);
 }
 
 static const char *promo_state(const struct promo *p, int64_t now)
 {
+	if (p->paused_reason)
+		return "paused";
 	return promo_active(p, now) ? "active" : promo_day(p, now) < 0 ? "upcoming" : "ended";
 }
 
@@ -131,6 +277,11 @@ static int promo_show(struct ctl *c, const struct ctl_call *call)
 	printf("promotion  %s (%s)\n", p->id, p->name);
 	printf("days       %s..%s, %d days in %s, %s\n", p->first_day, p->last_day, p->ndays,
 	       p->time_zone, promo_state(p, now));
+	if (p->paused_reason) {
+		char at[32];
+		ld_iso_time(p->paused_at, promo_utc_offset(p, p->paused_at), at);
+		printf("paused     since %s: %s\n", at, p->paused_reason);
+	}
 	printf("grants     visit %lld, inviter %lld, invitee %lld\n", (long long)p->grant_visit,
 	       (long long)p->grant_inviter, (long long)p->grant_invitee);
 	printf("invites    at most %lld credited per inviter; an invitee is new for %s hours\n",
@@ -203,8 +354,44 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "validate a promotion file and store it (insert, or update by id)",
 	  "Reads and validates the promotion file FILE (luckydice-promotion(5)) and\n"
 	  "stores it. An error names the field; nothing is stored then. Loading the\n"
-	  "same id again updates the rules without touching what was granted or won.",
-	  NULL, { { NULL } } },
+	  "same id again updates the rules without touching what was granted or won,\n"
+	  "prints each field that changed, and keeps the earlier version in the\n"
+	  "promotion's history (see 'promo history'), with who loaded it ($SUDO_USER\n"
+	  "or $USER). A reload that would break the running campaign is refused with\n"
+	  "the reasons: another time zone or first day once the first day has begun,\n"
+	  "a day's stock below what that day already gave out, a prize removed that\n"
+	  "has winners. --force stores it anyway and records the reasons overridden.",
+	  "0 stored; 1 refused (nothing stored); 2 the file is not valid, or cannot run\n"
+	  "(usage, config, database)",
+	  { { "force", NULL, "store even what would break the running campaign", 0 },
+	    { NULL } } },
+	{ "promo", "history", promo_history, "ID", 1, 1, 0,
+	  "every version of a promotion: who loaded it when, what changed; pauses",
+	  "Prints the history of promotion ID, oldest first: each file loaded (when,\n"
+	  "by whom, its version number and each field that changed from the version\n"
+	  "before: \"prizes[coffee].daily_stock: 5000 -> 4000\"), each pause with its\n"
+	  "reason and each resume. With --json also the content of every file loaded.",
+	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
+	  { CTL_OPT_JSON, { NULL } } },
+	{ "promo", "pause", promo_pause, "ID", 1, 1, 0,
+	  "the kill switch: visits, claims and draws answer 403 until resumed",
+	  "Pauses promotion ID: within a second every worker answers visit, invite\n"
+	  "claim and draws with 403 promotion_paused and changes nothing; balance,\n"
+	  "me, the invite link and draws already made (the same request_id) keep\n"
+	  "answering, and the page says the promotion is paused. The pause, its\n"
+	  "reason and who paused are in 'promo history' and the /metrics gauge\n"
+	  "luckydice_promotion_paused. Pausing a paused promotion changes nothing.",
+	  "0 paused (or was already); 2 no such promotion, or cannot run (usage,\n"
+	  "config, database)",
+	  { { "reason", "TEXT", "why (kept in the history)", 1 }, { NULL } } },
+	{ "promo", "resume", promo_resume, "ID", 1, 1, 0,
+	  "end a pause: visits, claims and draws are taken again",
+	  "Resumes promotion ID after 'promo pause': within a second the workers take\n"
+	  "visits, claims and draws again (within the promotion's days). Recorded in\n"
+	  "'promo history'.",
+	  "0 resumed (or was not paused); 2 no such promotion, or cannot run (usage,\n"
+	  "config, database)",
+	  { { NULL } } },
 	{ "promo", "list", promo_list, "", 0, 0, 0,
 	  "the stored promotions: id, days, time zone, state, name",
 	  "Lists the stored promotions, one a line: id, first..last day, time zone,\n"

@@ -19,11 +19,14 @@
 struct cache *ctl_cache_open(struct ctl *c)
 {
 	struct cache *cache;
+	const char *lid;
 
 	if (!c->cfg.redis)
 		return NULL;
+	if (ledger_id(ctl_ledger(c), &lid) != LD_OK)
+		ctl_die("%s", ledger_errmsg(c->ledger));
 	signal(SIGPIPE, SIG_IGN); /* hiredis writes to a socket that may close */
-	if (!(cache = cache_new(c->cfg.redis, c->cfg.redis_timeout_ms)))
+	if (!(cache = cache_new(c->cfg.redis, c->cfg.redis_timeout_ms, lid)))
 		ctl_die("bad \"redis\" address '%s' in '%s'", c->cfg.redis, c->cfg.path);
 	return cache;
 }

@@ -2,7 +2,6 @@
  * cmd_support.c - grant, revoke, revoke-reward: what support does for one
  * user, through lib/support.c, with the cache updated after the commit.
  */
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +15,6 @@
 #define STR(x) STR_(x)
 #define SUPPORT_AMOUNT_MAX_TEXT STR(SUPPORT_AMOUNT_MAX)
 
-/* The person at the keyboard: who ran sudo, else the login user. */
-static const char *operator_name(void)
-{
-	const char *u = getenv("SUDO_USER");
-	struct passwd *pw;
-
-	if (u && *u)
-		return u;
-	if ((u = getenv("USER")) && *u)
-		return u;
-	pw = getpwuid(getuid());
-	return pw ? pw->pw_name : "unknown";
-}
-
 /* The request of a support command: --reason and --ticket (required by
  * the table), checked; dies naming what is wrong. */
 static void support_request(const struct ctl_call *call, struct support_request *rq)
@@ -39,7 +24,7 @@ static void support_request(const struct ctl_call *call, struct support_request 
 	memset(rq, 0, sizeof *rq);
 	rq->reason = ctl_value(call, "reason");
 	rq->ticket = ctl_value(call, "ticket");
-	rq->by = operator_name();
+	rq->by = ctl_operator();
 	if (support_check(rq, err, sizeof err) != LD_OK)
 		ctl_die("%s", err);
 }

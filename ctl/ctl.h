@@ -82,6 +82,7 @@ extern const struct ctl_cmd ctl_cmds_cache[];   /* cache verify|rebuild */
 extern const struct ctl_cmd ctl_cmds_export[];  /* export winners */
 extern const struct ctl_cmd ctl_cmds_outbox[];  /* outbox list|retry */
 extern const struct ctl_cmd ctl_cmds_secrets[]; /* secrets */
+extern const struct ctl_cmd ctl_cmds_ledger[];  /* backup, restore, ledger, purge */
 
 /*
  * Runs cmd (args.c): parses argv[0..argc) (argv[0] is the command's own
@@ -128,6 +129,11 @@ const struct promo *ctl_promo(struct ctl *c, const char *id);
 /* Reads and validates a promotion file; exits 2 with the file's name and
  * the failing field on error. The caller frees the result (promo_free). */
 struct promo *ctl_read_promo(const char *path);
+
+/* The person at the keyboard, as support commands and promotion changes
+ * record them: who ran sudo ($SUDO_USER), else $USER, else the login
+ * name of the user id. */
+const char *ctl_operator(void);
 
 /* Prints "error: ..." and exits 2. */
 void ctl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -5,10 +5,13 @@
  * Parsing a command's own options is args.c's.
  */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -17,7 +20,7 @@
 /* Every command, in the order luckydicectl --help lists them. */
 static const struct ctl_cmd *const tables[] = {
 	ctl_cmds_basic, ctl_cmds_secrets, ctl_cmds_stats, ctl_cmds_user, ctl_cmds_support,
-	ctl_cmds_cache, ctl_cmds_export, ctl_cmds_outbox,
+	ctl_cmds_cache, ctl_cmds_export, ctl_cmds_outbox, ctl_cmds_ledger,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
@@ -31,6 +34,19 @@ void ctl_die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(CTL_EXIT_USAGE);
+}
+
+const char *ctl_operator(void)
+{
+	const char *u = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (u && *u)
+		return u;
+	if ((u = getenv("USER")) && *u)
+		return u;
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "unknown";
 }
 
 void ctl_print_json(struct json_object *o)

@@ -79,6 +79,7 @@ static const char cas_script[] =
 
 struct cache {
 	char *where;          /* host name or socket path */
+	char *prefix;         /* "ld:b:" and the ledger id and ':', or "ld:b:" */
 	int port;             /* 0 for a unix socket */
 	struct timeval tv;    /* connect and command timeout */
 	redisContext *ctx;    /* NULL while disconnected */
@@ -123,7 +124,7 @@ mono_ms(void *arg)
  * addr is malformed.
  */
 struct cache *
-cache_new(const char *addr, int timeout_ms)
+cache_new(const char *addr, int timeout_ms, const char *ledger_id)
 {
 	struct sockaddr_un sa;
 	const char *colon, *host, *q;
@@ -135,6 +136,9 @@ cache_new(const char *addr, int timeout_ms)
 		return NULL;
 	if (timeout_ms < 1)
 		timeout_ms = 1; /* 0 would mean "no timeout" to hiredis */
+	if (ledger_id != NULL && (*ledger_id == '\0' || strlen(ledger_id) > 64 ||
+				  strpbrk(ledger_id, ": \t\r\n") != NULL))
+		return NULL;
 	c = xcalloc(1, sizeof(*c));
 	c->now_ms = mono_ms;
 	buf_init(&c->inflight_buf, CACHE_INFLIGHT_MAX * sizeof(struct cache_inflight));
@@ -144,7 +148,7 @@ cache_new(const char *addr, int timeout_ms)
 		if (strlen(addr) >= sizeof(sa.sun_path))
 			goto bad;
 		c->where = xstrdup(addr);
-		return c;
+		goto good;
 	}
 	colon = strrchr(addr, ':');
 	if (colon == NULL || strlen(colon + 1) > 5 ||
@@ -164,8 +168,12 @@ cache_new(const char *addr, int timeout_ms)
 			goto bad;
 	c->where = xstrndup(host, hostlen);
 	c->port = (int)port;
+good:
+	c->prefix = xmalloc(6 + (ledger_id ? strlen(ledger_id) + 1 : 0) + 1);
+	sprintf(c->prefix, "ld:b:%s%s", ledger_id ? ledger_id : "", ledger_id ? ":" : "");
 	return c;
 bad:
+	buf_free(&c->inflight_buf);
 	free(c);
 	return NULL;
 }
@@ -180,6 +188,7 @@ cache_free(struct cache *c)
 	buf_free(&c->inflight_buf);
 	free(c->pending);
 	free(c->where);
+	free(c->prefix);
 	free(c);
 }
 
@@ -325,7 +334,7 @@ static enum ld_err
 make_key(struct cache *c, char buf[KEY_MAX], const char *promo,
 	 const char *uid)
 {
-	if (ld_fmt(buf, KEY_MAX, "ld:b:%s:%s", promo, uid) == -1)
+	if (ld_fmt(buf, KEY_MAX, "%s%s:%s", c->prefix, promo, uid) == -1)
 		return invalid(c, "key too long");
 	return LD_OK;
 }

@@ -2,7 +2,10 @@
  * cache.h - the Redis balance cache.
  *
  * SQLite is the truth; Redis holds "version:balance" per (promotion, user)
- * under the key "ld:b:{promo}:{uid}". Every write goes through a Lua
+ * under the key "ld:b:{ledger}:{promo}:{uid}", where {ledger} is the
+ * ledger id (ledger.h): a ledger restored from a backup has a new id and
+ * so starts with a cold cache, never one that holds balances from after
+ * the backup. Every write goes through a Lua
  * compare-and-set that keeps only a strictly newer version, so the cache
  * never goes back to an older balance than one it has shown.
  *
@@ -28,9 +31,10 @@ struct cache_stats {
 };
 
 /* addr is "host:port" or a unix socket path; timeout_ms bounds connect and
- * every command. Does not connect yet. Returns NULL only for a malformed
- * addr. */
-struct cache *cache_new(const char *addr, int timeout_ms);
+ * every command; ledger_id goes into every key (NULL: keys without one,
+ * "ld:b:{promo}:{uid}", for tests of the cache alone). Does not connect
+ * yet. Returns NULL only for a malformed addr or ledger id. */
+struct cache *cache_new(const char *addr, int timeout_ms, const char *ledger_id);
 void cache_free(struct cache *c);
 
 /* The clock of the pause after a failure, in ms (NULL: the monotonic

@@ -81,6 +81,7 @@ static const struct ckey keys[] = {
 	  { "grouped", "direct", NULL } },
 	{ "log_level", C_ENUM, 0, OFF(log_level), 0, 0, 2, NULL,
 	  { "error", "warn", "info", "debug", NULL } },
+	{ "retention_days", C_INT, 0, OFF(retention_days), 1, 3650, 90, NULL, { NULL } },
 	{ "dispatch", C_DISPATCH, 0, 0, 0, 0, 0, NULL, { NULL } },
 };
 

@@ -52,6 +52,8 @@ struct ld_config {
 	int writes_direct;       /* "writes": "grouped" = 0 (one writer process
 				  * commits for all workers), "direct" = 1 */
 	int log_level;           /* 0 error, 1 warn, 2 info (default), 3 debug */
+	int retention_days;      /* client identifiers older than this are made
+				  * pseudonyms by 'luckydicectl purge' (90) */
 	struct ld_dispatch_config dispatch;
 };
 

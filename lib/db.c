@@ -193,3 +193,14 @@ enum ld_err db_script(struct db *db, const char *sql, const char *what)
 {
 	return db->ops->script(db, sql, what);
 }
+
+enum ld_err db_backup(struct db *db, const char *dest, enum db_backup_method method,
+		      const char *const *tables, size_t n, int64_t *counts)
+{
+	return db->ops->backup(db, dest, method, tables, n, counts);
+}
+
+enum ld_err db_integrity(struct db *db)
+{
+	return db->ops->integrity(db);
+}

@@ -150,4 +150,24 @@ enum ld_err db_set_schema_version(struct db *db, int version);
  * cached): migrations, and tests that set a database up. */
 enum ld_err db_script(struct db *db, const char *sql, const char *what);
 
+/*
+ * An online copy of the whole database into the new file dest (SQLite
+ * only: a server backend answers LD_ERR_INVALID, its own tools copy it).
+ * The copy is of one instant, taken while the service writes: with
+ * DB_BACKUP_API, SQLite's backup API in one step inside a read
+ * transaction, in which the rows of each of the n tables are counted
+ * too, into counts[i] (the copy must have as many); with
+ * DB_BACKUP_VACUUM, VACUUM INTO (a compacted copy, which cannot run
+ * inside a transaction: counts[i] get the rows before it began, and the
+ * copy must have at least as many). The copy is left in rollback-journal
+ * mode, one self-contained file, synced to disk.
+ */
+enum db_backup_method { DB_BACKUP_API = 0, DB_BACKUP_VACUUM };
+enum ld_err db_backup(struct db *db, const char *dest, enum db_backup_method method,
+		      const char *const *tables, size_t n, int64_t *counts);
+
+/* PRAGMA integrity_check (SQLite; LD_OK elsewhere): LD_OK when it says
+ * "ok", else LD_ERR_INVALID with its first finding as the message. */
+enum ld_err db_integrity(struct db *db);
+
 #endif

@@ -44,6 +44,9 @@ struct db_ops {
 	enum ld_err (*schema_version)(struct db *db, int *version);
 	enum ld_err (*set_schema_version)(struct db *db, int version);
 	enum ld_err (*script)(struct db *db, const char *sql, const char *what);
+	enum ld_err (*backup)(struct db *db, const char *dest, enum db_backup_method method,
+			      const char *const *tables, size_t n, int64_t *counts);
+	enum ld_err (*integrity)(struct db *db);
 };
 
 /* The part of every connection db.c knows. */

@@ -623,6 +623,25 @@ static enum ld_err pg_script(struct db *db, const char *sql, const char *what)
 	return run_simple(PG(db), sql, what);
 }
 
+/* The server's own tools copy it: pg_dump, pg_basebackup (docs/backup.md). */
+static enum ld_err pg_backup(struct db *db, const char *dest, enum db_backup_method method,
+			     const char *const *tables, size_t n, int64_t *counts)
+{
+	(void)dest;
+	(void)method;
+	(void)tables;
+	(void)n;
+	(void)counts;
+	return db_error(db, LD_ERR_INVALID, "a PostgreSQL ledger is backed up with pg_dump or"
+			" pg_basebackup, not by luckydicectl");
+}
+
+static enum ld_err pg_integrity(struct db *db)
+{
+	(void)db;
+	return LD_OK;
+}
+
 static void pg_close(struct db *db)
 {
 	struct pg *p = PG(db);
@@ -664,6 +683,8 @@ static const struct db_ops pg_ops = {
 	.schema_version = pg_schema_version,
 	.set_schema_version = pg_set_schema_version,
 	.script = pg_script,
+	.backup = pg_backup,
+	.integrity = pg_integrity,
 };
 
 /*

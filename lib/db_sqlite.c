@@ -5,6 +5,7 @@
  * that includes sqlite3.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -452,9 +454,12 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 		configured = 1;
 		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	}
-	if (opt->create) {
+	if (opt->readonly) {
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+	} else if (opt->create) {
 		flags |= SQLITE_OPEN_CREATE;
-	} else if (stat(path, &st) != 0) {
+	}
+	if (!opt->create && stat(path, &st) != 0) {
 		snprintf(err, errlen, "cannot open database '%s': %s", path, strerror(errno));
 		sq_close(&db->base);
 		return LD_ERR_IO;
@@ -468,6 +473,10 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 	sqlite3_extended_result_codes(db->db, 1);
 	db->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000;
 	sqlite3_busy_handler(db->db, busy_wait, db);
+	if (opt->readonly) { /* change nothing, not even the journal mode */
+		*out = &db->base;
+		return LD_OK;
+	}
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
 		 " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
@@ -490,6 +499,21 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 	}
 	if (opt->own_checkpoints) /* after the pragmas: replaces autocheckpoint */
 		sqlite3_wal_hook(db->db, note_wal_frames, db);
+	/* Alone: an exclusive lock, kept (locking_mode) until the connection
+	 * closes; any other connection, even an idle one, holds it off. */
+	if (opt->alone) {
+		sqlite3_busy_handler(db->db, NULL, NULL);
+		rc = sqlite3_exec(db->db, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;",
+				  NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			enum ld_err e = fail(db, rc, "cannot have it alone");
+			snprintf(err, errlen, "database '%s' is in use by another process (%s):"
+				 " stop the service and the dispatcher first", path,
+				 sqlite3_errmsg(db->db));
+			sq_close(&db->base);
+			return e == LD_ERR_BUSY ? LD_ERR_BUSY : LD_ERR_DB;
+		}
+	}
 	*out = &db->base;
 	return LD_OK;
 }
@@ -565,6 +589,141 @@ static enum ld_err sq_script(struct db *d, const char *sql, const char *what)
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, what);
 }
 
+/* ---- backups ---- */
+
+/* The rows of table (an identifier of the caller's, not the user's),
+ * with a statement of its own, not cached. */
+static enum ld_err count_rows(struct sq *db, const char *table, int64_t *n)
+{
+	char sql[128];
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (strspn(table, "abcdefghijklmnopqrstuvwxyz_0123456789") != strlen(table) ||
+	    ld_fmt(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", table) != 0)
+		return db_error(&db->base, LD_ERR_INVALID, "not a table name: '%s'", table);
+	if ((rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return fail(db, rc, "cannot count rows");
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? LD_OK : fail(db, rc, "cannot count rows");
+}
+
+static enum ld_err count_all(struct sq *db, const char *const *tables, size_t n, int64_t *counts)
+{
+	enum ld_err e = LD_OK;
+
+	for (size_t i = 0; i < n && e == LD_OK; i++)
+		e = count_rows(db, tables[i], &counts[i]);
+	return e;
+}
+
+/* Leaves the file at path in rollback-journal mode (one file, no -wal)
+ * and synced. */
+static enum ld_err finish_copy(struct sq *db, sqlite3 *dest, const char *path)
+{
+	int rc = sqlite3_exec(dest, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	int fd;
+
+	if (rc != SQLITE_OK)
+		return db_error(&db->base, LD_ERR_DB, "cannot finish the copy '%s': %s", path,
+				sqlite3_errmsg(dest));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fsync(fd) != 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		return db_error(&db->base, LD_ERR_IO, "cannot sync the copy '%s': %s", path,
+				strerror(err));
+	}
+	close(fd);
+	return LD_OK;
+}
+
+static enum ld_err sq_backup(struct db *d, const char *dest, enum db_backup_method method,
+			     const char *const *tables, size_t n, int64_t *counts)
+{
+	struct sq *db = SQ(d);
+	sqlite3 *to = NULL;
+	sqlite3_backup *bk;
+	enum ld_err e;
+	int rc;
+
+	if (method == DB_BACKUP_VACUUM) {
+		sqlite3_stmt *st;
+		if ((e = count_all(db, tables, n, counts)) != LD_OK)
+			return e;
+		if ((rc = sqlite3_prepare_v2(db->db, "VACUUM INTO ?1", -1, &st, NULL)) != SQLITE_OK)
+			return fail(db, rc, "cannot copy the database");
+		sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return fail(db, rc, "cannot copy the database");
+		if (sqlite3_open_v2(dest, &to, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+			e = db_error(d, LD_ERR_DB, "cannot open the copy '%s': %s", dest,
+				     to ? sqlite3_errmsg(to) : "out of memory");
+			sqlite3_close(to);
+			return e;
+		}
+		e = finish_copy(db, to, dest);
+		sqlite3_close(to);
+		return e;
+	}
+
+	/* One read transaction: the counts and the copy see one snapshot. The
+	 * backup runs in one step: in WAL mode a backup in steps starts over
+	 * whenever another connection writes, which under load is always. */
+	if ((rc = sqlite3_open_v2(dest, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				  SQLITE_OPEN_EXCLUSIVE, NULL)) != SQLITE_OK) {
+		e = db_error(d, LD_ERR_IO, "cannot create the copy '%s': %s", dest,
+			     to ? sqlite3_errmsg(to) : "out of memory");
+		sqlite3_close(to);
+		return e;
+	}
+	if ((e = step_cached(db, "BEGIN", "cannot begin reading")) != LD_OK)
+		goto out;
+	if ((e = count_all(db, tables, n, counts)) != LD_OK)
+		goto read_end;
+	if (!(bk = sqlite3_backup_init(to, "main", db->db, "main"))) {
+		e = db_error(d, LD_ERR_DB, "cannot start the copy: %s", sqlite3_errmsg(to));
+		goto read_end;
+	}
+	rc = sqlite3_backup_step(bk, -1);
+	sqlite3_backup_finish(bk);
+	if (rc != SQLITE_DONE)
+		e = db_error(d, (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ?
+			     LD_ERR_BUSY : LD_ERR_DB, "cannot copy the database: %s",
+			     sqlite3_errstr(rc));
+read_end:
+	sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
+	if (e == LD_OK)
+		e = finish_copy(db, to, dest);
+out:
+	sqlite3_close(to);
+	return e;
+}
+
+static enum ld_err sq_integrity(struct db *d)
+{
+	struct sq *db = SQ(d);
+	sqlite3_stmt *st;
+	enum ld_err e = LD_OK;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(db->db, "PRAGMA integrity_check", -1, &st, NULL)) != SQLITE_OK)
+		return fail(db, rc, "cannot check the database");
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		e = fail(db, rc, "cannot check the database");
+	else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)
+		e = db_error(d, LD_ERR_INVALID, "integrity check: %s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return e;
+}
+
 static const struct db_ops sqlite_ops = {
 	.engine = DB_SQLITE,
 	.exec = sq_exec,
@@ -593,4 +752,6 @@ static const struct db_ops sqlite_ops = {
 	.schema_version = sq_schema_version,
 	.set_schema_version = sq_set_schema_version,
 	.script = sq_script,
+	.backup = sq_backup,
+	.integrity = sq_integrity,
 };

@@ -37,10 +37,10 @@ static void record(FILE *out, const char *const *fields, size_t n)
 }
 
 /* ?3 is the day or NULL for every day; a win's reward.issue event is found
- * by its key (outbox.h). */
+ * by its draw (outbox.draw_id). */
 static const char SQL_WINNERS[] =
 	"SELECT d.id, d.uid, d.prize, d.day, d.created_at,"
-	" (SELECT state FROM outbox o WHERE o.key = " OUTBOX_SQL_KEY_DRAW("reward") ")"
+	" (SELECT state FROM outbox o WHERE o.draw_id = d.id AND o.kind = 'reward.issue')"
 	" FROM draws d WHERE d.promo = ?1 AND d.id > ?2 AND d.prize IS NOT NULL"
 	" AND (?3 IS NULL OR d.day = ?3) ORDER BY d.id LIMIT ?4";
 

@@ -180,20 +180,18 @@ static const char SQL_INVITED_BY[] =
 static const char SQL_REFUSALS[] =
 	"SELECT reason, inviter, code, client, created_at FROM claim_refusals"
 	" WHERE promo = ?1 AND invitee = ?2 ORDER BY id DESC LIMIT ?3";
-/* A user's events by their keys (outbox.h): the two of each of their wins
- * and the notification of each invite that granted them a ticket (their
- * 'inviter' grants) - all the events there are. No index on the outbox by
- * user: it was one more b-tree written at a random place by every event,
- * for this query only. */
+/* A user's events: the two of each of their wins (outbox.draw_id) and
+ * the notification of each invite that granted them a ticket (their
+ * 'inviter' grants, whose ref is the invitee: outbox.invitee). Both are
+ * found through partial indexes that only those events write, whatever
+ * ledger id their keys carry (before and after a restore alike). */
 static const char SQL_EVENTS[] =
-	"WITH wins AS (SELECT promo, id FROM draws"
-	" WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL)"
-	" SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
-	" FROM outbox WHERE key IN ("
-	"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM wins d"
-	" UNION ALL SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM wins d"
-	" UNION ALL SELECT " OUTBOX_SQL_KEY_INVITE " FROM (SELECT promo, ref AS invitee"
-	" FROM grants WHERE promo = ?1 AND uid = ?2 AND reason = 'inviter') i)"
+	"SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
+	" FROM outbox WHERE draw_id IN (SELECT id FROM draws"
+	"  WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL)"
+	" UNION ALL SELECT id, kind, key, state, attempts, last_status, last_error, created_at"
+	" FROM outbox WHERE promo = ?1 AND invitee IN (SELECT ref FROM grants"
+	"  WHERE promo = ?1 AND uid = ?2 AND reason = 'inviter')"
 	" ORDER BY id DESC LIMIT ?3";
 
 enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,

@@ -2,8 +2,11 @@
  * ledger.c - the ledger over its connection (db.h): migrations, the
  * per-process promotion registry, balances.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "buf.h"
 #include "ledger.h"
@@ -18,6 +21,7 @@ struct ledger {
 	int64_t promos_checked_ms; /* last look at the table */
 	int64_t promos_stamp;      /* sum(loaded_at) + count seen then */
 	int promos_loaded;
+	char id[LEDGER_ID_LEN + 1]; /* ledger_id, once read */
 };
 
 const char *ledger_errmsg(const struct ledger *l)
@@ -180,32 +184,85 @@ enum ld_err ledger_check_schema(struct ledger *l)
 
 static const char SQL_PROMO_EXISTS[] = "SELECT 1 FROM promotions WHERE id = ?1";
 /* loaded_at only grows, even when the clock went back: it tells the
- * workers that the table changed (promos_refresh). */
+ * workers that the table changed (promos_refresh). A pause and a resume
+ * move it the same way. */
+#define LOADED_AT_NEXT(ms) \
+	"CASE WHEN " ms " > promotions.loaded_at THEN " ms " ELSE promotions.loaded_at + 1 END"
 static const char SQL_PROMO_STORE[] =
 	"INSERT INTO promotions (id, name, definition, loaded_at) VALUES (?1, ?2, ?3, ?4)"
 	" ON CONFLICT (id) DO UPDATE SET name = ?2, definition = ?3,"
-	"  loaded_at = CASE WHEN ?4 > promotions.loaded_at THEN ?4"
-	"  ELSE promotions.loaded_at + 1 END";
+	"  loaded_at = " LOADED_AT_NEXT("?4");
+static const char SQL_PROMO_HISTORY_ADD[] =
+	"INSERT INTO promotion_history (promo, at, actor, action, content, note)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p,
-			       int64_t now_ms, int *created)
+enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p, int64_t now_ms,
+			       const struct promo_change *ch, int *created)
 {
+	static const struct promo_change nobody = { NULL, NULL, NULL };
 	int64_t one;
 	enum ld_err e;
 	int found;
 
+	if (!ch)
+		ch = &nobody;
 	if ((e = db_begin(l->db)) != LD_OK)
 		return e;
 	if ((e = db_int(l->db, SQL_PROMO_EXISTS, "cannot read promotions", &one, &found,
 			"t", p->id)) != LD_OK ||
 	    (e = db_exec(l->db, SQL_PROMO_STORE, "cannot store promotion", "tttl", p->id,
-			 p->name, p->json, now_ms)) != LD_OK) {
+			 p->name, p->json, now_ms)) != LD_OK ||
+	    (e = db_exec(l->db, SQL_PROMO_HISTORY_ADD, "cannot record the promotion's history",
+			 "tltttt", p->id, now_ms, ch->actor, "load",
+			 ch->content ? ch->content : p->json, ch->note)) != LD_OK) {
 		db_rollback(l->db);
 		return e;
 	}
 	if (created)
 		*created = !found;
 	l->promos_checked_ms = 0; /* re-read on next lookup */
+	return db_commit(l->db);
+}
+
+static const char SQL_PROMO_PAUSE[] =
+	"UPDATE promotions SET paused_at = ?2, paused_by = ?3, paused_reason = ?4,"
+	" loaded_at = " LOADED_AT_NEXT("?2") " WHERE id = ?1 AND paused_at IS NULL";
+static const char SQL_PROMO_RESUME[] =
+	"UPDATE promotions SET paused_at = NULL, paused_by = NULL, paused_reason = NULL,"
+	" loaded_at = " LOADED_AT_NEXT("?2") " WHERE id = ?1 AND paused_at IS NOT NULL";
+
+enum ld_err ledger_promo_pause(struct ledger *l, const char *id, int paused, int64_t now_ms,
+			       const struct promo_change *ch, int *changed)
+{
+	enum ld_err e;
+	int64_t one;
+	int found, n;
+
+	if (changed)
+		*changed = 0;
+	if ((e = db_begin(l->db)) != LD_OK)
+		return e;
+	if (paused)
+		e = db_exec(l->db, SQL_PROMO_PAUSE, "cannot pause promotion", "tltt", id, now_ms,
+			    ch->actor, ch->note);
+	else
+		e = db_exec(l->db, SQL_PROMO_RESUME, "cannot resume promotion", "tl", id, now_ms);
+	n = e == LD_OK && db_changes(l->db) > 0;
+	if (e == LD_OK && !n &&
+	    (e = db_int(l->db, SQL_PROMO_EXISTS, "cannot read promotions", &one, &found, "t",
+			id)) == LD_OK && !found)
+		e = db_error(l->db, LD_ERR_NOTFOUND, "no promotion '%s'", id);
+	if (e == LD_OK && n)
+		e = db_exec(l->db, SQL_PROMO_HISTORY_ADD, "cannot record the promotion's history",
+			    "tltttt", id, now_ms, ch->actor, paused ? "pause" : "resume", NULL,
+			    ch->note);
+	if (e != LD_OK) {
+		db_rollback(l->db);
+		return e;
+	}
+	if (changed)
+		*changed = n;
+	l->promos_checked_ms = 0;
 	return db_commit(l->db);
 }
 
@@ -234,7 +291,8 @@ static void promos_refresh(struct ledger *l, int64_t now_ms)
 		   "cannot read promotions", &stamp, NULL, "") != LD_OK ||
 	    (l->promos_loaded && stamp == l->promos_stamp))
 		return;
-	if (db_query(l->db, &st, "SELECT definition FROM promotions ORDER BY id", "") != LD_OK)
+	if (db_query(l->db, &st, "SELECT definition, paused_at, paused_reason FROM promotions"
+		     " ORDER BY id", "") != LD_OK)
 		return;
 	promos_clear(l);
 	while (db_step(st) > 0) {
@@ -251,6 +309,9 @@ static void promos_refresh(struct ledger *l, int64_t now_ms)
 			promo_free(p);
 			continue;
 		}
+		p->paused_at = db_col_int(st, 1);
+		if (!db_col_null(st, 1))
+			p->paused_reason = xstrdup(db_col_text(st, 2) ? db_col_text(st, 2) : "");
 		*slot = p;
 	}
 	db_end(l->db, st, "cannot read promotions");
@@ -303,4 +364,78 @@ enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 		b->version = db_col_int(st, 2);
 	}
 	return db_end(l->db, st, "cannot read balance");
+}
+
+enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len,
+			    int *found)
+{
+	struct db_stmt *st;
+	enum ld_err e;
+
+	*found = 0;
+	if (len)
+		buf[0] = '\0';
+	if ((e = db_query(l->db, &st, "SELECT value FROM ledger_meta WHERE key = ?1", "t",
+			  key)) != LD_OK)
+		return e;
+	if (db_step(st) > 0) {
+		*found = 1;
+		snprintf(buf, len, "%s", db_col_text(st, 0) ? db_col_text(st, 0) : "");
+	}
+	return db_end(l->db, st, "cannot read ledger_meta");
+}
+
+enum ld_err ledger_meta_set(struct ledger *l, const char *key, const char *value)
+{
+	return db_exec(l->db, "INSERT INTO ledger_meta (key, value) VALUES (?1, ?2)"
+		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		       "cannot write ledger_meta", "tt", key, value);
+}
+
+enum ld_err ledger_id(struct ledger *l, const char **id)
+{
+	enum ld_err e;
+	int found;
+
+	*id = l->id;
+	if (l->id[0])
+		return LD_OK;
+	if ((e = ledger_meta_get(l, "ledger_id", l->id, sizeof l->id, &found)) != LD_OK)
+		return e;
+	if (!found || strlen(l->id) != LEDGER_ID_LEN) {
+		l->id[0] = '\0';
+		return db_error(l->db, LD_ERR_NOTFOUND, "the ledger has no id: run 'luckydicectl init'");
+	}
+	return LD_OK;
+}
+
+enum ld_err ledger_renew_id(struct ledger *l, int64_t now_ms, const char *because,
+			    char *old, char *now)
+{
+	unsigned char raw[LEDGER_ID_LEN / 2];
+	char id[LEDGER_ID_LEN + 1], prev[LEDGER_ID_LEN + 1], at[24];
+	enum ld_err e;
+	int found;
+
+	randombytes_buf(raw, sizeof raw);
+	sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+	snprintf(at, sizeof at, "%lld", (long long)now_ms);
+	if ((e = db_begin(l->db)) != LD_OK)
+		return e;
+	if ((e = ledger_meta_get(l, "ledger_id", prev, sizeof prev, &found)) != LD_OK ||
+	    (e = ledger_meta_set(l, "ledger_id", id)) != LD_OK ||
+	    (found && (e = ledger_meta_set(l, "previous_ledger_id", prev)) != LD_OK) ||
+	    (e = ledger_meta_set(l, "renewed_at", at)) != LD_OK ||
+	    (e = ledger_meta_set(l, "renewed_because", because ? because : "")) != LD_OK) {
+		db_rollback(l->db);
+		return e;
+	}
+	if ((e = db_commit(l->db)) != LD_OK)
+		return e;
+	memcpy(l->id, id, sizeof l->id);
+	if (old)
+		memcpy(old, found ? prev : "", found ? sizeof prev : 1);
+	if (now)
+		memcpy(now, id, sizeof id);
+	return LD_OK;
 }

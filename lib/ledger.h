@@ -41,6 +41,12 @@ struct ledger_options {
 	int bulk;              /* a batch program with a throwaway database to
 				* itself (bench/replay): no syncs, an exclusive
 				* lock, a large page cache */
+	int readonly;          /* SQLite: open read-only and change nothing,
+				* not even the journal mode (a backup's check) */
+	int alone;             /* SQLite: take the file for this connection
+				* alone (an exclusive lock, kept until closed);
+				* LD_ERR_BUSY at once when another process has it
+				* open (luckydicectl restore) */
 };
 
 /* A migration compiled in from sql/NNN-name.sql (lib/schema.c). */
@@ -150,10 +156,60 @@ int ledger_batch_intact(struct ledger *l);
 int ledger_batch_spoiled(struct ledger *l);
 enum ld_err ledger_batch_end(struct ledger *l, int commit);
 
-/* Stores a promotion (insert or update by id; what was granted or won is
- * not touched). *created (may be NULL) tells which. */
-enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p,
-			       int64_t now_ms, int *created);
+/*
+ * The ledger id: 16 hex digits, random, made by migration 011 (so by
+ * 'luckydicectl init') and made anew by ledger_renew_id after a restore.
+ * Every new event key (outbox.h) and every Redis key (cache.h) carries it,
+ * so that a ledger restored from a backup never issues a key that the one
+ * it replaced issued after the backup was taken. Read once per process:
+ * *id stays valid until ledger_free. LD_ERR_NOTFOUND when the ledger has
+ * none (a schema older than 011).
+ */
+#define LEDGER_ID_LEN 16
+enum ld_err ledger_id(struct ledger *l, const char **id);
+
+/*
+ * Gives the ledger a new random id in one transaction, and records
+ * what it was and why in ledger_meta ("previous_ledger_id",
+ * "renewed_at", "renewed_because"). old and now (LEDGER_ID_LEN + 1
+ * bytes each, may be NULL) get the ids. Run only while no program has
+ * the ledger open: a running one keeps the id it read.
+ */
+enum ld_err ledger_renew_id(struct ledger *l, int64_t now_ms, const char *because,
+			    char *old, char *now);
+
+/* A value of ledger_meta into buf (*found: whether there is one) and
+ * the setting of one (insert or replace), in the caller's transaction or
+ * on its own. */
+enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len,
+			    int *found);
+enum ld_err ledger_meta_set(struct ledger *l, const char *key, const char *value);
+
+/*
+ * Stores a promotion (insert or update by id; what was granted or won is
+ * not touched) and adds a 'load' entry to its history with who loaded it,
+ * the file's content as read and a note (the refusals an operator
+ * overrode), all in one transaction. ch may be NULL (nobody known, the
+ * canonical definition as content). *created (may be NULL) tells whether
+ * the promotion is new. A pause is kept across a reload.
+ */
+struct promo_change {
+	const char *actor;   /* the operator ($SUDO_USER or $USER) */
+	const char *content; /* the file as read; NULL: the canonical definition */
+	const char *note;    /* NULL: none */
+};
+enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p, int64_t now_ms,
+			       const struct promo_change *ch, int *created);
+
+/*
+ * Pauses (paused = 1, with ch->note the reason) or resumes (paused = 0)
+ * promotion id and adds the change to its history, in one transaction.
+ * The workers see it at their next look at the table (within a second).
+ * *changed (may be NULL) is 0 when it was so already (then nothing is
+ * recorded); LD_ERR_NOTFOUND when there is no such promotion.
+ */
+enum ld_err ledger_promo_pause(struct ledger *l, const char *id, int paused, int64_t now_ms,
+			       const struct promo_change *ch, int *changed);
 
 /*
  * Returns the promotion id as loaded in the database, or NULL when there

@@ -10,15 +10,15 @@
 #include "outbox.h"
 
 static const char SQL_OUTBOX_ADD[] =
-	"INSERT INTO outbox (key, kind, promo, uid, payload, next_at, created_at)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (key) DO NOTHING";
+	"INSERT INTO outbox (key, kind, promo, uid, payload, next_at, created_at, draw_id,"
+	" invitee) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING";
 
 enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
 		       const char *promo, const char *uid, const char *payload,
-		       int64_t now_ms)
+		       int64_t draw_id, const char *invitee, int64_t now_ms)
 {
-	return db_exec(ledger_db(l), SQL_OUTBOX_ADD, "cannot add outbox event", "tttttl", key,
-		       kind, promo, uid, payload, now_ms);
+	return db_exec(ledger_db(l), SQL_OUTBOX_ADD, "cannot add outbox event", "tttttlLt", key,
+		       kind, promo, uid, payload, now_ms, draw_id > 0 ? &draw_id : NULL, invitee);
 }
 
 /* The kinds a mask admits, as SQL on parameters r (reward) and n

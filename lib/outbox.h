@@ -19,27 +19,29 @@
 #include "ledger.h"
 
 /*
- * Event keys, one place for both spellings: the C format the rules write
- * a key with, and the same key as SQL over draws d or invites i, for the
- * queries that find a draw's or an invite's events by key (a user's
- * history, the winners export). t/unit-outbox checks that they agree.
+ * Event keys: the promotion, the ledger id (ledger.h), and what the event
+ * is about. The ledger id makes a key unique across restores: a ledger
+ * restored from a backup gets a new id, so a draw id issued again after
+ * the restore never yields a key that was issued before it. Keys written
+ * before migration 011 lack the ledger id ("<promo>/draw/<id>/reward")
+ * and keep it. Nothing parses keys: an event's draw or invitee is on its
+ * row (outbox.draw_id, outbox.invitee).
  */
-#define OUTBOX_KEY_DRAW "%s/draw/%lld/%s"     /* promo, draw id, "reward" or "notify" */
-#define OUTBOX_KEY_INVITE "%s/invite/%s/notify" /* promo, invitee */
+#define OUTBOX_KEY_DRAW "%s/%s/draw/%lld/%s"     /* promo, ledger id, draw id, "reward"|"notify" */
+#define OUTBOX_KEY_INVITE "%s/%s/invite/%s/notify" /* promo, ledger id, invitee */
 /* OUTBOX_KEY_DRAW with "{id}" where the draw's id goes: for the rules on
  * PostgreSQL, which learn the id inside the server (sql/pg/). */
-#define OUTBOX_KEY_DRAW_TEMPLATE "%s/draw/{id}/%s" /* promo, "reward" or "notify" */
-#define OUTBOX_SQL_KEY_DRAW(suffix) "(d.promo || '/draw/' || d.id || '/" suffix "')"
-#define OUTBOX_SQL_KEY_INVITE "(i.promo || '/invite/' || i.invitee || '/notify')"
+#define OUTBOX_KEY_DRAW_TEMPLATE "%s/%s/draw/{id}/%s" /* promo, ledger id, "reward"|"notify" */
 
 /*
  * Adds one pending event inside the caller's open transaction. key is the
  * stable Idempotency-Key (unique: adding an existing key is a no-op);
- * payload is the JSON body to send. Returns LD_OK or a database error.
+ * payload is the JSON body to send; draw_id (0: none) and invitee (NULL:
+ * none) say what it is about. Returns LD_OK or a database error.
  */
 enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
 		       const char *promo, const char *uid, const char *payload,
-		       int64_t now_ms);
+		       int64_t draw_id, const char *invitee, int64_t now_ms);
 
 /* A claimed event. The strings belong to the array (outbox_events_free). */
 struct outbox_event {

@@ -483,6 +483,7 @@ promo_free(struct promo *p)
 	free(p->time_zone);
 	free(p->day_start_ms);
 	free(p->json);
+	free(p->paused_reason);
 	free(p);
 }
 

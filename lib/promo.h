@@ -48,6 +48,11 @@ struct promo {
 	int ndays;              /* last_day - first_day + 1 */
 	int64_t *day_start_ms;  /* ndays + 1 local midnights, UTC ms */
 	char *json;             /* the definition as loaded (canonical JSON) */
+	/* Not in the file: the kill switch, as the ledger's registry read it
+	 * (ledger_promo_pause). Visits, claims and draws are refused while
+	 * paused_reason is not NULL. */
+	int64_t paused_at;
+	char *paused_reason;
 };
 
 /*

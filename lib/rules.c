@@ -27,8 +27,16 @@ const char *rule_code(enum rule_outcome o)
 	case RULE_NOT_NEW_USER: return "not_new_user";
 	case RULE_CLAIM_LIMITED: return "claim_limited";
 	case RULE_NO_TICKETS: return "no_tickets";
+	case RULE_PAUSED: return "promotion_paused";
 	}
 	return "unknown";
+}
+
+enum rule_outcome rules_open(const struct promo *p, int64_t now_ms)
+{
+	if (p->paused_reason)
+		return RULE_PAUSED;
+	return promo_active(p, now_ms) ? RULE_OK : RULE_NOT_ACTIVE;
 }
 
 uint32_t rules_rng_sodium(void *arg)
@@ -52,11 +60,8 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 	enum ld_err e;
 
 	memset(r, 0, sizeof *r);
-	if (!promo_active(p, now_ms)) {
-		*outcome = RULE_NOT_ACTIVE;
+	if ((*outcome = rules_open(p, now_ms)) != RULE_OK)
 		return LD_OK;
-	}
-	*outcome = RULE_OK;
 	today(p, now_ms, day);
 	if (db_engine(db) == DB_PG)
 		return rules_pg_visit(l, p, uid, now_ms, day, r);
@@ -167,8 +172,8 @@ static enum ld_err claim_check(struct ledger *l, const struct promo *p,
 
 /* Serialises a json-c object into the outbox and drops it. */
 static enum ld_err add_event(struct ledger *l, const char *kind, const char *key,
-			     const char *promo, const char *uid,
-			     struct json_object *o, int64_t now_ms)
+			     const char *promo, const char *uid, int64_t draw_id,
+			     const char *invitee, struct json_object *o, int64_t now_ms)
 {
 	enum ld_err e;
 
@@ -178,7 +183,8 @@ static enum ld_err add_event(struct ledger *l, const char *kind, const char *key
 	json_object_object_add(o, "user", json_object_new_string(uid));
 	e = outbox_add(l, kind, key, promo, uid,
 		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE), now_ms);
+						      JSON_C_TO_STRING_NOSLASHESCAPE),
+		       draw_id, invitee, now_ms);
 	json_object_put(o);
 	return e;
 }
@@ -198,11 +204,13 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 	struct grant invitee = { p->id, uid, "invitee", p->grant_invitee, inviter, NULL, day,
 				 now_ms };
 	struct grant by = { p->id, inviter, "inviter", p->grant_inviter, uid, NULL, day, now_ms };
+	const char *lid;
 	int found;
 	char key[200];
 	enum ld_err e;
 
-	if ((e = grant_record(db, &visit, &r->visit_granted)) != LD_OK ||
+	if ((e = ledger_id(l, &lid)) != LD_OK ||
+	    (e = grant_record(db, &visit, &r->visit_granted)) != LD_OK ||
 	    (e = grant_record(db, &invitee, &r->granted)) != LD_OK)
 		return e;
 	if (!r->granted) /* the unique index disagrees with the check before */
@@ -239,13 +247,13 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 		return e;
 	if (!found)
 		return db_error(db, LD_ERR_DB, "inviter credited twice for one invitee");
-	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, uid) != 0)
+	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, lid, uid) != 0)
 		return db_error(db, LD_ERR_DB, "outbox key too long");
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "invitee", json_object_new_string(uid));
 	json_object_object_add(o, "granted", json_object_new_int64(p->grant_inviter));
 	json_object_object_add(o, "balance", json_object_new_int64(BALANCE(r->inviter_bal)));
-	return add_event(l, "notify.invite", key, p->id, inviter, o, now_ms);
+	return add_event(l, "notify.invite", key, p->id, inviter, 0, uid, o, now_ms);
 }
 
 enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid,
@@ -259,10 +267,8 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 	int found;
 
 	memset(r, 0, sizeof *r);
-	if (!promo_active(p, now_ms)) {
-		*outcome = RULE_NOT_ACTIVE;
+	if ((*outcome = rules_open(p, now_ms)) != RULE_OK)
 		return LD_OK;
-	}
 	today(p, now_ms, day);
 	if (db_engine(db) == DB_PG) {
 		*outcome = RULE_OK;
@@ -363,12 +369,15 @@ static enum ld_err win_events(struct ledger *l, const struct promo *p, const cha
 	static const char *const kinds[2] = { "reward.issue", "notify.win" };
 	static const char *const suffix[2] = { "reward", "notify" };
 	char key[200], at[32];
+	const char *lid;
 	enum ld_err e;
 
+	if ((e = ledger_id(l, &lid)) != LD_OK)
+		return e;
 	ld_iso_time(r->at_ms, 0, at);
 	for (int i = 0; i < 2; i++) {
 		struct json_object *o = json_object_new_object(), *prize = json_object_new_object();
-		if (ld_fmt(key, sizeof key, OUTBOX_KEY_DRAW, p->id, (long long)r->id,
+		if (ld_fmt(key, sizeof key, OUTBOX_KEY_DRAW, p->id, lid, (long long)r->id,
 			   suffix[i]) != 0) {
 			json_object_put(o);
 			json_object_put(prize);
@@ -380,7 +389,7 @@ static enum ld_err win_events(struct ledger *l, const struct promo *p, const cha
 		json_object_object_add(o, "draw_id", json_object_new_int64(r->id));
 		json_object_object_add(o, "day", json_object_new_string(day));
 		json_object_object_add(o, "won_at", json_object_new_string(at));
-		if ((e = add_event(l, kinds[i], key, p->id, uid, o, now_ms)) != LD_OK)
+		if ((e = add_event(l, kinds[i], key, p->id, uid, r->id, NULL, o, now_ms)) != LD_OK)
 			return e;
 	}
 	return LD_OK;
@@ -457,8 +466,7 @@ enum ld_err rules_draw(struct ledger *l, const struct promo *p, const char *uid,
 			goto fail;
 		return db_commit(db);
 	}
-	if (!promo_active(p, now_ms)) {
-		*outcome = RULE_NOT_ACTIVE;
+	if ((*outcome = rules_open(p, now_ms)) != RULE_OK) {
 		db_rollback(db);
 		return LD_OK;
 	}

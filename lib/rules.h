@@ -28,10 +28,16 @@ enum rule_outcome {
 	RULE_NOT_NEW_USER,     /* first seen longer ago than the window */
 	RULE_CLAIM_LIMITED,    /* the client's credited claims today hit the cap */
 	RULE_NO_TICKETS,       /* balance is zero */
+	RULE_PAUSED,           /* an operator paused the promotion (promo pause) */
 };
 
 /* The API's snake_case name of an outcome ("no_tickets"). */
 const char *rule_code(enum rule_outcome o);
+
+/* Whether the promotion takes visits, claims and new draws at now_ms:
+ * RULE_OK, RULE_PAUSED (before the days are even looked at) or
+ * RULE_NOT_ACTIVE. */
+enum rule_outcome rules_open(const struct promo *p, int64_t now_ms);
 
 /* The first visit grant. r->granted tells whether this call granted it. */
 struct visit_result {

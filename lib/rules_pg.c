@@ -29,7 +29,7 @@
 /* The outcome whose code is s (rule_code's inverse). */
 static enum rule_outcome outcome_of(const char *s)
 {
-	for (int o = RULE_OK; o <= RULE_NO_TICKETS; o++)
+	for (int o = RULE_OK; o <= RULE_PAUSED; o++)
 		if (s && strcmp(rule_code((enum rule_outcome)o), s) == 0)
 			return (enum rule_outcome)o;
 	return RULE_OK;
@@ -93,11 +93,14 @@ enum ld_err rules_pg_claim(struct ledger *l, const struct promo *p, const char *
 		"SELECT * FROM ld_claim(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
+	const char *lid;
 	char key[200];
 	enum ld_err e;
 	int found;
 
-	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, uid) != 0)
+	if ((e = ledger_id(l, &lid)) != LD_OK)
+		return e;
+	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, lid, uid) != 0)
 		return db_error(db, LD_ERR_DB, "outbox key too long");
 	RULE_CALL(db, st, SQL, "ttttltllllllt", p->id, uid, code,
 		  client, now_ms, day, p->grant_visit,
@@ -128,21 +131,30 @@ enum ld_err rules_pg_draw(struct ledger *l, const struct promo *p, const char *u
 	int64_t open = z ? promo_released(p, z, d, now_ms) : 0;
 	int64_t stock = z ? promo_stock(p, z, d) : 0;
 	char day[11], at[32], key_reward[200], key_notify[200];
+	enum rule_outcome closed = rules_open(p, now_ms);
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
+	const char *lid;
 	enum ld_err e;
 	int found;
 
 	promo_day_name(p, d, day);
 	ld_iso_time(now_ms, 0, at);
-	if (ld_fmt(key_reward, sizeof key_reward, OUTBOX_KEY_DRAW_TEMPLATE, p->id, "reward") != 0 ||
-	    ld_fmt(key_notify, sizeof key_notify, OUTBOX_KEY_DRAW_TEMPLATE, p->id, "notify") != 0)
+	if ((e = ledger_id(l, &lid)) != LD_OK)
+		return e;
+	if (ld_fmt(key_reward, sizeof key_reward, OUTBOX_KEY_DRAW_TEMPLATE, p->id, lid,
+		   "reward") != 0 ||
+	    ld_fmt(key_notify, sizeof key_notify, OUTBOX_KEY_DRAW_TEMPLATE, p->id, lid,
+		   "notify") != 0)
 		return db_error(db, LD_ERR_DB, "outbox key too long");
 	RULE_CALL(db, st, SQL, "tttltilttllttt", p->id, uid, request_id, now_ms, day,
-		  promo_active(p, now_ms), (int64_t)rand, z ? z->id : NULL, z ? z->name : NULL,
+		  closed == RULE_OK, (int64_t)rand, z ? z->id : NULL, z ? z->name : NULL,
 		  open, stock, at, key_reward, key_notify);
 	if ((found = db_step(st) > 0)) {
+		/* the function knows "not open", not why */
 		*outcome = outcome_of(db_col_text(st, 0));
+		if (*outcome == RULE_NOT_ACTIVE)
+			*outcome = closed;
 		r->replay = (int)db_col_int(st, 1);
 		r->id = db_col_int(st, 2);
 		r->at_ms = db_col_int(st, 3);

@@ -153,14 +153,14 @@ static enum ld_err draw_won(struct db *db, const struct promo *p, int64_t draw_i
 }
 
 /* The reward event's state and lease (*o NO_REWARD when there is none). */
-static enum ld_err reward_state(struct db *db, const char *key, enum support_outcome *o,
+static enum ld_err reward_state(struct db *db, int64_t draw_id, enum support_outcome *o,
 				struct support_result *r, int64_t *lease_until)
 {
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, "SELECT state, lease_until FROM outbox WHERE key = ?1",
-			  "t", key)) != LD_OK)
+	if ((e = db_query(db, &st, "SELECT state, lease_until FROM outbox"
+			  " WHERE draw_id = ?1 AND kind = 'reward.issue'", "l", draw_id)) != LD_OK)
 		return e;
 	if (db_step(st) > 0) {
 		snprintf(r->state, sizeof r->state, "%s", db_col_text(st, 0));
@@ -175,7 +175,7 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 				  const struct support_request *rq, int64_t now_ms,
 				  enum support_outcome *o, struct support_result *r)
 {
-	char reward_key[200], notify_key[200], text[512], why[600];
+	char text[512], why[600];
 	struct db *db = ledger_db(l);
 	int64_t lease_until = 0;
 	enum ld_err e;
@@ -183,12 +183,6 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 
 	memset(r, 0, sizeof *r);
 	*o = SUPPORT_DONE;
-	/* The keys rules.c gives the events of a win. */
-	if (ld_fmt(reward_key, sizeof reward_key, OUTBOX_KEY_DRAW, p->id,
-		   (long long)draw_id, "reward") != 0 ||
-	    ld_fmt(notify_key, sizeof notify_key, OUTBOX_KEY_DRAW, p->id,
-		   (long long)draw_id, "notify") != 0)
-		return db_error(db, LD_ERR_INVALID, "outbox key too long");
 	note(rq, text);
 	snprintf(why, sizeof why, "revoked by ticket %s: %s", rq->ticket, text);
 	if ((e = db_begin(db)) != LD_OK)
@@ -197,7 +191,7 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 		goto fail;
 	if (*o == SUPPORT_DONE && !won)
 		*o = SUPPORT_NO_REWARD;
-	if (*o == SUPPORT_DONE && (e = reward_state(db, reward_key, o, r, &lease_until)) != LD_OK)
+	if (*o == SUPPORT_DONE && (e = reward_state(db, draw_id, o, r, &lease_until)) != LD_OK)
 		goto fail;
 	if (*o == SUPPORT_DONE && strcmp(r->state, "delivered") == 0)
 		*o = SUPPORT_DELIVERED;
@@ -212,10 +206,9 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 
 	/* Both events of the win that were not delivered: a notification
 	 * about a prize that will not come would only confuse the winner. */
-	if ((e = db_exec(db, "UPDATE outbox SET state = 'revoked', last_error = ?3, done_at = ?4"
-			 " WHERE key IN (?1, ?2) AND state IN ('pending', 'dead')",
-			 "cannot revoke reward", "tttl", reward_key, notify_key, why,
-			 now_ms)) != LD_OK)
+	if ((e = db_exec(db, "UPDATE outbox SET state = 'revoked', last_error = ?2, done_at = ?3"
+			 " WHERE draw_id = ?1 AND state IN ('pending', 'dead')",
+			 "cannot revoke reward", "ltl", draw_id, why, now_ms)) != LD_OK)
 		goto fail;
 	r->revoked = (int)db_changes(db);
 	return db_commit(db);

@@ -482,7 +482,23 @@ class Stack:
             out.extend(repr(r) for r in self.query("SELECT * FROM %s ORDER BY 1, 2" % t))
         return "\n".join(out)
 
+    def ledger_id(self):
+        """The ledger id (luckydicectl init makes it, restore renews it)."""
+        return self.scalar("SELECT value FROM ledger_meta WHERE key = 'ledger_id'")
+
+    def event_key(self, promo_id, draw_id, what="reward"):
+        """The Idempotency-Key of a win's event ("reward" or "notify")."""
+        return "%s/%s/draw/%d/%s" % (promo_id, self.ledger_id(), draw_id, what)
+
+    def invite_key(self, promo_id, invitee):
+        """The Idempotency-Key of the notify.invite event of an invitee."""
+        return "%s/%s/invite/%s/notify" % (promo_id, self.ledger_id(), invitee)
+
     # -- Redis --
+    def cache_key(self, promo_id, uid):
+        """The Redis key of a user's balance."""
+        return "ld:b:%s:%s:%s" % (self.ledger_id(), promo_id, uid)
+
     def redis_cli(self, *args):
         return subprocess.run(["redis-cli", "-s", os.path.join(self.dir, "redis.sock")] +
                               [str(a) for a in args], capture_output=True, text=True,

@@ -10,7 +10,7 @@ s = Stack(balance_read="cache", promos=[promo(P)])
 
 
 def cached(uid):
-    v = s.redis_cli("GET", "ld:b:%s:%s" % (P, uid))
+    v = s.redis_cli("GET", s.cache_key(P, uid))
     return tuple(int(x) for x in v.split(":")) if v else None
 
 
@@ -22,7 +22,7 @@ def ledger(uid):
 t = dict(zip(["u1", "u2", "u3", "u4"], s.tokens("u1", "u2", "u3", "u4")))
 s.api("POST", P, "visit", token=t["u1"])
 is_(cached("u1"), ledger("u1"), "a grant writes (version, balance) to Redis after commit")
-s.redis_cli("DEL", "ld:b:%s:u2" % P)
+s.redis_cli("DEL", s.cache_key(P, "u2"))
 r = s.api("GET", P, "balance", token=t["u2"])
 is_(r.json, {"balance": 0}, "a miss reads the ledger")
 

@@ -54,7 +54,7 @@ is_(s.query("SELECT taken FROM stock WHERE promo=?", P), [(20,)], "stock taken i
 is_(s.query("SELECT kind, count(*) FROM outbox WHERE promo=? GROUP BY kind ORDER BY kind", P),
     [("notify.win", 20), ("reward.issue", 20)], "20 reward.issue and 20 notify.win events")
 is_(s.scalar("SELECT count(*) FROM outbox o WHERE promo=? AND NOT EXISTS (SELECT 1 FROM draws d"
-             " WHERE d.prize IS NOT NULL AND o.key LIKE d.promo || '/draw/' || d.id || '/%')", P), 0,
+             " WHERE d.prize IS NOT NULL AND o.draw_id = d.id)", P), 0,
     "every event belongs to a winning draw")
 is_(s.query("SELECT min(granted), max(granted), min(spent), max(spent) FROM balances"
             " WHERE promo=?", P), [(3, 3, 3, 3)], "every user: granted 3, spent 3, balance 0")

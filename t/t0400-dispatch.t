@@ -154,7 +154,7 @@ r = dispatch(s, env=dict(s.env, LUCKYDICE_CONFIG=alt))
 is_(r.returncode, 1, "with notify_url unset a run exits 1")
 ok("wait for notify_url" in r.stdout and "delivered 1," in r.stdout,
    "the reward is delivered and the summary says the notification waits") or diag(r.stdout)
-is_(s.scalar("SELECT state || '/' || attempts FROM outbox WHERE key = ?", P + "/draw/13/notify"),
+is_(s.scalar("SELECT state || '/' || attempts FROM outbox WHERE key = ?", s.event_key(P, 13, "notify")),
     "pending/0", "the notification stays pending, no attempt counted")
 
 # Cannot run: exit 2 with a message.

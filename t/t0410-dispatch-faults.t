@@ -18,7 +18,7 @@ def state(key):
 
 
 def key(n, what="reward"):
-    return "%s/draw/%d/%s" % (P, n, what)
+    return s.event_key(P, n, what)
 
 
 # 400: dead at once, with the status and the answer kept.

@@ -70,12 +70,12 @@ ok("DRIFT" not in out, "text: no DRIFT while cache and ledger agree")
 out1 = s.ctl("user", "show", P, "F1").stdout
 ok(re.search(r"^invited by: U \(code %s\)" % code, out1, re.M), "text: F1 shows who invited it")
 
-s.redis_cli("SET", "ld:b:%s:U" % P, "9:7")
+s.redis_cli("SET", s.cache_key(P, "U"), "9:7")
 out = s.ctl("user", "show", P, "U").stdout
 ok(re.search(r"cache:\s+7 \(version 9\)\s+DRIFT", out), "text: a wrong cached value is marked DRIFT")
 h = json.loads(s.ctl("user", "show", P, "U", "--json").stdout)
 is_(h["cache"], {"state": "hit", "version": 9, "balance": 7, "drift": True}, "json: drift true")
-s.redis_cli("DEL", "ld:b:%s:U" % P)
+s.redis_cli("DEL", s.cache_key(P, "U"))
 ok(re.search(r"cache:\s+miss", s.ctl("user", "show", P, "U").stdout), "text: no key is a miss")
 
 r = s.ctl("user", "show", P, "bad uid!", check=False)

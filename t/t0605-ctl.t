@@ -26,9 +26,9 @@ def run(prog, *args, env=nocfg, input=None):
 r = run(CTL, "--help")
 ok(r.returncode == 0 and r.stdout.startswith("usage: luckydicectl"), "luckydicectl --help exits 0")
 commands = re.findall(r"^  luckydicectl ([a-z-]+(?: (?:load|list|show|simulate|verify|rebuild"
-                      r"|winners|retry))?)", r.stdout, re.M)
+                      r"|winners|retry|history|pause|resume|renew-id))?)", r.stdout, re.M)
 diag("commands: %s" % ", ".join(commands))
-is_(len(commands), 17, "--help lists the 17 commands")
+is_(len(commands), 25, "--help lists the 25 commands")
 is_(run(CTL, "-h").stdout, r.stdout, "-h is --help")
 is_(run(CTL, "help").stdout, r.stdout, "luckydicectl help is --help")
 ok("exit status:" in r.stdout and "--config FILE" in r.stdout and "--version" in r.stdout,
@@ -56,7 +56,8 @@ for cmd in commands:
         bad.append((cmd, "help", "differs"))
 is_(bad, [], "every command and subcommand answers -h and --help without a config, with its"
     " exit statuses")
-for group, subs in (("promo", "load list show simulate"), ("user", "show"),
+for group, subs in (("promo", "load list show simulate history pause resume"), ("user", "show"),
+                    ("ledger", "show renew-id"),
                     ("cache", "verify rebuild"), ("export", "winners"), ("outbox", "list retry")):
     r = run(CTL, group, "--help")
     ok(r.returncode == 0 and all("luckydicectl %s %s" % (group, s) in r.stdout
@@ -185,7 +186,7 @@ ok(sim["participants"] == 100 and len(sim["days"]) > 1 and "coffee" in sim["tota
    "promo simulate --json: per day and totals")
 
 # drift: cache verify exits 1, and --json lists the user
-s.redis_cli("SET", "ld:b:%s:U" % P, "99:5")
+s.redis_cli("SET", s.cache_key(P, "U"), "99:5")
 keys = s.redis_cli("KEYS", "*")
 r = ctl("cache", "verify", P, "--json")
 j = json.loads(r.stdout) if r.stdout else {}

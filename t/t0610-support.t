@@ -47,7 +47,7 @@ r = s.ctl("grant", P, "U", 3, "--reason", "lost dice, sorry", "--ticket", "SUP-1
 ok(r.returncode == 0 and "granted 3 to 'U'" in r.stdout and "balance 4" in r.stdout,
    "grant prints what it did") or diag(r.stdout + r.stderr)
 is_(bal(), (4, 0, 2), "the ledger has 3 more, version bumped")
-is_(s.redis_cli("GET", "ld:b:%s:U" % P), "2:4", "the cache got the new version and balance")
+is_(s.redis_cli("GET", s.cache_key(P, "U")), "2:4", "the cache got the new version and balance")
 r = s.ctl("grant", P, "U", 3, "--reason", "lost dice, sorry", "--ticket", "SUP-1")
 ok(r.returncode == 0 and "already granted by ticket SUP-1" in r.stdout,
    "the same ticket again says already granted") or diag(r.stdout + r.stderr)
@@ -73,7 +73,7 @@ is_(s.dump(), before, "and changes nothing")
 r = s.ctl("revoke", P, "U", 2, "--reason", "double compensation", "--ticket", "REV-1")
 ok("revoked 2 from 'U'" in r.stdout and "balance 7" in r.stdout, "revoking 2 works") or diag(r.stdout)
 is_(bal(), (7, 0, 4), "granted goes down by 2, version bumped")
-is_(s.redis_cli("GET", "ld:b:%s:U" % P), "4:7", "the cache follows")
+is_(s.redis_cli("GET", s.cache_key(P, "U")), "4:7", "the cache follows")
 r = s.ctl("revoke", P, "U", 2, "--reason", "double compensation", "--ticket", "REV-1")
 ok("already revoked by ticket REV-1" in r.stdout, "the same revoke ticket again: already revoked")
 is_(bal(), (7, 0, 4), "and changes nothing")
@@ -113,11 +113,11 @@ d1 = s.api("POST", P, "draws", {"request_id": "draw-0000001"}, token=u).json["dr
 d2 = s.api("POST", P, "draws", {"request_id": "draw-0000002"}, token=u).json["draw"]["id"]
 r = s.ctl("revoke-reward", P, d1, "--reason", "fraud ring", "--ticket", "REV-R1")
 ok(r.returncode == 0 and "2 event(s) will not be sent" in r.stdout, "revoke-reward of draw 1") or diag(r.stdout + r.stderr)
-is_(s.query("SELECT kind, state FROM outbox WHERE key LIKE ? ORDER BY kind", "%s/draw/%d/%%" % (P, d1)),
+is_(s.query("SELECT kind, state FROM outbox WHERE key LIKE ? ORDER BY kind", "%s/%s/draw/%d/%%" % (P, s.ledger_id(), d1)),
     [("notify.win", "revoked"), ("reward.issue", "revoked")], "both events of draw 1 are revoked")
-note = s.scalar("SELECT last_error FROM outbox WHERE key=?", "%s/draw/%d/reward" % (P, d1))
+note = s.scalar("SELECT last_error FROM outbox WHERE key=?", s.event_key(P, d1))
 ok(re.match(r"^revoked by ticket REV-R1: fraud ring \(by \S+\)$", note or ""), "the revoke is noted: %r" % note)
-is_(s.query("SELECT state FROM outbox WHERE key=?", "%s/draw/%d/reward" % (P, d2)), [("pending",)],
+is_(s.query("SELECT state FROM outbox WHERE key=?", s.event_key(P, d2)), [("pending",)],
     "draw 2's reward is untouched")
 r = s.ctl("revoke-reward", P, d1, "--reason", "fraud ring", "--ticket", "REV-R1")
 ok("already revoked" in r.stdout, "revoking again: already revoked")
@@ -129,24 +129,24 @@ r = s.ctl("revoke-reward", P, 99999, "--reason", "x", "--ticket", "REV-R2", chec
 ok(r.returncode == 1 and "no draw 99999" in r.stderr, "an unknown draw is refused")
 with rw() as c:
     c.execute("UPDATE outbox SET lease_until=? WHERE key=?",
-              (2 ** 50, "%s/draw/%d/reward" % (P, d2)))
+              (2 ** 50, s.event_key(P, d2)))
 r = s.ctl("revoke-reward", P, d2, "--reason", "x", "--ticket", "REV-R3", check=False)
 ok(r.returncode == 1 and "being sent right now" in r.stderr, "a reward under a dispatcher lease is not revoked")
 with rw() as c:
     c.execute("UPDATE outbox SET lease_until=0, state='delivered' WHERE key=?",
-              ("%s/draw/%d/reward" % (P, d2),))
+              (s.event_key(P, d2),))
 r = s.ctl("revoke-reward", P, d2, "--reason", "x", "--ticket", "REV-R3", check=False)
 ok(r.returncode == 1 and "delivered" in r.stderr, "a delivered reward cannot be revoked")
 with rw() as c:
-    c.execute("UPDATE outbox SET state='pending' WHERE key=?", ("%s/draw/%d/reward" % (P, d2),))
+    c.execute("UPDATE outbox SET state='pending' WHERE key=?", (s.event_key(P, d2),))
 
 # The dispatcher only claims pending rows: it delivers the reward that
 # was not revoked, and never sends the revoked one or its notification.
 dispatch = os.path.join(BUILD, "luckydice-dispatch")
 subprocess.run([dispatch], env=s.env, capture_output=True, timeout=120)
-ok("%s/draw/%d/reward" % (P, d2) in got, "the dispatcher delivered the reward that was not revoked")
-ok(not any(k and k.startswith("%s/draw/%d/" % (P, d1)) for k in got),
+ok(s.event_key(P, d2) in got, "the dispatcher delivered the reward that was not revoked")
+ok(not any(k and k.startswith("%s/%s/draw/%d/" % (P, s.ledger_id(), d1)) for k in got),
    "the dispatcher never sent the revoked reward or its notification")
-is_(s.query("SELECT state FROM outbox WHERE key LIKE ?", "%s/draw/%d/%%" % (P, d1)),
+is_(s.query("SELECT state FROM outbox WHERE key LIKE ?", "%s/%s/draw/%d/%%" % (P, s.ledger_id(), d1)),
     [("revoked",), ("revoked",)], "the revoked rows stay revoked")
 done()

@@ -20,7 +20,7 @@ for uid in ("X", "Y", "W", "Z"):
 for i in range(3):
     s.ctl("grant", P, "Y", 1, "--reason", "setup", "--ticket", "setup-y-%d" % i)
 s.ctl("grant", P, "W", 2, "--reason", "setup", "--ticket", "setup-w")
-key = lambda u: "ld:b:%s:%s" % (P, u)
+key = lambda u: s.cache_key(P, u)
 is_(s.ctl("cache", "verify", P).returncode, 0, "verify is clean before any drift")
 
 # Drift by hand: X ahead of the ledger, Y stale, W same version but wrong, Z gone.

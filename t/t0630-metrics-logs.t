@@ -45,7 +45,7 @@ s.api("GET", W, "balance")  # no token: 401
 code = s.api("GET", W, "invite", token=toks[3]).json["code"]
 s.api("POST", W, "invite/claim", {"code": code}, token=s.token("newbie"))
 with sqlite3.connect(os.path.join(s.dir, "luckydice.db")) as c:
-    c.execute("UPDATE outbox SET state='dead' WHERE key=?", ("%s/invite/newbie/notify" % W,))
+    c.execute("UPDATE outbox SET state='dead' WHERE key=?", (s.invite_key(W, "newbie"),))
 r, after = scrape()
 
 

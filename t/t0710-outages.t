@@ -96,7 +96,7 @@ is_(sum(1 for x in seen if x[1] >= 500), 0, "no 5xx at all")
 led = {uid: (ver, bal) for uid, ver, bal in
        s.query("SELECT uid, version, granted - spent FROM balances WHERE promo=?", P)}
 newer = wrong = stale = 0
-for key in s.redis_cli("--scan", "--pattern", "ld:b:%s:*" % P).split():
+for key in s.redis_cli("--scan", "--pattern", "ld:b:%s:%s:*" % (s.ledger_id(), P)).split():
     uid = key.split(":", 3)[3]
     v, b = map(int, s.redis_cli("get", key).split(":"))
     lv, lb = led.get(uid, (0, 0))

@@ -209,10 +209,10 @@ none("SELECT day, prize, count(*) FROM draws WHERE promo=? AND prize IS NOT NULL
 none("SELECT s.day, s.prize FROM stock s WHERE s.promo=? AND s.taken <> (SELECT count(*) FROM draws d"
      " WHERE d.promo=s.promo AND d.day=s.day AND d.prize=s.prize)", "invariant 4: stock taken = wins")
 none("SELECT d.id FROM draws d WHERE d.promo=? AND d.prize IS NOT NULL AND (SELECT count(*) FROM outbox o"
-     " WHERE o.kind='reward.issue' AND o.key = d.promo || '/draw/' || d.id || '/reward') <> 1",
+     " WHERE o.kind='reward.issue' AND o.draw_id = d.id) <> 1",
      "every win has exactly one reward.issue event")
 none("SELECT o.key FROM outbox o WHERE o.promo=? AND o.kind='reward.issue' AND NOT EXISTS (SELECT 1"
-     " FROM draws d WHERE o.key = d.promo || '/draw/' || d.id || '/reward' AND d.prize IS NOT NULL)",
+     " FROM draws d WHERE o.draw_id = d.id AND d.prize IS NOT NULL)",
      "no reward.issue without a win")
 is_(s.scalar("PRAGMA integrity_check"), "ok", "the database passes its integrity check")
 

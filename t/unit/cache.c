@@ -179,21 +179,51 @@ t_addr(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ok(cache_new(bad[i], TIMEOUT_MS) == NULL, "malformed addr '%s'",
+		ok(cache_new(bad[i], TIMEOUT_MS, NULL) == NULL, "malformed addr '%s'",
 		   bad[i] ? bad[i] : "(null)");
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ok((c = cache_new(good[i], TIMEOUT_MS)) != NULL, "addr '%s'",
+		ok((c = cache_new(good[i], TIMEOUT_MS, NULL)) != NULL, "addr '%s'",
 		   good[i]);
 		cache_free(c);
 	}
 	cache_free(NULL);
+	ok(cache_new("./r.sock", TIMEOUT_MS, "") == NULL, "an empty ledger id");
+	ok(cache_new("./r.sock", TIMEOUT_MS, "a:b") == NULL, "a ledger id with ':'");
+}
+
+/* The ledger id goes into every key: two ledgers (a restored one and the
+ * one it replaced) never see each other's balances. */
+static void
+t_ledger_ids(void)
+{
+	struct cache *a = cache_new(sock, TIMEOUT_MS, "00000000000000aa");
+	struct cache *b = cache_new(sock, TIMEOUT_MS, "00000000000000bb");
+	int64_t v = 0, bal = 0;
+	redisReply *r;
+
+	if (a == NULL || b == NULL)
+		bail("cache_new with a ledger id failed");
+	is_int(cache_put(a, P, "lu", 7, 70, NULL), LD_OK, "ledger aa: put v7");
+	r = raw("GET ld:b:00000000000000aa:" P ":lu");
+	is_string(r && r->type == REDIS_REPLY_STRING ? r->str : NULL, "7:70",
+		  "stored under ld:b:{ledger}:{promo}:{uid}");
+	if (r != NULL)
+		freeReplyObject(r);
+	is_int(cache_get(b, P, "lu", &v, &bal), LD_ERR_NOTFOUND, "ledger bb: a miss");
+	is_int(cache_put(b, P, "lu", 2, 20, NULL), LD_OK, "ledger bb: v2 is stored");
+	cache_get(b, P, "lu", &v, &bal);
+	ok(v == 2 && bal == 20, "a lower version of another ledger is its own value");
+	cache_get(a, P, "lu", &v, &bal);
+	ok(v == 7 && bal == 70, "and ledger aa keeps its own");
+	cache_free(a);
+	cache_free(b);
 }
 
 /* A refused TCP connection fails once, then the pause answers at once. */
 static void
 t_refused(void)
 {
-	struct cache *c = cache_new("127.0.0.1:1", TIMEOUT_MS);
+	struct cache *c = cache_new("127.0.0.1:1", TIMEOUT_MS, NULL);
 	int64_t v, b;
 
 	is_int(cache_get(c, P, "u", &v, &b), LD_ERR_IO, "refused connection: LD_ERR_IO");
@@ -404,7 +434,7 @@ t_pipeline(struct cache *c)
 	ok(cache_get(c, P, "p4", &v, &b) == LD_OK && v == 2 && cache_get(c, P, "p5", &v, &b) == LD_OK &&
 	   v == 3, "is stored with EVAL");
 
-	down = cache_new("127.0.0.1:1", TIMEOUT_MS);
+	down = cache_new("127.0.0.1:1", TIMEOUT_MS, NULL);
 	is_int(cache_put_many(down, again, 2), LD_ERR_IO, "a pipeline to a Redis that is not there");
 	is_int((long long)cache_pending(down, NULL), 2, "remembers both keys for the repair");
 	cache_free(down);
@@ -497,7 +527,8 @@ main(void)
 
 	t_addr();
 	t_refused();
-	if ((c = cache_new(sock, TIMEOUT_MS)) == NULL)
+	t_ledger_ids();
+	if ((c = cache_new(sock, TIMEOUT_MS, NULL)) == NULL)
 		bail("cache_new('%s') failed", sock);
 	cache_set_clock(c, fake_clock, &fake_now);
 	t_values(c);

@@ -22,7 +22,7 @@ static struct ledger *l;
 static void add(const char *kind, const char *key)
 {
 	if (db_begin(ledger_db(l)) != LD_OK ||
-	    outbox_add(l, kind, key, "p", "u", "{\"x\":1}", T0) != LD_OK ||
+	    outbox_add(l, kind, key, "p", "u", "{\"x\":1}", 0, NULL, T0) != LD_OK ||
 	    db_commit(ledger_db(l)) != LD_OK)
 		bail("cannot add '%s': %s", key, ledger_errmsg(l));
 }
@@ -106,37 +106,27 @@ static void test_backoff(void)
 	ok(same, "a seeded jitter repeats itself");
 }
 
-/* The two spellings of each event key in outbox.h agree: the SQL one
- * over a draws row and an invites row gives what the C format gives. */
-static void test_keys(void)
+/* The ledger id: made by the migrations, 16 hex digits, in every key;
+ * renewed, it differs, and the one before is kept. */
+static void test_ledger_id(void)
 {
-	static const char *const sql[] = {
-		"SELECT " OUTBOX_SQL_KEY_DRAW("reward") " FROM draws d WHERE d.id = 41",
-		"SELECT " OUTBOX_SQL_KEY_DRAW("notify") " FROM draws d WHERE d.id = 41",
-		"SELECT " OUTBOX_SQL_KEY_INVITE " FROM invites i WHERE i.invitee = 'inv-1'",
-	};
-	char want[3][128];
-	struct db_stmt *st;
+	char old[LEDGER_ID_LEN + 1], now[LEDGER_ID_LEN + 1], key[128], prev[64];
+	const char *id;
+	int found;
 
-	if (db_script(ledger_db(l),
-		"INSERT INTO draws (id, promo, uid, request_id, created_at, day, rand, prize)"
-		" VALUES (41, 'lucky-2024', 'u-1', 'r-1', 0, '2026-12-01', 7, 'coffee');"
-		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
-		" VALUES ('lucky-2024', 'inv-1', 'u-1', 'c', 1, 0, '2026-12-01');",
-		"cannot add rows") != LD_OK)
-		bail("%s", ledger_errmsg(l));
-	ld_fmt(want[0], sizeof want[0], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "reward");
-	ld_fmt(want[1], sizeof want[1], OUTBOX_KEY_DRAW, "lucky-2024", 41LL, "notify");
-	ld_fmt(want[2], sizeof want[2], OUTBOX_KEY_INVITE, "lucky-2024", "inv-1");
-	for (int i = 0; i < 3; i++) {
-		char got[128] = "";
-		if (db_query(ledger_db(l), &st, sql[i], "") != LD_OK)
-			bail("%s", ledger_errmsg(l));
-		if (db_step(st) > 0)
-			snprintf(got, sizeof got, "%s", db_col_text(st, 0));
-		db_end(ledger_db(l), st, "cannot read the key");
-		is_string(got, want[i], "key %d: SQL and C spell it alike", i + 1);
-	}
+	is_int(ledger_id(l, &id), LD_OK, "the ledger has an id");
+	is_int((long long)strlen(id), LEDGER_ID_LEN, "of 16 characters");
+	is_int((long long)strspn(id, "0123456789abcdef"), LEDGER_ID_LEN, "hex digits");
+	ld_fmt(key, sizeof key, OUTBOX_KEY_DRAW, "lucky-2024", id, 41LL, "reward");
+	ok(strncmp(key, "lucky-2024/", 11) == 0 && strncmp(key + 11, id, LEDGER_ID_LEN) == 0 &&
+	   strcmp(key + 11 + LEDGER_ID_LEN, "/draw/41/reward") == 0,
+	   "a draw's key: promo/ledger/draw/id/what");
+	is_int(ledger_renew_id(l, T0, "test", old, now), LD_OK, "renew the id");
+	is_int(ledger_id(l, &id), LD_OK, "read it again");
+	is_string(id, now, "the new one is the ledger's");
+	ok(strcmp(old, now) != 0, "and differs from the old");
+	ledger_meta_get(l, "previous_ledger_id", prev, sizeof prev, &found);
+	is_string(prev, old, "the old one is kept as previous_ledger_id");
 }
 
 int main(void)
@@ -215,7 +205,7 @@ int main(void)
 	is_int(att, 0, "with no attempts counted");
 
 	test_backoff();
-	test_keys();
+	test_ledger_id();
 	testdb_remove(&tdb);
 	return done_testing();
 }

@@ -569,7 +569,7 @@ int main(void)
 	l = tdb.ledger;
 	if (promo_parse(promo_json, strlen(promo_json), &p, err, sizeof err) != LD_OK)
 		bail("%s", err);
-	if (ledger_promo_store(l, p, NOW, NULL) != LD_OK)
+	if (ledger_promo_store(l, p, NOW, NULL, NULL) != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	test_batch(p);
 	test_batch_fast(p);
