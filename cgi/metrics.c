@@ -160,6 +160,19 @@ static void render_rest(struct text *t, const struct counters *k, int64_t due, i
 	    (long long)due, (long long)dead);
 }
 
+/* The kill switch of each promotion (luckydicectl promo pause). */
+static void render_paused(struct text *t, struct ctx *c)
+{
+	size_t n;
+	const struct promo *const *ps = ledger_promos(c->app->ledger, c->now_ms, &n);
+
+	put(t, "# HELP luckydice_promotion_paused 1 while an operator has paused the promotion"
+	       " (luckydicectl promo pause), else 0.\n# TYPE luckydice_promotion_paused gauge\n");
+	for (size_t i = 0; i < n; i++)
+		put(t, "luckydice_promotion_paused{promo=\"%s\"} %d\n", ps[i]->id,
+		    ps[i]->paused_reason != NULL);
+}
+
 /* GET /metrics: 200 text/plain (Prometheus 0.0.4), 403 from elsewhere
  * than loopback, 503 when the ledger is busy or the counters are off. */
 void api_metrics(struct ctx *c)
@@ -185,6 +198,7 @@ void api_metrics(struct ctx *c)
 	t = (struct text){ xmalloc(8192), 0, 8192 };
 	render_requests(&t, k);
 	render_rest(&t, k, due, dead);
+	render_paused(&t, c);
 	c->req->outcome = "metrics";
 	http_send_text(c->req, 200, "text/plain; version=0.0.4; charset=utf-8", t.s, t.len);
 	free(t.s);

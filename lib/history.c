@@ -6,6 +6,7 @@
 
 #include "history.h"
 #include "outbox.h"
+#include "rules.h"
 
 static struct json_object *time_json(const struct promo *p, int64_t ms)
 {
@@ -213,7 +214,9 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 	json_object_object_add(promo, "time_zone", json_object_new_string(p->time_zone));
 	json_object_object_add(promo, "first_day", json_object_new_string(p->first_day));
 	json_object_object_add(promo, "last_day", json_object_new_string(p->last_day));
-	json_object_object_add(promo, "active", json_object_new_boolean(promo_active(p, now_ms)));
+	json_object_object_add(promo, "active",
+			       json_object_new_boolean(rules_open(p, now_ms) == RULE_OK));
+	json_object_object_add(promo, "paused", json_object_new_boolean(p->paused_reason != NULL));
 	json_object_object_add(o, "promotion", promo);
 	json_object_object_add(o, "user", json_object_new_string(uid));
 	json_object_object_add(o, "grants", grants);

@@ -324,6 +324,51 @@ class Stack:
             self.dump_logs()
             bail("stack did not start: " + r.stderr.strip())
 
+    def stop_fcgi(self):
+        """Stops the FastCGI supervisor and its children only: nginx and
+        Redis go on (a restore drill keeps the cache of before)."""
+        path = os.path.join(self.dir, "fcgi.pid")
+        with open(path) as f:
+            pid = int(f.read().strip())
+        pids = [pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+        os.kill(pid, signal.SIGTERM)
+        for p in pids:
+            for _ in range(100):
+                try:
+                    os.waitpid(p, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                try:
+                    with open("/proc/%d/stat" % p) as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                            break  # ended, waiting for its reaper
+                except OSError:
+                    break
+                time.sleep(0.1)
+        os.unlink(path)
+
+    def start_fcgi(self):
+        """Starts the FastCGI supervisor again as script/stack does, and
+        waits until /healthz answers through it."""
+        workers = self._args[self._args.index("--workers") + 1]
+        with open(os.path.join(self.dir, "log", "fcgi.log"), "a") as log:
+            p = subprocess.Popen([os.path.join(BUILD, "luckydice-fcgi"), "--socket",
+                                  os.path.join(self.dir, "fcgi.sock"), "--write-socket",
+                                  os.path.join(self.dir, "fcgi-writes.sock"), "--workers",
+                                  workers], env=self.env, stdout=log, stderr=log)
+        with open(os.path.join(self.dir, "fcgi.pid"), "w") as f:
+            f.write("%d\n" % p.pid)
+        for _ in range(100):
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.dump_logs()
+        bail("the FastCGI workers did not start again")
+
     def stop_services(self):
         """Stops nginx, the workers and Redis, keeping the directory."""
         subprocess.run([os.path.join(SRC, "script", "stack"), "stop", self.dir],

@@ -43,12 +43,16 @@ s = Stack(port=port, stack_args=["--token-links"], extra_config={"allowed_origin
     promo(P, prizes=[{"id": "coffee", "name": PRIZE, "daily_stock": 1, "probability": 1}]),
     promo("t-page-future", days_back=-3, days_ahead=10),
     promo("t-page-over", days_back=10, days_ahead=-2),
+    promo("t-page-paused"),
 ])
-uids = ["A", "B", "C", "D", "E", "G", "H", "I", "J", "K"]
+uids = ["A", "B", "C", "D", "E", "G", "H", "I", "J", "K", "L"]
 tokens = dict(zip(uids, s.tokens(*uids)))
 # I holds 2 dice before opening the page, so that what it shows tells
 # I's sign-in from J's.
 s.ctl("grant", P, "I", 2, "--reason", "page test", "--ticket", "T-PAGE-I")
+# L holds 2 dice in a promotion an operator then pauses (the page resumes it).
+s.ctl("grant", "t-page-paused", "L", 2, "--reason", "page test", "--ticket", "T-PAGE-L")
+s.ctl("promo", "pause", "t-page-paused", "--reason", "page test: vendor outage")
 tls_on = Site(s, knobs={"ld_token_links": "true"}, https_port=on_port)
 tls_off = Site(s, https_port=off_port)
 
@@ -64,8 +68,10 @@ with open(config, "w") as f:
         "chromium": CHROMIUM,
         "shots": SHOTS,
         "prize_name": PRIZE,
-        "promos": {"active": P, "future": "t-page-future", "over": "t-page-over"},
+        "promos": {"active": P, "future": "t-page-future", "over": "t-page-over",
+                   "paused": "t-page-paused"},
         "tokens": tokens,
+        "ctl": {"program": os.path.join(BUILD, "luckydicectl"), "config": s.config},
     }, f, ensure_ascii=False)
 
 # The browser's profile and temp files live in `work` (TMPDIR), removed at
@@ -108,6 +114,9 @@ is_([u for (u,) in s.query("SELECT uid FROM draws WHERE promo=? ORDER BY id", P)
     ["B", "C", "D"], "the ledger holds exactly one draw each for B, C and D (none for the refused roll or the retry)")
 is_(s.scalar("SELECT count(*) FROM draws WHERE promo=? AND prize='coffee'", P), 1,
     "one prize won, B's")
+is_([a for (a,) in s.query("SELECT action FROM promotion_history WHERE promo='t-page-paused'"
+                           " ORDER BY id")], ["load", "pause", "resume"],
+    "the pause and the page's resume are in the promotion's history")
 is_(s.scalar("SELECT count(*) FROM grants WHERE promo IN ('t-page-future', 't-page-over')"), 0,
     "promotions outside their days granted nothing")
 is_(s.query("SELECT uid, reason FROM grants WHERE uid IN ('I', 'J', 'K') ORDER BY uid, reason"),

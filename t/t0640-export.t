@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # export winners: RFC 4180 CSV that Python's csv module reads back into
-# exactly the winners, with their delivery state.
+# exactly the winners, with their delivery state; --bom for Excel.
 import csv, io, os, re, subprocess
 from datetime import timedelta
 from harness import Stack, ok, is_, done, promo, seoul_today, BUILD
@@ -51,6 +51,12 @@ r = export("--day", today)
 is_(len(list(csv.reader(io.StringIO(r.stdout.decode(), newline="")))) - 1, len(wins), "--day today: the same rows")
 r = export("--day", str(seoul_today() - timedelta(days=1)))
 is_(r.stdout, b"user,prize_id,prize_name,day,time,draw_id,delivery\r\n", "--day yesterday: only the header")
+r = export("--bom")
+ok(r.stdout.startswith(b"\xef\xbb\xbfuser,prize_id,") and r.stdout[3:] == raw,
+   "--bom: the UTF-8 byte order mark (for Excel), then the same CSV")
+ok(not raw.startswith(b"\xef\xbb\xbf"), "without --bom, none (for programs)")
+is_(r.stdout.decode("utf-8-sig").count("케이크"), raw.decode().count("케이크"),
+    "the Korean names read back from the BOM'd file")
 r = export("--day", "2001-01-01")
 ok(r.returncode == 2 and b"not a day of promotion" in r.stderr, "a day outside the promotion is refused")
 done()

@@ -54,7 +54,8 @@ const state = {
   loading: false,
   loaded: false,       // the load sequence has succeeded once
   authorized: true,    // false after any 401
-  active: true,        // false after 403 promotion_not_active or me.active=false
+  active: true,        // false after 403 promotion_not_active or _paused, or me.active=false
+  paused: false,       // an operator paused the promotion (403 promotion_paused, me.paused)
   fatal: false,        // unknown promotion: nothing else can work
   rolling: false,
   promotion: null,     // me.promotion
@@ -208,7 +209,7 @@ function messageText(code) {
 }
 
 const SUCCESS_CODES = new Set(['visit_bonus', 'invite_bonus']);
-const INFO_CODES = new Set(['invite_claimed', 'promotion_not_active']);
+const INFO_CODES = new Set(['invite_claimed', 'promotion_not_active', 'promotion_paused']);
 
 // Shows one message in #message. code goes to data-code (null: none);
 // retry, when given, is what the "try again" button runs.
@@ -234,6 +235,10 @@ function sayError(r, retry) {
   if (r.code === 'unauthorized' || r.status === 401) state.authorized = false;
   if (r.code === 'unknown_promotion') state.fatal = true;
   if (r.code === 'promotion_not_active') state.active = false;
+  if (r.code === 'promotion_paused') {
+    state.active = false;
+    state.paused = true;
+  }
   const transient = isTransient(r);
   sayCode(r.code, transient ? retry : null, r.retryAfter);
   updateRoll();
@@ -259,6 +264,16 @@ function applyMe(r) {
     if (me.promotion.name) el.name.textContent = me.promotion.name;
     if (me.promotion.first_day && me.promotion.last_day) {
       el.period.textContent = t.period(me.promotion.first_day, me.promotion.last_day);
+    }
+    if (me.promotion.paused === true) {
+      state.active = false;
+      if (!state.paused && state.loaded) sayCode('promotion_paused');
+      state.paused = true;
+    } else if (state.paused && me.promotion.active === true) {
+      // resumed: roll again, and take the pause's notice away
+      state.paused = false;
+      state.active = true;
+      if (el.message.dataset.code === 'promotion_paused') say(null, '');
     }
     if (me.promotion.active === false) state.active = false;
   }
@@ -354,9 +369,10 @@ async function loadSteps() {
   if (visit.ok) {
     setBalance(visit.data.balance, visit.seq);
     if (visit.data.granted && !state.notice) state.notice = 'visit_bonus';
-  } else if (visit.code === 'promotion_not_active') {
+  } else if (visit.code === 'promotion_not_active' || visit.code === 'promotion_paused') {
     state.active = false;
-    state.notice = 'promotion_not_active';
+    state.paused = visit.code === 'promotion_paused';
+    state.notice = visit.code;
   } else {
     // Signed out, unknown promotion, busy, offline: nothing else would work.
     sayError(visit, load);
@@ -374,9 +390,9 @@ async function loadSteps() {
     } else if (isTransient(claim) || claim.code === 'unauthorized') {
       sayError(claim, load);
       return false;
-    } else if (claim.code === 'promotion_not_active') {
-      state.active = false;
-      state.notice = 'promotion_not_active';
+    } else if (claim.code === 'promotion_not_active' || claim.code === 'promotion_paused') {
+      state.active = false; // the link is claimed on a later visit
+      state.notice = claim.code;
     } else {
       store.set(claimKey, '1');
       state.notice = claim.code; // unknown_code, already_credited, self_invite, ...
@@ -393,7 +409,8 @@ async function loadSteps() {
     sayError(failed, load);
     return false;
   }
-  if (state.promotion && state.promotion.active === false) state.notice = 'promotion_not_active';
+  if (state.promotion && state.promotion.paused === true) state.notice = 'promotion_paused';
+  else if (state.promotion && state.promotion.active === false) state.notice = 'promotion_not_active';
   return true;
 }
 

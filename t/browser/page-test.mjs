@@ -11,12 +11,15 @@
 // stack's URL, demo sign-in links on), tls_on and tls_off (the shipped
 // site over https in front of the same stack, with demo links turned on
 // and as shipped), chromium (the executable), shots (a directory for
-// screenshots), promo ids {active, future, over} and tokens {A, B, ...}.
+// screenshots), promo ids {active, future, over, paused}, tokens {A, B, ...}
+// and ctl {program, config} (luckydicectl and the stack's config, to resume
+// the paused promotion).
 // Exits 0 when it ran to the end (failed checks are reported, not thrown),
 // 1 on a crash, and kills the browser either way.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -96,6 +99,7 @@ async function shot(d, label) {
   await d.page.screenshot({ path: file, fullPage: true });
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const text = (d, sel) => d.page.locator(sel).textContent();
 const attr = (d, sel, a) => d.page.locator(sel).getAttribute(a);
 const disabled = (d, sel) => d.page.locator(sel).isDisabled();
@@ -249,6 +253,29 @@ async function main() {
     await shot(e, `promotion-${which}`);
     await e.ctx.close();
   }
+
+  // 6b. A paused promotion (luckydicectl promo pause): the page says so
+  // and takes no roll, while the dice already held still show; resumed
+  // (the workers see it within a second), the same page works again.
+  const l = await device('L-paused', { token: T.L });
+  const paused = cfg.promos.paused;
+  await open(l, `/?promo=${paused}`);
+  is(await attr(l, '#message', 'data-code'), 'promotion_paused', 'a paused promotion: the paused message');
+  check((await text(l, '#message')).includes('멈췄'), 'a paused promotion: the message says so in Korean',
+    await text(l, '#message'));
+  check(await disabled(l, '#roll'), 'a paused promotion: the roll button is disabled');
+  is(await text(l, '#balance'), '2', 'a paused promotion: the dice held still show (reads go on)');
+  await shot(l, 'L-paused');
+  execFileSync(cfg.ctl.program, ['promo', 'resume', paused],
+    { env: { ...process.env, LUCKYDICE_CONFIG: cfg.ctl.config } });
+  await sleep(1500);
+  await reload(l);
+  is(await attr(l, '#message', 'data-code'), 'visit_bonus', 'resumed: the first visit is granted now');
+  check(!(await disabled(l, '#roll')), 'resumed: the roll button is enabled');
+  is(await text(l, '#balance'), '3', 'resumed: 2 + the visit die');
+  emit({ shown: { uid: 'L', promo: paused, balance: Number(await text(l, '#balance')) } });
+  await shot(l, 'L-resumed');
+  await l.ctx.close();
 
   // 7. Signed out: no cookie, no header.
   const f = await device('signed-out');
