@@ -55,7 +55,7 @@ for name, path in sorted(PAGES.items()):
 
 # luckydicectl: the options of --help and of every command's --help
 rc, top = helps("luckydicectl")
-commands = re.findall(r"^  luckydicectl ([a-z-]+(?: [a-z]+)?)", top, re.M)
+commands = re.findall(r"^  luckydicectl ([a-z-]+(?: [a-z-]+)?)", top, re.M)
 commands = [c for c in commands if c.split()[-1] not in ("PROMO", "UID", "FILE", "ID")]
 help_opts = set(OPT.findall(top))
 per_cmd = {}
