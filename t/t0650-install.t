@@ -42,6 +42,9 @@ files = [
     "/usr/local/lib/sysusers.d/luckydice.conf",
     "/usr/local/lib/tmpfiles.d/luckydice.conf",
     "/usr/local/etc/cron.d/luckydice",
+    "/usr/local/etc/cron.d/luckydice-backup",
+    "/usr/local/lib/systemd/system/luckydice-backup.service",
+    "/usr/local/lib/systemd/system/luckydice-backup.timer",
     "/usr/local/share/man/man8/luckydicectl.8",
     "/usr/local/share/man/man8/luckydice-fcgi.8",
     "/usr/local/share/man/man8/luckydice-dispatch.8",
@@ -74,6 +77,19 @@ ok(re.search("^ExecStart=" + re.escape(cmd) + "$", dunit, re.M) and
    "luckydice-dispatch.service runs the same command as the cron line, as luckydice")
 ok(re.search(r"^OnCalendar=minutely$", open(root("/usr/local/lib/systemd/system/luckydice-dispatch.timer")).read(), re.M),
    "luckydice-dispatch.timer starts it every minute")
+# The backup's schedule: nightly, the same commands in cron and the unit.
+bcron = open(root("/usr/local/etc/cron.d/luckydice-backup")).read()
+bjobs = [l.split(None, 6) for l in bcron.splitlines() if l and not l.startswith("#") and "=" not in l.split()[0]]
+ctl = "/usr/local/bin/luckydicectl --config /usr/local/etc/luckydice/luckydice.json"
+bcmds = [ctl + " backup --dir /usr/local/var/backups/luckydice --keep 14", ctl + " purge"]
+is_([(j[:6], j[6]) for j in bjobs], [(["17", "3", "*", "*", "*", "luckydice"],
+                                      "%s >/dev/null && %s >/dev/null" % tuple(bcmds))],
+    "the backup's cron.d file backs up then purges nightly as luckydice")
+bunit = open(root("/usr/local/lib/systemd/system/luckydice-backup.service")).read()
+is_(re.findall(r"^ExecStart=(.*)$", bunit, re.M), bcmds, "luckydice-backup.service runs the same commands")
+ok(re.search(r"^OnCalendar=\*-\*-\* 03:17:00$", open(root("/usr/local/lib/systemd/system/luckydice-backup.timer")).read(), re.M),
+   "luckydice-backup.timer starts it nightly")
+ok(os.path.isdir(root("/usr/local/var/backups/luckydice")), "the backup directory is made")
 leftover = [f for f in files[2:] if re.search(r"@[a-z]+@", open(root(f), errors="replace").read())]
 is_(leftover, [], "no @placeholder@ is left in installed files")
 site = open(root("/usr/local/etc/luckydice/nginx/luckydice-site.conf")).read()
