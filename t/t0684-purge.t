@@ -4,7 +4,7 @@
 # recent ones stay; one client's rows still group together; the rows and
 # every report (stats, export winners, user show) stay as they were but
 # for those identifiers; running it again does nothing more.
-import hashlib, json, re, sqlite3, os, time
+import hashlib, json, re, time
 from harness import Stack, ok, is_, done, diag, promo
 
 P = "t-purge"
@@ -29,9 +29,8 @@ for u in ("i1", "i3"):
 
 # Everything but dev-new's rows becomes 45 days old.
 old = int((time.time() - 45 * 86400) * 1000)
-with sqlite3.connect(os.path.join(s.dir, "luckydice.db"), timeout=10) as c:
-    for t in ("invites", "claim_refusals"):
-        c.execute("UPDATE %s SET created_at = ? WHERE client <> 'dev-new'" % t, (old,))
+for t in ("invites", "claim_refusals"):
+    s.execute("UPDATE %s SET created_at = ? WHERE client <> 'dev-new'" % t, old)
 
 
 def reports():
@@ -75,10 +74,9 @@ for u in us0:
 is_(us1, us0, "user show is the same but for the client identifiers")
 r = s.ctl("purge")
 ok("0 clients" in r.stdout, "purge again: nothing more to do") or diag(r.stdout)
-with sqlite3.connect(os.path.join(s.dir, "luckydice.db"), timeout=10) as c:
-    for t in ("invites", "claim_refusals"):
-        c.execute("UPDATE %s SET created_at = ? WHERE client = 'dev-new'" % t,
-                  (int((time.time() - 2 * 86400) * 1000),))
+for t in ("invites", "claim_refusals"):
+    s.execute("UPDATE %s SET created_at = ? WHERE client = 'dev-new'" % t,
+              int((time.time() - 2 * 86400) * 1000))
 r = s.ctl("purge", "--days", "1")
 ok("1 clients" in r.stdout, "--days 1 reaches a client of two days ago") or diag(r.stdout)
 ok("dev-new" not in [c for (c,) in clients("invites") + clients("claim_refusals")],
