@@ -40,8 +40,8 @@ INSERT INTO promotion_history (promo, at, actor, action, content, note)
 
 -- An invite claim (rules_claim): the checks in their order, a refusal
 -- recorded, or the credit with the inviter's grant under the cap and the
--- notify.invite event (p_key, its payload built here: the inviter's
--- balance is known only here). outcome is the rule's code ('ok', ...).
+-- notify.invite event (p_key; its payload is built here, since the
+-- inviter's balance is known only here). o_outcome is the rule's code.
 CREATE OR REPLACE FUNCTION ld_claim(p_promo text, p_uid text, p_code text, p_client text,
 			 p_now bigint, p_day text, p_visit bigint, p_invitee bigint,
 			 p_inviter bigint, p_max_credited bigint, p_new_within_ms bigint,
@@ -55,7 +55,8 @@ DECLARE
 	seen bigint;
 	n bigint;
 BEGIN
-	o_outcome := 'ok'; o_granted := false; o_visit_granted := false; o_inviter_granted := false;
+	o_outcome := 'ok'; o_granted := false; o_visit_granted := false;
+	o_inviter_granted := false;
 	SELECT c.uid INTO o_inviter FROM invite_codes c WHERE c.code = p_code AND c.promo = p_promo;
 	IF NOT FOUND THEN
 		o_outcome := 'unknown_code';
@@ -70,7 +71,8 @@ BEGIN
 		IF FOUND AND p_now - seen > p_new_within_ms THEN
 			o_outcome := 'not_new_user';
 		ELSIF p_client_cap > 0 AND p_client IS NOT NULL THEN
-			-- Claims from one client on several hosts at once count in turn.
+			-- Claims from one client through several hosts at once
+			-- are counted one after the other.
 			PERFORM pg_advisory_xact_lock(hashtextextended(p_promo || '/' || p_client || '/' || p_day, 0));
 			SELECT count(*) INTO n FROM invites i
 			WHERE i.promo = p_promo AND i.client = p_client AND i.day = p_day;
@@ -82,17 +84,27 @@ BEGIN
 	IF o_outcome <> 'ok' THEN
 		INSERT INTO claim_refusals (promo, invitee, inviter, code, reason, client, created_at, day)
 		VALUES (p_promo, p_uid, o_inviter, p_code, o_outcome, p_client, p_now, p_day);
-		SELECT * INTO b_granted, b_spent, b_version FROM ld_balance(p_promo, p_uid);
+		SELECT b.granted, b.spent, b.version INTO b_granted, b_spent, b_version
+		FROM balances b WHERE b.promo = p_promo AND b.uid = p_uid;
 		RETURN;
 	END IF;
 
-	o_visit_granted := ld_grant(p_promo, p_uid, 'visit', p_visit, NULL, NULL, p_now, p_day);
-	o_granted := ld_grant(p_promo, p_uid, 'invitee', p_invitee, o_inviter, NULL, p_now, p_day);
+	INSERT INTO grants (promo, uid, reason, amount, created_at, day)
+	VALUES (p_promo, p_uid, 'visit', p_visit, p_now, p_day)
+	ON CONFLICT DO NOTHING;
+	o_visit_granted := FOUND;
+	INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)
+	VALUES (p_promo, p_uid, 'invitee', p_invitee, o_inviter, p_now, p_day)
+	ON CONFLICT DO NOTHING;
+	o_granted := FOUND;
 	IF NOT o_granted THEN
 		RAISE unique_violation USING MESSAGE = 'invitee credited twice';
 	END IF;
-	SELECT * INTO b_granted, b_spent, b_version
-	FROM ld_balance_add(p_promo, p_uid, p_invitee + CASE WHEN o_visit_granted THEN p_visit ELSE 0 END, p_now);
+	INSERT INTO balances AS b (promo, uid, first_seen, granted, version)
+	VALUES (p_promo, p_uid, p_now, p_invitee + CASE WHEN o_visit_granted THEN p_visit ELSE 0 END, 1)
+	ON CONFLICT (promo, uid) DO UPDATE
+	SET granted = b.granted + excluded.granted, version = b.version + 1
+	RETURNING b.granted, b.spent, b.version INTO b_granted, b_spent, b_version;
 
 	INSERT INTO balances AS b (promo, uid, first_seen, invites_credited, granted, version)
 	VALUES (p_promo, o_inviter, p_now, 1, p_inviter, 1)
@@ -108,7 +120,10 @@ BEGIN
 	IF NOT o_inviter_granted THEN
 		RETURN;
 	END IF;
-	IF NOT ld_grant(p_promo, o_inviter, 'inviter', p_inviter, p_uid, NULL, p_now, p_day) THEN
+	INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)
+	VALUES (p_promo, o_inviter, 'inviter', p_inviter, p_uid, p_now, p_day)
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
 		RAISE unique_violation USING MESSAGE = 'inviter credited twice for one invitee';
 	END IF;
 	INSERT INTO outbox (key, kind, promo, uid, payload, next_at, created_at, invitee)
@@ -125,7 +140,7 @@ END $$;
 -- the stock of the prize the number picked (p_picked, NULL: none) taken
 -- if any is open (p_open), the draw recorded and, on a win, its
 -- reward.issue and notify.win events (keys: p_key_reward and p_key_notify
--- with '{id}' standing for the draw's id).
+-- with "{id}" standing for the draw's id).
 CREATE OR REPLACE FUNCTION ld_draw(p_promo text, p_uid text, p_request_id text, p_now bigint,
 			p_day text, p_active boolean, p_rand bigint, p_picked text,
 			p_prize_name text, p_open bigint, p_stock bigint, p_won_at text,
@@ -139,13 +154,15 @@ DECLARE
 	taken bigint;
 	left_ bigint;
 	k text;
+	prize_json text;
 BEGIN
 	o_outcome := 'ok'; o_replay := false;
 	SELECT d.id, d.created_at, d.rand, d.prize INTO o_id, o_at_ms, o_rand, o_prize
 	FROM draws d WHERE d.promo = p_promo AND d.uid = p_uid AND d.request_id = p_request_id;
 	IF FOUND THEN
 		o_replay := true;
-		SELECT * INTO b_granted, b_spent, b_version FROM ld_balance(p_promo, p_uid);
+		SELECT b.granted, b.spent, b.version INTO b_granted, b_spent, b_version
+		FROM balances b WHERE b.promo = p_promo AND b.uid = p_uid;
 		RETURN;
 	END IF;
 	IF NOT p_active THEN
@@ -162,9 +179,9 @@ BEGIN
 	o_rand := p_rand; o_at_ms := p_now;
 	IF p_picked IS NOT NULL THEN
 		IF p_open > 0 THEN
-			-- The day's stock rows are taken in one order by every
-			-- transaction, so that batches on two hosts never wait
-			-- for each other in a circle.
+			-- Every transaction takes a day's stock rows in one order,
+			-- so that batches on two hosts never wait for each other
+			-- in a circle.
 			PERFORM 1 FROM stock s WHERE s.promo = p_promo AND s.day = p_day
 			ORDER BY s.prize FOR UPDATE;
 			INSERT INTO stock AS s (promo, day, prize, taken) VALUES (p_promo, p_day, p_picked, 1)
@@ -185,20 +202,21 @@ BEGIN
 	IF NOT won THEN
 		RETURN;
 	END IF;
+	prize_json := format('{"prize":{"id":%s,"name":%s},"draw_id":%s,"day":%s,"won_at":%s,',
+			     to_json(p_picked), to_json(p_prize_name), o_id, to_json(p_day),
+			     to_json(p_won_at));
 	k := replace(p_key_reward, '{id}', o_id::text);
 	INSERT INTO outbox (key, kind, promo, uid, payload, next_at, created_at, draw_id)
 	VALUES (k, 'reward.issue', p_promo, p_uid,
-		format('{"prize":{"id":%s,"name":%s},"draw_id":%s,"day":%s,"won_at":%s,"event":"reward.issue","key":%s,"promotion":%s,"user":%s}',
-		       to_json(p_picked), to_json(p_prize_name), o_id, to_json(p_day), to_json(p_won_at),
-		       to_json(k), to_json(p_promo), to_json(p_uid)),
+		prize_json || format('"event":"reward.issue","key":%s,"promotion":%s,"user":%s}',
+				     to_json(k), to_json(p_promo), to_json(p_uid)),
 		p_now, p_now, o_id)
 	ON CONFLICT (key) DO NOTHING;
 	k := replace(p_key_notify, '{id}', o_id::text);
 	INSERT INTO outbox (key, kind, promo, uid, payload, next_at, created_at, draw_id)
 	VALUES (k, 'notify.win', p_promo, p_uid,
-		format('{"prize":{"id":%s,"name":%s},"draw_id":%s,"day":%s,"won_at":%s,"event":"notify.win","key":%s,"promotion":%s,"user":%s}',
-		       to_json(p_picked), to_json(p_prize_name), o_id, to_json(p_day), to_json(p_won_at),
-		       to_json(k), to_json(p_promo), to_json(p_uid)),
+		prize_json || format('"event":"notify.win","key":%s,"promotion":%s,"user":%s}',
+				     to_json(k), to_json(p_promo), to_json(p_uid)),
 		p_now, p_now, o_id)
 	ON CONFLICT (key) DO NOTHING;
 END $$;
