@@ -97,7 +97,7 @@ led = {uid: (ver, bal) for uid, ver, bal in
        s.query("SELECT uid, version, granted - spent FROM balances WHERE promo=?", P)}
 newer = wrong = stale = 0
 for key in s.redis_cli("--scan", "--pattern", "ld:b:%s:%s:*" % (s.ledger_id(), P)).split():
-    uid = key.split(":", 3)[3]
+    uid = key.split(":", 4)[4]
     v, b = map(int, s.redis_cli("get", key).split(":"))
     lv, lb = led.get(uid, (0, 0))
     newer += v > lv
