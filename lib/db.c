@@ -204,3 +204,40 @@ enum ld_err db_integrity(struct db *db)
 {
 	return db->ops->integrity(db);
 }
+
+int db_can_pipe(const struct db *db)
+{
+	return db->ops->pipe_begin != NULL;
+}
+
+enum ld_err db_pipe_begin(struct db *db)
+{
+	if (!db->ops->pipe_begin)
+		return db_error(db, LD_ERR_INVALID, "this database has no pipeline");
+	return db->ops->pipe_begin(db);
+}
+
+enum ld_err db_pipe_send(struct db *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	enum ld_err e = db->ops->pipe_send(db, sql, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+enum ld_err db_pipe_commit(struct db *db)
+{
+	return db->ops->pipe_commit(db);
+}
+
+enum ld_err db_pipe_next(struct db *db, struct db_stmt **st, const char *what)
+{
+	return db->ops->pipe_next(db, st, what);
+}
+
+enum ld_err db_pipe_end(struct db *db)
+{
+	return db->ops->pipe_end(db);
+}

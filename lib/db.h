@@ -125,6 +125,30 @@ enum ld_err db_read_begin(struct db *db);
 void db_read_end(struct db *db);
 
 /*
+ * A pipeline (PostgreSQL only; db_can_pipe tells): one transaction whose
+ * statements are all sent before any answer is read, so that many cost
+ * one round trip to the server instead of one each.
+ *
+ *	db_pipe_begin(db);                   BEGIN
+ *	db_pipe_send(db, SQL, "tl", a, b);   as often as needed (up to 500)
+ *	db_pipe_commit(db);                  COMMIT, and everything is sent
+ *	while (...) db_pipe_next(db, &st, what), then db_step/db_col_* on st
+ *	db_pipe_end(db);                     LD_OK when it committed
+ *
+ * db_pipe_next gives the statements' rows back in the order they were
+ * sent; st stays valid until the next db_pipe_next. When one statement
+ * fails, the server rolls the transaction back: that db_pipe_next and
+ * every later one fail, and db_pipe_end does not return LD_OK. db_pipe_end
+ * is always called once db_pipe_begin succeeded.
+ */
+int db_can_pipe(const struct db *db);
+enum ld_err db_pipe_begin(struct db *db);
+enum ld_err db_pipe_send(struct db *db, const char *sql, const char *fmt, ...);
+enum ld_err db_pipe_commit(struct db *db);
+enum ld_err db_pipe_next(struct db *db, struct db_stmt **st, const char *what);
+enum ld_err db_pipe_end(struct db *db);
+
+/*
  * What only the SQLite backend does: opening a file with its pragmas,
  * WAL checkpoints and syncs, the writer's batch of savepoints, the
  * schema version (PRAGMA user_version) and migration scripts. They live

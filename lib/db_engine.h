@@ -47,6 +47,12 @@ struct db_ops {
 	enum ld_err (*backup)(struct db *db, const char *dest, enum db_backup_method method,
 			      const char *const *tables, size_t n, int64_t *counts);
 	enum ld_err (*integrity)(struct db *db);
+	/* a pipeline: NULL on an engine without round trips to save */
+	enum ld_err (*pipe_begin)(struct db *db);
+	enum ld_err (*pipe_send)(struct db *db, const char *sql, const char *fmt, va_list ap);
+	enum ld_err (*pipe_commit)(struct db *db);
+	enum ld_err (*pipe_next)(struct db *db, struct db_stmt **st, const char *what);
+	enum ld_err (*pipe_end)(struct db *db);
 };
 
 /* The part of every connection db.c knows. */

@@ -24,6 +24,7 @@
 
 #define STMT_MAX 128
 #define PARAM_MAX 32
+#define PIPE_MAX 512 /* statements in one pipeline */
 
 struct pg_stmt {
 	struct db_stmt base; /* first: what db.c knows */
@@ -50,6 +51,13 @@ struct pg {
 	/* binds: text values, their buffers for numbers */
 	const char *values[PARAM_MAX];
 	char nums[PARAM_MAX][24];
+	/* a pipeline (db_pipe_*): what was sent, in order, and how much of
+	 * it has been read back; an entry is a statement's execution, or
+	 * NULL for a statement read back inside (PREPARE, BEGIN, COMMIT) */
+	int piping;
+	struct pg_stmt *sent[PIPE_MAX];
+	int nsent, nread;
+	int pipe_failed; /* a statement failed: the transaction is gone */
 };
 
 #define PG(d) ((struct pg *)(d))
@@ -655,6 +663,183 @@ static void pg_close(struct db *db)
 	free(p);
 }
 
+/* ---- the pipeline ---- */
+
+/* Sends a statement without parameters (BEGIN, COMMIT) in the pipeline. */
+static enum ld_err pipe_control(struct pg *p, const char *sql)
+{
+	if (p->nsent >= PIPE_MAX)
+		return db_error(&p->base, LD_ERR_INVALID, "pipeline: more than %d statements", PIPE_MAX);
+	if (!PQsendQueryParams(p->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+		return fail(p, NULL, "cannot send to the database");
+	p->sent[p->nsent++] = NULL;
+	return LD_OK;
+}
+
+static enum ld_err pg_pipe_begin(struct db *db)
+{
+	struct pg *p = PG(db);
+	enum ld_err e;
+
+	if ((e = connected(p)) != LD_OK)
+		return e;
+	if (!PQenterPipelineMode(p->conn))
+		return fail(p, NULL, "cannot start a pipeline");
+	p->piping = 1;
+	p->nsent = p->nread = p->pipe_failed = 0;
+	if ((e = pipe_control(p, "BEGIN")) != LD_OK) {
+		p->piping = 0;
+		return e;
+	}
+	p->in_tx = 1;
+	return LD_OK;
+}
+
+static enum ld_err pg_pipe_send(struct db *db, const char *sql, const char *fmt, va_list ap)
+{
+	struct pg *p = PG(db);
+	struct pg_stmt *st = NULL;
+	char name[16];
+	enum ld_err e;
+
+	if (!p->piping || !p->conn)
+		return db_error(db, LD_ERR_INVALID, "pipeline: not open");
+	if (p->nsent + 2 > PIPE_MAX)
+		return db_error(db, LD_ERR_INVALID, "pipeline: more than %d statements", PIPE_MAX);
+	for (size_t i = 0; i < p->nstmts && !st; i++)
+		if (p->stmts[i].sql == sql && !p->stmts[i].returning)
+			st = &p->stmts[i];
+	if (!st) {
+		if (p->nstmts == STMT_MAX)
+			return db_error(db, LD_ERR_DB, "cannot prepare statement: more than %d", STMT_MAX);
+		st = &p->stmts[p->nstmts++];
+		st->base.ops = p->base.ops;
+		st->sql = sql;
+		st->returning = 0;
+		st->generation = 0;
+	}
+	snprintf(name, sizeof name, "s%d", (int)(st - p->stmts));
+	if (st->generation != p->generation) { /* prepared in the pipeline itself */
+		Oid types[PARAM_MAX];
+		char *text = to_pg(sql, 0, &st->nparams);
+		int n = st->nparams < PARAM_MAX ? st->nparams : PARAM_MAX;
+		param_types(fmt, types, n);
+		int ok = PQsendPrepare(p->conn, name, text, n, types);
+		free(text);
+		if (!ok)
+			return fail(p, NULL, "cannot send to the database");
+		p->sent[p->nsent++] = NULL;
+		st->generation = p->generation;
+	}
+	if ((e = bind(p, st, fmt, ap)) != LD_OK)
+		return e;
+	if (!PQsendQueryPrepared(p->conn, name, st->nparams, p->values, NULL, NULL, 0))
+		return fail(p, NULL, "cannot send to the database");
+	p->sent[p->nsent++] = st;
+	return LD_OK;
+}
+
+static enum ld_err pg_pipe_commit(struct db *db)
+{
+	struct pg *p = PG(db);
+	enum ld_err e;
+
+	if (!p->piping || !p->conn)
+		return db_error(db, LD_ERR_INVALID, "pipeline: not open");
+	if ((e = pipe_control(p, "COMMIT")) != LD_OK)
+		return e;
+	if (!PQpipelineSync(p->conn))
+		return fail(p, NULL, "cannot send to the database");
+	return LD_OK;
+}
+
+/* Reads the result of sent statement p->nread, and the NULL after it;
+ * *res gets it (the caller clears it). */
+static enum ld_err pipe_read(struct pg *p, PGresult **res, const char *what)
+{
+	PGresult *r = PQgetResult(p->conn), *extra;
+
+	*res = r;
+	if (!r)
+		return fail(p, NULL, what);
+	while ((extra = PQgetResult(p->conn)) != NULL) /* the end of this statement */
+		PQclear(extra);
+	p->nread++;
+	ExecStatusType s = PQresultStatus(r);
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+		return LD_OK;
+	if (s == PGRES_PIPELINE_ABORTED)
+		return db_error(&p->base, LD_ERR_DB, "%s: the batch's transaction was rolled back",
+				what);
+	return fail(p, r, what);
+}
+
+static enum ld_err pg_pipe_next(struct db *db, struct db_stmt **out, const char *what)
+{
+	struct pg *p = PG(db);
+	enum ld_err e = LD_OK;
+	PGresult *res;
+
+	*out = NULL;
+	while (p->conn && p->nread < p->nsent) {
+		struct pg_stmt *st = p->sent[p->nread];
+		if ((e = pipe_read(p, &res, what)) != LD_OK) {
+			PQclear(res);
+			p->pipe_failed = 1;
+			return e;
+		}
+		if (!st) { /* PREPARE or BEGIN */
+			PQclear(res);
+			continue;
+		}
+		PQclear(st->res);
+		st->res = res;
+		st->row = -1;
+		st->nrows = PQntuples(res);
+		const char *t = PQcmdTuples(res);
+		p->changes = *t ? atoll(t) : 0;
+		*out = &st->base;
+		return LD_OK;
+	}
+	return db_error(db, p->conn ? LD_ERR_INVALID : LD_ERR_BUSY, "%s: %s", what,
+			p->conn ? "nothing more was sent" : "no connection to the database");
+}
+
+static enum ld_err pg_pipe_end(struct db *db)
+{
+	struct pg *p = PG(db);
+	enum ld_err e = p->pipe_failed ? LD_ERR_DB : LD_OK;
+	PGresult *res;
+
+	while (p->conn && p->nread < p->nsent) {
+		int last = p->nread == p->nsent - 1; /* the COMMIT */
+		enum ld_err r = pipe_read(p, &res, "cannot commit");
+		if (r != LD_OK && e == LD_OK)
+			e = r;
+		/* a transaction a statement aborted ends in a ROLLBACK */
+		if (last && r == LD_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0 && e == LD_OK)
+			e = db_error(db, LD_ERR_DB, "the batch's transaction was rolled back");
+		PQclear(res);
+	}
+	if (p->conn) {
+		res = PQgetResult(p->conn); /* the sync */
+		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && e == LD_OK)
+			e = fail(p, res, "cannot end the pipeline");
+		PQclear(res);
+	}
+	if (p->conn && !PQexitPipelineMode(p->conn)) {
+		if (e == LD_OK)
+			e = fail(p, NULL, "cannot end the pipeline");
+		drop_connection(p);
+	}
+	if (!p->conn && e == LD_OK)
+		e = db_error(db, LD_ERR_BUSY, "the connection to the database was lost");
+	p->piping = 0;
+	p->in_tx = 0;
+	p->nsent = p->nread = 0;
+	return e;
+}
+
 static const struct db_ops pg_ops = {
 	.engine = DB_PG,
 	.exec = pg_exec,
@@ -685,6 +870,11 @@ static const struct db_ops pg_ops = {
 	.script = pg_script,
 	.backup = pg_backup,
 	.integrity = pg_integrity,
+	.pipe_begin = pg_pipe_begin,
+	.pipe_send = pg_pipe_send,
+	.pipe_commit = pg_pipe_commit,
+	.pipe_next = pg_pipe_next,
+	.pipe_end = pg_pipe_end,
 };
 
 /*

@@ -64,7 +64,7 @@ enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid
 		return LD_OK;
 	today(p, now_ms, day);
 	if (db_engine(db) == DB_PG)
-		return rules_pg_visit(l, p, uid, now_ms, day, r);
+		return rules_pg_visit(l, p, uid, now_ms, r);
 	struct grant g = { p->id, uid, "visit", p->grant_visit, NULL, NULL, day, now_ms };
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
@@ -272,7 +272,7 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 	today(p, now_ms, day);
 	if (db_engine(db) == DB_PG) {
 		*outcome = RULE_OK;
-		return rules_pg_claim(l, p, uid, code, client, now_ms, day, outcome, r);
+		return rules_pg_claim(l, p, uid, code, client, now_ms, outcome, r);
 	}
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
