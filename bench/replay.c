@@ -9,7 +9,10 @@
  * invariants with SQL and prints the elapsed time and peak memory.
  *
  * usage: replay [--promo FILE] [--participants N] [--seed S]
- *               [--boost F] [--group N] [--keep]
+ *               [--boost F] [--group N] [--keep] [--db CONNINFO]
+ *
+ * --db runs it on a PostgreSQL database instead (an empty one: the
+ * replay migrates it and refuses one that holds users).
  *
  * Arrivals are spread over the promotion's days (more at the start, a
  * slow decline after). Invites have a power-law fan-out: most
@@ -129,6 +132,16 @@ static int64_t scalar(struct ledger *l, const char *sql, const char *promo)
 	return v;
 }
 
+/* The same with an integer ?2. */
+static int64_t scalar2(struct ledger *l, const char *sql, const char *promo, int64_t x)
+{
+	int64_t v = -1;
+
+	if (db_int(ledger_db(l), sql, "cannot check", &v, NULL, "tl", promo, x) != LD_OK)
+		die("cannot check", l);
+	return v;
+}
+
 static int failures;
 
 static void check(int ok, const char *what, long long got, long long want)
@@ -172,6 +185,7 @@ int main(int argc, char **argv)
 	long group = 64;
 	double boost = 1.0;
 	int keep = 0;
+	const char *server = NULL;
 	char dir[] = "/tmp/ld-replay-XXXXXX", path[64], uid[24], err[512];
 	/* A batch program with a throwaway database to itself: a larger page
 	 * cache and fewer, larger checkpoints than a worker, and no file lock
@@ -199,22 +213,32 @@ int main(int argc, char **argv)
 			group = atol(argv[++i]);
 		else if (strcmp(argv[i], "--keep") == 0)
 			keep = 1;
+		else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc && ld_is_conninfo(argv[i + 1]))
+			server = argv[++i];
 		else {
 			fprintf(stderr, "usage: replay [--promo FILE] [--participants N]"
-				" [--seed S] [--boost F] [--group N] [--keep]\n");
+				" [--seed S] [--boost F] [--group N] [--keep] [--db CONNINFO]\n");
 			return 2;
 		}
 	}
 	if (n < 1 || n > 10000000 || boost <= 0 || group < 1 || sodium_init() < 0)
 		die("bad arguments", NULL);
 	p = load_promo(promo_path, boost);
-	if (!mkdtemp(dir))
-		die("cannot make a temporary directory", NULL);
-	snprintf(path, sizeof path, "%s/replay.db", dir);
-	if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
-		die(err, NULL);
-	if (ledger_migrate(l, NULL, NULL) != LD_OK ||
-	    ledger_promo_store(l, p, p->day_start_ms[0] - 86400000, NULL, NULL) != LD_OK)
+	if (server) {
+		if (ledger_open(server, &lo, &l, err, sizeof err) != LD_OK)
+			die(err, NULL);
+	} else {
+		if (!mkdtemp(dir))
+			die("cannot make a temporary directory", NULL);
+		snprintf(path, sizeof path, "%s/replay.db", dir);
+		if (ledger_open(path, &lo, &l, err, sizeof err) != LD_OK)
+			die(err, NULL);
+	}
+	if (ledger_migrate(l, NULL, NULL) != LD_OK)
+		die("cannot set up the ledger", l);
+	if (server && scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1", p->id) != 0)
+		die("the database already holds this promotion's users: give an empty one", NULL);
+	if (ledger_promo_store(l, p, p->day_start_ms[0] - 86400000, NULL, NULL) != LD_OK)
 		die("cannot set up the ledger", l);
 
 	/* Arrivals: day weights fall from 1.0 to 0.4 over the campaign. */
@@ -351,19 +375,18 @@ int main(int argc, char **argv)
 	check(scalar(l, "SELECT count(*) FROM outbox WHERE promo = ?1 AND kind = 'reward.issue'", p->id) == winners,
 	      "reward.issue events", scalar(l, "SELECT count(*) FROM outbox WHERE promo = ?1"
 					    " AND kind = 'reward.issue'", p->id), winners);
-	bad = scalar(l, "SELECT count(*) FROM (SELECT inviter FROM invites WHERE promo = ?1"
-		     " GROUP BY inviter HAVING sum(inviter_granted) > "
-		     "(SELECT json_extract(definition, '$.invites.max_credited_per_inviter')"
-		     "  FROM promotions WHERE id = ?1))", p->id);
+	bad = scalar2(l, "SELECT count(*) FROM (SELECT inviter FROM invites WHERE promo = ?1"
+		      " GROUP BY inviter HAVING sum(inviter_granted) > ?2) AS over_cap", p->id,
+		      p->max_credited_per_inviter);
 	check(bad == 0, "inviters credited past the cap", bad, 0);
 	/* no index of invites by inviter (migration 010): counted in one pass */
 	bad = scalar(l, "SELECT count(*) FROM balances b LEFT JOIN (SELECT inviter, count(*) AS n"
 		     " FROM invites WHERE promo = ?1 AND inviter_granted = 1 GROUP BY inviter) c"
-		     " ON c.inviter = b.uid WHERE b.promo = ?1 AND b.invites_credited <> ifnull(c.n, 0)",
+		     " ON c.inviter = b.uid WHERE b.promo = ?1 AND b.invites_credited <> coalesce(c.n, 0)",
 		     p->id);
 	check(bad == 0, "inviters whose counter differs from their invites", bad, 0);
 	bad = scalar(l, "SELECT count(*) FROM (SELECT uid FROM grants WHERE promo = ?1 AND"
-		     " reason = 'visit' GROUP BY uid HAVING count(*) > 1)", p->id);
+		     " reason = 'visit' GROUP BY uid HAVING count(*) > 1) AS twice", p->id);
 	check(bad == 0, "users with more than one visit grant", bad, 0);
 
 	ledger_free(l);
@@ -372,7 +395,9 @@ int main(int argc, char **argv)
 	free(w);
 	free(codes);
 	free(slots);
-	if (!keep) {
+	if (server) {
+		printf("database: %s\n", "the one given (--db)");
+	} else if (!keep) {
 		char f[96];
 		static const char *const sfx[] = { "", "-wal", "-shm" };
 		for (int i = 0; i < 3; i++) {
