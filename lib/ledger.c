@@ -157,6 +157,17 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to)
 			return e;
 		v = m->version;
 	}
+	/* PostgreSQL's rule functions are not migrations: this program's
+	 * own, made again every time (sql/pg/rules.sql). */
+	if (pg && (e = db_begin(l->db)) == LD_OK) {
+		if ((e = db_script(l->db, SQL_PG_MIGRATE_LOCK, "cannot lock the schema")) != LD_OK ||
+		    (e = db_script(l->db, ld_pg_functions, "sql/pg/rules.sql")) != LD_OK)
+			db_rollback(l->db);
+		else
+			e = db_commit(l->db);
+	}
+	if (e != LD_OK)
+		return e;
 	if (to)
 		*to = v;
 	return LD_OK;

@@ -57,6 +57,9 @@ struct ld_migration {
 };
 extern const struct ld_migration ld_migrations[], ld_pg_migrations[];
 extern const int ld_nmigrations, ld_pg_nmigrations;
+/* PostgreSQL's rule functions (sql/pg/rules.sql), made again by every
+ * ledger_migrate after the migrations. */
+extern const char ld_pg_functions[];
 
 struct ld_balance {
 	int64_t granted, spent, version;
