@@ -157,14 +157,59 @@ static void draw_read(struct db_stmt *st, const struct promo *p, int64_t now_ms,
 	balance_at(st, 6, &r->bal);
 }
 
-/* The end of one rule run alone: the row read (found), the transaction
- * (or the batch's savepoint) committed, else rolled back. */
-static enum ld_err rule_done(struct db *db, struct db_stmt *st, int found, const char *what)
+/* Call c: with st, run now (db_query); without, sent into the pipeline. */
+static enum ld_err call(struct ledger *l, struct db_stmt **st, const struct rules_pg_call *c)
 {
-	enum ld_err e = db_end(db, st, what);
+	switch (c->op) {
+	case RULES_PG_VISIT:
+		return visit_call(ledger_db(l), st, c->p, c->uid, c->now_ms);
+	case RULES_PG_CLAIM:
+		return claim_call(l, st, c->p, c->uid, c->arg, c->client, c->now_ms);
+	case RULES_PG_DRAW:
+		return draw_call(l, st, c->p, c->uid, c->arg, c->now_ms, c->rand);
+	}
+	return db_error(ledger_db(l), LD_ERR_INVALID, "unknown rule call");
+}
 
+/* Call c's row into a. */
+static void answer(struct db_stmt *st, const struct rules_pg_call *c, struct rules_pg_answer *a)
+{
+	switch (c->op) {
+	case RULES_PG_VISIT:
+		a->outcome = RULE_OK;
+		visit_read(st, &a->visit);
+		break;
+	case RULES_PG_CLAIM:
+		claim_read(st, &a->outcome, &a->claim);
+		break;
+	case RULES_PG_DRAW:
+		draw_read(st, c->p, c->now_ms, &a->outcome, &a->draw);
+		break;
+	}
+}
+
+/* Call c run alone: in a transaction of its own, or the batch's
+ * savepoint; committed when its row came, else rolled back. */
+static enum ld_err alone(struct ledger *l, const struct rules_pg_call *c,
+			 struct rules_pg_answer *a)
+{
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
+	enum ld_err e;
+	int found;
+
+	memset(a, 0, sizeof *a);
+	if ((e = db_begin(db)) != LD_OK)
+		return e;
+	if ((e = call(l, &st, c)) != LD_OK) {
+		db_rollback(db);
+		return e;
+	}
+	if ((found = db_step(st) > 0))
+		answer(st, c, a);
+	e = db_end(db, st, "cannot run the rule");
 	if (e == LD_OK && !found)
-		e = db_error(db, LD_ERR_DB, "%s: no row", what);
+		e = db_error(db, LD_ERR_DB, "cannot run the rule: no row");
 	if (e != LD_OK) {
 		db_rollback(db);
 		return e;
@@ -175,60 +220,42 @@ static enum ld_err rule_done(struct db *db, struct db_stmt *st, int found, const
 enum ld_err rules_pg_visit(struct ledger *l, const struct promo *p, const char *uid,
 			   int64_t now_ms, struct visit_result *r)
 {
-	struct db *db = ledger_db(l);
-	struct db_stmt *st;
-	enum ld_err e;
-	int found;
+	struct rules_pg_call c = { .op = RULES_PG_VISIT, .p = p, .uid = uid, .now_ms = now_ms };
+	struct rules_pg_answer a;
+	enum ld_err e = alone(l, &c, &a);
 
-	if ((e = db_begin(db)) != LD_OK)
-		return e;
-	if ((e = visit_call(db, &st, p, uid, now_ms)) != LD_OK) {
-		db_rollback(db);
-		return e;
-	}
-	if ((found = db_step(st) > 0))
-		visit_read(st, r);
-	return rule_done(db, st, found, "cannot record the visit");
+	*r = a.visit;
+	return e;
 }
 
 enum ld_err rules_pg_claim(struct ledger *l, const struct promo *p, const char *uid,
 			   const char *code, const char *client, int64_t now_ms,
 			   enum rule_outcome *outcome, struct claim_result *r)
 {
-	struct db *db = ledger_db(l);
-	struct db_stmt *st;
-	enum ld_err e;
-	int found;
+	struct rules_pg_call c = { .op = RULES_PG_CLAIM, .p = p, .uid = uid, .arg = code,
+				   .client = client, .now_ms = now_ms };
+	struct rules_pg_answer a;
+	enum ld_err e = alone(l, &c, &a);
 
-	if ((e = db_begin(db)) != LD_OK)
-		return e;
-	if ((e = claim_call(l, &st, p, uid, code, client, now_ms)) != LD_OK) {
-		db_rollback(db);
-		return e;
-	}
-	if ((found = db_step(st) > 0))
-		claim_read(st, outcome, r);
-	return rule_done(db, st, found, "cannot record the claim");
+	*outcome = a.outcome;
+	*r = a.claim;
+	return e;
 }
 
 enum ld_err rules_pg_draw(struct ledger *l, const struct promo *p, const char *uid,
 			  const char *request_id, int64_t now_ms, uint32_t rand,
 			  enum rule_outcome *outcome, struct draw_result *r)
 {
-	struct db *db = ledger_db(l);
-	struct db_stmt *st;
-	enum ld_err e;
-	int found;
+	struct rules_pg_call c = { .op = RULES_PG_DRAW, .p = p, .uid = uid, .arg = request_id,
+				   .now_ms = now_ms, .rand = rand };
+	struct rules_pg_answer a;
+	enum ld_err e = alone(l, &c, &a);
 
-	if ((e = db_begin(db)) != LD_OK)
-		return e;
-	if ((e = draw_call(l, &st, p, uid, request_id, now_ms, rand)) != LD_OK) {
-		db_rollback(db);
-		return e;
-	}
-	if ((found = db_step(st) > 0))
-		draw_read(st, p, now_ms, outcome, r);
-	return rule_done(db, st, found, "cannot record the draw");
+	*outcome = a.outcome;
+	*r = a.draw;
+	if (e != LD_OK)
+		r->prize = -1; /* no draw: as rules_draw leaves it */
+	return e;
 }
 
 /* Whether call c goes to the server: not when its promotion is gone, nor
@@ -249,30 +276,16 @@ enum ld_err rules_pg_batch(struct ledger *l, size_t n, const struct rules_pg_cal
 
 	if ((e = db_pipe_begin(db)) != LD_OK)
 		return e;
-	for (i = 0, e = LD_OK; i < n && e == LD_OK; i++) {
-		const struct rules_pg_call *c = &calls[i];
-		if (!pipe_sends(c))
-			continue;
-		switch (c->op) {
-		case RULES_PG_VISIT:
-			e = visit_call(db, NULL, c->p, c->uid, c->now_ms);
-			break;
-		case RULES_PG_CLAIM:
-			e = claim_call(l, NULL, c->p, c->uid, c->arg, c->client, c->now_ms);
-			break;
-		case RULES_PG_DRAW:
-			e = draw_call(l, NULL, c->p, c->uid, c->arg, c->now_ms, c->rand);
-			break;
-		}
-	}
+	for (i = 0, e = LD_OK; i < n && e == LD_OK; i++)
+		if (pipe_sends(&calls[i]))
+			e = call(l, NULL, &calls[i]);
 	if (e == LD_OK)
 		e = db_pipe_commit(db);
 	for (i = 0; i < n && e == LD_OK; i++) {
 		const struct rules_pg_call *c = &calls[i];
-		struct rules_pg_answer *a = &answers[i];
 		struct db_stmt *st;
 		if (!pipe_sends(c)) {
-			a->outcome = c->p ? rules_open(c->p, c->now_ms) : RULE_OK;
+			answers[i].outcome = c->p ? rules_open(c->p, c->now_ms) : RULE_OK;
 			continue;
 		}
 		if ((e = db_pipe_next(db, &st, "cannot run the batch")) != LD_OK)
@@ -281,18 +294,7 @@ enum ld_err rules_pg_batch(struct ledger *l, size_t n, const struct rules_pg_cal
 			e = db_error(db, LD_ERR_DB, "cannot run the batch: a rule gave no row");
 			break;
 		}
-		switch (c->op) {
-		case RULES_PG_VISIT:
-			a->outcome = RULE_OK;
-			visit_read(st, &a->visit);
-			break;
-		case RULES_PG_CLAIM:
-			claim_read(st, &a->outcome, &a->claim);
-			break;
-		case RULES_PG_DRAW:
-			draw_read(st, c->p, c->now_ms, &a->outcome, &a->draw);
-			break;
-		}
+		answer(st, c, &answers[i]);
 	}
 	end = db_pipe_end(db);
 	return e != LD_OK ? e : end;
