@@ -35,14 +35,20 @@ static const char SQL_OUTBOX_CLAIM[] =
 	" RETURNING id, key, kind, promo, uid, payload, attempts";
 /* On PostgreSQL dispatchers on many hosts claim at once: each skips the
  * rows another is claiming (SKIP LOCKED), and a row claimed since this
- * statement's snapshot is checked again against the outer WHERE. */
+ * statement's snapshot is checked again against the outer WHERE. The
+ * rows are chosen once, in a materialized CTE: as "id IN (SELECT ...
+ * LIMIT n)" the planner may run the subquery again for every outer row
+ * (a nested-loop semi-join), and every run locked and returned more
+ * rows, so that one claim leased the whole backlog. */
 static const char SQL_OUTBOX_CLAIM_PG[] =
-	"UPDATE outbox SET lease_until = ?1, attempts = attempts + 1"
-	" WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
-	" AND id IN (SELECT id FROM outbox"
+	"WITH due AS MATERIALIZED (SELECT id FROM outbox"
 	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
 	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3 FOR UPDATE SKIP LOCKED)"
-	" RETURNING id, key, kind, promo, uid, payload, attempts";
+	" UPDATE outbox SET lease_until = ?1, attempts = outbox.attempts + 1 FROM due"
+	" WHERE outbox.id = due.id AND outbox.state = 'pending' AND outbox.next_at <= ?2"
+	" AND outbox.lease_until <= ?2"
+	" RETURNING outbox.id, outbox.key, outbox.kind, outbox.promo, outbox.uid,"
+	" outbox.payload, outbox.attempts";
 
 /* Column i as a string of its own (NULL stays NULL). */
 static char *col_dup(struct db_stmt *st, int i)
