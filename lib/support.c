@@ -91,13 +91,8 @@ static enum ld_err change(struct ledger *l, const struct promo *p, const char *u
 		return e;
 	if ((e = ticket_find(db, p, reason, rq->ticket, &found, r)) != LD_OK)
 		goto fail;
-	if (found) {
-		*o = SUPPORT_ALREADY;
-		if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
-			goto fail;
-		db_rollback(db);
-		return LD_OK;
-	}
+	if (found)
+		goto already;
 	if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
 		goto fail;
 	if (BALANCE(r->bal) + amount < 0) {
@@ -107,13 +102,27 @@ static enum ld_err change(struct ledger *l, const struct promo *p, const char *u
 	}
 	if ((e = grant_add(l, &g, &found, &r->bal)) != LD_OK)
 		goto fail;
-	if (!found) { /* the unique index disagrees with ticket_find */
+	if (!found) {
+		/* The unique index disagrees with ticket_find: on a server
+		 * database (whose transactions do not queue for one write
+		 * lock) another run has committed the same ticket since, and
+		 * its row is seen now. */
+		if ((e = ticket_find(db, p, reason, rq->ticket, &found, r)) != LD_OK)
+			goto fail;
+		if (found)
+			goto already;
 		e = db_error(db, LD_ERR_DB, "cannot record grant: ticket '%s' used twice", rq->ticket);
 		goto fail;
 	}
 	r->amount = amount;
 	snprintf(r->uid, sizeof r->uid, "%s", uid);
 	return db_commit(db);
+already:
+	*o = SUPPORT_ALREADY;
+	if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
+		goto fail;
+	db_rollback(db);
+	return LD_OK;
 fail:
 	db_rollback(db);
 	return e;
@@ -152,15 +161,22 @@ static enum ld_err draw_won(struct db *db, const struct promo *p, int64_t draw_i
 	return db_end(db, st, "cannot read draw");
 }
 
-/* The reward event's state and lease (*o NO_REWARD when there is none). */
+/* The reward event's state and lease (*o NO_REWARD when there is none).
+ * On PostgreSQL the row is locked until the revoke commits: a dispatcher
+ * claiming it meanwhile skips it, and one that claimed it first makes
+ * this wait and then see its lease. (SQLite's write transaction holds
+ * every dispatcher off already.) */
 static enum ld_err reward_state(struct db *db, int64_t draw_id, enum support_outcome *o,
 				struct support_result *r, int64_t *lease_until)
 {
+	static const char SQL[] = "SELECT state, lease_until FROM outbox"
+		" WHERE draw_id = ?1 AND kind = 'reward.issue'";
+	static const char SQL_PG[] = "SELECT state, lease_until FROM outbox"
+		" WHERE draw_id = ?1 AND kind = 'reward.issue' FOR UPDATE";
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, "SELECT state, lease_until FROM outbox"
-			  " WHERE draw_id = ?1 AND kind = 'reward.issue'", "l", draw_id)) != LD_OK)
+	if ((e = db_query(db, &st, db_engine(db) == DB_PG ? SQL_PG : SQL, "l", draw_id)) != LD_OK)
 		return e;
 	if (db_step(st) > 0) {
 		snprintf(r->state, sizeof r->state, "%s", db_col_text(st, 0));
