@@ -26,8 +26,10 @@ static void init_owner(const char *db)
 	struct stat st;
 	int found, fd;
 
-	/* the config makes "db" absolute: its directory is before the last '/' */
-	if (geteuid() != 0 || access(db, F_OK) == 0 || !(slash = strrchr(db, '/')))
+	/* the config makes "db" absolute: its directory is before the last '/'
+	 * (a PostgreSQL database has no file here) */
+	if (geteuid() != 0 || ld_is_conninfo(db) || access(db, F_OK) == 0 ||
+	    !(slash = strrchr(db, '/')))
 		return;
 	dir = slash == db ? xstrdup("/") : xstrndup(db, (size_t)(slash - db));
 	found = stat(dir, &st) == 0 && st.st_uid != 0;
@@ -46,16 +48,19 @@ static void init_owner(const char *db)
 static int init_run(struct ctl *c, const struct ctl_call *call)
 {
 	int from, to;
+	char *shown;
 
 	(void)call;
 	init_owner(c->cfg.db);
 	c->create = 1;
 	if (ledger_migrate(ctl_ledger(c), &from, &to) != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
+	shown = ld_db_shown(c->cfg.db);
 	if (from == to)
-		printf("database '%s' is at schema version %d\n", c->cfg.db, to);
+		printf("database '%s' is at schema version %d\n", shown, to);
 	else
-		printf("database '%s' migrated from schema version %d to %d\n", c->cfg.db, from, to);
+		printf("database '%s' migrated from schema version %d to %d\n", shown, from, to);
+	free(shown);
 	return 0;
 }
 

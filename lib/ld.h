@@ -101,6 +101,12 @@ int ld_fmt(char *buf, size_t size, const char *fmt, ...)
  * URI: postgresql://... or postgres://...) rather than a SQLite file. */
 int ld_is_conninfo(const char *s);
 
+/* A config's "db" as a message or a log may show it: the password of a
+ * connection string ("user:secret@host", "password=secret") becomes
+ * "***"; anything else is copied as it is. Returns a new string the
+ * caller frees. */
+char *ld_db_shown(const char *db);
+
 /* True when s is 1..max characters of [A-Za-z0-9_-]. */
 int ld_is_ident(const char *s, size_t max);
 

@@ -645,3 +645,69 @@ ld_is_conninfo(const char *s)
 {
 	return strncmp(s, "postgresql:", 11) == 0 || strncmp(s, "postgres://", 11) == 0;
 }
+
+/* Where the password in a "password=" parameter starts, or NULL: the
+ * keyword at the start, or after '?', '&' or white space. */
+static const char *password_param(const char *s)
+{
+	for (const char *p = s; (p = strstr(p, "password=")) != NULL; p++)
+		if (p == s || p[-1] == '?' || p[-1] == '&' || p[-1] == ' ' || p[-1] == '\t')
+			return p + 9;
+	return NULL;
+}
+
+char *
+ld_db_shown(const char *db)
+{
+	size_t n = strlen(db);
+	/* each "***" stands for a value after "password=" (9 bytes) or the
+	 * one after the user's name */
+	char *out = xmalloc(n + 3 * (n / 9 + 2) + 1), *o = out;
+	const char *s = db, *auth_end = NULL, *at = NULL, *colon = NULL;
+
+	/* A URI's user information: scheme://user:password@host... */
+	if (ld_is_conninfo(db) && (s = strstr(db, "://")) != NULL) {
+		s += 3;
+		auth_end = s + strcspn(s, "/?#");
+		for (const char *p = s; p < auth_end; p++)
+			if (*p == '@')
+				at = p;
+		for (const char *p = s; at && p < at && !colon; p++)
+			if (*p == ':')
+				colon = p;
+	}
+	s = db;
+	while (*s) {
+		const char *pw = password_param(s);
+		if (colon && (!pw || colon < pw)) {
+			memcpy(o, s, (size_t)(colon + 1 - s));
+			o += colon + 1 - s;
+			s = at;
+			colon = NULL;
+		} else if (pw) {
+			memcpy(o, s, (size_t)(pw - s));
+			o += pw - s;
+			/* the value: to '&' in a URI, to white space (or its closing
+			 * quote) in the keyword form */
+			s = pw;
+			if (*s == '\'') {
+				for (s++; *s && *s != '\''; s++)
+					if (*s == '\\' && s[1])
+						s++;
+				if (*s)
+					s++;
+			} else {
+				s += strcspn(s, "& \t");
+			}
+		} else {
+			size_t k = strlen(s);
+			memcpy(o, s, k);
+			o += k;
+			break;
+		}
+		memcpy(o, "***", 3);
+		o += 3;
+	}
+	*o = '\0';
+	return out;
+}

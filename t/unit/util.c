@@ -325,6 +325,34 @@ t_json(void)
 	   "json: truncated message: %s", err);
 }
 
+/* A "db" shown in a message never shows a connection string's password. */
+static void
+t_db_shown(void)
+{
+	static const char *const cases[][2] = {
+		{ "/var/lib/luckydice/luckydice.db", "/var/lib/luckydice/luckydice.db" },
+		{ "postgresql:///luckydice?host=/run/pg&port=5432&user=ld",
+		  "postgresql:///luckydice?host=/run/pg&port=5432&user=ld" },
+		{ "postgresql://ld:s3cret@db1:5432,db2:5432/luckydice",
+		  "postgresql://ld:***@db1:5432,db2:5432/luckydice" },
+		{ "postgres://ld:@db1/luckydice", "postgres://ld:***@db1/luckydice" },
+		{ "postgresql://db1:5432/luckydice?user=ld&password=s3cret&sslmode=require",
+		  "postgresql://db1:5432/luckydice?user=ld&password=***&sslmode=require" },
+		{ "postgresql://ld:a@db1/x?password=b&password=c",
+		  "postgresql://ld:***@db1/x?password=***&password=***" },
+		{ "postgresql://ld@db1/x?old_password=k", "postgresql://ld@db1/x?old_password=k" },
+		{ "host=db1 user=ld password=s3cret dbname=x", "host=db1 user=ld password=*** dbname=x" },
+		{ "host=db1 password='a b\\' c' dbname=x", "host=db1 password=*** dbname=x" },
+		{ "password=", "password=***" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *shown = ld_db_shown(cases[i][0]);
+		is_string(shown, cases[i][1], "db shown: %s", cases[i][1]);
+		free(shown);
+	}
+}
+
 int
 main(void)
 {
@@ -342,6 +370,7 @@ main(void)
 	t_utf8();
 	t_zone();
 	t_json();
+	t_db_shown();
 	snprintf(path, sizeof(path), "%s/a.txt", tmpdir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/empty", tmpdir);
