@@ -106,13 +106,15 @@ struct failures {
  * then those on the write socket (when there is one: nginx sends the
  * POSTs there, so the reads keep a small, warm pool while the writes get
  * enough workers to fill the writer's group commits), then the
- * checkpointer, then the writer (none with "writes": "direct", nor with
- * write workers and a database path too long for the writer's socket).
+ * checkpointer (none on PostgreSQL: it keeps SQLite's WAL short), then
+ * the writer (none with "writes": "direct", nor with write workers and a
+ * database path too long for the writer's socket, or on a server).
  */
 struct pool {
 	const char *config;    /* the config file's path */
 	int read_fd, write_fd; /* write_fd -1: one socket for everything */
 	int nread, nwrite;
+	int checkpointer;      /* 1: a checkpointer process */
 	int writer;            /* 1: a writer process */
 	int n;                 /* slots */
 	struct child *kids;
@@ -123,7 +125,7 @@ static enum child_kind slot_kind(const struct pool *p, int i)
 {
 	if (i < p->nread + p->nwrite)
 		return CHILD_WORKER;
-	return i == p->nread + p->nwrite ? CHILD_CHECKPOINTER : CHILD_WRITER;
+	return p->checkpointer && i == p->nread + p->nwrite ? CHILD_CHECKPOINTER : CHILD_WRITER;
 }
 
 static const char *slot_name(const struct pool *p, int i)
@@ -155,7 +157,7 @@ static void spawn(struct pool *p, int i)
 			worker_main(p->config, p->write_fd);
 		}
 		close_fd(p->read_fd);
-		if (i == p->nread + p->nwrite) {
+		if (slot_kind(p, i) == CHILD_CHECKPOINTER) {
 			close_fd(p->write_fd);
 			checkpointer_main(p->config, !p->writer);
 		}
@@ -430,6 +432,7 @@ int main(int argc, char **argv)
 	}
 	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
 	pool.nwrite = !write_where ? 0 : nwrite >= 0 ? nwrite : cfg.write_workers;
+	pool.checkpointer = !ld_is_conninfo(cfg.db);
 	/* A writer has something to serve: its own socket next to the
 	 * database, or the write socket. */
 	pool.writer = !cfg.writes_direct && (app_writer_socket(&cfg, sock) ||
@@ -471,7 +474,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	fputs(no_writer, stderr);
-	pool.n = pool.nread + pool.nwrite + 1 + pool.writer;
+	pool.n = pool.nread + pool.nwrite + pool.checkpointer + pool.writer;
 	pool.kids = xcalloc((size_t)pool.n, sizeof *pool.kids);
 	for (int i = 0; i < pool.n; i++)
 		spawn(&pool, i);

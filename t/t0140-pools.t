@@ -4,9 +4,11 @@
 # read socket. Stopping one pool's workers (SIGSTOP) stalls only its
 # requests. A worker closes each connection as soon as it has answered
 # (cgi/finish.h), also when it did not read the request's body: no
-# connection is left open and nginx sees no upstream error.
-import http.client, json, os, signal, time
-from harness import Stack, ok, is_, done, diag, promo, stopped, timed
+# connection is left open and nginx sees no upstream error. Behind the
+# write workers, a frozen writer makes them answer 503; on PostgreSQL,
+# where the writer has no socket of its own, there is none.
+import http.client, json, os, signal, subprocess, time
+from harness import BACKEND, Stack, ok, is_, done, diag, promo, stopped, timed
 
 P = "t-pools"
 s = Stack(workers=2, promos=[promo(P)], extra_config={"write_workers": 3})
@@ -81,6 +83,30 @@ is_(statuses, {200}, "440 requests whose bodies were not all read are answered")
 is_(open_fds(reads + writes), fds, "and the workers hold no more descriptors than before")
 log = open(os.path.join(s.dir, "nginx-error.log")).read()
 is_([l for l in log.splitlines() if "upstream" in l], [], "nginx logged no upstream error")
+
+if BACKEND == "pg":
+    # On PostgreSQL the writer's own socket (it sits beside a SQLite file)
+    # does not exist: with write workers there is no writer and no
+    # checkpointer, and the workers write themselves.
+    with open(os.path.join(s.dir, "fcgi.pid")) as f:
+        sup = f.read().strip()
+    names = subprocess.run(["pgrep", "-P", sup, "-l"], capture_output=True,
+                           text=True).stdout.split()[1::2]
+    is_(sorted(set(names) - {"luckydice-fcgi"}), [],
+        "no writer and no checkpointer beside the workers")
+    is_(len(names), 5, "just the 2 + 3 workers")
+    f1 = s.token("pg-w1")
+    is_([s.api("POST", P, "visit", token=f1).json for _ in range(2)],
+        [{"granted": True, "balance": 1}, {"granted": False, "balance": 1}],
+        "a write worker writes itself: granted once")
+    log = open(os.path.join(s.dir, "log", "fcgi.log")).read()
+    ok("the database is on a server, with no file to put a socket beside; the workers"
+       " write themselves" in log, "the supervisor says why there is no writer")
+    is_([l for l in log.splitlines() if not l.startswith("request ") and
+         ("writer" in l or "ended" in l or "checkpointer" in l)],
+        [], "and nothing else of a writer or a checkpointer, and no child ended")
+    ok("password" not in log and "postgresql:" not in log, "the log never shows the connection string")
+    done()
 
 # The writer frozen (SIGSTOP) behind write workers: a worker answers 503
 # after its timeout, and hangs up; the thawed writer does not run what
