@@ -514,6 +514,39 @@ class Stack:
             c.execute(sql, args)
             c.commit()
 
+    @contextlib.contextmanager
+    def pg_holding(self, sql, seconds=120):
+        """PostgreSQL: another connection's transaction runs sql (a LOCK
+        TABLE, a SELECT ... FOR UPDATE) and holds what it took for the with
+        block, at most seconds; then it is cancelled and rolled back.
+        Yields that connection's backend pid."""
+        name = "ld-test-holder-%d" % os.getpid()
+        p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg_dir(),
+                              "-U", "luckydice", "-d", self.pgdb],
+                             env=dict(os.environ, PGAPPNAME=name), stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p.stdin.write("BEGIN;\n%s;\nSELECT pg_sleep(%d);\nROLLBACK;\n" % (sql, seconds))
+        p.stdin.close()
+        pid = None
+        try:
+            for _ in range(300):
+                pid = self.scalar("SELECT pid FROM pg_stat_activity WHERE application_name = ?"
+                                  " AND query LIKE 'SELECT pg_sleep%'", name)
+                if pid or p.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if not pid:
+                raise RuntimeError("the holding connection did not start: " + p.stderr.read())
+            yield pid
+        finally:
+            if pid:
+                self.scalar("SELECT pg_cancel_backend(?)", pid)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
     def scalar(self, sql, *args):
         rows = self.query(sql, *args)
         return rows[0][0] if rows else None

@@ -3,7 +3,7 @@
 # (listed, retried by the operator), 429 + Retry-After, a hang past the
 # timeout, a dropped connection, succeed-then-drop, a refused connection,
 # max_attempts -> dead; a revoked event is never sent.
-import json, os, sqlite3, time
+import json, os, time
 from harness import ok, is_, done, diag
 from dispatchlib import Receiver, stack_for, make_wins, dispatch, dispatch_until_done
 
@@ -135,8 +135,7 @@ is_(state(key(5))[0], "delivered", "and delivered once the service is reachable"
 
 # A revoked event (support tooling) is never sent.
 make_wins(s, P, ["e1"])
-with sqlite3.connect(os.path.join(s.dir, "luckydice.db")) as db:
-    db.execute("UPDATE outbox SET state = 'revoked' WHERE key = ?", (key(6),))
+s.execute("UPDATE outbox SET state = 'revoked' WHERE key = ?", key(6))
 dispatch(s)
 ok(key(6) not in rv.keys(), "a revoked event is never sent")
 is_(state(key(6))[:2], ("revoked", 0), "and stays revoked")

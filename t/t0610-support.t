@@ -39,10 +39,6 @@ def bal(uid="U"):
     return s.query("SELECT granted, spent, version FROM balances WHERE promo=? AND uid=?", P, uid)[0]
 
 
-def rw():
-    return sqlite3.connect(os.path.join(s.dir, "luckydice.db"), timeout=10)
-
-
 r = s.ctl("grant", P, "U", 3, "--reason", "lost dice, sorry", "--ticket", "SUP-1")
 ok(r.returncode == 0 and "granted 3 to 'U'" in r.stdout and "balance 4" in r.stdout,
    "grant prints what it did") or diag(r.stdout + r.stderr)
@@ -80,11 +76,11 @@ is_(bal(), (7, 0, 4), "and changes nothing")
 is_(s.scalar("SELECT sum(amount) FROM grants WHERE promo=? AND uid='U'", P), 7,
     "the balance is still the sum of the grants (a revoke is a negative grant)")
 try:
-    with rw() as c:
-        c.execute("UPDATE balances SET spent = granted + 1 WHERE promo=? AND uid='U'", (P,))
+    s.execute("UPDATE balances SET spent = granted + 1 WHERE promo=? AND uid='U'", P)
     ok(False, "the schema refuses a balance below zero")
-except sqlite3.IntegrityError as e:
-    ok("CHECK" in str(e), "the schema refuses a balance below zero (CHECK granted >= spent)")
+except (sqlite3.IntegrityError, RuntimeError) as e:
+    ok("CHECK constraint failed" in str(e) or 'violates check constraint "balances_check"' in str(e),
+       "the schema refuses a balance below zero (CHECK granted >= spent)") or diag(str(e))
 
 before = s.dump()
 for args, desc in [((P, "U", 0), "N = 0"), ((P, "U", "abc"), "N not a number"),
@@ -127,18 +123,13 @@ out = s.ctl("user", "show", P, "U").stdout
 ok(re.search(r"reward\.issue\s+revoked.*revoked by ticket REV-R1", out), "user show shows the revoked reward")
 r = s.ctl("revoke-reward", P, 99999, "--reason", "x", "--ticket", "REV-R2", check=False)
 ok(r.returncode == 1 and "no draw 99999" in r.stderr, "an unknown draw is refused")
-with rw() as c:
-    c.execute("UPDATE outbox SET lease_until=? WHERE key=?",
-              (2 ** 50, s.event_key(P, d2)))
+s.execute("UPDATE outbox SET lease_until=? WHERE key=?", 2 ** 50, s.event_key(P, d2))
 r = s.ctl("revoke-reward", P, d2, "--reason", "x", "--ticket", "REV-R3", check=False)
 ok(r.returncode == 1 and "being sent right now" in r.stderr, "a reward under a dispatcher lease is not revoked")
-with rw() as c:
-    c.execute("UPDATE outbox SET lease_until=0, state='delivered' WHERE key=?",
-              (s.event_key(P, d2),))
+s.execute("UPDATE outbox SET lease_until=0, state='delivered' WHERE key=?", s.event_key(P, d2))
 r = s.ctl("revoke-reward", P, d2, "--reason", "x", "--ticket", "REV-R3", check=False)
 ok(r.returncode == 1 and "delivered" in r.stderr, "a delivered reward cannot be revoked")
-with rw() as c:
-    c.execute("UPDATE outbox SET state='pending' WHERE key=?", (s.event_key(P, d2),))
+s.execute("UPDATE outbox SET state='pending' WHERE key=?", s.event_key(P, d2))
 
 # The dispatcher only claims pending rows: it delivers the reward that
 # was not revoked, and never sends the revoked one or its notification.
