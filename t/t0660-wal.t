@@ -10,7 +10,9 @@
 # size does not reach). With the checkpointer stopped and no writer to do it,
 # the WAL keeps every frame written: that is what each case is held to.
 import concurrent.futures, contextlib, os, re, subprocess
-from harness import Stack, ok, is_, done, diag, promo, SRC
+from harness import Stack, ok, is_, done, diag, promo, sqlite_only, SRC
+
+sqlite_only("the WAL and the checkpointer are SQLite's; PostgreSQL keeps its own")
 
 P = "t-wal"
 N = 1500  # visits of fresh users per stack, 8 at a time
