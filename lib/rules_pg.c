@@ -13,12 +13,15 @@
  *
  * Concurrency: every statement a function runs is atomic on its own (a
  * conditional update, an upsert, an insert under a unique index), so two
- * hosts writing at once never both pass a check that only one may: the
- * second waits for the first's row and then sees it, or fails on the
- * unique index and is run again by the caller (the writer reruns its
- * batch), when it then refuses or replays. The per-client claim cap,
- * a count, is taken under a lock on (promotion, client, day); the stock
- * rows of a day are locked in one order.
+ * connections writing at once (hosts, or write workers) never both pass a
+ * check that only one may: the second waits for the first's row and then
+ * sees it. A user's draws take the user's balance row first, and one
+ * invitee's claims a lock of their own, so that the second of two at
+ * once finds the first's draw or invite and replays or refuses, as on
+ * SQLite, instead of failing on the unique index (whose last line it
+ * stays). The per-client claim cap, a count, is taken under a lock on
+ * (promotion, client, day); the stock rows of a day are locked in one
+ * order.
  */
 #include <stdio.h>
 #include <string.h>

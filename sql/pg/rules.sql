@@ -54,6 +54,10 @@ DECLARE
 BEGIN
 	o_outcome := 'ok'; o_granted := false; o_visit_granted := false;
 	o_inviter_granted := false;
+	-- One invitee's claims on several connections at once run in turn,
+	-- and the second sees the first's invite (each statement sees what
+	-- committed before it): 'already_credited', not a unique violation.
+	PERFORM pg_advisory_xact_lock(hashtextextended('claim/' || p_promo || '/' || p_uid, 0));
 	SELECT c.uid INTO o_inviter FROM invite_codes c WHERE c.code = p_code AND c.promo = p_promo;
 	IF NOT FOUND THEN
 		o_outcome := 'unknown_code';
@@ -154,6 +158,12 @@ DECLARE
 	prize_json text;
 BEGIN
 	o_outcome := 'ok'; o_replay := false;
+	-- A user's draws on several connections at once take the balance row
+	-- first and run in turn: the second of one request_id then finds the
+	-- first's draw and replays it (each statement sees what committed
+	-- before it), instead of spending a second dice or failing on the
+	-- unique index.
+	PERFORM 1 FROM balances b WHERE b.promo = p_promo AND b.uid = p_uid FOR UPDATE;
 	SELECT d.id, d.created_at, d.rand, d.prize INTO o_id, o_at_ms, o_rand, o_prize
 	FROM draws d WHERE d.promo = p_promo AND d.uid = p_uid AND d.request_id = p_request_id;
 	IF FOUND THEN
