@@ -15,7 +15,7 @@
 
 struct ledger {
 	struct db *db;
-	char *path;
+	char *path; /* the "db" as messages show it (ld_db_shown) */
 	/* promotion registry */
 	struct buf promos;         /* struct promo *, sorted by id */
 	int64_t promos_checked_ms; /* last look at the table */
@@ -47,7 +47,7 @@ enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
 	l = xcalloc(1, sizeof *l);
 	l->db = db;
 	buf_init(&l->promos, LEDGER_PROMOS_MAX * sizeof(struct promo *));
-	l->path = xstrdup(path);
+	l->path = ld_db_shown(path);
 	*out = l;
 	return LD_OK;
 }
