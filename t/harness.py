@@ -46,6 +46,15 @@ def pg_dir():
     if given:
         _pg_dir = given
         return _pg_dir
+    _pg_dir = pg_cluster()
+    return _pg_dir
+
+
+def pg_cluster():
+    """A PostgreSQL cluster of the caller's own, started now in a new
+    temporary directory (script/pgcluster) and stopped at exit: its
+    socket directory. A test that stops or restarts the server uses
+    one, not the cluster other tests share."""
     d = tempfile.mkdtemp(prefix="ld-pg-")
     r = subprocess.run([os.path.join(SRC, "script", "pgcluster"), "start", d],
                        capture_output=True, text=True, timeout=120)
@@ -55,12 +64,11 @@ def pg_dir():
                                              "stop", d, "--immediate"],
                                             capture_output=True, timeout=60),
                              shutil.rmtree(d, ignore_errors=True)))
-    _pg_dir = d
     return d
 
 
-def pg_url(dbname):
-    return "postgresql:///%s?host=%s&port=5432&user=luckydice" % (dbname, pg_dir())
+def pg_url(dbname, host=None):
+    return "postgresql:///%s?host=%s&port=5432&user=luckydice" % (dbname, host or pg_dir())
 
 
 def sql_literal(v):
@@ -89,13 +97,14 @@ def sql_bind(sql, args):
     return "".join(out)
 
 
-def psql(dbname, sql, rows=False):
-    """Runs sql in database dbname; with rows, returns its rows as tuples
-    (JSON types: numbers as int, NULL as None)."""
+def psql(dbname, sql, rows=False, host=None):
+    """Runs sql in database dbname (of the cluster at host, else the
+    test cluster); with rows, returns its rows as tuples (JSON types:
+    numbers as int, NULL as None)."""
     if rows:
         sql = "SELECT row_to_json(q) FROM (%s) AS q" % sql.rstrip().rstrip(";")
     r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-h", pg_dir(), "-U", "luckydice", "-d", dbname, "-c", sql],
+                        "-h", host or pg_dir(), "-U", "luckydice", "-d", dbname, "-c", sql],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError("psql: %s: %s" % (sql[:200], r.stderr.strip()))
@@ -288,17 +297,20 @@ class Stack:
     """One running stack in its own temporary directory."""
 
     def __init__(self, redis=True, rate_limit=False, workers=2, balance_read="ledger",
-                 promos=(), extra_config=None, stack_args=(), port=None):
+                 promos=(), extra_config=None, stack_args=(), port=None, pg_host=None):
         """stack_args: more options for script/stack start (--token-links,
         --trust-device-id, --frame-ancestors SOURCES); port: the port to
-        use instead of a free one picked here."""
+        use instead of a free one picked here; pg_host: on PostgreSQL,
+        the socket directory of the cluster to use (pg_cluster()) instead
+        of the test cluster."""
         self.dir = tempfile.mkdtemp(prefix="ld-test-")
         self.port = port or free_port()
-        self.pgdb = None
+        self.pgdb = self.pghost = None
         if BACKEND == "pg":
+            self.pghost = pg_host or pg_dir()
             self.pgdb = "ld_" + os.path.basename(self.dir).replace("ld-test-", "").lower()
             self.pgdb = re.sub(r"[^a-z0-9_]", "_", self.pgdb)
-            psql("postgres", "CREATE DATABASE %s" % self.pgdb)
+            psql("postgres", "CREATE DATABASE %s" % self.pgdb, host=self.pghost)
         self.config = os.path.join(self.dir, "luckydice.json")
         self.env = dict(os.environ, LUCKYDICE_CONFIG=self.config)
         self._write_config(redis, workers, balance_read, extra_config or {})
@@ -389,7 +401,7 @@ class Stack:
 
     def _write_config(self, redis, workers, balance_read, extra):
         cfg = {
-            "db": pg_url(self.pgdb) if self.pgdb else "luckydice.db",
+            "db": pg_url(self.pgdb, self.pghost) if self.pgdb else "luckydice.db",
             "redis": "./redis.sock" if redis else None,
             "token_secret_file": "token.secret",
             "signing_secret_file": "signing.secret",
@@ -413,7 +425,8 @@ class Stack:
         self._check_sanitizers()
         if self.pgdb and not os.environ.get("LD_KEEP_TMP"):
             try:
-                psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pgdb)
+                psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pgdb,
+                     host=self.pghost)
             except RuntimeError as e:
                 diag(str(e))
         if os.environ.get("LD_KEEP_TMP"):
@@ -500,7 +513,7 @@ class Stack:
     def query(self, sql, *args):
         """Rows of sql (? for each argument) on the ledger, either engine."""
         if self.pgdb:
-            return psql(self.pgdb, sql_bind(sql, args), rows=True)
+            return psql(self.pgdb, sql_bind(sql, args), rows=True, host=self.pghost)
         with self.db() as c:
             return c.execute(sql, args).fetchall()
 
@@ -508,7 +521,7 @@ class Stack:
         """Runs a statement that changes the ledger behind the service's
         back (a test's own setup), either engine."""
         if self.pgdb:
-            return psql(self.pgdb, sql_bind(sql, args))
+            return psql(self.pgdb, sql_bind(sql, args), host=self.pghost)
         with contextlib.closing(sqlite3.connect(os.path.join(self.dir, "luckydice.db"),
                                                 timeout=10)) as c:
             c.execute(sql, args)
@@ -521,7 +534,7 @@ class Stack:
         block, at most seconds; then it is cancelled and rolled back.
         Yields that connection's backend pid."""
         name = "ld-test-holder-%d" % os.getpid()
-        p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg_dir(),
+        p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.pghost,
                               "-U", "luckydice", "-d", self.pgdb],
                              env=dict(os.environ, PGAPPNAME=name), stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
