@@ -97,10 +97,10 @@ def sql_bind(sql, args):
     return "".join(out)
 
 
-def psql(dbname, sql, rows=False, host=None):
+def psql(dbname, sql, rows=False, host=None, value=False):
     """Runs sql in database dbname (of the cluster at host, else the
     test cluster); with rows, returns its rows as tuples (JSON types:
-    numbers as int, NULL as None)."""
+    numbers as int, NULL as None); with value, what it printed."""
     if rows:
         sql = "SELECT row_to_json(q) FROM (%s) AS q" % sql.rstrip().rstrip(";")
     r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
@@ -108,6 +108,8 @@ def psql(dbname, sql, rows=False, host=None):
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError("psql: %s: %s" % (sql[:200], r.stderr.strip()))
+    if value:
+        return r.stdout.strip()
     if not rows:
         return None
     return [tuple(v for _, v in json.loads(line, object_pairs_hook=list))
@@ -567,10 +569,21 @@ class Stack:
     def dump(self, tables=("balances", "grants", "invites", "invite_codes", "draws",
                            "stock", "outbox", "promotions")):
         """The ledger's rows as one text, to compare before and after."""
+        if self.pgdb:
+            # one psql for all the tables: every row as a JSON object (in
+            # its columns' order), each table's rows in a JSON array
+            sql = "SELECT json_build_array(%s)" % ", ".join(
+                "(SELECT coalesce(json_agg(q ORDER BY q), '[]') FROM %s AS q)" % t
+                for t in tables)
+            got = json.loads(psql(self.pgdb, sql, host=self.pghost, value=True),
+                             object_pairs_hook=list)
+            by_table = [[tuple(v for _, v in r) for r in rs] for rs in got]
+        else:
+            by_table = [self.query("SELECT * FROM %s ORDER BY 1, 2" % t) for t in tables]
         out = []
-        for t in tables:
+        for t, rows in zip(tables, by_table):
             out.append("-- " + t)
-            out.extend(repr(r) for r in self.query("SELECT * FROM %s ORDER BY 1, 2" % t))
+            out.extend(repr(r) for r in rows)
         return "\n".join(out)
 
     def ledger_id(self):
