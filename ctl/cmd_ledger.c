@@ -198,12 +198,14 @@ static int ledger_show(struct ctl *c, const struct ctl_call *call)
 					    "renewed_because" };
 	struct ledger *l = ctl_ledger(c);
 	struct json_object *o = json_object_new_object();
-	char v[4200];
+	char v[4200], *shown;
 	int schema, found;
 
 	if (db_schema_version(ledger_db(l), &schema) != LD_OK)
 		ctl_die("%s", ledger_errmsg(l));
-	json_object_object_add(o, "database", json_object_new_string(c->cfg.db));
+	shown = ld_db_shown(c->cfg.db); /* a connection string's password never */
+	json_object_object_add(o, "database", json_object_new_string(shown));
+	free(shown);
 	json_object_object_add(o, "engine", json_object_new_string(
 		db_engine(ledger_db(l)) == DB_PG ? "postgresql" : "sqlite"));
 	json_object_object_add(o, "schema_version", json_object_new_int(schema));
