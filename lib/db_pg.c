@@ -832,6 +832,11 @@ static enum ld_err pg_pipe_end(struct db *db)
 			e = fail(p, NULL, "cannot end the pipeline");
 		drop_connection(p);
 	}
+	/* A statement that failed left the explicit transaction aborted (its
+	 * COMMIT was skipped): end it here, or every later BEGIN on this
+	 * connection fails ("current transaction is aborted"). */
+	if (p->conn && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+		rollback_tx(p);
 	if (!p->conn && e == LD_OK)
 		e = db_error(db, LD_ERR_BUSY, "the connection to the database was lost");
 	p->piping = 0;
