@@ -25,8 +25,9 @@
 
 /* The rule for children that keep failing to start: that many start
  * failures of one kind within that many seconds, and the supervisor
- * gives up. A child that failed to start is started again after
- * RETRY_MS. */
+ * gives up. A child that failed to start is started again at once when
+ * it is the first of its kind to fail within those seconds (a child
+ * killed while starting), after RETRY_MS when it is not. */
 #define GIVE_UP_FAILURES 5
 #define GIVE_UP_SECONDS 30
 #define RETRY_MS 1000
@@ -64,8 +65,9 @@ static const char help_text[] =
 "  -h, --help                     print this help and exit\n"
 "  --version                      print the version and exit\n"
 "\n"
-"restarts: a child that ends is started again at once; one that ends before\n"
-"it is ready (before it has opened its database and all it needs) after a\n"
+"restarts: a child that ends is started again at once. One that ends before\n"
+"it is ready (before it has opened its database and all it needs) is too when\n"
+"it is the first of its kind to do so within " STR(GIVE_UP_SECONDS) " seconds, else after a\n"
 "second. When children of one kind (the workers, the writer, the checkpointer)\n"
 "fail to start " STR(GIVE_UP_FAILURES) " times within " STR(GIVE_UP_SECONDS) " seconds, luckydice-fcgi gives up: it stops\n"
 "all its children and exits 1, saying why the last one could not start. The\n"
@@ -201,6 +203,15 @@ static void read_notes(struct pool *p, int fd)
 	}
 }
 
+/* 1 when a child of kind failed to start within GIVE_UP_SECONDS of now. */
+static int failed_lately(const struct pool *p, enum child_kind kind, int64_t now)
+{
+	const struct failures *f = &p->failed[kind];
+	int last = (f->next + GIVE_UP_FAILURES - 1) % GIVE_UP_FAILURES;
+
+	return f->count > 0 && now - f->at[last] <= GIVE_UP_SECONDS * 1000000LL;
+}
+
 /* Counts a start failure of kind at now; 1 when it makes
  * GIVE_UP_FAILURES within GIVE_UP_SECONDS. */
 static int failed_to_start(struct pool *p, enum child_kind kind, int64_t now)
@@ -232,12 +243,14 @@ static int ended(struct pool *p, int i, int status, char *why, size_t n)
 		 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	k->pid = 0;
 	if (!k->ready) { /* a start failure */
+		int again = failed_lately(p, slot_kind(p, i), now);
+
 		snprintf(why, n, "%s", k->why[0] ? k->why : how);
 		if (failed_to_start(p, slot_kind(p, i), now))
 			return -1;
-		fprintf(stderr, "luckydice-fcgi: %s %d could not start (%s), trying again in"
-			" a second\n", slot_name(p, i), (int)pid, how);
-		k->start_at = now + RETRY_MS * 1000;
+		fprintf(stderr, "luckydice-fcgi: %s %d could not start (%s), trying again%s\n",
+			slot_name(p, i), (int)pid, how, again ? " in a second" : "");
+		k->start_at = again ? now + RETRY_MS * 1000 : now;
 		return 0;
 	}
 	if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
