@@ -18,8 +18,8 @@
  * answers. */
 static void fail_msg(struct ctx *c, enum ld_err e, const char *msg)
 {
-	fprintf(stderr, "error: path=%s user=%s promo=%s: %s: %s\n", c->req->path,
-		c->uid[0] ? c->uid : "-", c->promo ? c->promo->id : "-", ld_strerror(e), msg);
+	ld_log(LOG_ERR, "error: path=%s user=%s promo=%s: %s: %s", c->req->path,
+	       c->uid[0] ? c->uid : "-", c->promo ? c->promo->id : "-", ld_strerror(e), msg);
 	if (e == LD_ERR_BUSY)
 		http_error(c->req, 503, "unavailable", "the service is busy, try again");
 	else

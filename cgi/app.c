@@ -24,8 +24,10 @@ void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n)
 int app_load(struct app *app, const char *config, char *err, size_t errlen)
 {
 	memset(app, 0, sizeof *app);
-	if (config_load(config, &app->cfg, err, errlen) != LD_OK ||
-	    token_keys_load(&app->cfg, &app->key, err, errlen) != LD_OK)
+	if (config_load(config, &app->cfg, err, errlen) != LD_OK)
+		return -1;
+	ld_log_set_level(app->cfg.log_level);
+	if (token_keys_load(&app->cfg, &app->key, err, errlen) != LD_OK)
 		return -1;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "http.h"
 #include "ledger.h"
+#include "log.h"
 #include "promo.h"
 #include "rules.h"
 #include "token.h"

@@ -36,6 +36,7 @@ void checkpointer_main(const char *config, int writerless)
 	child_start(CHILD_CHECKPOINTER);
 	if (config_load(config, &cfg, err, sizeof err) != LD_OK)
 		child_fail("%s", err);
+	ld_log_set_level(cfg.log_level);
 	/* A restart holds new writers back while it waits for readers: never
 	 * for more than 20 ms, whatever the workers' busy timeout. */
 	lo.busy_timeout_ms = 20;
@@ -44,8 +45,8 @@ void checkpointer_main(const char *config, int writerless)
 		child_fail("%s", err);
 	child_ready();
 	if (writerless)
-		fprintf(stderr, "checkpointer: no writer process; it starts the WAL over"
-			" itself, ten times a second\n");
+		ld_log(LOG_NOTICE, "checkpointer: no writer process; it starts the WAL over"
+		       " itself, ten times a second");
 	int64_t last_restart_us = 0;
 	int last_frames = -1;
 	while (!child_stopping) {
@@ -63,8 +64,8 @@ void checkpointer_main(const char *config, int writerless)
 			last_restart_us = ld_mono_us();
 			e = ledger_checkpoint(l, 1, NULL);
 		}
-		if (e != LD_OK && e != LD_ERR_BUSY && cfg.log_level >= 1)
-			fprintf(stderr, "checkpointer: %s\n", ledger_errmsg(l));
+		if (e != LD_OK && e != LD_ERR_BUSY)
+			ld_log(LOG_WARNING, "checkpointer: %s", ledger_errmsg(l));
 		child_busy = 0;
 		/* Near the writer's start-over: more often, less left. */
 		int near = !writerless && frames >= cfg.wal_restart_frames / 10 * 9;

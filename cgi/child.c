@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "log.h"
 
 const char *const child_kind_names[CHILD_KINDS] = { "worker", "writer", "checkpointer" };
 
@@ -99,7 +100,7 @@ void child_fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(n.why, sizeof n.why, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: cannot start: %s\n", child_kind_names[my_kind], n.why);
+	ld_log(LOG_ERR, "%s: cannot start: %s", child_kind_names[my_kind], n.why);
 	note(&n);
 	_exit(4);
 }

@@ -2,7 +2,8 @@
  * routes.c - the route table and the one dispatch: match method and
  * path, refuse what another site's page could make a browser send (403
  * cross_site_request, 415 unsupported_media_type), check the token and
- * the promotion, call the handler, log a line.
+ * the promotion, call the handler, count the request and log it when it
+ * is worth a line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -187,20 +188,57 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 	return rt->write(c, q) == 0;
 }
 
+/* The 4xx a client meets in the normal course of things: a token that
+ * is missing or ran out, a promotion before or after its days. */
+static int routine_4xx(const struct http_req *req)
+{
+	return req->status == 401 ||
+	       (req->status == 403 && req->outcome &&
+		strcmp(req->outcome, rule_code(RULE_NOT_ACTIVE)) == 0);
+}
+
+/*
+ * The priority of a request's journal line, which it gets when the
+ * config's log_level lets that priority through. nginx's access log has
+ * every request, so only what is worth reading is logged by default:
+ * an error (5xx) at LOG_ERR; a slow request (log_slow_ms, 0: none) at
+ * LOG_WARNING; a refusal (any other 4xx: a claim or draw refused by a
+ * rule, a bad body, an unknown promotion) at LOG_NOTICE; and one routine
+ * request in log_sample (0: none) at LOG_INFO. Every other one is
+ * LOG_DEBUG, which only log_level "debug" shows.
+ */
+static int log_priority(const struct ctx *c, int64_t us)
+{
+	static uint64_t routine; /* this process's routine requests, for sampling */
+	const struct ld_config *cfg = &c->app->cfg;
+	int status = c->req->status;
+
+	if (status >= 500)
+		return LOG_ERR;
+	if (cfg->log_slow_ms > 0 && us >= (int64_t)cfg->log_slow_ms * 1000)
+		return LOG_WARNING;
+	if (status >= 400 && !routine_4xx(c->req))
+		return LOG_NOTICE;
+	if (cfg->log_sample > 0 && ++routine % (uint64_t)cfg->log_sample == 0)
+		return LOG_INFO;
+	return LOG_DEBUG;
+}
+
 void route_end(struct ctx *c)
 {
 	const struct route *rt = c->route >= 0 ? &routes[c->route] : NULL;
 	struct http_req *req = c->req;
 	int64_t us = ld_mono_us() - c->t0_us;
+	int prio;
 
 	counters_request(c->route, http_status_index(req->status), us);
 	if (c->app->cache)
 		counters_cache(cache_stats(c->app->cache));
-	if (c->app->cfg.log_level >= 2)
-		fprintf(stderr, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s\n",
-			rt ? rt->name : "none", req->status, c->uid[0] ? c->uid : "-",
-			c->promo ? c->promo->id : "-", (double)us / 1000.0,
-			req->outcome ? req->outcome : "-");
+	if (ld_log_enabled(prio = log_priority(c, us)))
+		ld_log(prio, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s",
+		       rt ? rt->name : "none", req->status, c->uid[0] ? c->uid : "-",
+		       c->promo ? c->promo->id : "-", (double)us / 1000.0,
+		       req->outcome ? req->outcome : "-");
 }
 
 void route_request(struct app *app, struct http_req *req)

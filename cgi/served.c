@@ -37,7 +37,7 @@
 static void writer_error(void *arg, const char *msg)
 {
 	(void)arg;
-	fprintf(stderr, "writer: %s\n", msg);
+	ld_log(LOG_WARNING, "writer: %s", msg);
 }
 
 /* Counts the writer's batches, and its Redis errors (cache: its cache,
@@ -65,7 +65,7 @@ static int listen_when_free(const char *path, int once, char *err, size_t errlen
 	while ((fd = writer_listen(path, err, errlen)) < 0 && errno == EADDRINUSE &&
 	       !child_stopping && !once) {
 		if (!told++)
-			fprintf(stderr, "writer: %s; waiting for it to stop\n", err);
+			ld_log(LOG_WARNING, "writer: %s; waiting for it to stop", err);
 		sleep(1);
 	}
 	return fd;
@@ -109,8 +109,8 @@ static void served_full(struct served *s)
 	s->full = 1;
 	int64_t now = ld_mono_us();
 	if (now - s->full_told_us >= 1000000) {
-		fprintf(stderr, "writer: all %d connection slots hold a connection;"
-			" new ones wait until nginx closes one\n", s->nslots);
+		ld_log(LOG_WARNING, "writer: all %d connection slots hold a connection;"
+		       " new ones wait until nginx closes one", s->nslots);
 		s->full_told_us = now;
 	}
 }
@@ -138,7 +138,7 @@ static void served_arm(struct served *s, struct slot *sl)
 		return;
 	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &ev) != 0 &&
 	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		fprintf(stderr, "writer: cannot watch a connection: %s\n", strerror(errno));
+		ld_log(LOG_ERR, "writer: cannot watch a connection: %s", strerror(errno));
 		sl->fcgi.keepConnection = 0; /* close it rather than lose it */
 		fcgi_finish(&sl->fcgi);
 	}
@@ -185,8 +185,8 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 				continue; /* that connection went away */
 			int64_t now = ld_mono_us();
 			if (now - s->told_us >= 1000000) {
-				fprintf(stderr, "writer: cannot accept a request: %s\n",
-					rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
+				ld_log(LOG_ERR, "writer: cannot accept a request: %s",
+				       rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
 				s->told_us = now;
 			}
 			usleep(10 * 1000);
@@ -276,9 +276,9 @@ void writer_main(const char *config, int fcgi_fd)
 		child_fail("%s", err);
 	/* Every write waits for this one process: it goes first for a CPU. */
 	if (cfg->writer_nice != 0 && setpriority(PRIO_PROCESS, 0, cfg->writer_nice) != 0)
-		fprintf(stderr, "writer: cannot take nice %d (%s: see LimitNICE in the"
-			" service unit); it runs at the usual priority\n", cfg->writer_nice,
-			strerror(errno));
+		ld_log(LOG_WARNING, "writer: cannot take nice %d (%s: see LimitNICE in the"
+		       " service unit); it runs at the usual priority", cfg->writer_nice,
+		       strerror(errno));
 	lo.busy_timeout_ms = cfg->busy_timeout_ms;
 	lo.synchronous_full = cfg->synchronous_full;
 	lo.own_checkpoints = 1;
@@ -293,14 +293,14 @@ void writer_main(const char *config, int fcgi_fd)
 		app_no_writer_socket(cfg, err, sizeof err);
 		if (fcgi_fd < 0)
 			child_fail("%s, and there is no write socket to serve", err);
-		fprintf(stderr, "writer: %s; it serves the write socket, and a worker"
-			" with a write runs it itself\n", err);
+		ld_log(LOG_WARNING, "writer: %s; it serves the write socket, and a worker"
+		       " with a write runs it itself", err);
 	} else if ((fd = listen_when_free(path, fcgi_fd >= 0, err, sizeof err)) < 0) {
 		if (child_stopping)
 			_exit(0);
 		if (fcgi_fd < 0)
 			child_fail("%s", err);
-		fprintf(stderr, "writer: %s\n", err);
+		ld_log(LOG_WARNING, "writer: %s", err);
 	}
 	wo.cache = cfg->redis ? cache_new(cfg->redis, cfg->redis_timeout_ms, lid) : NULL;
 	wo.cache_before_answer = cfg->balance_from_cache;
@@ -321,7 +321,7 @@ void writer_main(const char *config, int fcgi_fd)
 	child_busy = 1; /* SIGTERM: finish the batch in hand, then stop */
 	rc = 0;
 	if (writer_serve(fd, l, &wo, &child_stopping) != 0) {
-		fprintf(stderr, "writer: %s\n", ledger_errmsg(l));
+		ld_log(LOG_ERR, "writer: %s", ledger_errmsg(l));
 		rc = 4;
 	}
 	if (fd >= 0) {

@@ -82,9 +82,9 @@ static const char help_text[] =
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
-		"         [--write-socket PATH|HOST:PORT [--write-workers N]] [--config FILE]\n"
-		"       luckydice-fcgi --help | --version\n");
+	ld_log(LOG_ERR, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]");
+	ld_log(LOG_ERR, "         [--write-socket PATH|HOST:PORT [--write-workers N]] [--config FILE]");
+	ld_log(LOG_ERR, "       luckydice-fcgi --help | --version");
 	exit(2);
 }
 
@@ -171,8 +171,8 @@ static void spawn(struct pool *p, int i)
 	}
 	*k = (struct child){ .pid = pid > 0 ? pid : 0 };
 	if (pid < 0) {
-		fprintf(stderr, "luckydice-fcgi: cannot fork a %s: %s; trying again in a second\n",
-			slot_name(p, i), strerror(errno));
+		ld_log(LOG_ERR, "luckydice-fcgi: cannot fork a %s: %s; trying again in a second",
+		       slot_name(p, i), strerror(errno));
 		k->start_at = ld_mono_us() + RETRY_MS * 1000;
 	}
 }
@@ -248,14 +248,14 @@ static int ended(struct pool *p, int i, int status, char *why, size_t n)
 		snprintf(why, n, "%s", k->why[0] ? k->why : how);
 		if (failed_to_start(p, slot_kind(p, i), now))
 			return -1;
-		fprintf(stderr, "luckydice-fcgi: %s %d could not start (%s), trying again%s\n",
-			slot_name(p, i), (int)pid, how, again ? " in a second" : "");
+		ld_log(LOG_ERR, "luckydice-fcgi: %s %d could not start (%s), trying again%s",
+		       slot_name(p, i), (int)pid, how, again ? " in a second" : "");
 		k->start_at = again ? now + RETRY_MS * 1000 : now;
 		return 0;
 	}
 	if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
-		fprintf(stderr, "luckydice-fcgi: %s %d ended (%s), starting another\n",
-			slot_name(p, i), (int)pid, how);
+		ld_log(LOG_ERR, "luckydice-fcgi: %s %d ended (%s), starting another",
+		       slot_name(p, i), (int)pid, how);
 	/* could not open what it needs once running: do not spin */
 	k->start_at = WIFEXITED(status) && WEXITSTATUS(status) == 4 ? now + RETRY_MS * 1000 : now;
 	return 0;
@@ -312,10 +312,10 @@ static int supervise(struct pool *p, int notes)
 		for (int j = 0; j < ndead; j++) {
 			int i = slot_of(p, dead[j]);
 			if (i >= 0 && ended(p, i, status[j], why, sizeof why) != 0) {
-				fprintf(stderr, "luckydice-fcgi: giving up: the %s failed to start %d"
-					" times within %d s; the last time: %s\n",
-					child_kind_names[slot_kind(p, i)], GIVE_UP_FAILURES,
-					GIVE_UP_SECONDS, why);
+				ld_log(LOG_ERR, "luckydice-fcgi: giving up: the %s failed to start %d"
+				       " times within %d s; the last time: %s",
+				       child_kind_names[slot_kind(p, i)], GIVE_UP_FAILURES,
+				       GIVE_UP_SECONDS, why);
 				sd_notifyf(0, "STOPPING=1\nSTATUS=giving up: the %s cannot start: %s",
 					   child_kind_names[slot_kind(p, i)], why);
 				return 1;
@@ -358,8 +358,8 @@ static int arg_count(const char *flag, const char *arg, int min, int max)
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || v < min || v > max) {
-		fprintf(stderr, "fatal: %s wants a number from %d to %d, not '%s'\n", flag, min,
-			max, arg);
+		ld_log(LOG_ERR, "fatal: %s wants a number from %d to %d, not '%s'", flag, min,
+		       max, arg);
 		exit(2);
 	}
 	return (int)v;
@@ -373,7 +373,7 @@ static int open_socket(const char *where)
 	int fd = ld_listen(where, SOCK_STREAM, 0666, 1024, err, sizeof err);
 
 	if (fd < 0)
-		fprintf(stderr, "fatal: %s\n", err);
+		ld_log(LOG_ERR, "fatal: %s", err);
 	return fd;
 }
 
@@ -435,14 +435,15 @@ int main(int argc, char **argv)
 	if (!pool.config)
 		pool.config = config_default_path();
 	if (sodium_init() < 0) {
-		fprintf(stderr, "fatal: cannot initialise libsodium\n");
+		ld_log(LOG_ERR, "fatal: cannot initialise libsodium");
 		return 2;
 	}
 	/* Read the config once here to fail early with a clear message. */
 	if (config_load(pool.config, &cfg, err, sizeof err) != LD_OK) {
-		fprintf(stderr, "fatal: %s\n", err);
+		ld_log(LOG_ERR, "fatal: %s", err);
 		return 2;
 	}
+	ld_log_set_level(cfg.log_level);
 	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
 	pool.nwrite = !write_where ? 0 : nwrite >= 0 ? nwrite : cfg.write_workers;
 	pool.checkpointer = !ld_is_conninfo(cfg.db);
@@ -453,14 +454,14 @@ int main(int argc, char **argv)
 	if (!cfg.writes_direct && !pool.writer) { /* said once the sockets are open */
 		app_no_writer_socket(&cfg, err, sizeof err);
 		snprintf(no_writer, sizeof no_writer, "luckydice-fcgi: %s; the workers write"
-			 " themselves\n", err);
+			 " themselves", err);
 	}
 	config_release(&cfg);
 	if (write_where && pool.nwrite == 0 && !pool.writer) {
 		/* no writer to serve the write socket */
 		pool.nwrite = pool.nread;
-		fprintf(stderr, "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
-			" serve the write socket\n", pool.nwrite);
+		ld_log(LOG_INFO, "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
+		       " serve the write socket", pool.nwrite);
 	}
 	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
 		return 2;
@@ -478,27 +479,28 @@ int main(int argc, char **argv)
 	/* The shared counters and the children's notes exist before the
 	 * children, so all of them see the same. */
 	if (counters_init() != 0)
-		fprintf(stderr, "warning: cannot map the metrics counters: %s;"
-			" /metrics answers 503\n", strerror(errno));
+		ld_log(LOG_WARNING, "warning: cannot map the metrics counters: %s;"
+		       " /metrics answers 503", strerror(errno));
 	if ((notes = children_prepare()) < 0) {
-		fprintf(stderr, "fatal: cannot make a pipe: %s\n", strerror(errno));
+		ld_log(LOG_ERR, "fatal: cannot make a pipe: %s", strerror(errno));
 		unlink_socket(where);
 		unlink_socket(write_where);
 		return 2;
 	}
-	fputs(no_writer, stderr);
+	if (no_writer[0])
+		ld_log(LOG_WARNING, "%s", no_writer);
 	pool.n = pool.nread + pool.nwrite + pool.checkpointer + pool.writer;
 	pool.kids = xcalloc((size_t)pool.n, sizeof *pool.kids);
 	for (int i = 0; i < pool.n; i++)
 		spawn(&pool, i);
 	if (write_where && pool.nwrite == 0)
-		fprintf(stderr, "luckydice-fcgi: %d workers on %s, the writer on %s\n",
-			pool.nread, where, write_where);
+		ld_log(LOG_INFO, "luckydice-fcgi: %d workers on %s, the writer on %s",
+		       pool.nread, where, write_where);
 	else if (write_where)
-		fprintf(stderr, "luckydice-fcgi: %d workers on %s, %d write workers on %s\n",
-			pool.nread, where, pool.nwrite, write_where);
+		ld_log(LOG_INFO, "luckydice-fcgi: %d workers on %s, %d write workers on %s",
+		       pool.nread, where, pool.nwrite, write_where);
 	else
-		fprintf(stderr, "luckydice-fcgi: %d workers on %s\n", pool.nread, where);
+		ld_log(LOG_INFO, "luckydice-fcgi: %d workers on %s", pool.nread, where);
 
 	rc = supervise(&pool, notes);
 	for (int i = 0; i < pool.n; i++)

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "log.h"
 #include "db.h"
 #include "outbox.h"
 #include "send.h"
@@ -56,13 +57,13 @@ struct run {
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
+	char msg[LOG_LINE_MAX];
 	va_list ap;
 
-	fputs("luckydice-dispatch: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	ld_log(LOG_ERR, "luckydice-dispatch: %s", msg);
 	exit(2);
 }
 
@@ -130,7 +131,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("luckydice-dispatch (luckydice) %s\n", PACKAGE_VERSION); exit(0);
 		default:
-			fputs("(luckydice-dispatch --help for the options)\n", stderr);
+			ld_log(LOG_ERR, "(luckydice-dispatch --help for the options)");
 			exit(2);
 		}
 	}
@@ -300,6 +301,7 @@ static void open_all(struct run *r)
 
 	if (config_load(r->opt.config, &r->cfg, err, sizeof err) != LD_OK)
 		die("%s", err);
+	ld_log_set_level(r->cfg.log_level);
 	load_signing_key(r);
 	if (r->cfg.reward_url)
 		r->mask |= OUTBOX_REWARD;
@@ -380,9 +382,9 @@ int main(int argc, char **argv)
 		putchar('\n');
 	}
 	if (r.stale > 0)
-		fprintf(stderr, "luckydice-dispatch: %lld outcomes not recorded: the lease"
-			" had passed to another run (those events are sent again)\n",
-			(long long)r.stale);
+		ld_log(LOG_WARNING, "luckydice-dispatch: %lld outcomes not recorded: the lease"
+		       " had passed to another run (those events are sent again)",
+		       (long long)r.stale);
 	close_all(&r);
 	curl_global_cleanup();
 	return failed ? 1 : 0;

@@ -35,8 +35,8 @@ static int opt_index(const struct ctl_call *call, const char *name)
 	for (int i = 0; i < nopts(call->cmd); i++)
 		if (strcmp(call->cmd->opts[i].name, name) == 0)
 			return i;
-	fprintf(stderr, "luckydicectl: internal error: '%s' has no option --%s\n",
-		call->cmd->group, name);
+	ld_log(LOG_ERR, "luckydicectl: internal error: '%s' has no option --%s",
+	       call->cmd->group, name);
 	abort();
 }
 
@@ -89,16 +89,23 @@ void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f)
 
 void ctl_usage_error(const struct ctl_call *call, const char *fmt, ...)
 {
+	char msg[LOG_LINE_MAX], *synopsis = NULL;
+	size_t len = 0;
 	va_list ap;
+	FILE *f;
 
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputs("\nusage: ", stderr);
-	ctl_synopsis(call->cmd, stderr);
-	fprintf(stderr, "\n(luckydicectl %s%s%s --help for more)\n", call->cmd->group,
-		call->cmd->name ? " " : "", call->cmd->name ? call->cmd->name : "");
+	ld_log(LOG_ERR, "error: %s", msg);
+	if ((f = open_memstream(&synopsis, &len))) {
+		ctl_synopsis(call->cmd, f);
+		if (fclose(f) == 0)
+			ld_log(LOG_ERR, "usage: %s", synopsis);
+		free(synopsis);
+	}
+	ld_log(LOG_ERR, "(luckydicectl %s%s%s --help for more)", call->cmd->group,
+	       call->cmd->name ? " " : "", call->cmd->name ? call->cmd->name : "");
 	exit(CTL_EXIT_USAGE);
 }
 

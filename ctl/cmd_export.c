@@ -23,7 +23,7 @@ static int winners_run(struct ctl *c, const struct ctl_call *call)
 		fputs("\xEF\xBB\xBF", stdout);
 	switch (export_winners(ctl_ledger(c), p, day, stdout, &rows)) {
 	case LD_OK:
-		fprintf(stderr, "%lld winners\n", (long long)rows);
+		ld_log(LOG_INFO, "%lld winners", (long long)rows);
 		return 0;
 	default:
 		ctl_die("%s", ledger_errmsg(c->ledger));

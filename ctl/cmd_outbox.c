@@ -88,10 +88,10 @@ static int list_run(struct ctl *c, const struct ctl_call *call)
 		       r->last_error ? r->last_error : last);
 	}
 	if (shown < n)
-		fprintf(stderr, "the first %zu events; there are more (--limit N, or --limit 0"
-			" for all)\n", shown);
+		ld_log(LOG_INFO, "the first %zu events; there are more (--limit N, or --limit 0"
+		       " for all)", shown);
 	else
-		fprintf(stderr, "%zu event%s\n", n, n == 1 ? "" : "s");
+		ld_log(LOG_INFO, "%zu event%s", n, n == 1 ? "" : "s");
 	outbox_rows_free(rows, n);
 	return 0;
 }
@@ -120,7 +120,7 @@ static int retry_run(struct ctl *c, const struct ctl_call *call)
 	if (e != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
 	if (id > 0 && changed == 0) {
-		fprintf(stderr, "outbox event %lld is not dead: nothing to retry\n", (long long)id);
+		ld_log(LOG_ERR, "outbox event %lld is not dead: nothing to retry", (long long)id);
 		return CTL_EXIT_PROBLEM;
 	}
 	printf("%lld event%s pending again\n", (long long)changed, changed == 1 ? "" : "s");

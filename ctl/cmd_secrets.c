@@ -40,12 +40,12 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 	if (!force) {
 		for (int i = 0; i < n; i++)
 			if (access(files[i], F_OK) == 0) {
-				fprintf(stderr, "error: secret file '%s' exists\n", files[i]);
+				ld_log(LOG_ERR, "error: secret file '%s' exists", files[i]);
 				exists = 1;
 			}
 		if (exists) {
-			fprintf(stderr, "nothing written (--force replaces them: every token signed"
-				" with the old one stops working)\n");
+			ld_log(LOG_ERR, "nothing written (--force replaces them: every token signed"
+			       " with the old one stops working)");
 			return CTL_EXIT_PROBLEM;
 		}
 	}

@@ -48,9 +48,9 @@ static void publish(struct ctl *c, const char *promo, const char *uid,
 	if (!cache)
 		return;
 	if (cache_put(cache, promo, uid, b->version, BALANCE(*b), NULL) != LD_OK)
-		fprintf(stderr, "warning: %s: the cache of '%s' was not updated"
-			" (it refills from the ledger; 'luckydicectl cache rebuild %s' fixes it now)\n",
-			cache_errmsg(cache), uid, promo);
+		ld_log(LOG_WARNING, "warning: %s: the cache of '%s' was not updated"
+		       " (it refills from the ledger; 'luckydicectl cache rebuild %s' fixes it now)",
+		       cache_errmsg(cache), uid, promo);
 	cache_free(cache);
 }
 
@@ -94,10 +94,10 @@ static int grant_or_revoke(struct ctl *c, int revoke, const struct ctl_call *cal
 		       (long long)(r.amount < 0 ? -r.amount : r.amount), r.uid);
 		return 0;
 	case SUPPORT_BELOW_ZERO:
-		fprintf(stderr, "error: cannot revoke %lld from '%s': the balance is %lld"
-			" (granted %lld, spent %lld) and never goes below zero\n",
-			(long long)n, uid, (long long)BALANCE(r.bal),
-			(long long)r.bal.granted, (long long)r.bal.spent);
+		ld_log(LOG_ERR, "error: cannot revoke %lld from '%s': the balance is %lld"
+		       " (granted %lld, spent %lld) and never goes below zero",
+		       (long long)n, uid, (long long)BALANCE(r.bal),
+		       (long long)r.bal.granted, (long long)r.bal.spent);
 		return CTL_EXIT_PROBLEM;
 	default:
 		ctl_die("unexpected outcome %d", (int)o);
@@ -144,18 +144,18 @@ static int revoke_reward(struct ctl *c, const struct promo *p, const char *draw,
 		printf("the reward of draw %lld was already revoked; nothing changed\n", id);
 		return 0;
 	case SUPPORT_NO_DRAW:
-		fprintf(stderr, "error: no draw %lld in promotion '%s'\n", id, p->id);
+		ld_log(LOG_ERR, "error: no draw %lld in promotion '%s'", id, p->id);
 		return 1;
 	case SUPPORT_NO_REWARD:
-		fprintf(stderr, "error: draw %lld of '%s' won nothing: no reward to revoke\n", id, r.uid);
+		ld_log(LOG_ERR, "error: draw %lld of '%s' won nothing: no reward to revoke", id, r.uid);
 		return 1;
 	case SUPPORT_DELIVERED:
-		fprintf(stderr, "error: cannot revoke the reward of draw %lld: it was delivered"
-			" to the reward service already (take it back there)\n", id);
+		ld_log(LOG_ERR, "error: cannot revoke the reward of draw %lld: it was delivered"
+		       " to the reward service already (take it back there)", id);
 		return 1;
 	case SUPPORT_IN_FLIGHT:
-		fprintf(stderr, "error: the reward of draw %lld is being sent right now;"
-			" try again in a minute\n", id);
+		ld_log(LOG_ERR, "error: the reward of draw %lld is being sent right now;"
+		       " try again in a minute", id);
 		return 1;
 	default:
 		ctl_die("unexpected outcome %d", (int)o);

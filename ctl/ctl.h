@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "log.h"
 #include "ledger.h"
 #include "cache.h"
 

@@ -26,13 +26,13 @@ static const struct ctl_cmd *const tables[] = {
 
 void ctl_die(const char *fmt, ...)
 {
+	char msg[LOG_LINE_MAX];
 	va_list ap;
 
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	ld_log(LOG_ERR, "error: %s", msg);
 	exit(CTL_EXIT_USAGE);
 }
 
@@ -228,11 +228,11 @@ int main(int argc, char **argv)
 			printf("luckydicectl (luckydice) %s\n", PACKAGE_VERSION);
 			return 0;
 		case ':':
-			fprintf(stderr, "error: option '%s' needs an argument\n", argv[optind - 1]);
+			ld_log(LOG_ERR, "error: option '%s' needs an argument", argv[optind - 1]);
 			return CTL_EXIT_USAGE;
 		default:
-			fprintf(stderr, "error: unknown option '%s' (see 'luckydicectl --help')\n",
-				argv[optind - 1]);
+			ld_log(LOG_ERR, "error: unknown option '%s' (see 'luckydicectl --help')",
+			       argv[optind - 1]);
 			return CTL_EXIT_USAGE;
 		}
 	}
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 		}
 		if (!name || name[0] == '-' || !(cmd = find_cmd(group, name))) {
 			if (name)
-				fprintf(stderr, "error: unknown command '%s %s'\n", group, name);
+				ld_log(LOG_ERR, "error: unknown command '%s %s'", group, name);
 			group_help(group, stderr);
 			return CTL_EXIT_USAGE;
 		}

@@ -82,6 +82,8 @@ static const struct ckey keys[] = {
 	{ "log_level", C_ENUM, 0, OFF(log_level), 0, 0, 2, NULL,
 	  { "error", "warn", "info", "debug", NULL } },
 	{ "retention_days", C_INT, 0, OFF(retention_days), 1, 3650, 90, NULL, { NULL } },
+	{ "log_slow_ms", C_INT, 0, OFF(log_slow_ms), 0, 600000, 100, NULL, { NULL } },
+	{ "log_sample", C_INT, 0, OFF(log_sample), 0, 1000000000, 0, NULL, { NULL } },
 	{ "dispatch", C_DISPATCH, 0, 0, 0, 0, 0, NULL, { NULL } },
 };
 

@@ -54,6 +54,10 @@ struct ld_config {
 	int log_level;           /* 0 error, 1 warn, 2 info (default), 3 debug */
 	int retention_days;      /* client identifiers older than this are made
 				  * pseudonyms by 'luckydicectl purge' (90) */
+	int log_slow_ms;         /* a request that took this long is logged, as a
+				  * warning (100; 0: none is slow) */
+	int log_sample;          /* one routine request in this many is logged
+				  * (0, the default: none) */
 	struct ld_dispatch_config dispatch;
 };
 

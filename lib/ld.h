@@ -17,7 +17,8 @@
  *
  * Out of memory: the x* wrappers call ld_oom(), which each program sets
  * once. Batch programs print and exit 2 (the default handler, the one
- * place lib/ writes to stderr); a FastCGI worker answers 500 to the
+ * place lib/ writes to stderr, through log.h as the programs do); a
+ * FastCGI worker answers 500 to the
  * request in flight and exits, and its supervisor starts a fresh one
  * (SQLite rolls back whatever the request had begun, so nothing is
  * half-written).

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "ld.h"
+#include "log.h"
 
 const char *
 ld_strerror(enum ld_err err)
@@ -45,7 +46,7 @@ ld_strerror(enum ld_err err)
 static void
 default_oom(void)
 {
-	fputs("fatal: out of memory\n", stderr);
+	ld_log(LOG_ERR, "fatal: out of memory");
 	exit(2);
 }
 

@@ -313,12 +313,12 @@ for flag, value in (("--write-workers", "2x"), ("--workers", "0"), ("--workers",
                         "--write-socket", os.path.join(s.dir, "zw.sock"), flag, value],
                        env=denv, capture_output=True, text=True, timeout=30)
     is_((p.returncode, p.stderr.strip()),
-        (2, "fatal: %s wants a number from %d to 256, not '%s'" % (flag, 0 if "write" in flag else 1, value)),
+        (2, "<3>fatal: %s wants a number from %d to 256, not '%s'" % (flag, 0 if "write" in flag else 1, value)),
         "luckydice-fcgi %s '%s' is refused, naming the flag" % (flag, value))
 ok(not os.path.exists(os.path.join(s.dir, "z.sock")), "and opens no socket")
 p = subprocess.run([os.path.join(BUILD, "luckydice-fcgi"), "--socket", "127.0.0.1:80x"],
                    env=denv, capture_output=True, text=True, timeout=30)
 is_((p.returncode, p.stderr.strip()),
-    (2, "fatal: the port in '127.0.0.1:80x' wants a number from 1 to 65535, not '80x'"),
+    (2, "<3>fatal: the port in '127.0.0.1:80x' wants a number from 1 to 65535, not '80x'"),
     "so is a port that is not a number")
 done()

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # GET /metrics: Prometheus text whose counters move with the requests
-# served by all the worker processes; localhost only. Logs: one line per
-# request, and no token ever reaches a log.
+# served by all the worker processes; localhost only. Logs: with
+# log_level "debug" one line per request (so that every request is in the
+# logs searched), and no token ever reaches a log.
 import os, re
 from harness import BACKEND, Stack, ok, is_, done, promo, diag, SRC
 
 W, M = "t-met-win", "t-met-miss"
 # wal_restart_frames at its minimum: a few dozen visits make the writer
 # start the WAL over.
-s = Stack(balance_read="cache", workers=4, extra_config={"wal_restart_frames": 100}, promos=[
+s = Stack(balance_read="cache", workers=4,
+          extra_config={"wal_restart_frames": 100, "log_level": "debug"}, promos=[
     promo(W, prizes=[{"id": "coffee", "name": "Coffee", "daily_stock": 10, "probability": 1.0}]),
     promo(M)])
 
@@ -147,10 +149,13 @@ for root, _, files in os.walk(s.dir):
 ok("log/access.log" in logs and "log/fcgi.log" in logs, "the access and worker logs exist")
 leaks = [name for name, text in logs.items() if sig in text or sig[:20] in text]
 is_(leaks, [], "no log holds the token or its signature")
-ok(re.search(r"^request route=visit status=200 user=secretive promo=%s ms=\d+\.\d+ outcome=granted$" % W,
-             logs["log/fcgi.log"], re.M), "one line per request: route, status, user, promo, ms, outcome")
-ok(re.search(r"^request route=balance status=401 user=- .* outcome=unauthorized$", logs["log/fcgi.log"], re.M),
+ok(re.search(r"^<7>request route=visit status=200 user=secretive promo=%s ms=\d+\.\d+ outcome=granted$" % W,
+             logs["log/fcgi.log"], re.M), "one line per request: route, status, user, promo, ms, outcome"
+   " (a routine one as debug, <7>)")
+ok(re.search(r"^<7>request route=balance status=401 user=- .* outcome=unauthorized$", logs["log/fcgi.log"], re.M),
    "a refused token is logged as unauthorized, without the token")
+ok(re.search(r"^<5>request route=visit status=400 user=secretive .* outcome=\w+$", logs["log/fcgi.log"], re.M),
+   "a bad body is a refusal worth reading, a notice (<5>)")
 ok(re.search(r'"GET /+index\.html HTTP/1\.1" 200', logs["log/access.log"]) and "promo=" not in logs["log/access.log"],
    "the access log keeps the path without the query")
 done()

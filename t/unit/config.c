@@ -66,6 +66,8 @@ t_defaults(void)
 	is_int(cfg.writer_nice, -10, "writer_nice default");
 	is_int(cfg.balance_from_cache, 0, "balance_read default ledger");
 	is_int(cfg.log_level, 2, "log_level default info");
+	is_int(cfg.log_slow_ms, 100, "log_slow_ms default 100");
+	is_int(cfg.log_sample, 0, "log_sample default 0: no routine request is logged");
 	ok(cfg.dispatch.lease_seconds == 60 && cfg.dispatch.backoff_base_seconds == 30 &&
 	   cfg.dispatch.backoff_max_seconds == 3600 && cfg.dispatch.max_attempts == 12 &&
 	   cfg.dispatch.timeout_ms == 5000 && cfg.dispatch.concurrency == 16 &&
@@ -102,6 +104,8 @@ t_full(void)
 		  "  \"write_workers\": 0,\n"
 		  "  \"balance_read\": \"cache\",\n"
 		  "  \"log_level\": \"debug\",\n"
+		  "  \"log_slow_ms\": 0,\n"
+		  "  \"log_sample\": 1000,\n"
 		  "  \"dispatch\": { \"lease_seconds\": 5, \"backoff_base_seconds\": 1,\n"
 		  "    \"backoff_max_seconds\": 10, \"max_attempts\": 3, \"timeout_ms\": 200,\n"
 		  "    \"concurrency\": 4, \"batch\": 7 }\n"
@@ -139,6 +143,8 @@ t_full(void)
 	is_int(cfg.write_workers, 0, "write_workers 0 (the writer serves the write socket)");
 	is_int(cfg.balance_from_cache, 1, "balance_read cache");
 	is_int(cfg.log_level, 3, "log_level debug");
+	is_int(cfg.log_slow_ms, 0, "log_slow_ms 0: none is slow");
+	is_int(cfg.log_sample, 1000, "log_sample 1000");
 	ok(cfg.dispatch.lease_seconds == 5 && cfg.dispatch.backoff_base_seconds == 1 &&
 	   cfg.dispatch.backoff_max_seconds == 10 && cfg.dispatch.max_attempts == 3 &&
 	   cfg.dispatch.timeout_ms == 200 && cfg.dispatch.concurrency == 4 &&
@@ -264,6 +270,10 @@ t_bad(void)
 	    "\"redis_timeout_ms\" must be an integer from 1 to 60000");
 	bad("{" REQUIRED_KEYS ", \"synchronous\": \"off\"}", "\"synchronous\" must be \"normal\" or \"full\"");
 	bad("{" REQUIRED_KEYS ", \"balance_read\": 1}", "\"balance_read\" must be \"ledger\" or \"cache\"");
+	bad("{" REQUIRED_KEYS ", \"log_sample\": -1}",
+	    "\"log_sample\" must be an integer from 0 to 1000000000");
+	bad("{" REQUIRED_KEYS ", \"log_slow_ms\": 600001}",
+	    "\"log_slow_ms\" must be an integer from 0 to 600000");
 	bad("{" REQUIRED_KEYS ", \"log_level\": \"trace\"}",
 	    "\"log_level\" must be one of \"error\", \"warn\", \"info\", \"debug\"");
 	bad("{" REQUIRED_KEYS ", \"dispatch\": 5}", "\"dispatch\" must be an object");
