@@ -108,13 +108,24 @@ static int promo_load(struct ctl *c, const struct ctl_call *call)
 	if (promo_reload_refusals(l, old, p, now, &refusals) != LD_OK)
 		ctl_die("%s", ledger_errmsg(l));
 	if ((n = json_object_array_length(refusals)) > 0) {
-		FILE *f = ctl_flag(call, "force") ? stdout : stderr;
-		fprintf(f, "%s: promotion '%s' has started, and this file would break it:\n",
-			ctl_flag(call, "force") ? "warning" : "error", p->id);
-		for (size_t i = 0; i < n; i++)
-			fprintf(f, "  %s\n", json_object_get_string(json_object_array_get_idx(refusals, i)));
-		if (!ctl_flag(call, "force")) {
-			fprintf(stderr, "nothing was stored ('promo load --force' stores it anyway)\n");
+		int force = ctl_flag(call, "force"); /* forced: a warning on stdout */
+		const char *say = force ? "warning" : "error";
+
+		if (force)
+			printf("%s: promotion '%s' has started, and this file would break it:\n", say,
+			       p->id);
+		else
+			ld_log(LOG_ERR, "%s: promotion '%s' has started, and this file would break it:",
+			       say, p->id);
+		for (size_t i = 0; i < n; i++) {
+			const char *r = json_object_get_string(json_object_array_get_idx(refusals, i));
+			if (force)
+				printf("  %s\n", r);
+			else
+				ld_log(LOG_ERR, "  %s", r);
+		}
+		if (!force) {
+			ld_log(LOG_ERR, "nothing was stored ('promo load --force' stores it anyway)");
 			json_object_put(refusals);
 			json_object_put(changes);
 			promo_free(p);

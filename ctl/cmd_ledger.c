@@ -22,10 +22,11 @@
 /* What to say instead of a backup on PostgreSQL. */
 static void pg_backup_help(void)
 {
-	fputs("error: the ledger is on PostgreSQL: back it up with the server's tools, e.g.\n"
-	      "  pg_dump --format=custom --file=luckydice.dump \"$DB\"     (a logical copy)\n"
-	      "  pg_basebackup --pgdata=DIR --wal-method=stream -d \"$DB\"  (a physical copy, for PITR)\n"
-	      "and after any restore run 'luckydicectl ledger renew-id' (docs/backup.md)\n", stderr);
+	ld_log(LOG_ERR, "error: the ledger is on PostgreSQL: back it up with the server's tools, e.g.");
+	ld_log(LOG_ERR, "  pg_dump --format=custom --file=luckydice.dump \"$DB\"     (a logical copy)");
+	ld_log(LOG_ERR, "  pg_basebackup --pgdata=DIR --wal-method=stream -d \"$DB\"  (a physical copy,"
+	       " for PITR)");
+	ld_log(LOG_ERR, "and after any restore run 'luckydicectl ledger renew-id' (docs/backup.md)");
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -43,8 +44,8 @@ static void rotate(const char *dir, long keep, struct json_object *removed)
 	DIR *dh;
 
 	if (!(dh = opendir(dir))) {
-		fprintf(stderr, "warning: cannot read '%s' to remove old backups: %s\n", dir,
-			strerror(errno));
+		ld_log(LOG_WARNING, "warning: cannot read '%s' to remove old backups: %s", dir,
+		       strerror(errno));
 		free(names);
 		return;
 	}
@@ -65,7 +66,8 @@ static void rotate(const char *dir, long keep, struct json_object *removed)
 		if ((long)(n - i) > keep) {
 			snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 			if (unlink(path) != 0)
-				fprintf(stderr, "warning: cannot remove '%s': %s\n", path, strerror(errno));
+				ld_log(LOG_WARNING, "warning: cannot remove '%s': %s", path,
+				       strerror(errno));
 			else if (removed)
 				json_object_array_add(removed, json_object_new_string(path));
 			else
@@ -115,8 +117,8 @@ static int backup_run(struct ctl *c, const struct ctl_call *call)
 	case LD_OK:
 		break;
 	case LD_ERR_INVALID:
-		fprintf(stderr, "error: the backup failed its check, nothing was kept: %s\n",
-			ledger_errmsg(l));
+		ld_log(LOG_ERR, "error: the backup failed its check, nothing was kept: %s",
+		       ledger_errmsg(l));
 		return CTL_EXIT_PROBLEM;
 	default:
 		ctl_die("%s", ledger_errmsg(l));
@@ -167,9 +169,10 @@ static int restore_run(struct ctl *c, const struct ctl_call *call)
 	enum ld_err e;
 
 	if (ld_is_conninfo(c->cfg.db)) {
-		fputs("error: the ledger is on PostgreSQL: restore it with pg_restore or to a point\n"
-		      "in time (docs/backup.md), then, before the service starts, run\n"
-		      "  luckydicectl ledger renew-id\n", stderr);
+		ld_log(LOG_ERR, "error: the ledger is on PostgreSQL: restore it with pg_restore or"
+		       " to a point");
+		ld_log(LOG_ERR, "in time (docs/backup.md), then, before the service starts, run");
+		ld_log(LOG_ERR, "  luckydicectl ledger renew-id");
 		return CTL_EXIT_USAGE;
 	}
 	lo.busy_timeout_ms = c->cfg.busy_timeout_ms;
