@@ -226,6 +226,7 @@ static void finish(struct sender *s, struct slot *sl, CURLcode res,
 
 	m->id = ev->id;
 	m->lease_until = ev->lease_until;
+	m->kind = ev->kind;
 	m->status = 0;
 	m->error = err;
 	m->next_at = 0;
@@ -288,6 +289,7 @@ void sender_run(struct sender *s, const struct outbox_event *ev, size_t n,
 					memset(&marks[next], 0, sizeof marks[next]);
 					marks[next].id = ev[next].id;
 					marks[next].lease_until = ev[next].lease_until;
+					marks[next].kind = ev[next].kind;
 					marks[next].verdict = OUTBOX_RELEASE;
 				}
 				break;

@@ -117,6 +117,17 @@ void outbox_events_free(struct outbox_event *ev, size_t n)
 	free(ev);
 }
 
+const char *const outbox_kinds[OUTBOX_KINDS] = { "reward.issue", "notify.win", "notify.invite" };
+
+/* The index of kind in outbox_kinds, or -1. */
+static int kind_index(const char *kind)
+{
+	for (int i = 0; kind && i < OUTBOX_KINDS; i++)
+		if (strcmp(kind, outbox_kinds[i]) == 0)
+			return i;
+	return -1;
+}
+
 /* One statement per verdict; each holds only while the lease is ours. */
 static const char SQL_MARK_DELIVERED[] =
 	"UPDATE outbox SET state = 'delivered', done_at = ?3, last_status = ?4,"
@@ -132,6 +143,22 @@ static const char SQL_MARK_DEAD[] =
 static const char SQL_MARK_RELEASE[] =
 	"UPDATE outbox SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
 	" lease_until = 0 WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'";
+
+/* The outcomes counted (outbox_outcomes), in the order of enum
+ * outbox_verdict; a release is not an outcome. */
+#define OUTCOMES 3
+static const char *const outcome_names[OUTCOMES] = { "delivered", "retried", "dead" };
+_Static_assert(OUTBOX_DELIVERED == 0 && OUTBOX_RETRY == 1 && OUTBOX_DEAD == 2,
+	       "outcome_names follows enum outbox_verdict");
+
+/* Adds n outcomes of one kind, the latest at at_ms. On PostgreSQL the
+ * row stays locked until the marks commit: dispatchers on other hosts
+ * recording the same kind and outcome wait that long for each other. */
+static const char SQL_OUTCOMES_ADD[] =
+	"INSERT INTO outbox_outcomes (kind, outcome, n, last_at) VALUES (?1, ?2, ?3, ?4)"
+	" ON CONFLICT (kind, outcome) DO UPDATE SET n = outbox_outcomes.n + excluded.n,"
+	" last_at = CASE WHEN excluded.last_at > outbox_outcomes.last_at"
+	" THEN excluded.last_at ELSE outbox_outcomes.last_at END";
 
 /* Records one outcome; *changed tells whether the lease was still ours. */
 static enum ld_err mark_one(struct db *db, const struct outbox_mark *m, int64_t now_ms,
@@ -166,9 +193,10 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 			int64_t now_ms, size_t *stale)
 {
 	struct db *db = ledger_db(l);
+	int64_t counted[OUTBOX_KINDS][OUTCOMES] = { { 0 } };
 	size_t missed = 0;
 	enum ld_err e;
-	int changed;
+	int changed, kind;
 
 	if (stale)
 		*stale = 0;
@@ -182,7 +210,18 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 			return e;
 		}
 		missed += !changed;
+		if (changed && (kind = kind_index(m[i].kind)) >= 0 && (int)m[i].verdict < OUTCOMES)
+			counted[kind][m[i].verdict]++;
 	}
+	for (int k = 0; k < OUTBOX_KINDS; k++)
+		for (int o = 0; o < OUTCOMES; o++)
+			if (counted[k][o] &&
+			    (e = db_exec(db, SQL_OUTCOMES_ADD, "cannot count outbox outcomes", "ttll",
+					 outbox_kinds[k], outcome_names[o], counted[k][o],
+					 now_ms)) != LD_OK) {
+				db_rollback(db);
+				return e;
+			}
 	if ((e = db_commit(db)) != LD_OK)
 		return e;
 	if (stale)
@@ -218,6 +257,56 @@ enum ld_err outbox_count_dead(struct ledger *l, int64_t *n)
 {
 	return db_int(ledger_db(l), "SELECT count(*) FROM outbox WHERE state = 'dead'",
 		      "cannot count outbox events", n, NULL, "");
+}
+
+/* ?1: now. The due and dead events are counted inside the partial
+ * indexes of pending rows (outbox_due, on next_at) and of dead ones
+ * (outbox_dead), reading no row: the count steps through the index
+ * entries (a third faster without anything else to compute on each),
+ * the oldest is the index's first. */
+static const char SQL_STATS_OUTCOMES[] = "SELECT kind, outcome, n, last_at FROM outbox_outcomes";
+static const char SQL_STATS_DUE[] =
+	"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1";
+static const char SQL_STATS_OLDEST[] = "SELECT min(next_at) FROM outbox WHERE state = 'pending'";
+static const char SQL_STATS_DEAD[] = "SELECT count(*) FROM outbox WHERE state = 'dead'";
+
+enum ld_err outbox_stats(struct ledger *l, int64_t now_ms, struct outbox_stats *out)
+{
+	static const char what[] = "cannot read outbox statistics";
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
+	enum ld_err e;
+
+	memset(out, 0, sizeof *out);
+	if ((e = db_read_begin(db)) != LD_OK)
+		return e;
+	if ((e = db_query(db, &st, SQL_STATS_OUTCOMES, "")) == LD_OK) {
+		while (db_step(st) > 0) {
+			int k = kind_index(db_col_text(st, 0));
+			const char *o = db_col_text(st, 1);
+			int64_t n = db_col_int(st, 2);
+
+			if (k < 0 || !o)
+				continue;
+			if (strcmp(o, "delivered") == 0) {
+				out->kind[k].delivered = n;
+				out->kind[k].last_delivered_ms = db_col_int(st, 3);
+			} else if (strcmp(o, "retried") == 0) {
+				out->kind[k].retried = n;
+			} else if (strcmp(o, "dead") == 0) {
+				out->kind[k].dead = n;
+			}
+		}
+		e = db_end(db, st, what);
+	}
+	if (e == LD_OK)
+		e = db_int(db, SQL_STATS_DUE, what, &out->due, NULL, "l", now_ms);
+	if (e == LD_OK && out->due > 0) /* the oldest pending event is due */
+		e = db_int(db, SQL_STATS_OLDEST, what, &out->oldest_due_ms, NULL, "");
+	if (e == LD_OK)
+		e = db_int(db, SQL_STATS_DEAD, what, &out->dead_now, NULL, "");
+	db_read_end(db);
+	return e;
 }
 
 #define LIST_COLUMNS "SELECT id, key, kind, promo, uid, state, last_error, payload," \

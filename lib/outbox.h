@@ -79,12 +79,16 @@ struct outbox_mark {
 	int status;               /* HTTP status, 0 when there was no answer */
 	const char *error;        /* what went wrong (NULL when delivered) */
 	int64_t next_at;          /* OUTBOX_RETRY */
+	const char *kind;         /* from the claim: the outcome is counted
+				   * under it (outbox_stats); NULL: not counted */
 };
 
 /*
- * Records n outcomes in one transaction. A mark whose lease is no longer
- * the row's (claimed again since) changes nothing; *stale (may be NULL)
- * counts those. Returns LD_OK or a database error (then nothing changed).
+ * Records n outcomes in one transaction, and counts them by kind
+ * (delivered, retried, dead; a release is none) in the same one, for
+ * outbox_stats. A mark whose lease is no longer the row's (claimed again
+ * since) changes and counts nothing; *stale (may be NULL) counts those.
+ * Returns LD_OK or a database error (then nothing changed).
  */
 enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 			int64_t now_ms, size_t *stale);
@@ -105,6 +109,34 @@ enum ld_err outbox_count_due(struct ledger *l, int64_t now_ms, int mask, int64_t
 
 /* Dead rows: what waits for an operator. */
 enum ld_err outbox_count_dead(struct ledger *l, int64_t *n);
+
+/* The kinds of events, as the outbox names them. */
+#define OUTBOX_KINDS 3
+extern const char *const outbox_kinds[OUTBOX_KINDS]; /* reward.issue, notify.win, notify.invite */
+
+/*
+ * What the dispatchers did and what waits. The outcomes are counted by
+ * kind as outbox_mark records them (in its transaction, whichever host's
+ * dispatcher it was), so they only grow, as counters do; the rest is the
+ * outbox now.
+ */
+struct outbox_stats {
+	struct {
+		int64_t delivered;         /* events delivered (a 2xx) */
+		int64_t retried;           /* attempts that failed, the event due again */
+		int64_t dead;              /* events given up on (refused, out of attempts) */
+		int64_t last_delivered_ms; /* when the latest delivery was recorded; 0: none */
+	} kind[OUTBOX_KINDS];              /* by outbox_kinds */
+	int64_t due;                       /* pending events due now, leased or not */
+	int64_t oldest_due_ms;             /* next_at of the longest due of them; 0: none */
+	int64_t dead_now;                  /* dead events now (a retry makes them pending) */
+};
+
+/* Fills *out at now_ms, in one read snapshot: a few rows of counts, and
+ * the due and dead events counted inside their partial indexes (no row
+ * read), so the cost grows only with those. Returns LD_OK or a database
+ * error. */
+enum ld_err outbox_stats(struct ledger *l, int64_t now_ms, struct outbox_stats *out);
 
 /* A row as the operator sees it. Strings belong to the array. */
 struct outbox_row {

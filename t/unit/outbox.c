@@ -1,7 +1,8 @@
 /*
  * t/unit/outbox.c - lib/outbox.c on a real SQLite file: claims with a
  * lease, marks that hold only under the lease they were made with,
- * release, kinds without a URL, revoked rows, operator retry, and the
+ * release, kinds without a URL, revoked rows, operator retry, the
+ * outcomes counted by kind as they are recorded (outbox_stats), and the
  * bounds of the full-jitter backoff.
  */
 #include <stdlib.h>
@@ -47,8 +48,29 @@ static const char *state_of(const char *key, int *attempts)
 static struct outbox_mark mark(const struct outbox_event *e, enum outbox_verdict v)
 {
 	struct outbox_mark m = { e->id, e->lease_until, v, v == OUTBOX_DELIVERED ? 200 : 500,
-				 v == OUTBOX_DELIVERED ? NULL : "HTTP 500: x", T0 + 5000 };
+				 v == OUTBOX_DELIVERED ? NULL : "HTTP 500: x", T0 + 5000, e->kind };
 	return m;
+}
+
+/* The outbox's statistics at now. */
+static struct outbox_stats stats_at(int64_t now)
+{
+	struct outbox_stats st;
+
+	if (outbox_stats(l, now, &st) != LD_OK)
+		bail("outbox_stats: %s", ledger_errmsg(l));
+	return st;
+}
+
+/* reward.issue's counts as "delivered/retried/dead@last delivery". */
+static const char *reward_counts(const struct outbox_stats *st)
+{
+	static char s[128];
+
+	snprintf(s, sizeof s, "%lld/%lld/%lld@%lld", (long long)st->kind[0].delivered,
+		 (long long)st->kind[0].retried, (long long)st->kind[0].dead,
+		 (long long)st->kind[0].last_delivered_ms);
+	return s;
 }
 
 /* Jitter at the top and at the bottom of its range. */
@@ -133,6 +155,7 @@ int main(void)
 {
 	struct outbox_event *ev, *ev2;
 	struct outbox_mark m[3];
+	struct outbox_stats st;
 	struct testdb tdb;
 	size_t n, n2, stale;
 	int64_t due, changed;
@@ -150,6 +173,13 @@ int main(void)
 	add("reward.issue", "k1"); /* a duplicate key is a no-op */
 	outbox_count_due(l, T0, OUTBOX_REWARD | OUTBOX_NOTIFY, &due);
 	is_int(due, 4, "4 events due (a duplicate key adds nothing)");
+	is_string(outbox_kinds[0], "reward.issue", "the first kind is reward.issue");
+	st = stats_at(T0);
+	ok(st.due == 4 && st.oldest_due_ms == T0 && st.dead_now == 0,
+	   "stats: 4 due, the oldest since T0, none dead");
+	is_string(reward_counts(&st), "0/0/0@0", "stats: no outcome yet");
+	st = stats_at(T0 - 1);
+	ok(st.due == 0 && st.oldest_due_ms == 0, "stats: before T0 none is due");
 
 	is_int(outbox_claim(l, T0, LEASE, OUTBOX_REWARD, 2, &ev, &n), LD_OK, "claim 2 rewards");
 	is_int((int64_t)n, 2, "2 claimed");
@@ -165,6 +195,8 @@ int main(void)
 	m[1] = mark(&ev[1], OUTBOX_DEAD);
 	is_int(outbox_mark(l, m, 2, T0 + LEASE, &stale), LD_OK, "marks under the old lease");
 	is_int((int64_t)stale, 2, "change nothing: both are stale");
+	st = stats_at(T0 + LEASE);
+	is_string(reward_counts(&st), "0/0/0@0", "stats: stale marks count no outcome");
 	is_string(state_of(ev[0].key, &att), "pending", "the row is still pending");
 	is_int(att, 2, "with 2 attempts");
 	outbox_events_free(ev, n);
@@ -176,12 +208,20 @@ int main(void)
 	}
 	is_int(outbox_mark(l, m, n2, T0 + LEASE + 1, &stale), LD_OK, "marks under the current lease");
 	is_int((int64_t)stale, 0, "all hold");
+	st = stats_at(T0 + LEASE + 1);
+	is_string(reward_counts(&st), "1/0/1@1720364460001",
+		  "stats: reward.issue delivered 1 (at the mark's time) and dead 1; a release counts none");
+	ok(st.kind[1].delivered == 0 && st.kind[1].dead == 0 && st.kind[2].delivered == 0,
+	   "stats: the other kinds count nothing");
+	is_int(st.dead_now, 1, "stats: one dead now");
 	is_string(state_of("k1", &att), "delivered", "k1 delivered");
 	is_string(state_of("k2", &att), "dead", "k2 dead");
 	is_string(state_of("k4", &att), "pending", "k4 released: pending");
 	is_int(att, 1, "its unsent attempt undone");
 	is_int(outbox_mark(l, m, 1, T0 + LEASE + 2, &stale), LD_OK, "marking a delivered row again");
 	is_int((int64_t)stale, 1, "changes nothing");
+	st = stats_at(T0 + LEASE + 2);
+	is_string(reward_counts(&st), "1/0/1@1720364460001", "nor counts anything");
 	outbox_events_free(ev2, n2);
 
 	outbox_claim(l, T0 + LEASE + 3, LEASE, OUTBOX_REWARD, 10, &ev, &n);
@@ -191,6 +231,8 @@ int main(void)
 	outbox_events_free(ev, n);
 	outbox_claim(l, T0 + 4999, LEASE, OUTBOX_REWARD, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a retried row waits for its next_at");
+	st = stats_at(T0 + 4999);
+	is_string(reward_counts(&st), "1/1/1@1720364460001", "stats: the retry is counted");
 
 	db_script(ledger_db(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", "cannot revoke");
 	outbox_claim(l, T0 + 3 * LEASE, LEASE, OUTBOX_NOTIFY, 10, &ev, &n);
@@ -203,6 +245,11 @@ int main(void)
 	is_int(changed, 1, "puts k2 back");
 	is_string(state_of("k2", &att), "pending", "k2 is pending");
 	is_int(att, 0, "with no attempts counted");
+	st = stats_at(T0 + 10);
+	ok(st.dead_now == 0 && st.kind[0].dead == 1,
+	   "stats: none dead now, but the outcome stays counted (a counter)");
+	ok(st.due == 1 && st.oldest_due_ms == T0 + 7,
+	   "stats: k2 is the one due, since the retry (k4 waits, k3 is revoked)");
 
 	test_backoff();
 	test_ledger_id();
