@@ -189,12 +189,14 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 }
 
 /* The 4xx a client meets in the normal course of things: a token that
- * is missing or ran out, a promotion before or after its days. */
+ * is missing or ran out, a promotion before or after its days or paused
+ * by an operator (every page open asks; promo history has the pause). */
 static int routine_4xx(const struct http_req *req)
 {
 	return req->status == 401 ||
 	       (req->status == 403 && req->outcome &&
-		strcmp(req->outcome, rule_code(RULE_NOT_ACTIVE)) == 0);
+		(strcmp(req->outcome, rule_code(RULE_NOT_ACTIVE)) == 0 ||
+		 strcmp(req->outcome, rule_code(RULE_PAUSED)) == 0));
 }
 
 /*

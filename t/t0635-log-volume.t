@@ -4,7 +4,8 @@
 # write at most 1 % as many lines, so journald's rate limit never drops
 # the ones that matter. Those are logged with their syslog priority: a
 # refusal (<5>), a slow request (<4>), an error (<3>, its cause on the
-# line before). "log_sample" logs one routine request in N (<6>). The
+# line before); a missing token or a paused promotion is routine.
+# "log_sample" logs one routine request in N (<6>). The
 # programs prefix their lines only when stderr is not a terminal.
 import concurrent.futures, os, pty, re, sqlite3, subprocess, threading, time
 from harness import Stack, ok, is_, done, promo, diag, skip, BACKEND, BUILD
@@ -79,6 +80,15 @@ ok(any(re.match(r"^<5>request route=visit status=400 user=lv00002 .* outcome=\w+
    "and a body the page would never send")
 ok(not any("status=401" in l for l in lines), "a missing token is routine: not logged")
 ok(not any("route=invite " in l for l in lines), "nor the invite link read between them")
+
+# A paused promotion: every page open asks, so its 403 is routine too.
+s.ctl("promo", "pause", P, "--reason", "log test")
+time.sleep(1.2)  # the workers see it within a second
+before = log_size()
+is_(s.api("POST", P, "visit", token=toks[3]).status, 403, "a visit while paused: 403 promotion_paused")
+ok(not any("route=visit" in l for l in log_since(before)), "not logged")
+s.ctl("promo", "resume", P)
+time.sleep(1.2)
 
 if BACKEND == "sqlite":
     # The database locked by someone else: a write waits for it (slow:
