@@ -1,7 +1,10 @@
 /*
  * metrics.c - GET /metrics: the shared counters (counters.h) and what
- * the ledger knows (the outbox due and dead, read at scrape time), in
- * Prometheus' text format.
+ * the ledger knows, read at scrape time (what the dispatchers did and
+ * what waits for them, today's stock of each prize, which promotions are
+ * paused), in Prometheus' text format. Each ledger read costs a few rows
+ * or a count inside a small partial index, so a scrape stays cheap on a
+ * whole campaign's ledger (docs/performance.md).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "child.h"
 #include "counters.h"
 #include "outbox.h"
+#include "stats.h"
 
 static const char *const grant_names[GRANT_REASONS] = { "visit", "invitee", "inviter" };
 
@@ -103,8 +107,8 @@ static void render_requests(struct text *t, const struct counters *k)
 	}
 }
 
-/* Everything but the requests and the draws. */
-static void render_rest(struct text *t, const struct counters *k, int64_t due, int64_t dead)
+/* Everything the counters have but the requests and the draws. */
+static void render_rest(struct text *t, const struct counters *k)
 {
 	put(t, "# HELP luckydice_request_duration_seconds Time from routing to the answer.\n"
 	       "# TYPE luckydice_request_duration_seconds histogram\n");
@@ -153,11 +157,107 @@ static void render_rest(struct text *t, const struct counters *k, int64_t due, i
 	for (int i = 0; i < CHILD_KINDS; i++)
 		put(t, "luckydice_child_restarts_total{kind=\"%s\"} %llu\n", child_kind_names[i],
 		    (unsigned long long)k->restarts[i]);
+}
+
+/* What the dispatchers did, by kind, and what waits for them. */
+static void render_outbox(struct text *t, const struct outbox_stats *o, int64_t now_ms)
+{
+	static const char *const outcomes[] = { "delivered", "retried", "dead" };
+
+	put(t, "# HELP luckydice_dispatch_outcomes_total Outcomes the dispatchers recorded, by"
+	       " kind of event: delivered (2xx), retried (an attempt failed, due again later),"
+	       " dead (refused or out of attempts).\n"
+	       "# TYPE luckydice_dispatch_outcomes_total counter\n");
+	for (int i = 0; i < OUTBOX_KINDS; i++) {
+		const int64_t n[] = { o->kind[i].delivered, o->kind[i].retried, o->kind[i].dead };
+		for (int j = 0; j < 3; j++)
+			put(t, "luckydice_dispatch_outcomes_total{kind=\"%s\",outcome=\"%s\"} %lld\n",
+			    outbox_kinds[i], outcomes[j], (long long)n[j]);
+	}
+	put(t, "# HELP luckydice_dispatch_last_delivery_timestamp_seconds When the latest"
+	       " delivery of the kind was recorded (0: none yet).\n"
+	       "# TYPE luckydice_dispatch_last_delivery_timestamp_seconds gauge\n");
+	for (int i = 0; i < OUTBOX_KINDS; i++)
+		put(t, "luckydice_dispatch_last_delivery_timestamp_seconds{kind=\"%s\"} %.3f\n",
+		    outbox_kinds[i], (double)o->kind[i].last_delivered_ms / 1000);
 	put(t, "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
 	       "# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
+	       "# HELP luckydice_outbox_oldest_due_age_seconds How long the event due the"
+	       " longest has been due (0: none is).\n"
+	       "# TYPE luckydice_outbox_oldest_due_age_seconds gauge\n"
+	       "luckydice_outbox_oldest_due_age_seconds %.3f\n"
 	       "# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"
 	       "# TYPE luckydice_outbox_dead gauge\nluckydice_outbox_dead %lld\n",
-	    (long long)due, (long long)dead);
+	    (long long)o->due,
+	    o->due > 0 && o->oldest_due_ms < now_ms ? (double)(now_ms - o->oldest_due_ms) / 1000 : 0.0,
+	    (long long)o->dead_now);
+}
+
+/* Today's stock of one promotion running today (its local day). */
+struct day_stock {
+	const struct promo *p;
+	int d;
+	char day[11];
+	struct stats_stock *prizes; /* p->nprizes */
+};
+
+/* Today's stock of every promotion running today: each metric's samples
+ * together, as the text format wants them. Returns LD_OK or the ledger's
+ * error. */
+static enum ld_err render_stock(struct text *t, struct ctx *c)
+{
+	size_t n, m = 0;
+	const struct promo *const *ps = ledger_promos(c->app->ledger, c->now_ms, &n);
+	struct day_stock *days = xcalloc(n + 1, sizeof *days);
+	enum ld_err e = LD_OK;
+
+	for (size_t i = 0; i < n && e == LD_OK; i++) {
+		struct day_stock *x = &days[m];
+		if ((x->d = promo_day(ps[i], c->now_ms)) < 0 || x->d >= ps[i]->ndays)
+			continue;
+		x->p = ps[i];
+		promo_day_name(x->p, x->d, x->day);
+		x->prizes = xcalloc(x->p->nprizes + 1, sizeof *x->prizes);
+		m++;
+		e = stats_stock_day(c->app->ledger, x->p, x->d, x->prizes);
+	}
+	if (e == LD_OK) {
+		put(t, "# HELP luckydice_promotion_day_start_timestamp_seconds When the promotion's"
+		       " local day began (local noon is 12 h later, but on a day its clocks change).\n"
+		       "# TYPE luckydice_promotion_day_start_timestamp_seconds gauge\n");
+		for (size_t i = 0; i < m; i++)
+			put(t, "luckydice_promotion_day_start_timestamp_seconds{promo=\"%s\",day=\"%s\"}"
+			    " %lld\n", days[i].p->id, days[i].day,
+			    (long long)(days[i].p->day_start_ms[days[i].d] / 1000));
+		put(t, "# HELP luckydice_prize_stock A prize's stock for today, the promotion's"
+		       " local day.\n# TYPE luckydice_prize_stock gauge\n");
+		for (size_t i = 0; i < m; i++)
+			for (size_t z = 0; z < days[i].p->nprizes; z++)
+				put(t, "luckydice_prize_stock{promo=\"%s\",prize=\"%s\",day=\"%s\"} %lld\n",
+				    days[i].p->id, days[i].p->prizes[z].id, days[i].day,
+				    (long long)days[i].prizes[z].stock);
+		put(t, "# HELP luckydice_prize_stock_left What is left of it.\n"
+		       "# TYPE luckydice_prize_stock_left gauge\n");
+		for (size_t i = 0; i < m; i++)
+			for (size_t z = 0; z < days[i].p->nprizes; z++)
+				put(t, "luckydice_prize_stock_left{promo=\"%s\",prize=\"%s\",day=\"%s\"}"
+				    " %lld\n", days[i].p->id, days[i].p->prizes[z].id, days[i].day,
+				    (long long)days[i].prizes[z].left);
+		put(t, "# HELP luckydice_prize_sold_out_timestamp_seconds When the last of a prize's"
+		       " stock for today was won (only for one sold out).\n"
+		       "# TYPE luckydice_prize_sold_out_timestamp_seconds gauge\n");
+		for (size_t i = 0; i < m; i++)
+			for (size_t z = 0; z < days[i].p->nprizes; z++)
+				if (days[i].prizes[z].sold_out_ms > 0)
+					put(t, "luckydice_prize_sold_out_timestamp_seconds{promo=\"%s\","
+					    "prize=\"%s\",day=\"%s\"} %.3f\n", days[i].p->id,
+					    days[i].p->prizes[z].id, days[i].day,
+					    (double)days[i].prizes[z].sold_out_ms / 1000);
+	}
+	for (size_t i = 0; i < m; i++)
+		free(days[i].prizes);
+	free(days);
+	return e;
 }
 
 /* The kill switch of each promotion (luckydicectl promo pause). */
@@ -177,9 +277,9 @@ static void render_paused(struct text *t, struct ctx *c)
  * than loopback, 503 when the ledger is busy or the counters are off. */
 void api_metrics(struct ctx *c)
 {
+	struct outbox_stats o;
 	struct counters *k;
 	struct text t;
-	int64_t due, dead;
 	enum ld_err e;
 
 	if (!from_loopback(c->req))
@@ -189,16 +289,23 @@ void api_metrics(struct ctx *c)
 		free(k);
 		return http_error(c->req, 503, "unavailable", "metrics are off");
 	}
-	if ((e = outbox_count_due(c->app->ledger, c->now_ms, OUTBOX_REWARD | OUTBOX_NOTIFY,
-				  &due)) != LD_OK ||
-	    (e = outbox_count_dead(c->app->ledger, &dead)) != LD_OK) {
+	if ((e = outbox_stats(c->app->ledger, c->now_ms, &o)) != LD_OK) {
 		free(k);
 		return api_fail(c, e);
 	}
-	t = (struct text){ xmalloc(8192), 0, 8192 };
+	t = (struct text){ xmalloc(16384), 0, 16384 };
+	put(&t, "# HELP luckydice_build_info The version of luckydice answering.\n"
+		"# TYPE luckydice_build_info gauge\nluckydice_build_info{version=\"%s\"} 1\n",
+	    PACKAGE_VERSION);
 	render_requests(&t, k);
-	render_rest(&t, k, due, dead);
+	render_rest(&t, k);
+	render_outbox(&t, &o, c->now_ms);
 	render_paused(&t, c);
+	if ((e = render_stock(&t, c)) != LD_OK) {
+		free(t.s);
+		free(k);
+		return api_fail(c, e);
+	}
 	c->req->outcome = "metrics";
 	http_send_text(c->req, 200, "text/plain; version=0.0.4; charset=utf-8", t.s, t.len);
 	free(t.s);

@@ -98,6 +98,46 @@ void stats_days_free(struct stats_day *days, int n)
 	free(days);
 }
 
+static const char SQL_STOCK_DAY[] = "SELECT prize, taken FROM stock WHERE promo = ?1 AND day = ?2";
+/* The day's last win of the prize: the one that took the last of it once
+ * none is left. The index of wins by day ends with the draw's id. */
+static const char SQL_LAST_WIN[] =
+	"SELECT created_at FROM draws WHERE id = (SELECT max(id) FROM draws"
+	" WHERE promo = ?1 AND day = ?2 AND prize = ?3)";
+
+enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
+			    struct stats_stock *out)
+{
+	static const char what[] = "cannot read the stock";
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
+	char day[11];
+	enum ld_err e;
+
+	promo_day_name(p, d, day);
+	for (size_t i = 0; i < p->nprizes; i++) {
+		int64_t stock = promo_stock(p, &p->prizes[i], d);
+		out[i] = (struct stats_stock){ .stock = stock, .left = stock };
+	}
+	if ((e = db_read_begin(db)) != LD_OK)
+		return e;
+	if ((e = db_query(db, &st, SQL_STOCK_DAY, "tt", p->id, day)) == LD_OK) {
+		while (db_step(st) > 0) {
+			const char *id = db_col_text(st, 0);
+			const struct promo_prize *z = id ? promo_prize_find(p, id) : NULL;
+			if (z)
+				out[z - p->prizes].left -= db_col_int(st, 1);
+		}
+		e = db_end(db, st, what);
+	}
+	for (size_t i = 0; e == LD_OK && i < p->nprizes; i++)
+		if (out[i].stock > 0 && out[i].left <= 0)
+			e = db_int(db, SQL_LAST_WIN, what, &out[i].sold_out_ms, NULL, "ttt", p->id,
+				   day, p->prizes[i].id);
+	db_read_end(db);
+	return e;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;

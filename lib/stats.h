@@ -28,6 +28,20 @@ enum ld_err stats_read(struct ledger *l, const struct promo *p,
 		       struct stats_day **out);
 void stats_days_free(struct stats_day *days, int n);
 
+/* One prize's stock on one local day, as the ledger has it now. */
+struct stats_stock {
+	int64_t stock;       /* the day's stock */
+	int64_t left;        /* stock - taken */
+	int64_t sold_out_ms; /* when the last of it was won (left 0); 0: some is left */
+};
+
+/* The stock of each prize of p on day d (0..p->ndays - 1) into out
+ * (p->nprizes entries), in one read snapshot: a few rows, and one look
+ * at an index for each prize sold out. Returns LD_OK or a database
+ * error. */
+enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
+			    struct stats_stock *out);
+
 /*
  * The dry run's model, kept simple on purpose:
  *  - participants' first visits are spread evenly over the days (the

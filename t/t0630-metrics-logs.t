@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 # GET /metrics: Prometheus text whose counters move with the requests
-# served by all the worker processes; localhost only. Logs: with
+# served by all the worker processes, that promtool finds clean; the
+# version; today's stock of each prize as the ledger has it, with when one
+# sold out and when the promotion's local day began; localhost only
+# (t0430 has the dispatcher's). Logs: with
 # log_level "debug" one line per request (so that every request is in the
 # logs searched), and no token ever reaches a log.
-import os, re
-from harness import BACKEND, Stack, ok, is_, done, promo, diag, SRC
+import calendar, datetime, os, re, shutil, subprocess, time
+from harness import BACKEND, Stack, ok, is_, done, promo, diag, skip, seoul_today, SRC
 
-W, M = "t-met-win", "t-met-miss"
+W, M, O = "t-met-win", "t-met-miss", "t-met-out"
 # wal_restart_frames at its minimum: a few dozen visits make the writer
 # start the WAL over.
 s = Stack(balance_read="cache", workers=4,
           extra_config={"wal_restart_frames": 100, "log_level": "debug"}, promos=[
     promo(W, prizes=[{"id": "coffee", "name": "Coffee", "daily_stock": 10, "probability": 1.0}]),
-    promo(M)])
+    promo(M),
+    promo(O, prizes=[{"id": "car", "name": "Car", "daily_stock": 1, "probability": 1.0},
+                     {"id": "pen", "name": "Pen", "daily_stock": 0, "probability": 0.0,
+                      "stock_by_day": {str(seoul_today()): 7}}])])
 
 
 def scrape():
@@ -26,10 +32,39 @@ def scrape():
     return r, vals
 
 
+# The one car of today is won (before the counting below starts).
+t_out = time.time()
+tok = s.token("driver")
+s.api("POST", O, "visit", token=tok)
+is_(s.api("POST", O, "draws", {"request_id": "req-out-0001"}, token=tok).json["draw"]["prize"]["id"],
+    "car", "the one car of the day is won")
 r, before = scrape()
 ok(r.headers.get("Content-Type", "").startswith("text/plain; version=0.0.4"),
    "/metrics is Prometheus text 0.0.4")
 ok("# TYPE luckydice_request_duration_seconds histogram" in r.raw, "it has a latency histogram")
+VERSION = re.search(r"AC_INIT\(\[luckydice\], \[([^]]+)\]",
+                    open(os.path.join(SRC, "configure.ac")).read()).group(1)
+is_(before.get('luckydice_build_info{version="%s"}' % VERSION), 1.0, "build info: the version, %s" % VERSION)
+
+# Today's stock, in the promotion's time zone (Asia/Seoul).
+day = str(seoul_today())
+lab = lambda prize: '{promo="%s",prize="%s",day="%s"}' % (O, prize, day)
+is_([before.get("luckydice_prize_stock" + lab(z)) for z in ("car", "pen")], [1, 7],
+    "each prize's stock for today, %s (stock_by_day counted)" % day)
+is_([before.get("luckydice_prize_stock_left" + lab(z)) for z in ("car", "pen")], [0, 7],
+    "what is left of it")
+sold = before.get("luckydice_prize_sold_out_timestamp_seconds" + lab("car"))
+ok(sold and t_out - 1 <= sold <= time.time() + 1, "when the car sold out: %s" % sold)
+ok("luckydice_prize_sold_out_timestamp_seconds" + lab("pen") not in before,
+   "a prize with some left has no sold-out time")
+midnight = calendar.timegm(datetime.datetime.combine(seoul_today(), datetime.time()).timetuple()) - 9 * 3600
+is_(before.get('luckydice_promotion_day_start_timestamp_seconds{promo="%s",day="%s"}' % (O, day)),
+    float(midnight), "the local day began at Seoul's midnight")
+if shutil.which("promtool"):
+    p = subprocess.run(["promtool", "check", "metrics"], input=r.raw, capture_output=True, text=True)
+    is_((p.returncode, p.stdout + p.stderr), (0, ""), "promtool check metrics: clean")
+else:
+    skip("promtool check metrics", "promtool is not installed (script/bootstrap installs it)")
 
 uids = ["m%d" % i for i in range(7)]
 toks = s.tokens(*uids)
@@ -67,7 +102,7 @@ is_(delta('luckydice_draws_total{promo="%s",outcome="win",prize="coffee"}' % W),
     "two wins of coffee (the replay is not a draw)")
 is_(delta('luckydice_draws_total{promo="%s",outcome="miss",prize=""}' % M), 1, "one miss")
 ok(delta('luckydice_cache_requests_total{result="hit"}') >= 3, "cache hits moved with the cached balance reads")
-is_(after["luckydice_outbox_due"], 4.0, "outbox due: the reward and notification of two wins")
+is_(after["luckydice_outbox_due"], 6.0, "outbox due: the reward and notification of three wins (two coffees, the car)")
 is_(after["luckydice_outbox_dead"], 1.0, "outbox dead: the row marked dead")
 n = delta("luckydice_request_duration_seconds_count")
 is_(n, 20, "the histogram counted every request in between (and the first scrape)")

@@ -2,6 +2,7 @@
  * t/unit/stats.c - lib/stats.c: a promotion's numbers per local day read
  * from a real SQLite file after visits, an invite and draws on three
  * days (rows of other days and of prizes no longer in the file are left
+ * out), one day's stock as /metrics reads it (with when a prize sold
  * out), and the dry run's expected and seeded models.
  */
 #include <math.h>
@@ -113,6 +114,20 @@ static void test_read(void)
 	stats_days_free(d, p->ndays);
 }
 
+static void test_stock_day(void)
+{
+	struct stats_stock z[2];
+
+	is_int(stats_stock_day(l, p, 0, z), LD_OK, "the first day's stock");
+	ok(z[0].stock == 2 && z[0].left == 0 && z[0].sold_out_ms == noon(0) + 2,
+	   "a: 2, none left, sold out by the second draw's win");
+	ok(z[1].stock == 5 && z[1].left == 4 && z[1].sold_out_ms == 0, "b: 5, 4 left, not sold out");
+	is_int(stats_stock_day(l, p, 2, z), LD_OK, "the last day's stock");
+	ok(z[0].stock == 2 && z[0].left == 2 && z[0].sold_out_ms == 0 &&
+	   z[1].stock == 0 && z[1].left == 0 && z[1].sold_out_ms == 0,
+	   "a: untouched; b: no stock that day is not sold out");
+}
+
 static void test_simulate(void)
 {
 	struct sim_options o = { .participants = 300, .draws_per_user = 2, .invited = 0.5 };
@@ -153,6 +168,7 @@ int main(void)
 	p = t.promo;
 	live();
 	test_read();
+	test_stock_day();
 	test_simulate();
 	testdb_remove(&t);
 	return done_testing();
