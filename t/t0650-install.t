@@ -3,7 +3,8 @@
 # installed programs run with the installed sample config and promotion;
 # the systemd unit runs the workers unprivileged and hardened; the
 # dispatcher's schedule (cron.d, or a systemd service and timer) is
-# installed with the configured paths.
+# installed with the configured paths; so are the Prometheus alert rules,
+# each alert pointing at the installed runbook.
 #
 # Then docs/install.md is followed literally: its blocks marked
 # "sh test:NAME" run as written, in a copy of the sources, with the layout
@@ -50,6 +51,8 @@ files = [
     "/usr/local/share/man/man8/luckydice-dispatch.8",
     "/usr/local/share/man/man5/luckydice.json.5",
     "/usr/local/share/man/man5/luckydice-promotion.5",
+    "/usr/local/share/luckydice/prometheus/luckydice.rules.yml",
+    "/usr/local/share/doc/luckydice/runbook.md",
 ]
 is_([f for f in files if not os.path.isfile(root(f))], [], "every piece is installed")
 ok(all(os.access(root(f), os.X_OK) for f in files[:2]), "the programs are executable")
@@ -90,6 +93,10 @@ is_(re.findall(r"^ExecStart=(.*)$", bunit, re.M), bcmds, "luckydice-backup.servi
 ok(re.search(r"^OnCalendar=\*-\*-\* 03:17:00$", open(root("/usr/local/lib/systemd/system/luckydice-backup.timer")).read(), re.M),
    "luckydice-backup.timer starts it nightly")
 ok(os.path.isdir(root("/usr/local/var/backups/luckydice")), "the backup directory is made")
+rules = open(root("/usr/local/share/luckydice/prometheus/luckydice.rules.yml")).read()
+urls = re.findall(r'runbook_url: "([^"]*)"', rules)
+ok(len(urls) >= 9 and all(u.startswith("/usr/local/share/doc/luckydice/runbook.md#") for u in urls),
+   "each alert's runbook_url points at the installed runbook (%d alerts)" % len(urls))
 leftover = [f for f in files[2:] if re.search(r"@[a-z]+@", open(root(f), errors="replace").read())]
 is_(leftover, [], "no @placeholder@ is left in installed files")
 site = open(root("/usr/local/etc/luckydice/nginx/luckydice-site.conf")).read()
