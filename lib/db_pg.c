@@ -17,10 +17,99 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include "db_engine.h"
 #include "ledger.h"
+
+/*
+ * libpq is opened when a program first connects to PostgreSQL (dlopen),
+ * not linked: a program whose ledger is SQLite never maps it, nor the
+ * dozen libraries it brings (Kerberos, LDAP, TLS): about 1 MB less in
+ * every process. The calls below go through these pointers.
+ */
+#define LIBPQ_FUNCTIONS(X) \
+	X(PQclear) \
+	X(PQcmdStatus) \
+	X(PQcmdTuples) \
+	X(PQconnectdbParams) \
+	X(PQenterPipelineMode) \
+	X(PQerrorMessage) \
+	X(PQexec) \
+	X(PQexecPrepared) \
+	X(PQexitPipelineMode) \
+	X(PQfinish) \
+	X(PQgetResult) \
+	X(PQgetisnull) \
+	X(PQgetlength) \
+	X(PQgetvalue) \
+	X(PQnfields) \
+	X(PQntuples) \
+	X(PQpipelineSync) \
+	X(PQprepare) \
+	X(PQresultErrorField) \
+	X(PQresultStatus) \
+	X(PQsendPrepare) \
+	X(PQsendQueryParams) \
+	X(PQsendQueryPrepared) \
+	X(PQstatus) \
+	X(PQtransactionStatus)
+static struct {
+#define X(f) __typeof__(f) *f;
+	LIBPQ_FUNCTIONS(X)
+#undef X
+} libpq;
+
+/* Loads libpq once; -1 with the reason in err. */
+static int libpq_load(char *err, size_t errlen)
+{
+	static int loaded;
+	void *h;
+
+	if (loaded)
+		return 0;
+	if (!(h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL))) {
+		snprintf(err, errlen, "cannot load libpq (Debian package libpq5): %s", dlerror());
+		return -1;
+	}
+#define X(f)                                                                                \
+	if (!(*(void **)&libpq.f = dlsym(h, #f))) {                                         \
+		snprintf(err, errlen, "cannot load libpq: no function '%s'", #f);           \
+		dlclose(h);                                                                 \
+		return -1;                                                                  \
+	}
+	LIBPQ_FUNCTIONS(X)
+#undef X
+	loaded = 1; /* h stays open for the process's life */
+	return 0;
+}
+
+#define PQclear libpq.PQclear
+#define PQcmdStatus libpq.PQcmdStatus
+#define PQcmdTuples libpq.PQcmdTuples
+#define PQconnectdbParams libpq.PQconnectdbParams
+#define PQenterPipelineMode libpq.PQenterPipelineMode
+#define PQerrorMessage libpq.PQerrorMessage
+#define PQexec libpq.PQexec
+#define PQexecPrepared libpq.PQexecPrepared
+#define PQexitPipelineMode libpq.PQexitPipelineMode
+#define PQfinish libpq.PQfinish
+#define PQgetResult libpq.PQgetResult
+#define PQgetisnull libpq.PQgetisnull
+#define PQgetlength libpq.PQgetlength
+#define PQgetvalue libpq.PQgetvalue
+#define PQnfields libpq.PQnfields
+#define PQntuples libpq.PQntuples
+#define PQpipelineSync libpq.PQpipelineSync
+#define PQprepare libpq.PQprepare
+#define PQresultErrorField libpq.PQresultErrorField
+#define PQresultStatus libpq.PQresultStatus
+#define PQsendPrepare libpq.PQsendPrepare
+#define PQsendQueryParams libpq.PQsendQueryParams
+#define PQsendQueryPrepared libpq.PQsendQueryPrepared
+#define PQstatus libpq.PQstatus
+#define PQtransactionStatus libpq.PQtransactionStatus
 
 #define STMT_MAX 128
 #define PARAM_MAX 32
@@ -893,9 +982,13 @@ static const struct db_ops pg_ops = {
 enum ld_err db_pg_open(const char *conninfo, const struct ledger_options *opt,
 		       struct db **out, char *err, size_t errlen)
 {
-	struct pg *p = xcalloc(1, sizeof *p);
+	struct pg *p;
 	enum ld_err e;
 
+	*out = NULL;
+	if (libpq_load(err, errlen) != 0)
+		return LD_ERR_IO;
+	p = xcalloc(1, sizeof *p);
 	p->base.ops = &pg_ops;
 	p->conninfo = xstrdup(conninfo);
 	p->statement_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 2000;
