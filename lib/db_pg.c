@@ -204,6 +204,7 @@ static enum ld_err fail(struct pg *p, const PGresult *res, const char *what)
 		msg = p->conn ? PQerrorMessage(p->conn) : "not connected";
 	snprintf(p->base.err, sizeof p->base.err, "%s: %.*s", what,
 		 (int)strcspn(msg, "\n"), msg);
+	ld_db_scrub(p->conninfo, p->base.err);
 	if (lost)
 		drop_connection(p);
 	if (lost || transient(state))
@@ -238,6 +239,7 @@ static enum ld_err connected(struct pg *p)
 		const char *m = p->conn ? PQerrorMessage(p->conn) : "out of memory";
 		snprintf(p->base.err, sizeof p->base.err, "cannot connect to the database: %.*s",
 			 (int)strcspn(m, "\n"), m);
+		ld_db_scrub(p->conninfo, p->base.err);
 		PQfinish(p->conn);
 		p->conn = NULL;
 		return LD_ERR_BUSY;

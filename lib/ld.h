@@ -108,6 +108,11 @@ int ld_is_conninfo(const char *s);
  * caller frees. */
 char *ld_db_shown(const char *db);
 
+/* Masks in msg, in place, each double-quoted text that is part of a
+ * password in db (libpq quotes the part of a connection string it could
+ * not parse): it becomes "***" (shorter when it was). */
+void ld_db_scrub(const char *db, char *msg);
+
 /* True when s is 1..max characters of [A-Za-z0-9_-]. */
 int ld_is_ident(const char *s, size_t max);
 

@@ -657,14 +657,15 @@ static const char *password_param(const char *s)
 	return NULL;
 }
 
-char *
-ld_db_shown(const char *db)
+#define SECRET_SPANS 8
+
+/* The secrets in db, a config's "db": a URI's password ("user:secret@")
+ * and the values of "password=" parameters, as [from, to) spans in
+ * order; returns how many (at most SECRET_SPANS). */
+static size_t secret_spans(const char *db, const char *from[], const char *to[])
 {
-	size_t n = strlen(db);
-	/* each "***" stands for a value after "password=" (9 bytes) or the
-	 * one after the user's name */
-	char *out = xmalloc(n + 3 * (n / 9 + 2) + 1), *o = out;
-	const char *s = db, *auth_end = NULL, *at = NULL, *colon = NULL;
+	const char *s = db, *auth_end, *at = NULL, *colon = NULL;
+	size_t n = 0;
 
 	/* A URI's user information: scheme://user:password@host... */
 	if (ld_is_conninfo(db) && (s = strstr(db, "://")) != NULL) {
@@ -678,16 +679,13 @@ ld_db_shown(const char *db)
 				colon = p;
 	}
 	s = db;
-	while (*s) {
+	while (*s && n < SECRET_SPANS) {
 		const char *pw = password_param(s);
 		if (colon && (!pw || colon < pw)) {
-			memcpy(o, s, (size_t)(colon + 1 - s));
-			o += colon + 1 - s;
-			s = at;
+			from[n] = colon + 1;
+			to[n++] = s = at;
 			colon = NULL;
 		} else if (pw) {
-			memcpy(o, s, (size_t)(pw - s));
-			o += pw - s;
 			/* the value: to '&' in a URI, to white space (or its closing
 			 * quote) in the keyword form */
 			s = pw;
@@ -700,15 +698,54 @@ ld_db_shown(const char *db)
 			} else {
 				s += strcspn(s, "& \t");
 			}
+			from[n] = pw;
+			to[n++] = s;
 		} else {
-			size_t k = strlen(s);
-			memcpy(o, s, k);
-			o += k;
 			break;
 		}
+	}
+	return n;
+}
+
+char *
+ld_db_shown(const char *db)
+{
+	const char *from[SECRET_SPANS], *to[SECRET_SPANS], *s = db;
+	size_t n = secret_spans(db, from, to);
+	char *out = xmalloc(strlen(db) + 3 * n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		memcpy(o, s, (size_t)(from[i] - s));
+		o += from[i] - s;
 		memcpy(o, "***", 3);
 		o += 3;
+		s = to[i];
 	}
-	*o = '\0';
+	strcpy(o, s);
 	return out;
+}
+
+void
+ld_db_scrub(const char *db, char *msg)
+{
+	const char *from[SECRET_SPANS], *to[SECRET_SPANS];
+	size_t n = secret_spans(db, from, to);
+	char *q = msg, *end;
+
+	while (n > 0 && (q = strchr(q, '"')) != NULL && (end = strchr(q + 1, '"')) != NULL) {
+		size_t len = (size_t)(end - q - 1);
+		int secret = 0;
+
+		/* the quoted text, wherever it stands in db, touches a secret */
+		for (const char *at = db; len > 0 && !secret &&
+		     (at = memmem(at, strlen(at), q + 1, len)) != NULL; at++)
+			for (size_t i = 0; i < n && !secret; i++)
+				secret = at < to[i] && at + len > from[i];
+		if (secret) {
+			memcpy(q + 1, "***", len < 3 ? len : 3);
+			memmove(q + 1 + (len < 3 ? len : 3), end, strlen(end) + 1);
+			end = q + 1 + (len < 3 ? len : 3);
+		}
+		q = end + 1;
+	}
 }

@@ -353,6 +353,34 @@ t_db_shown(void)
 	}
 }
 
+/* libpq's messages quote the part of a connection string it could not
+ * parse: a quoted part of a password never reaches a message. */
+static void
+t_db_scrub(void)
+{
+	static const char *const cases[][3] = {
+		{ "postgresql://u:s3cr%zzet@db1/x", "invalid percent-encoded token: \"s3cr%zzet\"",
+		  "invalid percent-encoded token: \"***\"" },
+		{ "postgresql://u@db1/x?password=ab%zz", "invalid percent-encoded token: \"ab%zz\"",
+		  "invalid percent-encoded token: \"***\"" },
+		{ "postgresql://u:pw@db1/x", "bad token \"p\" here", "bad token \"*\" here" },
+		{ "postgresql://u@db1/x?password=abc&bogus=1", "invalid URI query parameter: \"bogus\"",
+		  "invalid URI query parameter: \"bogus\"" },
+		{ "postgresql://u:s3cret@db1/x", "could not translate host name \"db1\" to address",
+		  "could not translate host name \"db1\" to address" },
+		{ "postgresql://u@db1/x", "a \"u\" b \"db1\"", "a \"u\" b \"db1\"" },
+		{ "host=h password=s3cret", "x \"s3cret\" y \"h\" z \"", "x \"***\" y \"h\" z \"" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[200];
+
+		snprintf(msg, sizeof msg, "%s", cases[i][1]);
+		ld_db_scrub(cases[i][0], msg);
+		is_string(msg, cases[i][2], "db scrub: %s", cases[i][2]);
+	}
+}
+
 int
 main(void)
 {
@@ -371,6 +399,7 @@ main(void)
 	t_zone();
 	t_json();
 	t_db_shown();
+	t_db_scrub();
 	snprintf(path, sizeof(path), "%s/a.txt", tmpdir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/empty", tmpdir);
