@@ -358,15 +358,18 @@ enum ld_err ledger_balance_changed(struct ledger *l, const char *promo, const ch
 	return *changed ? ledger_balance(l, promo, uid, bal) : LD_OK;
 }
 
-enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
-			   struct ld_balance *b)
+static enum ld_err balance_read(struct ledger *l, const char *promo, const char *uid,
+				struct ld_balance *b, int for_update)
 {
+	static const char SQL[] = "SELECT granted, spent, version FROM balances"
+				  " WHERE promo = ?1 AND uid = ?2";
+	static const char SQL_LOCK[] = "SELECT granted, spent, version FROM balances"
+				       " WHERE promo = ?1 AND uid = ?2 FOR UPDATE";
 	struct db_stmt *st;
 	enum ld_err e;
 
 	memset(b, 0, sizeof *b);
-	if ((e = db_query(l->db, &st,
-			  "SELECT granted, spent, version FROM balances WHERE promo = ?1 AND uid = ?2",
+	if ((e = db_query(l->db, &st, for_update && db_engine(l->db) == DB_PG ? SQL_LOCK : SQL,
 			  "tt", promo, uid)) != LD_OK)
 		return e;
 	if (db_step(st) > 0) {
@@ -375,6 +378,18 @@ enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 		b->version = db_col_int(st, 2);
 	}
 	return db_end(l->db, st, "cannot read balance");
+}
+
+enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
+			   struct ld_balance *b)
+{
+	return balance_read(l, promo, uid, b, 0);
+}
+
+enum ld_err ledger_balance_for_update(struct ledger *l, const char *promo, const char *uid,
+				      struct ld_balance *b)
+{
+	return balance_read(l, promo, uid, b, 1);
 }
 
 enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len,

@@ -232,6 +232,13 @@ const struct promo *const *ledger_promos(struct ledger *l, int64_t now_ms, size_
 enum ld_err ledger_balance(struct ledger *l, const char *promo, const char *uid,
 			   struct ld_balance *b);
 
+/* The same, inside a transaction that will change it from what it reads:
+ * on PostgreSQL the row stays locked until the transaction ends, so that
+ * two changes at once (two revokes) are checked one after the other.
+ * (SQLite's write transaction holds every other writer off already.) */
+enum ld_err ledger_balance_for_update(struct ledger *l, const char *promo, const char *uid,
+				      struct ld_balance *b);
+
 /* After a db_exec that inserted, upserted or updated uid's balances row:
  * *changed tells whether it changed the row, and then bal gets the row
  * as it is now. (Not RETURNING: SQLite gathers a RETURNING statement's

@@ -93,7 +93,7 @@ static enum ld_err change(struct ledger *l, const struct promo *p, const char *u
 		goto fail;
 	if (found)
 		goto already;
-	if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
+	if ((e = ledger_balance_for_update(l, p->id, uid, &r->bal)) != LD_OK)
 		goto fail;
 	if (BALANCE(r->bal) + amount < 0) {
 		*o = SUPPORT_BELOW_ZERO;

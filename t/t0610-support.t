@@ -75,6 +75,17 @@ ok("already revoked by ticket REV-1" in r.stdout, "the same revoke ticket again:
 is_(bal(), (7, 0, 4), "and changes nothing")
 is_(s.scalar("SELECT sum(amount) FROM grants WHERE promo=? AND uid='U'", P), 7,
     "the balance is still the sum of the grants (a revoke is a negative grant)")
+
+# Revokes with different tickets at once are checked one after the other:
+# 7 dice, ten revokes of 2, three take them and seven are refused.
+s.ctl("grant", P, "M", 7, "--reason", "x", "--ticket", "SUP-M")
+with ThreadPoolExecutor(10) as ex:
+    rs = list(ex.map(lambda i: s.ctl("revoke", P, "M", 2, "--reason", "x", "--ticket", "REV-M%d" % i,
+                                     check=False), range(10)))
+is_(sorted(r.returncode for r in rs), [0] * 3 + [1] * 7,
+    "10 concurrent revokes of 2 from 7: three done, seven refused") or diag([r.stderr for r in rs])
+is_(sum("never goes below zero" in r.stderr for r in rs), 7, "each refusal says why")
+is_(bal("M")[:2], (1, 0), "balance 1")
 try:
     s.execute("UPDATE balances SET spent = granted + 1 WHERE promo=? AND uid='U'", P)
     ok(False, "the schema refuses a balance below zero")
