@@ -4,8 +4,11 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
+#include "child.h"
+#include "log.h"
 
 int app_writer_socket(const struct ld_config *cfg, char path[108])
 {
@@ -19,6 +22,33 @@ void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n)
 	else
 		snprintf(why, n, "the path of the database '%s' is too long for a socket"
 			 " next to it", cfg->db);
+}
+
+int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo,
+		    struct ledger **out, char *err, size_t errlen)
+{
+	struct ledger *l;
+
+	lo->lazy = ld_is_conninfo(cfg->db);
+	if (ledger_open(cfg->db, lo, &l, err, errlen) != LD_OK)
+		return -1;
+	for (int waited = 0;; waited = 1) {
+		enum ld_err e = ledger_check_schema(l);
+
+		if (e == LD_OK)
+			break;
+		if (e != LD_ERR_BUSY || !lo->lazy || child_stopping) {
+			snprintf(err, errlen, "%s", ledger_errmsg(l));
+			ledger_free(l);
+			return -1;
+		}
+		if (!waited)
+			ld_log(LOG_WARNING, "luckydice-fcgi: waiting for the database: %s",
+			       ledger_errmsg(l));
+		sleep(1);
+	}
+	*out = l;
+	return 0;
 }
 
 int app_load(struct app *app, const char *config, char *err, size_t errlen)
@@ -42,12 +72,8 @@ int app_open(struct app *app, const char *config, char *err, size_t errlen)
 	lo.busy_timeout_ms = app->cfg.busy_timeout_ms;
 	lo.synchronous_full = app->cfg.synchronous_full;
 	lo.defer_checkpoints = 1;
-	if (ledger_open(app->cfg.db, &lo, &app->ledger, err, errlen) != LD_OK)
+	if (app_ledger_open(&app->cfg, &lo, &app->ledger, err, errlen) != 0)
 		return -1;
-	if (ledger_check_schema(app->ledger) != LD_OK) {
-		snprintf(err, errlen, "%s", ledger_errmsg(app->ledger));
-		return -1;
-	}
 	const char *lid;
 	if (ledger_id(app->ledger, &lid) != LD_OK) {
 		snprintf(err, errlen, "%s", ledger_errmsg(app->ledger));

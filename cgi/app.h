@@ -51,6 +51,15 @@ void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n);
  * opened); returns -1 with a message in err. */
 int app_load(struct app *app, const char *config, char *err, size_t errlen);
 
+/* Opens the ledger of cfg with lo and checks its schema; 0, or -1 with
+ * the reason in err. A database server that cannot be reached yet (a
+ * host started before its database, a failover under way) is waited for,
+ * trying once a second, rather than failed: a child that cannot start
+ * counts toward the supervisor giving up, and this one will serve once
+ * the server answers. */
+int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo,
+		    struct ledger **out, char *err, size_t errlen);
+
 /* app_load, then opens the ledger (its schema checked), the cache and
  * the writer's client; returns -1 with a message in err (app_release
  * then frees what was opened). */

@@ -282,9 +282,9 @@ void writer_main(const char *config, int fcgi_fd)
 	lo.busy_timeout_ms = cfg->busy_timeout_ms;
 	lo.synchronous_full = cfg->synchronous_full;
 	lo.own_checkpoints = 1;
-	if (ledger_open(cfg->db, &lo, &l, err, sizeof err) != LD_OK)
+	if (app_ledger_open(cfg, &lo, &l, err, sizeof err) != 0)
 		child_fail("%s", err);
-	if (ledger_check_schema(l) != LD_OK || ledger_id(l, &lid) != LD_OK)
+	if (ledger_id(l, &lid) != LD_OK)
 		child_fail("%s", ledger_errmsg(l));
 	/* Its own socket, for the workers' writes; without one (the path is
 	 * too long, or another writer answers there) it serves only the

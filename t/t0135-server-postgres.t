@@ -63,6 +63,48 @@ try:
     st, body = call("GET", "/api/promotions/demo/me", tok)
     ok(st == 200 and len(body["draws"]) == 1 and body["draws"][0]["request_id"] == "pg-roll-0001",
        "the draw is still in the ledger: the state directory kept its engine")
+
+    # The database away: the workers killed meanwhile wait for it instead
+    # of failing to start (which would make the supervisor give up), and
+    # serve once it is back.
+    def fcgi():
+        procs = {}
+        for pid in processes_of(state):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    st_ = f.read()
+            except OSError:
+                continue
+            comm = st_[st_.index("(") + 1:st_.rindex(")")]
+            procs[pid] = (comm, int(st_[st_.rindex(")") + 2:].split()[1]))
+        sup = [p for p, (c, pp) in procs.items() if c == "luckydice-fcgi" and pp not in procs]
+        return sup, [p for p, (c, pp) in procs.items() if sup and pp == sup[0]]
+
+    pgc = os.path.join(SRC, "script", "pgcluster")
+    sup, kids = fcgi()
+    subprocess.run([pgc, "stop", os.path.join(state, "pg")], capture_output=True, timeout=60)
+    for k in kids:
+        os.kill(k, 9)
+    time.sleep(8)
+    sup2, kids2 = fcgi()
+    ok(sup and sup2 == sup and len(kids2) == len(kids),
+       "database stopped, %d workers killed: 8 s later the supervisor still runs with %d"
+       % (len(kids), len(kids2)))
+    st, body = call("POST", "/api/promotions/demo/visit", tok)
+    ok(st in (502, 503, 504), "meanwhile a request is refused (%d)" % st)
+    subprocess.run([pgc, "start", os.path.join(state, "pg")], capture_output=True, timeout=60)
+    t0, st = time.time(), 0
+    while time.time() - t0 < 20:
+        st, body = call("GET", "/api/promotions/demo/me", tok)
+        if st == 200:
+            break
+        time.sleep(0.2)
+    is_(st, 200, "the database back, the workers serve (after %.1f s)" % (time.time() - t0))
+    with open(os.path.join(state, "log", "fcgi.log")) as f:
+        log = f.read()
+    ok("giving up" not in log and "waiting for the database" in log,
+       "the workers said they waited for the database; the supervisor never gave up") \
+        or diag(log[-2000:])
     subprocess.run([server, "--stop"], env=env, capture_output=True, timeout=120)
 
     sqlite_state = tempfile.mkdtemp(prefix="ld-server-sq-")
