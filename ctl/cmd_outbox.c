@@ -10,6 +10,7 @@
 
 #include "ctl.h"
 #include "outbox.h"
+#include "support.h"
 
 /* Rows listed unless --limit says otherwise: a backlog can be 100,000s. */
 #define OUTBOX_LIST_DEFAULT 100
@@ -101,6 +102,7 @@ static int list_run(struct ctl *c, const struct ctl_call *call)
 static int retry_run(struct ctl *c, const struct ctl_call *call)
 {
 	int all = ctl_flag(call, "all-dead");
+	struct outbox_who who;
 	int64_t id = 0, changed;
 	enum ld_err e;
 
@@ -114,7 +116,16 @@ static int retry_run(struct ctl *c, const struct ctl_call *call)
 			ctl_die("'%s' is not an outbox event id (see 'luckydicectl outbox list')", arg);
 		id = v;
 	}
-	e = outbox_retry(ctl_ledger(c), id, ld_now_ms(), &changed);
+	who.actor = ctl_operator();
+	who.ticket = ctl_value(call, "ticket");
+	who.note = ctl_value(call, "reason");
+	if (who.ticket || who.note) {
+		struct support_request rq = { who.ticket, who.note, who.actor };
+		char err[256];
+		if (support_check(&rq, err, sizeof err) != LD_OK)
+			ctl_die("%s (--ticket and --reason go together)", err);
+	}
+	e = outbox_retry(ctl_ledger(c), id, NULL, ld_now_ms(), &who, &changed);
 	if (e == LD_ERR_NOTFOUND)
 		ctl_die("no outbox event %lld", (long long)id);
 	if (e != LD_OK)
@@ -143,9 +154,12 @@ const struct ctl_cmd ctl_cmds_outbox[] = {
 	  "make a dead event (or every dead one) due again",
 	  "Puts the dead event ID, or with --all-dead every dead event, back to\n"
 	  "pending, due now and with no attempts counted; the next dispatcher run\n"
-	  "sends it.",
+	  "sends it. The operator log (operator log) keeps who did it ($SUDO_USER,\n"
+	  "else $USER), and the ticket and reason when given.",
 	  "0 done; 1 the event is not dead (nothing to retry); 2 no such event, or\n"
 	  "cannot run (usage, config, database)",
-	  { { "all-dead", NULL, "every dead event", 0 }, { NULL } } },
+	  { { "all-dead", NULL, "every dead event", 0 },
+	    { "ticket", "ID", "the support ticket, kept in the operator log", 0 },
+	    { "reason", "TEXT", "why, kept in the operator log", 0 }, { NULL } } },
 	{ NULL },
 };

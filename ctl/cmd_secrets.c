@@ -17,8 +17,10 @@
 
 static int secrets_run(struct ctl *c, const struct ctl_call *call)
 {
-	const char *files[2] = { c->cfg.token_secret_file, c->cfg.signing_secret_file };
-	int n = files[1] && strcmp(files[0], files[1]) != 0 ? 2 : 1, exists = 0;
+	const char *named[3] = { c->cfg.token_secret_file, c->cfg.signing_secret_file,
+				 c->cfg.console_secret_file };
+	const char *files[3];
+	int n = 0, exists = 0;
 	int force = ctl_flag(call, "force");
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
@@ -26,6 +28,14 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 	struct group *gr;
 	char owner[160], err[600];
 
+	/* each file once, in that order */
+	for (int i = 0; i < 3; i++) {
+		int seen = !named[i];
+		for (int j = 0; j < n && !seen; j++)
+			seen = strcmp(files[j], named[i]) == 0;
+		if (!seen)
+			files[n++] = named[i];
+	}
 	/* root makes them root:luckydice, so the service reads them and only
 	 * root changes them; anyone else gets their own */
 	if (geteuid() == 0 && (gr = getgrnam(SERVICE_GROUP))) {
@@ -62,11 +72,12 @@ const struct ctl_cmd ctl_cmds_secrets[] = {
 	{ "secrets", NULL, secrets_run, "", 0, 0, 0,
 	  "make the secret files the config names (mode 0640, root:" SERVICE_GROUP ")",
 	  "Writes 32 random bytes (libsodium), in base64, to \"token_secret_file\" and,\n"
-	  "when the config names it, \"signing_secret_file\": each file mode 0640, owned\n"
-	  "by root:" SERVICE_GROUP " when run as root and that group exists, else by the\n"
-	  "caller. Refuses to overwrite an existing file unless --force: a new token\n"
+	  "when the config names them, \"signing_secret_file\" and \"console_secret_file\":\n"
+	  "each file mode 0640, owned by root:" SERVICE_GROUP " when run as root and that\n"
+	  "group exists, else by the caller. Refuses to overwrite an existing file unless --force: a new token\n"
 	  "secret ends every token issued, a new signing secret must reach the\n"
-	  "services that check the outbox's signatures.",
+	  "services that check the outbox's signatures, a new console secret ends\n"
+	  "every operator token and console session.",
 	  "0 written; 1 a file exists (nothing written); 2 cannot run (usage, config,\n"
 	  "cannot write)",
 	  { { "force", NULL, "replace existing files", 0 }, { NULL } } },

@@ -84,6 +84,7 @@ extern const struct ctl_cmd ctl_cmds_export[];  /* export winners */
 extern const struct ctl_cmd ctl_cmds_outbox[];  /* outbox list|retry */
 extern const struct ctl_cmd ctl_cmds_secrets[]; /* secrets */
 extern const struct ctl_cmd ctl_cmds_ledger[];  /* backup, restore, ledger, purge */
+extern const struct ctl_cmd ctl_cmds_operator[]; /* operator add|list|role|... */
 
 /*
  * Runs cmd (args.c): parses argv[0..argc) (argv[0] is the command's own

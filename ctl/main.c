@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 #include <unistd.h>
 
 #include <sodium.h>
@@ -20,7 +19,7 @@
 /* Every command, in the order luckydicectl --help lists them. */
 static const struct ctl_cmd *const tables[] = {
 	ctl_cmds_basic, ctl_cmds_secrets, ctl_cmds_stats, ctl_cmds_user, ctl_cmds_support,
-	ctl_cmds_cache, ctl_cmds_export, ctl_cmds_outbox, ctl_cmds_ledger,
+	ctl_cmds_cache, ctl_cmds_export, ctl_cmds_outbox, ctl_cmds_ledger, ctl_cmds_operator,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 

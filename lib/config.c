@@ -59,6 +59,8 @@ static const struct ckey keys[] = {
 	  OFF(token_previous_secret_file), 0, 0, 0, NULL, { NULL } },
 	{ "signing_secret_file", C_STR, CF_PATH, OFF(signing_secret_file),
 	  0, 0, 0, NULL, { NULL } },
+	{ "console_secret_file", C_STR, CF_PATH, OFF(console_secret_file),
+	  0, 0, 0, NULL, { NULL } },
 	{ "public_url", C_URL, 0, OFF(public_url), 0, 0, 0,
 	  "http://127.0.0.1:8080", { NULL } },
 	{ "allowed_origins", C_ORIGINS, 0, 0, 0, 0, 0, NULL, { NULL } },
@@ -632,6 +634,7 @@ config_release(struct ld_config *cfg)
 	free(cfg->token_secret_file);
 	free(cfg->token_previous_secret_file);
 	free(cfg->signing_secret_file);
+	free(cfg->console_secret_file);
 	free(cfg->public_url);
 	for (size_t i = 0; i < cfg->n_allowed_origins; i++)
 		free(cfg->allowed_origins[i]);

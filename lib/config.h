@@ -30,6 +30,9 @@ struct ld_config {
 				  * its tokens still verify (NULL = none) */
 	char *signing_secret_file; /* HMAC key for outbox events (the
 				  * dispatcher refuses to run without it) */
+	char *console_secret_file; /* HMAC key for operator tokens and console
+				  * sessions, a secret of its own (NULL: no
+				  * console) */
 	char *public_url;        /* base of invite links ("http://127.0.0.1:8080") */
 	char **allowed_origins;  /* the Origins a cookie-signed request may come
 				  * from: n_allowed_origins of them, normalised

@@ -3,10 +3,12 @@
  * claims with a lease, outcomes, backoff, and the operator's list and
  * retry. HTTP itself lives in the dispatcher; this file knows rows only.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "operator.h"
 #include "outbox.h"
 
 static const char SQL_OUTBOX_ADD[] =
@@ -389,9 +391,11 @@ void outbox_rows_free(struct outbox_row *rows, size_t n)
 	free(rows);
 }
 
-enum ld_err outbox_retry(struct ledger *l, int64_t id, int64_t now_ms, int64_t *changed)
+enum ld_err outbox_retry(struct ledger *l, int64_t id, const char *promo, int64_t now_ms,
+			 const struct outbox_who *who, int64_t *changed)
 {
 	struct db *db = ledger_db(l);
+	char subject[32], note[64];
 	enum ld_err e;
 	int found;
 
@@ -400,21 +404,36 @@ enum ld_err outbox_retry(struct ledger *l, int64_t id, int64_t now_ms, int64_t *
 		return e;
 	if ((e = db_exec(db, "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2,"
 			 " lease_until = 0, done_at = NULL"
-			 " WHERE state = 'dead' AND (?1 = 0 OR id = ?1)",
-			 "cannot retry outbox events", "ll", id, now_ms)) != LD_OK) {
-		db_rollback(db);
-		return e;
-	}
+			 " WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
+			 " AND (CAST(?3 AS TEXT) IS NULL OR promo = ?3)",
+			 "cannot retry outbox events", "llt", id, now_ms, promo)) != LD_OK)
+		goto fail;
 	*changed = db_changes(db);
 	if (*changed == 0 && id > 0) {
 		int64_t one;
-		e = db_int(db, "SELECT 1 FROM outbox WHERE id = ?1", "cannot read outbox event",
-			   &one, &found, "l", id);
+		e = db_int(db, "SELECT 1 FROM outbox WHERE id = ?1"
+			   " AND (CAST(?2 AS TEXT) IS NULL OR promo = ?2)",
+			   "cannot read outbox event", &one, &found, "lt", id, promo);
 		db_rollback(db);
 		if (e != LD_OK)
 			return e;
-		return found ? LD_OK : db_error(db, LD_ERR_NOTFOUND, "no outbox event %lld",
-						(long long)id);
+		return found ? LD_OK : db_error(db, LD_ERR_NOTFOUND, "no outbox event %lld%s%s",
+						(long long)id, promo ? " in promotion " : "",
+						promo ? promo : "");
+	}
+	if (*changed > 0 && who) {
+		if (id > 0)
+			snprintf(subject, sizeof subject, "%lld", (long long)id);
+		else
+			snprintf(subject, sizeof subject, "dead");
+		snprintf(note, sizeof note, "%lld event%s due again", (long long)*changed,
+			 *changed == 1 ? "" : "s");
+		if ((e = operator_log_add(db, now_ms, who->actor, "outbox.retry", subject,
+					  who->ticket, who->note ? who->note : note)) != LD_OK)
+			goto fail;
 	}
 	return db_commit(db);
+fail:
+	db_rollback(db);
+	return e;
 }

@@ -162,12 +162,21 @@ enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now
 			size_t limit, struct outbox_row **out, size_t *n);
 void outbox_rows_free(struct outbox_row *rows, size_t n);
 
+/* Who makes dead events due again, and why: a line of operator_log
+ * (operator.h) in the same transaction. ticket and note may be NULL. */
+struct outbox_who {
+	const char *actor, *ticket, *note;
+};
+
 /*
  * Puts dead rows back to pending, due at now_ms with no attempts counted:
- * the one with id (id > 0), or every dead row (id == 0). *changed gets
- * how many; a row that is not dead is left as it is (0 changed), and an
- * id with no row is LD_ERR_NOTFOUND.
+ * the one with id (id > 0), or every dead row (id == 0); with promo not
+ * NULL, only rows of that promotion. *changed gets how many; a row that
+ * is not dead is left as it is (0 changed), and an id with no row (of
+ * promo) is LD_ERR_NOTFOUND. When it changed something, who's
+ * "outbox.retry" line is written with it (subject: the id, or "dead").
  */
-enum ld_err outbox_retry(struct ledger *l, int64_t id, int64_t now_ms, int64_t *changed);
+enum ld_err outbox_retry(struct ledger *l, int64_t id, const char *promo, int64_t now_ms,
+			 const struct outbox_who *who, int64_t *changed);
 
 #endif

@@ -22,7 +22,7 @@
 
 #define TOKEN_KEY_MIN 32
 #define TOKEN_KEY_MAX 4096
-#define SIG_LEN 43 /* base64url of 32 bytes, unpadded */
+#define SIG_LEN TOKEN_SIG_LEN /* base64url of 32 bytes, unpadded */
 #define EXPIRY_DIGITS_MAX 19
 #define KID_CONTEXT "luckydice token key id"
 
@@ -231,10 +231,9 @@ token_key_release(struct token_key *key)
 	key->previous = NULL;
 }
 
-/* The base64url signature of msg (n bytes) into sig (SIG_LEN + 1). */
-static void
-token_sign(const struct token_key *key, const char *msg, size_t n,
-	   char sig[SIG_LEN + 1])
+void
+token_hmac(const struct token_key *key, const char *msg, size_t n,
+	   char sig[TOKEN_SIG_LEN + 1])
 {
 	crypto_auth_hmacsha256_state st = key->keyed;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -262,7 +261,7 @@ token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
 		out[0] = '\0';
 		return LD_ERR_INVALID;
 	}
-	token_sign(key, out, (size_t)n, sig);
+	token_hmac(key, out, (size_t)n, sig);
 	out[n] = '.';
 	memcpy(out + n + 1, sig, SIG_LEN + 1);
 	return LD_OK;
@@ -353,7 +352,7 @@ token_verify(const struct token_key *key, const char *tok, size_t len,
 		if (kid != NULL && memcmp(kid, k->id, TOKEN_KID_LEN) != 0)
 			continue;
 		tried = 1;
-		token_sign(k, tok, (size_t)(last - tok), sig);
+		token_hmac(k, tok, (size_t)(last - tok), sig);
 		good |= sodium_memcmp(sig, last + 1, SIG_LEN) == 0;
 	}
 	if (!tried)

@@ -96,4 +96,12 @@ enum token_status token_verify(const struct token_key *key, const char *tok,
 
 const char *token_strstatus(enum token_status st);
 
+/* The unpadded base64url HMAC-SHA256 of msg (n bytes) under key itself
+ * (never its previous key) into sig: TOKEN_SIG_LEN characters and a NUL.
+ * For other signed strings under a key of this kind (operator tokens,
+ * operator.h). */
+#define TOKEN_SIG_LEN 43
+void token_hmac(const struct token_key *key, const char *msg, size_t n,
+		char sig[TOKEN_SIG_LEN + 1]);
+
 #endif

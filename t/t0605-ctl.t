@@ -26,9 +26,10 @@ def run(prog, *args, env=nocfg, input=None):
 r = run(CTL, "--help")
 ok(r.returncode == 0 and r.stdout.startswith("usage: luckydicectl"), "luckydicectl --help exits 0")
 commands = re.findall(r"^  luckydicectl ([a-z-]+(?: (?:load|list|show|simulate|verify|rebuild"
-                      r"|winners|retry|history|pause|resume|renew-id))?)", r.stdout, re.M)
+                      r"|winners|retry|history|pause|resume|renew-id|add|role|disable|enable"
+                      r"|token|log))?)", r.stdout, re.M)
 diag("commands: %s" % ", ".join(commands))
-is_(len(commands), 25, "--help lists the 25 commands")
+is_(len(commands), 32, "--help lists the 32 commands")
 is_(run(CTL, "-h").stdout, r.stdout, "-h is --help")
 is_(run(CTL, "help").stdout, r.stdout, "luckydicectl help is --help")
 ok("exit status:" in r.stdout and "--config FILE" in r.stdout and "--version" in r.stdout,

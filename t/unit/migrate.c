@@ -210,13 +210,15 @@ int main(void)
 			is_string(after, "16:1", "version %d: a ledger id, and the promotion's first"
 				  " history entry (011)", v);
 		}
-		testdb_text(h, "SELECT group_concat(kind || '/' || outcome || '=' || n || '@' || last_at,"
-			    " ',') FROM (SELECT * FROM outbox_outcomes ORDER BY kind, outcome)",
-			    after, sizeof after);
-		is_string(after, "notify.invite/delivered=1@1720403700000,"
-			  "notify.win/dead=1@1720499999999,notify.win/retried=11@0,"
-			  "reward.issue/retried=3@0",
-			  "version %d: the dispatchers' outcomes counted from the rows (012)", v);
+		if (v < 12) { /* made before 012: the outcomes are 012's to count */
+			testdb_text(h, "SELECT group_concat(kind || '/' || outcome || '=' || n || '@' ||"
+				    " last_at, ',') FROM (SELECT * FROM outbox_outcomes ORDER BY kind,"
+				    " outcome)", after, sizeof after);
+			is_string(after, "notify.invite/delivered=1@1720403700000,"
+				  "notify.win/dead=1@1720499999999,notify.win/retried=11@0,"
+				  "reward.issue/retried=3@0",
+				  "version %d: the dispatchers' outcomes counted from the rows (012)", v);
+		}
 		sqlite3_close(h);
 		if (v >= 5) /* made after 005: the counter is the rules' to keep */
 			db_script(ledger_db(l), "UPDATE balances SET invites_credited = 1"

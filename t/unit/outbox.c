@@ -238,10 +238,10 @@ int main(void)
 	outbox_claim(l, T0 + 3 * LEASE, LEASE, OUTBOX_NOTIFY, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a revoked row is never claimed");
 
-	is_int(outbox_retry(l, 999, T0, &changed), LD_ERR_NOTFOUND, "retry of an unknown id: not found");
-	is_int(outbox_retry(l, 1, T0, &changed), LD_OK, "retry of a delivered row");
+	is_int(outbox_retry(l, 999, NULL, T0, NULL, &changed), LD_ERR_NOTFOUND, "retry of an unknown id: not found");
+	is_int(outbox_retry(l, 1, NULL, T0, NULL, &changed), LD_OK, "retry of a delivered row");
 	is_int(changed, 0, "changes nothing");
-	is_int(outbox_retry(l, 0, T0 + 7, &changed), LD_OK, "retry of all dead");
+	is_int(outbox_retry(l, 0, NULL, T0 + 7, NULL, &changed), LD_OK, "retry of all dead");
 	is_int(changed, 1, "puts k2 back");
 	is_string(state_of("k2", &att), "pending", "k2 is pending");
 	is_int(att, 0, "with no attempts counted");
