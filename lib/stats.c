@@ -2,88 +2,309 @@
  * stats.c - a promotion's numbers per local day from the ledger, and the
  * dry run of a promotion file (the model is described in stats.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "stats.h"
 
-static const char SQL_VISITS[] =
-	"SELECT day, count(*) FROM grants WHERE promo = ?1 AND reason = 'visit' GROUP BY day";
-static const char SQL_INVITES[] =
-	"SELECT day, count(*) FROM invites WHERE promo = ?1 GROUP BY day";
-static const char SQL_DRAWS[] =
-	"SELECT day, count(*) FROM draws WHERE promo = ?1 GROUP BY day";
-static const char SQL_WINS[] =
-	"SELECT day, count(*), prize FROM draws WHERE promo = ?1 AND prize IS NOT NULL"
-	" GROUP BY day, prize";
+static const char *const reasons[STATS_REASONS] = {
+	[STATS_VISIT] = "visit", [STATS_INVITEE] = "invitee", [STATS_INVITER] = "inviter",
+	[STATS_SUPPORT] = "support", [STATS_REVOKE] = "revoke",
+};
+
+const char *stats_reason_name(enum stats_reason r)
+{
+	return r < STATS_REASONS ? reasons[r] : NULL;
+}
+
+/* What a counted number is of: the kinds of stats_days rows. */
+enum kind { K_GRANT, K_DRAW, K_WIN, K_REFUSAL, K_DAY, K_KINDS };
+static const char *const kinds[K_KINDS] = { "grant", "draw", "win", "refusal", "day" };
+
+/* One number of one day, as counted or kept. */
+struct row {
+	int d;
+	enum kind kind;
+	char key[PRIZE_ID_MAX + 1];
+	int64_t n, amount;
+};
+
+/* A growing array of rows. */
+struct rows {
+	struct row *r;
+	size_t n, cap;
+};
+
+static void rows_add(struct rows *rs, int d, enum kind kind, const char *key, int64_t n,
+		     int64_t amount)
+{
+	struct row *x;
+
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 64;
+		rs->r = xrealloc(rs->r, rs->cap * sizeof *rs->r);
+	}
+	x = &rs->r[rs->n++];
+	x->d = d;
+	x->kind = kind;
+	snprintf(x->key, sizeof x->key, "%s", key ? key : "");
+	x->n = n;
+	x->amount = amount;
+}
+
+/* Adds row x to its day. A reason, prize or outcome this program does
+ * not know (a prize no longer in the file) is left out. */
+static void apply(const struct promo *p, struct stats_day *days, const struct row *x)
+{
+	struct stats_day *sd = &days[x->d];
+	const struct promo_prize *z;
+
+	switch (x->kind) {
+	case K_GRANT:
+		for (int r = 0; r < STATS_REASONS; r++)
+			if (strcmp(x->key, reasons[r]) == 0) {
+				sd->grants[r] += x->n;
+				sd->dice[r] += x->amount;
+			}
+		break;
+	case K_DRAW:
+		sd->draws += x->n;
+		break;
+	case K_WIN:
+		if ((z = promo_prize_find(p, x->key)))
+			sd->wins[z - p->prizes] += x->n;
+		break;
+	case K_REFUSAL:
+		for (int o = 1; o < STATS_OUTCOMES; o++)
+			if (strcmp(x->key, rule_code((enum rule_outcome)o)) == 0)
+				sd->refused[o] += x->n;
+		break;
+	case K_DAY:
+	case K_KINDS:
+		break;
+	}
+}
+
+/*
+ * The counts of days from..to (names, inclusive) from the per-day
+ * indexes: ?1 the promotion, ?2 and ?3 the days. Each statement's
+ * columns are day, key, n, amount.
+ */
+static const char *const SQL_COUNT[] = {
+	[K_GRANT] = "SELECT day, reason, count(*), sum(amount) FROM grants"
+	" WHERE promo = ?1 AND day >= ?2 AND day <= ?3 GROUP BY day, reason",
+	[K_DRAW] = "SELECT day, '', count(*), 0 FROM draws"
+	" WHERE promo = ?1 AND day >= ?2 AND day <= ?3 GROUP BY day",
+	[K_WIN] = "SELECT day, prize, count(*), 0 FROM draws"
+	" WHERE promo = ?1 AND day >= ?2 AND day <= ?3 AND prize IS NOT NULL GROUP BY day, prize",
+	[K_REFUSAL] = "SELECT day, reason, count(*), 0 FROM claim_refusals"
+	" WHERE promo = ?1 AND day >= ?2 AND day <= ?3 GROUP BY day, reason",
+};
+
+/* Counts days from..to of p into rs (rows of days outside the promotion
+ * are left out). */
+static enum ld_err count_days(struct db *db, const struct promo *p, int from, int to,
+			      struct rows *rs)
+{
+	char a[11], b[11];
+	enum ld_err e;
+
+	promo_day_name(p, from, a);
+	promo_day_name(p, to, b);
+	for (int k = K_GRANT; k <= K_REFUSAL; k++) {
+		struct db_stmt *st;
+
+		if ((e = db_query(db, &st, SQL_COUNT[k], "ttt", p->id, a, b)) != LD_OK)
+			return e;
+		while (db_step(st) > 0) {
+			const char *day = db_col_text(st, 0);
+			int d = day ? promo_day_index(p, day) : -1;
+
+			if (d >= from && d <= to)
+				rows_add(rs, d, (enum kind)k, db_col_text(st, 1), db_col_int(st, 2),
+					 db_col_int(st, 3));
+		}
+		if ((e = db_end(db, st, "cannot count the day")) != LD_OK)
+			return e;
+	}
+	return LD_OK;
+}
+
+static const char SQL_KEPT[] =
+	"SELECT day, kind, key, n, amount FROM stats_days WHERE promo = ?1";
+static const char SQL_KEEP[] =
+	"INSERT INTO stats_days (promo, day, kind, key, n, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	" ON CONFLICT (promo, day, kind, key) DO NOTHING";
 static const char SQL_TAKEN[] =
 	"SELECT day, taken, prize FROM stock WHERE promo = ?1";
 
-enum stat_col { COL_VISITS, COL_INVITES, COL_DRAWS, COL_WINS, COL_TAKEN };
-
-/* Runs one "day, n[, prize]" query for p and adds n where it belongs.
- * Rows of days outside the promotion or of prizes no longer in its file
- * are skipped. */
-static enum ld_err add_rows(struct db *db, const struct promo *p, const char *sql,
-			    enum stat_col col, struct stats_day *days)
+/* The kept numbers of p's finished days into rs; marks each kept day. */
+static enum ld_err read_kept(struct db *db, const struct promo *p, const struct stats_day *days,
+			     int *kept, struct rows *rs)
 {
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, sql, "t", p->id)) != LD_OK)
+	if ((e = db_query(db, &st, SQL_KEPT, "t", p->id)) != LD_OK)
 		return e;
 	while (db_step(st) > 0) {
-		const char *day = db_col_text(st, 0);
-		int d = day ? promo_day_index(p, day) : -1;
-		int64_t n = db_col_int(st, 1);
-		const struct promo_prize *z = NULL;
+		const char *day = db_col_text(st, 0), *kind = db_col_text(st, 1);
+		int d = day ? promo_day_index(p, day) : -1, k;
 
-		if (d < 0)
+		for (k = 0; k < K_KINDS && !(kind && strcmp(kind, kinds[k]) == 0); k++)
+			;
+		if (d < 0 || k == K_KINDS || !days[d].finished)
 			continue;
-		if (col >= COL_WINS) {
-			const char *id = db_col_text(st, 2);
-			if (!id || !(z = promo_prize_find(p, id)))
-				continue;
-		}
-		switch (col) {
-		case COL_VISITS: days[d].visits += n; break;
-		case COL_INVITES: days[d].invites += n; break;
-		case COL_DRAWS: days[d].draws += n; break;
-		case COL_WINS: days[d].wins[z - p->prizes] += n; break;
-		case COL_TAKEN: days[d].left[z - p->prizes] -= n; break;
-		}
+		if (k == K_DAY)
+			kept[d] = 1;
+		else
+			rows_add(rs, d, (enum kind)k, db_col_text(st, 2), db_col_int(st, 3),
+				 db_col_int(st, 4));
 	}
-	return db_end(db, st, "cannot read stats");
+	return db_end(db, st, "cannot read kept stats");
 }
 
-enum ld_err stats_read(struct ledger *l, const struct promo *p, struct stats_day **out)
+/* Subtracts what was taken of each day's stock from left. */
+static enum ld_err read_taken(struct db *db, const struct promo *p, struct stats_day *days)
 {
-	static const char *const sqls[] = { SQL_VISITS, SQL_INVITES, SQL_DRAWS, SQL_WINS,
-					    SQL_TAKEN };
-	struct stats_day *days = xcalloc((size_t)p->ndays, sizeof *days);
-	struct db *db = ledger_db(l);
+	struct db_stmt *st;
 	enum ld_err e;
 
-	*out = NULL;
+	if ((e = db_query(db, &st, SQL_TAKEN, "t", p->id)) != LD_OK)
+		return e;
+	while (db_step(st) > 0) {
+		const char *day = db_col_text(st, 0), *id = db_col_text(st, 2);
+		const struct promo_prize *z = id ? promo_prize_find(p, id) : NULL;
+		int d = day ? promo_day_index(p, day) : -1;
+
+		if (d >= 0 && z)
+			days[d].left[z - p->prizes] -= db_col_int(st, 1);
+	}
+	return db_end(db, st, "cannot read stock");
+}
+
+/* Keeps the rows of the days counted now (every row of rs from index
+ * first on), each day with its 'day' row, in one transaction. */
+static enum ld_err keep(struct db *db, const struct promo *p, const struct rows *rs,
+			size_t first, const int *counted)
+{
+	char day[11];
+	enum ld_err e;
+
+	if ((e = db_begin(db)) != LD_OK)
+		return e;
+	for (size_t i = first; i < rs->n; i++) {
+		const struct row *x = &rs->r[i];
+		promo_day_name(p, x->d, day);
+		if ((e = db_exec(db, SQL_KEEP, "cannot keep stats", "ttttll", p->id, day,
+				 kinds[x->kind], x->key, x->n, x->amount)) != LD_OK)
+			goto fail;
+	}
+	for (int d = 0; d < p->ndays; d++) {
+		if (!counted[d])
+			continue;
+		promo_day_name(p, d, day);
+		if ((e = db_exec(db, SQL_KEEP, "cannot keep stats", "ttttll", p->id, day,
+				 kinds[K_DAY], "", (int64_t)0, (int64_t)0)) != LD_OK)
+			goto fail;
+	}
+	return db_commit(db);
+fail:
+	db_rollback(db);
+	return e;
+}
+
+static struct stats_day *days_new(const struct promo *p, int64_t now_ms)
+{
+	struct stats_day *days = xcalloc((size_t)p->ndays, sizeof *days);
+
 	for (int d = 0; d < p->ndays; d++) {
 		promo_day_name(p, d, days[d].day);
+		days[d].finished = p->day_start_ms[d + 1] + STATS_SETTLE_MS <= now_ms;
 		days[d].wins = xcalloc(p->nprizes + 1, sizeof(int64_t));
 		days[d].stock = xcalloc(p->nprizes + 1, sizeof(int64_t));
 		days[d].left = xcalloc(p->nprizes + 1, sizeof(int64_t));
-		for (size_t i = 0; i < p->nprizes; i++)
+		days[d].open = xcalloc(p->nprizes + 1, sizeof(int64_t));
+		for (size_t i = 0; i < p->nprizes; i++) {
 			days[d].stock[i] = days[d].left[i] = promo_stock(p, &p->prizes[i], d);
+			days[d].open[i] = promo_released(p, &p->prizes[i], d, now_ms);
+		}
 	}
-	/* one read snapshot for all five queries */
-	e = db_read_begin(db);
-	for (int c = COL_VISITS; e == LD_OK && c <= COL_TAKEN; c++)
-		e = add_rows(db, p, sqls[c], (enum stat_col)c, days);
+	return days;
+}
+
+enum ld_err stats_read(struct ledger *l, const struct promo *p, int64_t now_ms,
+		       int64_t budget_ms, struct stats_day **out, int *pending)
+{
+	struct stats_day *days = days_new(p, now_ms);
+	int *kept = xcalloc((size_t)p->ndays + 1, sizeof *kept);
+	int *counted = xcalloc((size_t)p->ndays + 1, sizeof *counted);
+	int64_t t0 = ld_mono_us();
+	struct db *db = ledger_db(l);
+	struct rows rs = { NULL, 0, 0 };
+	size_t first_counted;
+	int live = 0, npending = 0;
+	enum ld_err e;
+
+	*out = NULL;
+	if (pending)
+		*pending = 0;
+	while (live < p->ndays && days[live].finished)
+		live++;
+	/* one read snapshot: the kept days, the days not finished, the stock,
+	 * and the finished days counted now */
+	if ((e = db_read_begin(db)) != LD_OK)
+		goto fail;
+	if ((e = read_kept(db, p, days, kept, &rs)) != LD_OK ||
+	    (live < p->ndays && (e = count_days(db, p, live, p->ndays - 1, &rs)) != LD_OK) ||
+	    (e = read_taken(db, p, days)) != LD_OK) {
+		db_read_end(db);
+		goto fail;
+	}
+	first_counted = rs.n;
+	for (int d = 0; d < live; d++) {
+		if (kept[d])
+			continue;
+		if (budget_ms >= 0 && ld_mono_us() - t0 > budget_ms * 1000) {
+			days[d].pending = 1;
+			npending++;
+			continue;
+		}
+		if ((e = count_days(db, p, d, d, &rs)) != LD_OK) {
+			db_read_end(db);
+			goto fail;
+		}
+		counted[d] = 1;
+	}
 	db_read_end(db);
-	if (e != LD_OK) {
-		stats_days_free(days, p->ndays);
-		return e;
+	for (int d = 0; d < live; d++)
+		if (counted[d]) {
+			/* best effort: see stats.h */
+			(void)keep(db, p, &rs, first_counted, counted);
+			break;
+		}
+	for (size_t i = 0; i < rs.n; i++)
+		apply(p, days, &rs.r[i]);
+	for (int d = 0; d < p->ndays; d++) {
+		days[d].visits = days[d].grants[STATS_VISIT];
+		days[d].invites = days[d].grants[STATS_INVITEE];
 	}
+	if (pending)
+		*pending = npending;
+	free(rs.r);
+	free(kept);
+	free(counted);
 	*out = days;
 	return LD_OK;
+fail:
+	free(rs.r);
+	free(kept);
+	free(counted);
+	stats_days_free(days, p->ndays);
+	return e;
 }
 
 void stats_days_free(struct stats_day *days, int n)
@@ -94,6 +315,7 @@ void stats_days_free(struct stats_day *days, int n)
 		free(days[d].wins);
 		free(days[d].stock);
 		free(days[d].left);
+		free(days[d].open);
 	}
 	free(days);
 }
@@ -136,6 +358,64 @@ enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
 				   day, p->prizes[i].id);
 	db_read_end(db);
 	return e;
+}
+
+/* The outcomes a refused claim is recorded with. */
+static const enum rule_outcome refusal_outcomes[] = {
+	RULE_SELF_INVITE, RULE_ALREADY_CREDITED, RULE_NOT_NEW_USER, RULE_CLAIM_LIMITED,
+};
+
+static struct json_object *day_json(const struct promo *p, const struct stats_day *sd)
+{
+	struct json_object *o = json_object_new_object(), *grants = json_object_new_object();
+	struct json_object *refused = json_object_new_object(), *prizes = json_object_new_object();
+
+	json_object_object_add(o, "day", json_object_new_string(sd->day));
+	json_object_object_add(o, "finished", json_object_new_boolean(sd->finished));
+	json_object_object_add(o, "pending", json_object_new_boolean(sd->pending));
+	json_object_object_add(o, "visits", json_object_new_int64(sd->visits));
+	json_object_object_add(o, "invites", json_object_new_int64(sd->invites));
+	json_object_object_add(o, "draws", json_object_new_int64(sd->draws));
+	for (int r = 0; r < STATS_REASONS; r++) {
+		struct json_object *g = json_object_new_object();
+		json_object_object_add(g, "count", json_object_new_int64(sd->grants[r]));
+		json_object_object_add(g, "dice", json_object_new_int64(sd->dice[r]));
+		json_object_object_add(grants, reasons[r], g);
+	}
+	json_object_object_add(o, "grants", grants);
+	for (size_t i = 0; i < sizeof refusal_outcomes / sizeof refusal_outcomes[0]; i++)
+		json_object_object_add(refused, rule_code(refusal_outcomes[i]),
+				       json_object_new_int64(sd->refused[refusal_outcomes[i]]));
+	json_object_object_add(o, "refused", refused);
+	for (size_t i = 0; i < p->nprizes; i++) {
+		struct json_object *z = json_object_new_object();
+		json_object_object_add(z, "won", json_object_new_int64(sd->wins[i]));
+		json_object_object_add(z, "stock", json_object_new_int64(sd->stock[i]));
+		json_object_object_add(z, "left", json_object_new_int64(sd->left[i]));
+		json_object_object_add(z, "open", json_object_new_int64(sd->open[i]));
+		json_object_object_add(prizes, p->prizes[i].id, z);
+	}
+	json_object_object_add(o, "prizes", prizes);
+	return o;
+}
+
+struct json_object *stats_json(const struct promo *p, const struct stats_day *days,
+			       int64_t now_ms)
+{
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	int today = promo_day(p, now_ms), pending = 0;
+
+	json_object_object_add(o, "promotion", json_object_new_string(p->id));
+	json_object_object_add(o, "time_zone", json_object_new_string(p->time_zone));
+	json_object_object_add(o, "today", today >= 0 && today < p->ndays ?
+			       json_object_new_int(today) : NULL);
+	for (int d = 0; d < p->ndays; d++) {
+		pending += days[d].pending;
+		json_object_array_add(arr, day_json(p, &days[d]));
+	}
+	json_object_object_add(o, "pending", json_object_new_int(pending));
+	json_object_object_add(o, "days", arr);
+	return o;
 }
 
 static int cmp_i64(const void *a, const void *b)

@@ -8,24 +8,67 @@
 
 #include "ledger.h"
 #include "promo.h"
+#include "rules.h"
 
-/* One local day of a promotion as the ledger has it. wins, stock and left
- * have p->nprizes entries each. */
+/* The reasons of a grant, as the ledger's grants.reason says them. */
+enum stats_reason {
+	STATS_VISIT, STATS_INVITEE, STATS_INVITER, STATS_SUPPORT, STATS_REVOKE,
+	STATS_REASONS
+};
+/* "visit", "invitee", ... (NULL past the end). */
+const char *stats_reason_name(enum stats_reason r);
+
+/* The refused claims' reasons: the rules' outcomes (rules.h), indexed by
+ * enum rule_outcome; only claim refusals are ever counted. */
+#define STATS_OUTCOMES 16
+
+/*
+ * One local day of a promotion as the ledger has it. wins, stock, left
+ * and open have p->nprizes entries each.
+ */
 struct stats_day {
 	char day[11];
-	int64_t visits;   /* visit grants */
-	int64_t invites;  /* invitees credited */
+	int finished;     /* over for good (STATS_SETTLE_MS past its end) */
+	int pending;      /* finished, not counted yet: its numbers are 0 (the
+			   * budget ran out; a later read counts it) */
+	int64_t visits;   /* visit grants (= grants[STATS_VISIT]) */
+	int64_t invites;  /* invitees credited (= grants[STATS_INVITEE]) */
 	int64_t draws;
+	int64_t grants[STATS_REASONS]; /* grants by reason */
+	int64_t dice[STATS_REASONS];   /* dice they gave (a revoke's are negative) */
+	int64_t refused[STATS_OUTCOMES]; /* refused claims by the rule's outcome */
 	int64_t *wins;    /* per prize */
 	int64_t *stock;   /* the day's stock per prize */
 	int64_t *left;    /* stock - taken, per prize */
+	int64_t *open;    /* the stock opened by now_ms: all of a past day's,
+			   * the share of today's a paced prize has released,
+			   * none of a day to come */
 };
 
-/* Every day of p (p->ndays of them, in order) into *out, which the
- * caller frees with stats_days_free(*out, p->ndays). Read in one
- * snapshot. Returns LD_OK or a database error. */
-enum ld_err stats_read(struct ledger *l, const struct promo *p,
-		       struct stats_day **out);
+/*
+ * A day is finished STATS_SETTLE_MS after its end: nothing is written
+ * under it any more (a transaction that began before midnight has long
+ * committed), so its numbers never change again. They are counted once,
+ * by the first read that finds them missing, and kept in the ledger's
+ * stats_days; a read after that takes them from there and counts only
+ * the days not finished, each from its own range of the per-day indexes
+ * (migration 011).
+ */
+#define STATS_SETTLE_MS (10 * 60 * 1000LL)
+
+/*
+ * Every day of p (p->ndays of them, in order) at now_ms into *out, which
+ * the caller frees with stats_days_free(*out, p->ndays). The days not
+ * finished, and the kept numbers of the finished ones, are read in one
+ * snapshot. Finished days not kept yet are counted and kept while
+ * budget_ms (read on the monotonic clock; < 0: no limit) lasts; those
+ * left are marked pending, with zeros, and *pending (may be NULL) says
+ * how many. Keeping them is best effort: a ledger that cannot be written
+ * (read-only, busy) only means they are counted again next time.
+ * Returns LD_OK or a database error.
+ */
+enum ld_err stats_read(struct ledger *l, const struct promo *p, int64_t now_ms,
+		       int64_t budget_ms, struct stats_day **out, int *pending);
 void stats_days_free(struct stats_day *days, int n);
 
 /* One prize's stock on one local day, as the ledger has it now. */
@@ -41,6 +84,19 @@ struct stats_stock {
  * error. */
 enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
 			    struct stats_stock *out);
+
+/*
+ * The days as JSON (a new object the caller puts): "promotion",
+ * "time_zone", "today" (the index of now_ms's day, null outside the
+ * days), "pending" (days not counted yet) and "days", an array of
+ * "day", "finished", "pending", "visits", "invites", "draws", "grants"
+ * (by reason: "count" and "dice"), "refused" (refused claims by reason)
+ * and "prizes" (by id: "won", "stock", "left", "open"). What
+ * `luckydicectl stats --json` prints and the console draws.
+ */
+struct json_object;
+struct json_object *stats_json(const struct promo *p, const struct stats_day *days,
+			       int64_t now_ms);
 
 /*
  * The dry run's model, kept simple on purpose:

@@ -27,13 +27,21 @@ days = {d["day"]: d for d in st["days"]}
 is_(len(st["days"]), 32, "stats --json lists every day of the promotion")
 is_((days[today]["visits"], days[today]["invites"], days[today]["draws"]), (3, 1, 5),
     "today: 3 visits, 1 invite credited, 5 draws")
-is_(days[today]["prizes"]["sure"], {"won": 3, "stock": 3, "left": 0},
-    "today: 3 of 3 'sure' won, 0 left")
+is_(days[today]["prizes"]["sure"], {"won": 3, "stock": 3, "left": 0, "open": 3},
+    "today: 3 of 3 'sure' won, 0 left, all 3 open since midnight")
+is_((days[today]["grants"]["visit"], days[today]["grants"]["invitee"],
+     days[today]["grants"]["inviter"]),
+    ({"count": 3, "dice": 6}, {"count": 1, "dice": 1}, {"count": 1, "dice": 1}),
+    "today's grants by reason: 3 visits of 2 dice, an invitee and an inviter of 1")
+is_((st["today"], st["pending"], days[today]["finished"]), (1, 0, False),
+    "today is day 1, not finished; no day is pending")
 is_(days[today]["draws"], s.scalar("SELECT count(*) FROM draws WHERE promo=?", P),
     "draws agree with the ledger")
 other = [d for d in st["days"] if d["day"] != today]
-ok(all(d["draws"] == 0 and d["prizes"]["sure"] == {"won": 0, "stock": 3, "left": 3} for d in other),
-   "every other day: nothing drawn, full stock left")
+ok(all(d["draws"] == 0 and d["prizes"]["sure"] == {"won": 0, "stock": 3, "left": 3,
+                                                    "open": 3 if d["day"] < today else 0}
+       for d in other),
+   "every other day: nothing drawn, full stock left; yesterday's was open, none to come")
 t = s.ctl("stats", P).stdout
 ok(re.search(r"^%s\s+3\s+1\s+5\s+3/0$" % today, t, re.M), "the table shows today's row") or print(t)
 ok(re.search(r"^total\s+3\s+1\s+5\s+3/93$", t, re.M), "and a total row (93 left over 32 days)")

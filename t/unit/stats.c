@@ -2,8 +2,10 @@
  * t/unit/stats.c - lib/stats.c: a promotion's numbers per local day read
  * from a real SQLite file after visits, an invite and draws on three
  * days (rows of other days and of prizes no longer in the file are left
- * out), one day's stock as /metrics reads it (with when a prize sold
- * out), and the dry run's expected and seeded models.
+ * out): the days not finished counted each time, the finished ones
+ * counted once and kept, within a budget; each count a range of its
+ * index; one day's stock as /metrics reads it (with when a prize sold
+ * out); and the dry run's expected and seeded models.
  */
 #include <math.h>
 #include <string.h>
@@ -12,9 +14,12 @@
 
 #include "db.h"
 #include "rules.h"
-#include "stats.h"
+#include "support.h"
 #include "../tap.h"
 #include "testdb.h"
+
+/* the statements themselves, for their plans */
+#include "../../lib/stats.c"
 
 static const char def[] =
 	"{\"id\":\"st\",\"name\":\"st\",\"time_zone\":\"Asia/Seoul\","
@@ -97,8 +102,9 @@ static void test_read(void)
 {
 	struct stats_day *d;
 
-	if (stats_read(l, p, &d) != LD_OK)
+	if (stats_read(l, p, noon(10), -1, &d, NULL) != LD_OK)
 		bail("stats_read: %s", ledger_errmsg(l));
+	ok(d[0].finished && d[2].finished, "every day is finished after the campaign");
 	is_string(d[0].day, "2024-07-08", "day 0 by its local name");
 	ok(d[0].visits == 2 && d[1].visits == 1 && d[2].visits == 0,
 	   "visits per day: 2, 1, 0 (a claim after a visit is no second visit)");
@@ -126,6 +132,100 @@ static void test_stock_day(void)
 	ok(z[0].stock == 2 && z[0].left == 2 && z[0].sold_out_ms == 0 &&
 	   z[1].stock == 0 && z[1].left == 0 && z[1].sold_out_ms == 0,
 	   "a: untouched; b: no stock that day is not sold out");
+}
+
+static int64_t kept_days(void)
+{
+	int64_t n = -1;
+
+	if (db_int(ledger_db(l), "SELECT count(*) FROM stats_days WHERE promo = 'st' AND kind = 'day'",
+		   "count", &n, NULL, "") != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	return n;
+}
+
+/* The finished days are kept: a row written under one afterwards (which
+ * the service never does) no longer shows; the days not finished are
+ * counted every time; a budget of 0 counts no finished day. */
+static void test_kept(void)
+{
+	struct support_request rq = { "T-1", "sorry", "ann" };
+	struct support_result sr;
+	enum support_outcome so;
+	struct stats_day *d;
+	int pending;
+
+	is_int((int)kept_days(), 3, "the three finished days were kept by the first read");
+	if (db_script(ledger_db(l), "INSERT INTO draws (promo, uid, request_id, created_at, day, rand)"
+		      " VALUES ('st', 'u9', 'late-1', 0, '2024-07-09', 0)", "late") != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	stats_read(l, p, noon(10), -1, &d, &pending);
+	ok(d[1].draws == 1 && pending == 0, "a kept day is read as kept: the late row is not counted");
+	stats_days_free(d, p->ndays);
+
+	/* a support grant and a revoke on the last day, refused claims */
+	support_grant(l, p, "u2", 3, &rq, noon(2), &so, &sr);
+	rq.ticket = "T-2";
+	support_revoke(l, p, "u2", 1, &rq, noon(2) + 1, &so, &sr);
+	if (db_script(ledger_db(l), "INSERT INTO claim_refusals (promo, invitee, inviter, code, reason,"
+		      " created_at, day) VALUES ('st', 'u1', 'u1', 'c', 'self_invite', 0, '2024-07-10'),"
+		      " ('st', 'u4', 'u1', 'c', 'not_new_user', 0, '2024-07-10'),"
+		      " ('st', 'u5', 'u1', 'c', 'not_new_user', 0, '2024-07-10')", "refusals") != LD_OK ||
+	    db_script(ledger_db(l), "DELETE FROM stats_days", "forget") != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	/* at noon of the last day: days 0 and 1 finished, 2 counted live */
+	is_int(stats_read(l, p, noon(2), 0, &d, &pending), LD_OK, "a read with a budget of 0");
+	ok(d[0].finished && d[1].finished && !d[2].finished, "at noon of the last day, two are finished");
+	ok(d[0].pending && d[1].pending && !d[2].pending && pending == 2,
+	   "the two finished days not kept are pending");
+	ok(d[0].draws == 0 && d[0].visits == 0, "a pending day reads 0");
+	ok(d[2].grants[STATS_SUPPORT] == 1 && d[2].dice[STATS_SUPPORT] == 3 &&
+	   d[2].grants[STATS_REVOKE] == 1 && d[2].dice[STATS_REVOKE] == -1,
+	   "today's support grant and revoke, counted live, with their dice");
+	ok(d[2].refused[RULE_SELF_INVITE] == 1 && d[2].refused[RULE_NOT_NEW_USER] == 2,
+	   "refused claims by reason");
+	ok(d[2].open[0] == 2 && d[0].open[0] == 2 && d[2].open[1] == 0,
+	   "the stock open: all of a midnight prize's, none where there is none");
+	is_int((int)kept_days(), 0, "nothing was kept");
+	stats_days_free(d, p->ndays);
+
+	stats_read(l, p, noon(2), -1, &d, &pending);
+	ok(!d[0].pending && pending == 0 && d[0].visits == 2 && d[0].dice[STATS_VISIT] == 20,
+	   "without a budget every day is counted: 2 visits of 10 dice on day 0");
+	ok(d[1].draws == 2, "day 1 counted again, the late row with it");
+	ok(d[1].grants[STATS_INVITEE] == 1 && d[1].grants[STATS_INVITER] == 1 &&
+	   d[1].invites == 1, "the invite: an invitee and an inviter grant");
+	is_int((int)kept_days(), 2, "the two finished days are kept, not the last one");
+	stats_days_free(d, p->ndays);
+}
+
+/* Each count searches its own index by a range of days: no scan, no
+ * sort. */
+static void test_plans(const char *path)
+{
+	static const char *const want[] = {
+		[K_GRANT] = "COVERING INDEX grants_by_day", [K_DRAW] = "COVERING INDEX draws_by_day",
+		[K_WIN] = "INDEX draws_wins_by_day", [K_REFUSAL] = "COVERING INDEX claim_refusals_by_day",
+	};
+	sqlite3 *h = testdb_raw(path);
+
+	for (int k = K_GRANT; k <= K_REFUSAL; k++) {
+		char sql[700], plan[700] = "";
+		sqlite3_stmt *st;
+
+		snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", SQL_COUNT[k]);
+		if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+			bail("%s", sqlite3_errmsg(h));
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			size_t n = strlen(plan);
+			snprintf(plan + n, sizeof plan - n, "%s%s", n ? "; " : "",
+				 (const char *)sqlite3_column_text(st, 3));
+		}
+		sqlite3_finalize(st);
+		ok(strstr(plan, want[k]) && !strstr(plan, "SCAN") && !strstr(plan, "TEMP B-TREE"),
+		   "the %s count: %s", kinds[k], plan);
+	}
+	sqlite3_close(h);
 }
 
 static void test_simulate(void)
@@ -169,6 +269,8 @@ int main(void)
 	live();
 	test_read();
 	test_stock_day();
+	test_kept();
+	test_plans(t.path);
 	test_simulate();
 	testdb_remove(&t);
 	return done_testing();
