@@ -154,7 +154,7 @@ static const char *client_id(struct ctx *c)
  * claim_limited, 503. */
 int api_claim(struct ctx *c, struct writer_request *q)
 {
-	static const struct http_field fields[] = { { "code", 1, 1, 32 } };
+	static const struct http_field fields[] = { { "code", 1, 1, 32, FIELD_IDENT } };
 
 	if (http_read_json(c->req, fields, 1) != 0)
 		return -1;
@@ -226,7 +226,7 @@ static struct json_object *prize_json(const struct promo *p, const struct draw_r
 int api_draw(struct ctx *c, struct writer_request *q)
 {
 	static const struct http_field fields[] = {
-		{ "request_id", 1, REQUEST_ID_MIN, REQUEST_ID_MAX } };
+		{ "request_id", 1, REQUEST_ID_MIN, REQUEST_ID_MAX, FIELD_IDENT } };
 
 	if (http_read_json(c->req, fields, 1) != 0)
 		return -1;

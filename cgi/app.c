@@ -53,12 +53,20 @@ int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo,
 
 int app_load(struct app *app, const char *config, char *err, size_t errlen)
 {
+	enum ld_err e;
+
 	memset(app, 0, sizeof *app);
 	if (config_load(config, &app->cfg, err, errlen) != LD_OK)
 		return -1;
 	ld_log_set_level(app->cfg.log_level);
 	if (token_keys_load(&app->cfg, &app->key, err, errlen) != LD_OK)
 		return -1;
+	/* no "console_secret_file": no console; a bad one stops the start */
+	e = operator_key_load(&app->cfg, &app->console_key, err, errlen);
+	if (e != LD_OK && e != LD_ERR_NOTFOUND)
+		return -1;
+	app->console = e == LD_OK;
+	err[0] = '\0';
 	return 0;
 }
 
@@ -96,5 +104,6 @@ void app_release(struct app *app)
 	cache_free(app->cache);
 	ledger_free(app->ledger);
 	token_key_release(&app->key);
+	token_key_release(&app->console_key);
 	config_release(&app->cfg);
 }

@@ -10,6 +10,8 @@
 #include "http.h"
 #include "ledger.h"
 #include "log.h"
+#include "operator.h"
+#include "path.h"
 #include "promo.h"
 #include "rules.h"
 #include "token.h"
@@ -21,6 +23,8 @@
 struct app {
 	struct ld_config cfg;
 	struct token_key key;
+	struct token_key console_key; /* operators' (operator.h), when console */
+	int console;                  /* "console_secret_file" is set */
 	struct ledger *ledger;
 	struct cache *cache; /* NULL when no "redis" is configured */
 	struct writer_client *writer; /* NULL with "writes": "direct", and in
@@ -36,6 +40,9 @@ struct ctx {
 	char uid[TOKEN_UID_MAX + 1];
 	int route;                 /* index into the route table; -1: none */
 	int64_t t0_us;             /* when routing began (ld_mono_us) */
+	/* the console's routes */
+	struct operator op;        /* who is signed in (op.name "" when nobody) */
+	struct path_args args;     /* the path's {promo}, {uid}, {id} */
 };
 
 /* The writer's socket for cfg's database, into path: 1 when there is a
@@ -47,7 +54,8 @@ int app_writer_socket(const struct ld_config *cfg, char path[108]);
  * "writes": "grouped"), into why. */
 void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n);
 
-/* Loads the config at config and the token keys into app (nothing else
+/* Loads the config at config, the token keys and the console's key (when
+ * the config names one: operator_key_load) into app (nothing else
  * opened); returns -1 with a message in err. */
 int app_load(struct app *app, const char *config, char *err, size_t errlen);
 
@@ -90,6 +98,21 @@ void api_balance(struct ctx *c);
 void api_me(struct ctx *c);
 void api_healthz(struct ctx *c);
 void api_metrics(struct ctx *c); /* metrics.c */
+
+/* The console's handlers (console.c): each answers its request. The
+ * changes (grant, revoke, retry, pause, resume) run in the worker's own
+ * transaction, as luckydicectl's do, not through the writer. */
+void console_signin(struct ctx *c);
+void console_session(struct ctx *c);
+void console_signout(struct ctx *c);
+void console_promotions(struct ctx *c);
+void console_days(struct ctx *c);
+void console_outbox(struct ctx *c);
+void console_watch(struct ctx *c);
+void console_user(struct ctx *c);
+void console_grant(struct ctx *c);
+void console_revoke(struct ctx *c);
+void console_retry(struct ctx *c);
 
 /* Answers a write (q, checked in by a write handler) from its reply. */
 void api_write_answer(struct ctx *c, const struct writer_request *q,

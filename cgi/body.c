@@ -60,6 +60,53 @@ static size_t count_members(const char *s, size_t len)
 	return n;
 }
 
+/* Whether s (len bytes) is a string of kind: no control characters in
+ * text (the parser made sure it is UTF-8), only [A-Za-z0-9_.-] in a
+ * token, only [A-Za-z0-9_-] in an identifier. */
+static int string_ok(const char *s, size_t len, enum http_field_kind kind)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int ident = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    (c >= '0' && c <= '9') || c == '_' || c == '-';
+
+		if (kind == FIELD_TEXT ? c < 0x20 || c == 0x7f
+		    : kind == FIELD_TOKEN ? !ident && c != '.' : !ident)
+			return 0;
+	}
+	return 1;
+}
+
+/* Checks one present field's value v; NULL and *p when it is wrong. */
+static struct json_object *check_value(struct json_object *obj, const struct http_field *f,
+				       struct json_object *v, struct body_problem *p)
+{
+	size_t len;
+
+	if (f->kind == FIELD_INT) {
+		int64_t n;
+		if (!json_object_is_type(v, json_type_int))
+			return problem(p, "invalid_field", "field '%s' must be an integer", f->name);
+		n = json_object_get_int64(v);
+		/* json-c clamps what does not fit into INT64 to its ends */
+		if (n < (int64_t)f->min_len || n > (int64_t)f->max_len)
+			return problem(p, "invalid_field", "field '%s' must be from %zu to %zu",
+				       f->name, f->min_len, f->max_len);
+		return obj;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return problem(p, "invalid_field", "field '%s' must be a string", f->name);
+	len = (size_t)json_object_get_string_len(v);
+	if (len < f->min_len || len > f->max_len || strlen(json_object_get_string(v)) != len ||
+	    !string_ok(json_object_get_string(v), len, f->kind))
+		return problem(p, "invalid_field",
+			       f->kind == FIELD_TEXT ? "field '%s' must be %zu to %zu bytes of text"
+			       : f->kind == FIELD_TOKEN ? "field '%s' must be %zu to %zu characters"
+			       " of A-Z a-z 0-9 _ - ." : "field '%s' must be %zu to %zu characters"
+			       " of A-Z a-z 0-9 _ -", f->name, f->min_len, f->max_len);
+	return obj;
+}
+
 /* Checks obj against the field table; NULL and *p on the first problem. */
 static struct json_object *check_fields(struct json_object *obj,
 					const struct http_field *fields,
@@ -77,21 +124,13 @@ static struct json_object *check_fields(struct json_object *obj,
 	}
 	for (size_t i = 0; i < nfields; i++) {
 		const struct http_field *f = &fields[i];
-		size_t len;
 		if (!json_object_object_get_ex(obj, f->name, &v)) {
 			if (!f->required)
 				continue;
 			return problem(p, "missing_field", "field '%s' is required", f->name);
 		}
-		if (!json_object_is_type(v, json_type_string))
-			return problem(p, "invalid_field", "field '%s' must be a string", f->name);
-		len = (size_t)json_object_get_string_len(v);
-		if (len < f->min_len || len > f->max_len ||
-		    strlen(json_object_get_string(v)) != len ||
-		    (len > 0 && !ld_is_ident(json_object_get_string(v), f->max_len)))
-			return problem(p, "invalid_field",
-				       "field '%s' must be %zu to %zu characters of A-Z a-z 0-9 _ -",
-				       f->name, f->min_len, f->max_len);
+		if (!check_value(obj, f, v, p))
+			return NULL;
 	}
 	return obj;
 }

@@ -8,14 +8,24 @@
 
 #include <stddef.h>
 
-#define BODY_DEPTH 4 /* our bodies are flat objects of strings */
+#define BODY_DEPTH 4 /* our bodies are flat objects of strings and numbers */
 
-/* A body field: name, whether it is required, and the allowed length of
- * its string value, which must be an identifier ([A-Za-z0-9_-]). */
+/* What a field's value must be. */
+enum http_field_kind {
+	FIELD_IDENT = 0, /* a string of [A-Za-z0-9_-] */
+	FIELD_TEXT,      /* a string of UTF-8 text without control characters */
+	FIELD_TOKEN,     /* a string of [A-Za-z0-9_.-] (a signed token) */
+	FIELD_INT,       /* an integer (not a string, not a real number) */
+};
+
+/* A body field: name, whether it is required, the allowed length of its
+ * string value in bytes (for FIELD_INT: the range of the integer), and
+ * its kind (FIELD_IDENT when left out). */
 struct http_field {
 	const char *name;
 	int required;
 	size_t min_len, max_len;
+	enum http_field_kind kind;
 };
 
 /* What is wrong with a body: the status, the error code and a message

@@ -24,7 +24,7 @@
 #include "cache.h"
 #include "promo.h"
 
-#define COUNTERS_ROUTES 16   /* route indexes 0-14; the last: none */
+#define COUNTERS_ROUTES 32   /* route indexes 0-30; the last: none */
 #define COUNTERS_STATUSES 16 /* status indexes 0-14; the last: any other */
 #define COUNTERS_GRANTS 4    /* reasons of a grant */
 #define COUNTERS_KINDS 4     /* kinds of children */

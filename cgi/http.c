@@ -100,10 +100,16 @@ const char *http_reason(int status)
 	return i >= 0 ? statuses[i].reason : "Unknown";
 }
 
+/* What every answer of the console adds (http_req.strict). */
+#define STRICT_HEADERS \
+	"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n" \
+	"X-Frame-Options: DENY\r\n" \
+	"Referrer-Policy: no-referrer\r\n"
+
 void http_send(struct http_req *r, int status, struct json_object *body,
 	       const char *extra_headers)
 {
-	char head[512];
+	char head[1024];
 	size_t len;
 	const char *s = json_object_to_json_string_length(
 		body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -117,8 +123,9 @@ void http_send(struct http_req *r, int status, struct json_object *body,
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
 		     "X-Content-Type-Options: nosniff\r\n"
-		     "%s\r\n",
-		     status, http_reason(status), len + 1, extra_headers ? extra_headers : "");
+		     "%s%s\r\n",
+		     status, http_reason(status), len + 1, r->strict ? STRICT_HEADERS : "",
+		     extra_headers ? extra_headers : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0; /* cannot happen with our fixed headers */
 	FCGX_PutStr(head, n, r->fcgi->out);
@@ -130,7 +137,7 @@ void http_send(struct http_req *r, int status, struct json_object *body,
 void http_send_text(struct http_req *r, int status, const char *content_type,
 		    const char *text, size_t len)
 {
-	char head[512];
+	char head[1024];
 	int n;
 
 	r->status = status;
@@ -139,8 +146,8 @@ void http_send_text(struct http_req *r, int status, const char *content_type,
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "X-Content-Type-Options: nosniff\r\n\r\n",
-		     status, http_reason(status), content_type, len);
+		     "X-Content-Type-Options: nosniff\r\n%s\r\n",
+		     status, http_reason(status), content_type, len, r->strict ? STRICT_HEADERS : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0; /* cannot happen with our fixed headers */
 	FCGX_PutStr(head, n, r->fcgi->out);
@@ -225,4 +232,40 @@ const char *http_field_str(const struct http_req *r, const char *name)
 	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+int64_t http_field_int(const struct http_req *r, const char *name)
+{
+	struct json_object *v;
+
+	if (!r->json || !json_object_object_get_ex(r->json, name, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+const char *http_cookie(const struct http_req *r, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+	const char *c, *end;
+
+	for (c = http_param(r, "HTTP_COOKIE"); c && *c; c = end) {
+		while (*c == ' ' || *c == ';')
+			c++;
+		end = strchr(c, ';');
+		if (!end)
+			end = c + strlen(c);
+		if (strncmp(c, name, n) == 0 && c[n] == '=') {
+			*len = (size_t)(end - c - (ptrdiff_t)n - 1);
+			return c + n + 1;
+		}
+	}
+	return NULL;
+}
+
+int http_is_https(const struct http_req *r)
+{
+	const char *h = http_param(r, "HTTPS");
+
+	return h && strcmp(h, "on") == 0;
 }

@@ -29,6 +29,10 @@ struct http_req {
 	int status;          /* what was answered, for the log */
 	const char *outcome; /* short word for the log ("granted", "no_tickets") */
 	const char *allow;   /* methods of the matched route, for a 405 */
+	int strict;          /* the console's: every answer also says it may not
+			      * be framed, run or sent as a referrer (CSP
+			      * default-src 'none', X-Frame-Options DENY,
+			      * Referrer-Policy no-referrer) */
 };
 
 /* The status table (http.c): the index of status in it, or -1; the
@@ -62,6 +66,18 @@ int http_read_json(struct http_req *r, const struct http_field *fields, size_t n
 
 /* The string value of a field validated by http_read_json, or NULL. */
 const char *http_field_str(const struct http_req *r, const char *name);
+
+/* The integer value of a FIELD_INT field validated by http_read_json, or
+ * 0 when it is not there. */
+int64_t http_field_int(const struct http_req *r, const char *name);
+
+/* The value of cookie name in the request's Cookie header (the first
+ * one of that name), *len its length; NULL when there is none. Not
+ * NUL-terminated at *len. */
+const char *http_cookie(const struct http_req *r, const char *name, size_t *len);
+
+/* Whether the request came over https (nginx's HTTPS parameter). */
+int http_is_https(const struct http_req *r);
 
 /* Answers status with body (a JSON object, which it puts). extra_headers
  * (may be NULL) is a preformatted "Name: value\r\n" block. */

@@ -12,8 +12,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	static const struct http_field claim[] = { { "code", 1, 1, 32 } };
-	static const struct http_field draw[] = { { "request_id", 1, 8, 64 } };
+	static const struct http_field claim[] = { { "code", 1, 1, 32, FIELD_IDENT } };
+	static const struct http_field draw[] = { { "request_id", 1, 8, 64, FIELD_IDENT } };
 	const struct http_field *f;
 	struct body_problem p;
 	struct json_object *o, *v;

@@ -407,6 +407,7 @@ class Stack:
             "redis": "./redis.sock" if redis else None,
             "token_secret_file": "token.secret",
             "signing_secret_file": "signing.secret",
+            "console_secret_file": "console.secret",
             "public_url": "http://127.0.0.1:%d" % self.port,
             "reward_url": "http://127.0.0.1:9/reward",
             "notify_url": "http://127.0.0.1:9/notify",
@@ -720,7 +721,9 @@ class Site:
     operator's maps: {"ld_token_links": "true"}. Every line it rewrites
     must be in the site file as shipped, or it bails."""
 
-    def __init__(self, stack, knobs=None, http_port=None, https_port=None):
+    def __init__(self, stack, knobs=None, http_port=None, https_port=None, edits=()):
+        """edits: more (old, new) replacements of lines of the site file
+        (a geo knob's body), each old bailing when it is not there."""
         self.dir = tempfile.mkdtemp(prefix="ld-site-")
         os.chmod(self.dir, 0o755)
         self.http_port = http_port or free_port_both()
@@ -730,6 +733,7 @@ class Site:
         with open(os.path.join(SRC, "nginx", "luckydice-site.conf")) as f:
             self.shipped = f.read()
         v6 = lambda line: line if self.ipv6 else "# (no IPv6 loopback here) " + line
+        extra_edits = list(edits)
         edits = [
             ("listen 80;", "listen 127.0.0.1:%d;" % self.http_port),
             ("listen [::]:80;", v6("listen [::1]:%d;" % self.http_port)),
@@ -745,6 +749,7 @@ class Site:
              os.path.join(SRC, "nginx", "luckydice-locations.conf")),
             ("/var/log/nginx/luckydice.access.log", os.path.join(self.dir, "access.log")),
         ]
+        edits.extend(extra_edits)
         for name, value in (knobs or {}).items():
             m = re.search(r"map \$\S+ \$%s \{ default ([^;]*); \}" % re.escape(name), self.shipped)
             if not m:

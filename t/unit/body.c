@@ -3,8 +3,9 @@
  * or the 400 to answer with its code and a message naming the field.
  * Strict JSON only, an object only, each field once, only the fields of
  * the table, required ones there, every value an identifier string of
- * the allowed length. The member count that finds a duplicate key is
- * tested on its own (the file is included for its static functions).
+ * the allowed length; text, token and integer fields of the console's
+ * bodies. The member count that finds a duplicate key is tested on its
+ * own (the file is included for its static functions).
  */
 #include <string.h>
 
@@ -14,12 +15,23 @@
 #include "../tap.h"
 
 static const struct http_field fields[] = {
-	{ "code", 1, 1, 10 },
-	{ "note", 0, 0, 8 },
+	{ "code", 1, 1, 10, FIELD_IDENT },
+	{ "note", 0, 0, 8, FIELD_IDENT },
 };
 
-/* Parses s (len bytes, or strlen when len is 0 and s not empty); checks
- * the problem's code (NULL: a success) and that its message holds want. */
+/* The console's kinds of field. */
+static const struct http_field console[] = {
+	{ "amount", 1, 1, 1000, FIELD_INT },
+	{ "reason", 0, 1, 16, FIELD_TEXT },
+	{ "token", 0, 4, 20, FIELD_TOKEN },
+};
+
+static const struct http_field *table = fields;
+static size_t ntable = 2;
+
+/* Parses s (len bytes, or strlen when len is 0 and s not empty) against
+ * table; checks the problem's code (NULL: a success) and that its
+ * message holds want. */
 static void check(const char *s, size_t len, const char *code, const char *want,
 		  const char *what)
 {
@@ -28,7 +40,7 @@ static void check(const char *s, size_t len, const char *code, const char *want,
 
 	if (!len)
 		len = strlen(s);
-	o = body_parse(s, len, fields, 2, &p);
+	o = body_parse(s, len, table, ntable, &p);
 	if (!code) {
 		ok(o != NULL, "%s: accepted", what);
 	} else {
@@ -96,5 +108,29 @@ int main(void)
 	check("{\"code\":\"a b\"}", 0, "invalid_field", "A-Z a-z 0-9 _ -", "a space");
 	check("{\"code\":\"a\\u0000b\"}", 0, "bad_json", "\\u0000", "an escaped NUL");
 	check("{\"code\":\"\xc3\xa9t\xc3\xa9\"}", 0, "invalid_field", "'code'", "not ASCII");
+
+	table = console;
+	ntable = 3;
+	check("{\"amount\":5,\"reason\":\"\xec\x82\xac\xea\xb3\xbc \xeb\xb3\xb4\xec\x83\x81\",\"token\":\"op.a.1.2.x\"}",
+	      0, NULL, NULL, "an integer, Korean text, a token with dots");
+	check("{\"amount\":1000}", 0, NULL, NULL, "the integer at its top");
+	check("{\"amount\":0}", 0, "invalid_field", "from 1 to 1000", "below the range");
+	check("{\"amount\":1001}", 0, "invalid_field", "from 1 to 1000", "above the range");
+	check("{\"amount\":-5}", 0, "invalid_field", "from 1 to 1000", "negative");
+	check("{\"amount\":99999999999999999999999}", 0, "invalid_field", "from 1 to 1000",
+	      "past 64 bits (json-c clamps it)");
+	check("{\"amount\":\"5\"}", 0, "invalid_field", "must be an integer", "a string of digits");
+	check("{\"amount\":1.5}", 0, "invalid_field", "must be an integer", "a real number");
+	check("{\"amount\":5.0}", 0, "invalid_field", "must be an integer", "5.0");
+	check("{\"amount\":true}", 0, "invalid_field", "must be an integer", "a boolean");
+	check("{\"amount\":1,\"reason\":\"a\\nb\"}", 0, "invalid_field", "bytes of text",
+	      "a newline in text");
+	check("{\"amount\":1,\"reason\":\"a\\u007fb\"}", 0, "invalid_field", "bytes of text",
+	      "DEL in text");
+	check("{\"amount\":1,\"reason\":\"\xec\x82\xac\xea\xb3\xbc\xec\x82\xac\xea\xb3\xbc\xec\x82\xac\xea\xb3\xbc\"}", 0,
+	      "invalid_field", "1 to 16 bytes", "text longer in bytes than allowed");
+	check("{\"amount\":1,\"reason\":\"\"}", 0, "invalid_field", "1 to 16 bytes", "empty text");
+	check("{\"amount\":1,\"token\":\"op.a b\"}", 0, "invalid_field", "_ - .", "a space in a token");
+	check("{\"amount\":1,\"token\":\"op/x.1\"}", 0, "invalid_field", "_ - .", "a slash in a token");
 	return done_testing();
 }

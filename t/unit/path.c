@@ -2,7 +2,8 @@
  * t/unit/path.c - cgi/path.c: a request path split into the promotion id
  * and the endpoint after it, a bad id told from no id, and the check that
  * the raw request URI is the path itself (no escapes, dot segments or
- * repeated slashes for nginx to have undone).
+ * repeated slashes for nginx to have undone); console paths matched
+ * against patterns with {promo}, {uid} and {id}.
  */
 #include <string.h>
 
@@ -22,10 +23,61 @@ static void split(const char *path, int want, const char *promo, const char *res
 	   promo, rest, bad, n, got, r ? r : "(null)", b);
 }
 
+/* path_match of path against pattern: the return, and what it took
+ * ("promo=p uid=u id=3 bad=-"). */
+static void match(const char *pattern, const char *path, int want, const char *took)
+{
+	struct path_args a;
+	char got[200];
+	int n = path_match(pattern, path, &a);
+
+	snprintf(got, sizeof got, "promo=%s uid=%s id=%lld bad=%s", a.promo, a.uid,
+		 (long long)a.id, a.bad ? a.bad : "-");
+	ok(n == want && (!want || strcmp(got, took) == 0), "'%.80s' ~ '%s' -> %d %s (got %d %s)",
+	   path, pattern, want, want ? took : "", n, got);
+}
+
+static void test_match(void)
+{
+	const char *user = "/console/api/promotions/{promo}/users/{uid}";
+	const char *retry = "/console/api/promotions/{promo}/outbox/{id}/retry";
+	char uid[PATH_UID_MAX + 2], path[200];
+
+	match("/console/api/session", "/console/api/session", 1, "promo= uid= id=0 bad=-");
+	match("/console/api/session", "/console/api/session/", 0, "");
+	match("/console/api/session", "/console/api/sessions", 0, "");
+	match("/console/api/session", "/console/api", 0, "");
+	match(user, "/console/api/promotions/p-1/users/u_2", 1, "promo=p-1 uid=u_2 id=0 bad=-");
+	match(user, "/console/api/promotions/p/users/", 0, "");
+	match(user, "/console/api/promotions//users/u", 0, "");
+	match(user, "/console/api/promotions/p/users/u/grant", 0, "");
+	match(user, "/console/api/promotions/p.x/users/u", 1, "promo= uid= id=0 bad=promo");
+	match(user, "/console/api/promotions/p/users/u%20v", 1, "promo=p uid= id=0 bad=uid");
+	memset(uid, 'u', PATH_UID_MAX);
+	uid[PATH_UID_MAX] = '\0';
+	snprintf(path, sizeof path, "/console/api/promotions/p/users/%s", uid);
+	match(user, path, 1, "promo=p uid=uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu id=0 bad=-");
+	uid[PATH_UID_MAX] = 'u';
+	uid[PATH_UID_MAX + 1] = '\0';
+	snprintf(path, sizeof path, "/console/api/promotions/p/users/%s", uid);
+	match(user, path, 1, "promo=p uid= id=0 bad=uid");
+	match(retry, "/console/api/promotions/p/outbox/42/retry", 1, "promo=p uid= id=42 bad=-");
+	match(retry, "/console/api/promotions/p/outbox/042/retry", 1, "promo=p uid= id=0 bad=id");
+	match(retry, "/console/api/promotions/p/outbox/0/retry", 1, "promo=p uid= id=0 bad=id");
+	match(retry, "/console/api/promotions/p/outbox/-1/retry", 1, "promo=p uid= id=0 bad=id");
+	match(retry, "/console/api/promotions/p/outbox/1234567890123456789/retry", 1,
+	      "promo=p uid= id=0 bad=id");
+	match(retry, "/console/api/promotions/p/outbox/999999999999999999/retry", 1,
+	      "promo=p uid= id=999999999999999999 bad=-");
+	match(retry, "/console/api/promotions/p/outbox/1/retry/", 0, "");
+	match(retry, "", 0, "");
+}
+
 int main(void)
 {
 	char id[PROMO_ID_MAX + 2], path[PROMO_ID_MAX + 64];
 
+	test_match();
 	split("/api/promotions/lucky-dice_2024/visit", 1, "lucky-dice_2024", "visit", 0);
 	split("/api/promotions/p/invite/claim", 1, "p", "invite/claim", 0);
 	split("/api/promotions/p/", 1, "p", "", 0);

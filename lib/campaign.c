@@ -1,0 +1,173 @@
+/*
+ * campaign.c - the console's view of a promotion's outbox and of its
+ * patterns (see campaign.h).
+ */
+#include <string.h>
+
+#include "campaign.h"
+
+static struct json_object *time_json(const struct promo *p, int64_t ms)
+{
+	char buf[32];
+
+	ld_iso_time(ms, promo_utc_offset(p, ms), buf);
+	return json_object_new_string(buf);
+}
+
+static struct json_object *text_or_null(struct db_stmt *st, int i)
+{
+	const char *s = db_col_text(st, i);
+	return s ? json_object_new_string(s) : NULL;
+}
+
+/* The pending events, each a range of the partial index outbox_due: the
+ * due ones (a backlog can be every event of a campaign) and the waiting
+ * ones (retries, few); the oldest is the index's first entry. */
+static const char SQL_DUE[] =
+	"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1";
+static const char SQL_WAITING[] =
+	"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at > ?1";
+static const char SQL_OLDEST[] =
+	"SELECT min(next_at) FROM outbox WHERE state = 'pending'";
+/* Dead events: the partial index outbox_dead, newest first. */
+static const char SQL_DEAD[] = "SELECT count(*) FROM outbox WHERE state = 'dead'";
+static const char SQL_DEAD_EVENTS[] =
+	"SELECT id, kind, uid, attempts, last_status, last_error, done_at FROM outbox"
+	" WHERE state = 'dead' AND promo = ?1 ORDER BY id DESC LIMIT ?2";
+
+enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_t now_ms,
+				 int limit, struct json_object **out)
+{
+	struct json_object *o = json_object_new_object(), *dead = json_object_new_array();
+	struct db *db = ledger_db(l);
+	int64_t due = 0, waiting = 0, oldest = 0, ndead = 0;
+	struct db_stmt *st;
+	enum ld_err e;
+	int found;
+
+	*out = NULL;
+	if (limit < 1 || limit > CAMPAIGN_LIST_MAX)
+		limit = CAMPAIGN_LIST_MAX;
+	json_object_object_add(o, "dead_events", dead);
+	if ((e = db_read_begin(db)) != LD_OK)
+		goto fail;
+	if ((e = db_int(db, SQL_DUE, "cannot count outbox events", &due, NULL, "l", now_ms)) != LD_OK ||
+	    (e = db_int(db, SQL_WAITING, "cannot count outbox events", &waiting, NULL, "l",
+			now_ms)) != LD_OK ||
+	    (e = db_int(db, SQL_OLDEST, "cannot read outbox events", &oldest, &found, "")) != LD_OK ||
+	    (e = db_int(db, SQL_DEAD, "cannot count outbox events", &ndead, NULL, "")) != LD_OK ||
+	    (e = db_query(db, &st, SQL_DEAD_EVENTS, "ti", p->id, limit)) != LD_OK) {
+		db_read_end(db);
+		goto fail;
+	}
+	while (db_step(st) > 0) {
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "id", json_object_new_int64(db_col_int(st, 0)));
+		json_object_object_add(x, "kind", text_or_null(st, 1));
+		json_object_object_add(x, "user", text_or_null(st, 2));
+		json_object_object_add(x, "attempts", json_object_new_int64(db_col_int(st, 3)));
+		json_object_object_add(x, "last_status", db_col_null(st, 4) ? NULL :
+				       json_object_new_int64(db_col_int(st, 4)));
+		json_object_object_add(x, "last_error", text_or_null(st, 5));
+		json_object_object_add(x, "at", db_col_null(st, 6) ? NULL :
+				       time_json(p, db_col_int(st, 6)));
+		json_object_array_add(dead, x);
+	}
+	e = db_end(db, st, "cannot list dead events");
+	db_read_end(db);
+	if (e != LD_OK)
+		goto fail;
+	json_object_object_add(o, "due", json_object_new_int64(due));
+	json_object_object_add(o, "waiting", json_object_new_int64(waiting));
+	json_object_object_add(o, "oldest_due", due > 0 && found ? time_json(p, oldest) : NULL);
+	json_object_object_add(o, "dead", json_object_new_int64(ndead));
+	*out = o;
+	return LD_OK;
+fail:
+	json_object_put(o);
+	return e;
+}
+
+/*
+ * The top inviters, exactly, without counting every invite: a user's
+ * invites that gave them a dice are the balances row's invites_credited
+ * (migration 005), so the first branch takes the top of those; the
+ * invites past the cap have their own partial index, grouped by inviter
+ * in the second branch and added to that inviter's counter. Anyone in
+ * the top by credited + past-cap invites is in one of the two.
+ */
+static const char SQL_INVITERS[] =
+	"SELECT uid, max(total) AS credited, max(granted) FROM ("
+	" SELECT uid, invites_credited AS total, invites_credited AS granted FROM"
+	"  (SELECT uid, invites_credited FROM balances WHERE promo = ?1 AND invites_credited > 0"
+	"   ORDER BY invites_credited DESC, uid LIMIT ?2) top"
+	" UNION ALL"
+	" SELECT pc.inviter, pc.n + coalesce(b.invites_credited, 0), coalesce(b.invites_credited, 0)"
+	" FROM (SELECT inviter, count(*) AS n FROM invites INDEXED BY invites_past_cap_by_inviter"
+	"  WHERE promo = ?1 AND inviter_granted = 0 GROUP BY inviter) pc"
+	" LEFT JOIN balances b ON b.promo = ?1 AND b.uid = pc.inviter"
+	") t GROUP BY uid ORDER BY credited DESC, uid LIMIT ?2";
+/* Refused claims by client: claim_refusals_by_client, in its order. */
+static const char SQL_CLIENTS[] =
+	"SELECT client, count(*) AS n, max(day) FROM claim_refusals"
+	" WHERE promo = ?1 AND client IS NOT NULL GROUP BY client ORDER BY n DESC, client LIMIT ?2";
+/* Credited claims of one client: a range of invites_by_client_day. */
+static const char SQL_CLIENT_CREDITED[] =
+	"SELECT count(*) FROM invites WHERE promo = ?1 AND client = ?2";
+
+enum ld_err campaign_watch_json(struct ledger *l, const struct promo *p, int limit,
+				struct json_object **out)
+{
+	struct json_object *o = json_object_new_object(), *inviters = json_object_new_array();
+	struct json_object *clients = json_object_new_array();
+	struct db *db = ledger_db(l);
+	struct db_stmt *st;
+	enum ld_err e;
+
+	*out = NULL;
+	if (limit < 1 || limit > CAMPAIGN_LIST_MAX)
+		limit = CAMPAIGN_LIST_MAX;
+	json_object_object_add(o, "inviters", inviters);
+	json_object_object_add(o, "clients", clients);
+	if ((e = db_read_begin(db)) != LD_OK)
+		goto fail;
+	if ((e = db_query(db, &st, SQL_INVITERS, "ti", p->id, limit)) != LD_OK)
+		goto fail_read;
+	while (db_step(st) > 0) {
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "user", text_or_null(st, 0));
+		json_object_object_add(x, "credited", json_object_new_int64(db_col_int(st, 1)));
+		json_object_object_add(x, "granted", json_object_new_int64(db_col_int(st, 2)));
+		json_object_array_add(inviters, x);
+	}
+	if ((e = db_end(db, st, "cannot read inviters")) != LD_OK ||
+	    (e = db_query(db, &st, SQL_CLIENTS, "ti", p->id, limit)) != LD_OK)
+		goto fail_read;
+	while (db_step(st) > 0) {
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "client", text_or_null(st, 0));
+		json_object_object_add(x, "refused", json_object_new_int64(db_col_int(st, 1)));
+		json_object_object_add(x, "last_day", text_or_null(st, 2));
+		json_object_array_add(clients, x);
+	}
+	if ((e = db_end(db, st, "cannot read refused claims")) != LD_OK)
+		goto fail_read;
+	for (size_t i = 0; i < json_object_array_length(clients); i++) {
+		struct json_object *x = json_object_array_get_idx(clients, i), *c;
+		int64_t n = 0;
+
+		json_object_object_get_ex(x, "client", &c);
+		if ((e = db_int(db, SQL_CLIENT_CREDITED, "cannot count claims", &n, NULL, "tt", p->id,
+				json_object_get_string(c))) != LD_OK)
+			goto fail_read;
+		json_object_object_add(x, "credited", json_object_new_int64(n));
+	}
+	db_read_end(db);
+	*out = o;
+	return LD_OK;
+fail_read:
+	db_read_end(db);
+fail:
+	json_object_put(o);
+	return e;
+}
