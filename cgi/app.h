@@ -113,6 +113,8 @@ void console_user(struct ctx *c);
 void console_grant(struct ctx *c);
 void console_revoke(struct ctx *c);
 void console_retry(struct ctx *c);
+void console_pause(struct ctx *c);
+void console_resume(struct ctx *c);
 
 /* Answers a write (q, checked in by a write handler) from its reply. */
 void api_write_answer(struct ctx *c, const struct writer_request *q,

@@ -120,6 +120,16 @@ static struct json_object *promo_json(const struct promo *p, int64_t now_ms)
 	json_object_object_add(o, "first_day", json_object_new_string(p->first_day));
 	json_object_object_add(o, "last_day", json_object_new_string(p->last_day));
 	json_object_object_add(o, "active", json_object_new_boolean(promo_active(p, now_ms)));
+	if (p->paused_reason) {
+		struct json_object *z = json_object_new_object();
+		char at[32];
+		ld_iso_time(p->paused_at, promo_utc_offset(p, p->paused_at), at);
+		json_object_object_add(z, "at", json_object_new_string(at));
+		json_object_object_add(z, "reason", json_object_new_string(p->paused_reason));
+		json_object_object_add(o, "paused", z);
+	} else {
+		json_object_object_add(o, "paused", NULL);
+	}
 	return o;
 }
 
@@ -352,4 +362,48 @@ void console_retry(struct ctx *c)
 	o = json_object_new_object();
 	json_object_object_add(o, "retried", json_object_new_int64(changed));
 	http_send(c->req, 200, o, NULL);
+}
+
+/* POST .../pause and /resume {"ticket", "reason"}: the owner's kill
+ * switch (ledger_promo_pause), recorded in the promotion's history with
+ * the operator's name and, as its note, the reason and the ticket.
+ * 200 {"paused"}, 400, 401, 403, 404, 409 already_paused | not_paused,
+ * 415, 503. */
+static void pause_or_resume(struct ctx *c, int pause)
+{
+	static const struct http_field fields[] = { TICKET_FIELDS };
+	struct promo_change ch = { c->op.name, NULL, NULL };
+	char note[SUPPORT_REASON_MAX + SUPPORT_TICKET_MAX + 16];
+	struct json_object *o;
+	int changed;
+	enum ld_err e;
+
+	if (http_read_json(c->req, fields, 2) != 0)
+		return;
+	snprintf(note, sizeof note, "%s (ticket %s)", http_field_str(c->req, "reason"),
+		 http_field_str(c->req, "ticket"));
+	ch.note = note;
+	e = ledger_promo_pause(c->app->ledger, c->promo->id, pause, c->now_ms, &ch, &changed);
+	if (e == LD_ERR_NOTFOUND)
+		return http_error(c->req, 404, "unknown_promotion", "no promotion '%s'", c->promo->id);
+	if (e != LD_OK)
+		return api_fail(c, e);
+	if (!changed)
+		return http_error(c->req, 409, pause ? "already_paused" : "not_paused",
+				  "promotion '%s' is %s already; nothing changed", c->promo->id,
+				  pause ? "paused" : "not paused");
+	c->req->outcome = pause ? "paused" : "resumed";
+	o = json_object_new_object();
+	json_object_object_add(o, "paused", json_object_new_boolean(pause));
+	http_send(c->req, 200, o, NULL);
+}
+
+void console_pause(struct ctx *c)
+{
+	pause_or_resume(c, 1);
+}
+
+void console_resume(struct ctx *c)
+{
+	pause_or_resume(c, 0);
 }

@@ -76,6 +76,10 @@ static const struct route routes[] = {
 	  HTTP_POST, POST, console_revoke, NULL },
 	{ "console_retry", CP "/outbox/{id}/retry", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT,
 	  HTTP_POST, POST, console_retry, NULL },
+	{ "console_pause", CP "/pause", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_OWNER, HTTP_POST, POST,
+	  console_pause, NULL },
+	{ "console_resume", CP "/resume", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_OWNER, HTTP_POST,
+	  POST, console_resume, NULL },
 };
 
 const char *route_name(int i)

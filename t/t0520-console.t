@@ -167,4 +167,11 @@ is_(s.query("SELECT actor, action, subject, ticket FROM operator_log WHERE actio
     "the operator log has sam's retry with its ticket")
 is_(s.scalar("SELECT count(*) FROM grants WHERE promo = ? AND uid = 'hal'", P), 1,
     "the player's visit while the page watched is in the ledger")
+is_(s.query("SELECT action, actor, note FROM promotion_history WHERE promo = ?"
+            " AND action <> 'load' ORDER BY id", P),
+    [("pause", "olga", "the reward service is down (ticket T-2001)"),
+     ("resume", "olga", "the reward service is back (ticket T-2001)")],
+    "the promotion's history has olga's pause and resume, each with its ticket")
+is_(s.query("SELECT request_id FROM draws WHERE promo = ? AND uid = 'hal' ORDER BY id", P),
+    [("player-roll-0001",)], "the roll refused while paused left nothing")
 done()

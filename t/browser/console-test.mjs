@@ -298,12 +298,56 @@ async function support() {
   await s.ctx.close();
 }
 
-async function owner() {
+async function owner(v) {
   const o = await device('owner', 'en-US');
   await open(o);
   await signIn(o, cfg.operators.olga);
   await o.page.waitForSelector('body[data-polls]', { state: 'attached' });
-  check((await text(o, '#who-name')).includes('olga'), 'the owner signs in');
+  check(await visible(o, '#owner'), 'the owner sees the pause');
+
+  // pause: refused without a ticket, then done; players are refused; resume
+  await o.page.fill('#pause-reason', 'the reward service is down');
+  await o.page.fill('#pause-ticket', '');
+  await o.page.click('#pause');
+  check((await text(o, '#confirm-text')).includes(`Pause promotion ${P}?`), 'pausing asks for confirmation');
+  await o.page.click('#confirm-yes');
+  await o.page.waitForSelector('#message[data-status]', { state: 'attached' });
+  is(await o.page.locator('#message').getAttribute('data-status'), '400', 'without a ticket the pause is refused (400)');
+  await o.page.fill('#pause-ticket', 'T-2001');
+  await o.page.evaluate(() => document.getElementById('message').removeAttribute('data-status'));
+  await o.page.click('#pause');
+  await o.page.click('#confirm-yes');
+  await o.page.waitForSelector('#message[data-status]', { state: 'attached' });
+  is(await o.page.locator('#message').getAttribute('data-status'), '200', 'with ticket T-2001 the promotion is paused');
+  await o.page.waitForSelector('#promo-state[data-paused="1"]', { state: 'attached' });
+  check((await text(o, '#pause-state')).includes('the reward service is down'), 'the page says it is paused, and why');
+  await v.page.waitForSelector('#promo-state[data-paused="1"]', { state: 'attached', timeout: WAIT_MS });
+  check((await text(v, '#promo-state')).includes('일시 중지됨'), 'the viewer\'s page says so too, in Korean');
+  // the workers look at the promotions at most once a second
+  let r = null;
+  for (let i = 0; i < 30; i++) {
+    r = await userApi('POST', 'draws', cfg.player.token, { request_id: 'player-roll-paused' });
+    if (r.status === 403) break;
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  check(r.status === 403 && r.json.error === 'promotion_paused', 'a player\'s roll meanwhile is refused: promotion_paused', r);
+  const again = await pageFetch(o, 'POST', `/console/api/promotions/${P}/pause`,
+    { ticket: 'T-2001', reason: 'again' });
+  is(again.status, 409, 'pausing a paused promotion changes nothing (409)');
+
+  await o.page.fill('#pause-reason', 'the reward service is back');
+  await o.page.click('#resume');
+  await o.page.click('#confirm-yes');
+  await o.page.waitForSelector('#promo-state[data-paused="0"]', { state: 'attached' });
+  check(true, 'resumed: the page says it runs again');
+  for (let i = 0; i < 30; i++) {
+    r = await userApi('POST', 'draws', cfg.player.token, { request_id: 'player-roll-resumed' });
+    if (r.status !== 403) break;
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  check(r.status === 200 || (r.status === 409 && r.json.error === 'no_tickets'),
+    'a player\'s roll is taken again', r);
+  await shot(o, 'owner-campaign');
   await o.ctx.close();
 }
 
@@ -318,7 +362,7 @@ async function main() {
   emit({ diag: `chromium ${browser.version()}` });
   const v = await viewer();
   await support();
-  await owner();
+  await owner(v);
 
   // the viewer's page, still open, after every change: its numbers
   await nextPoll(v);

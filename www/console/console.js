@@ -251,7 +251,13 @@ function drawDays(s) {
   const names = days.map((d) => d.day);
   const today = s.today;
   text($('promo-name'), `${info.name} (${info.id})`);
-  text($('promo-state'), `${t.period(info.first_day, info.last_day, s.time_zone)} · ${info.active ? t.active : t.notActive}`);
+  text($('promo-state'), `${t.period(info.first_day, info.last_day, s.time_zone)} · ${
+    info.paused ? t.paused : info.active ? t.active : t.notActive}`);
+  $('promo-state').dataset.paused = info.paused ? '1' : '0';
+  $('owner').hidden = !can('owner');
+  text($('pause-state'), info.paused ? t.pausedSince(when(info.paused.at), info.paused.reason) : '');
+  $('pause').disabled = Boolean(info.paused);
+  $('resume').disabled = !info.paused;
   text($('updated'), t.updated(when(s.now)));
   text($('pending'), s.pending > 0 ? t.pending(s.pending) : '');
   document.body.dataset.pending = String(s.pending);
@@ -546,6 +552,21 @@ function askRetry(id) {
   });
 }
 
+// The owner's pause and resume, with the ticket and reason of their form.
+function askPause(pause) {
+  const ticket = $('pause-ticket').value.trim(), reason = $('pause-reason').value.trim();
+  ask(pause ? t.confirmPause(state.promo) : t.confirmResume(state.promo), async () => {
+    const body = { ticket, reason };
+    if (!ticket) delete body.ticket;
+    if (!reason) delete body.reason;
+    const r = await api('POST', promoPath(pause ? 'pause' : 'resume'), body);
+    const out = $('message');
+    out.dataset.status = String(r.status);
+    text(out, r.status === 200 ? '' : (r.json && r.json.error === 'missing_field' ? `${t.needTicket} ` : '') + errorText(r.json, r.status));
+    poll();
+  });
+}
+
 // ---- start ---------------------------------------------------------------
 
 function fillText() {
@@ -572,6 +593,8 @@ async function main() {
   });
   $('grant').addEventListener('click', () => askChange(false));
   $('revoke').addEventListener('click', () => askChange(true));
+  $('pause').addEventListener('click', () => askPause(true));
+  $('resume').addEventListener('click', () => askPause(false));
   $('confirm-yes').addEventListener('click', confirmYes);
   $('confirm-no').addEventListener('click', closeConfirm);
   const r = await api('GET', 'session');
