@@ -89,13 +89,24 @@ fail:
 }
 
 /*
- * The top inviters, exactly, without counting every invite: a user's
- * invites that gave them a dice are the balances row's invites_credited
- * (migration 005), so the first branch takes the top of those; the
- * invites past the cap have their own partial index, grouped by inviter
- * in the second branch and added to that inviter's counter. Anyone in
- * the top by credited + past-cap invites is in one of the two.
+ * The top inviters without counting every invite. A user's invites that
+ * gave them a dice are the balances row's invites_credited (migration
+ * 005), which stops at the promotion's cap; the invites past the cap
+ * have a partial index of their own. SQL_PAST_CAP ranks the inviters
+ * with invites past the cap (their counter plus those): when it finds a
+ * whole list, all above the cap, nobody else can be in it - an inviter
+ * with no invite past the cap has at most the cap - and that is the
+ * answer. Otherwise SQL_INVITERS adds the top of every counter, which
+ * reads every balances row of the promotion; anyone in the top by
+ * credited invites is in one of its two branches.
  */
+static const char SQL_PAST_CAP[] =
+	"SELECT pc.inviter, pc.n + coalesce(b.invites_credited, 0) AS credited,"
+	" coalesce(b.invites_credited, 0)"
+	" FROM (SELECT inviter, count(*) AS n FROM invites INDEXED BY invites_past_cap_by_inviter"
+	"  WHERE promo = ?1 AND inviter_granted = 0 GROUP BY inviter) pc"
+	" LEFT JOIN balances b ON b.promo = ?1 AND b.uid = pc.inviter"
+	" ORDER BY credited DESC, pc.inviter LIMIT ?2";
 static const char SQL_INVITERS[] =
 	"SELECT uid, max(total) AS credited, max(granted) FROM ("
 	" SELECT uid, invites_credited AS total, invites_credited AS granted FROM"
@@ -107,6 +118,27 @@ static const char SQL_INVITERS[] =
 	"  WHERE promo = ?1 AND inviter_granted = 0 GROUP BY inviter) pc"
 	" LEFT JOIN balances b ON b.promo = ?1 AND b.uid = pc.inviter"
 	") t GROUP BY uid ORDER BY credited DESC, uid LIMIT ?2";
+
+/* The inviters of sql (columns user, credited, granted) into arr; *last
+ * gets the smallest "credited" of them. */
+static enum ld_err inviters(struct db *db, const char *sql, const struct promo *p, int limit,
+			    struct json_object *arr, int64_t *last)
+{
+	struct db_stmt *st;
+	enum ld_err e;
+
+	if ((e = db_query(db, &st, sql, "ti", p->id, limit)) != LD_OK)
+		return e;
+	while (db_step(st) > 0) {
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "user", text_or_null(st, 0));
+		json_object_object_add(x, "credited", json_object_new_int64(*last = db_col_int(st, 1)));
+		json_object_object_add(x, "granted", json_object_new_int64(db_col_int(st, 2)));
+		json_object_array_add(arr, x);
+	}
+	return db_end(db, st, "cannot read inviters");
+}
+
 /* Refused claims by client: claim_refusals_by_client, in its order. */
 static const char SQL_CLIENTS[] =
 	"SELECT client, count(*) AS n, max(day) FROM claim_refusals"
@@ -118,30 +150,28 @@ static const char SQL_CLIENT_CREDITED[] =
 enum ld_err campaign_watch_json(struct ledger *l, const struct promo *p, int limit,
 				struct json_object **out)
 {
-	struct json_object *o = json_object_new_object(), *inviters = json_object_new_array();
+	struct json_object *o = json_object_new_object(), *top = json_object_new_array();
 	struct json_object *clients = json_object_new_array();
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
+	int64_t last = 0;
 	enum ld_err e;
 
 	*out = NULL;
 	if (limit < 1 || limit > CAMPAIGN_LIST_MAX)
 		limit = CAMPAIGN_LIST_MAX;
-	json_object_object_add(o, "inviters", inviters);
+	json_object_object_add(o, "inviters", top);
 	json_object_object_add(o, "clients", clients);
 	if ((e = db_read_begin(db)) != LD_OK)
 		goto fail;
-	if ((e = db_query(db, &st, SQL_INVITERS, "ti", p->id, limit)) != LD_OK)
+	if ((e = inviters(db, SQL_PAST_CAP, p, limit, top, &last)) != LD_OK)
 		goto fail_read;
-	while (db_step(st) > 0) {
-		struct json_object *x = json_object_new_object();
-		json_object_object_add(x, "user", text_or_null(st, 0));
-		json_object_object_add(x, "credited", json_object_new_int64(db_col_int(st, 1)));
-		json_object_object_add(x, "granted", json_object_new_int64(db_col_int(st, 2)));
-		json_object_array_add(inviters, x);
+	if ((int)json_object_array_length(top) < limit || last <= p->max_credited_per_inviter) {
+		json_object_array_del_idx(top, 0, json_object_array_length(top));
+		if ((e = inviters(db, SQL_INVITERS, p, limit, top, &last)) != LD_OK)
+			goto fail_read;
 	}
-	if ((e = db_end(db, st, "cannot read inviters")) != LD_OK ||
-	    (e = db_query(db, &st, SQL_CLIENTS, "ti", p->id, limit)) != LD_OK)
+	if ((e = db_query(db, &st, SQL_CLIENTS, "ti", p->id, limit)) != LD_OK)
 		goto fail_read;
 	while (db_step(st) > 0) {
 		struct json_object *x = json_object_new_object();

@@ -35,7 +35,10 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
  *  - "inviters": the users with the most credited invites, most first
  *    (ties by id), each "user", "credited" (every invitee credited
  *    through their code) and "granted" (those that gave them a dice,
- *    up to the cap);
+ *    up to the cap). Exact, unless the promotion's cap was lowered
+ *    after someone passed the new one without an invite past the old:
+ *    when the list is made of inviters past the cap it does not look
+ *    at the others (campaign.c);
  *  - "clients": the client identifiers (device ids, or addresses) with
  *    the most refused claims, each "client", "refused", "last_day" and
  *    "credited" (claims from it that were credited).

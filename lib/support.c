@@ -41,6 +41,14 @@ static void note(const struct support_request *rq, char buf[512])
 	snprintf(buf, 512, "%s (by %s)", rq->reason, rq->by);
 }
 
+/* A ticket's grant. The query names the condition of the partial index
+ * grants_one_per_ticket, so that SQLite may use it: with the reason a
+ * parameter it cannot tell the condition holds, and would read every
+ * grant of the promotion instead. */
+static const char SQL_TICKET[] =
+	"SELECT uid, amount FROM grants WHERE promo = ?1"
+	" AND reason IN ('support', 'revoke') AND reason = ?2 AND ref = ?3";
+
 /* Looks the ticket up among grants of this reason; fills r->uid and
  * r->amount and sets *found when it was used. */
 static enum ld_err ticket_find(struct db *db, const struct promo *p, const char *reason,
@@ -49,9 +57,7 @@ static enum ld_err ticket_find(struct db *db, const struct promo *p, const char 
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, "SELECT uid, amount FROM grants"
-			  " WHERE promo = ?1 AND reason = ?2 AND ref = ?3",
-			  "ttt", p->id, reason, ticket)) != LD_OK)
+	if ((e = db_query(db, &st, SQL_TICKET, "ttt", p->id, reason, ticket)) != LD_OK)
 		return e;
 	if ((*found = db_step(st) > 0)) {
 		snprintf(r->uid, sizeof r->uid, "%s", db_col_text(st, 0));

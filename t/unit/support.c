@@ -13,9 +13,11 @@
 #include "db.h"
 #include "grants.h"
 #include "rules.h"
-#include "support.h"
 #include "../tap.h"
 #include "testdb.h"
+
+/* the statements themselves, for their plans */
+#include "../../lib/support.c"
 
 #define NOW 1720400000000LL /* 2024-07-08 09:53 in Seoul */
 
@@ -153,6 +155,26 @@ static void test_revoke_reward(void)
 	is_int(o, SUPPORT_ALREADY, "again: already revoked");
 }
 
+/* A ticket is found through its own index, not by reading every grant
+ * of the promotion (which grants_by_user and grants_by_day would let). */
+static void test_plan(const char *path)
+{
+	sqlite3 *h = testdb_raw(path);
+	char sql[400], plan[400] = "";
+	sqlite3_stmt *st;
+
+	snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", SQL_TICKET);
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		bail("%s", sqlite3_errmsg(h));
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(plan + strlen(plan), sizeof plan - strlen(plan), "%s",
+			 (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	ok(strstr(plan, "grants_one_per_ticket (promo=? AND reason=? AND ref=?)") != NULL,
+	   "a ticket is looked up in its own index: %s", plan);
+	sqlite3_close(h);
+}
+
 int main(void)
 {
 	struct testdb t;
@@ -163,6 +185,7 @@ int main(void)
 	test_grant_once();
 	test_revoke_floor();
 	test_revoke_reward();
+	test_plan(t.path);
 	testdb_remove(&t);
 	return done_testing();
 }
