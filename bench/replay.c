@@ -9,7 +9,7 @@
  * invariants with SQL and prints the elapsed time and peak memory.
  *
  * usage: replay [--promo FILE] [--participants N] [--seed S]
- *               [--boost F] [--group N] [--keep] [--db CONNINFO]
+ *               [--boost F] [--group N] [--clients N] [--keep] [--db CONNINFO]
  *
  * --db runs it on a PostgreSQL database instead (an empty one: the
  * replay migrates it and refuses one that holds users).
@@ -22,7 +22,11 @@
  * comes back to roll the ticket an invite gave). --seed fixes the
  * arrivals and the fan-out; draws use libsodium. --boost F multiplies
  * every prize's probability by F (to show a sell-out when the shipped
- * probabilities leave stock over).
+ * probabilities leave stock over). --clients N gives every claim a client
+ * address out of N, a few of them far busier than the rest (the index is
+ * N * u^4 for a uniform u), so that the promotion's per-client cap
+ * refuses some claims, as a campaign with a farm or a busy NAT sees; by
+ * default claims have no client, as before.
  */
 #include <math.h>
 #include <stdio.h>
@@ -182,7 +186,7 @@ int main(int argc, char **argv)
 {
 	const char *promo_path = "promotions/lucky-dice-2024.json";
 	long n = 400000;
-	long group = 64;
+	long group = 64, clients = 0;
 	double boost = 1.0;
 	int keep = 0;
 	const char *server = NULL;
@@ -211,17 +215,20 @@ int main(int argc, char **argv)
 			boost = atof(argv[++i]);
 		else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc)
 			group = atol(argv[++i]);
+		else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc)
+			clients = atol(argv[++i]);
 		else if (strcmp(argv[i], "--keep") == 0)
 			keep = 1;
 		else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc && ld_is_conninfo(argv[i + 1]))
 			server = argv[++i];
 		else {
 			fprintf(stderr, "usage: replay [--promo FILE] [--participants N]"
-				" [--seed S] [--boost F] [--group N] [--keep] [--db CONNINFO]\n");
+				" [--seed S] [--boost F] [--group N] [--clients N] [--keep] [--db CONNINFO]\n");
 			return 2;
 		}
 	}
-	if (n < 1 || n > 10000000 || boost <= 0 || group < 1 || sodium_init() < 0)
+	if (n < 1 || n > 10000000 || boost <= 0 || group < 1 || clients < 0 || clients > 16000000 ||
+	    sodium_init() < 0)
 		die("bad arguments", NULL);
 	p = load_promo(promo_path, boost);
 	if (server) {
@@ -274,9 +281,16 @@ int main(int argc, char **argv)
 			size_t pick = (size_t)(rnd() % nslots);
 			int32_t inviter = slots[pick];
 			struct claim_result r;
-			char iuid[16];
+			char iuid[16], client[24];
 			slots[pick] = slots[--nslots];
-			if (rules_claim(l, p, uid, codes[inviter], NULL, t[j], &o, &r) != LD_OK)
+			if (clients) {
+				double u = rnd01();
+				long c = (long)((double)clients * u * u * u * u);
+				snprintf(client, sizeof client, "10.%ld.%ld.%ld", c >> 16 & 255,
+					 c >> 8 & 255, c & 255);
+			}
+			if (rules_claim(l, p, uid, codes[inviter], clients ? client : NULL, t[j], &o,
+					&r) != LD_OK)
 				die("claim failed", l);
 			if (o != RULE_OK) {
 				s.claim_refused++;
@@ -333,7 +347,8 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 
 	printf("replay of '%s' (probabilities x%g), %ld participants, seed fixed,"
-	       " %ld participants' calls per commit\n", p->id, boost, n, group);
+	       " %ld participants' calls per commit, %ld client addresses\n", p->id, boost, n,
+	       group, clients);
 	printf("  %ld visits, %ld credited invite claims (%ld refused), %ld inviter grants,"
 	       " %ld invite codes, %ld draws, %ld wins, %zu invites never claimed\n",
 	       s.visits, s.claims, s.claim_refused, s.inviter_grants, s.codes, s.draws,
