@@ -21,10 +21,12 @@ static struct json_object *text_or_null(struct db_stmt *st, int i)
 }
 
 /* The pending events, each a range of the partial index outbox_due: the
- * due ones (a backlog can be every event of a campaign) and the waiting
- * ones (retries, few); the oldest is the index's first entry. */
+ * due ones, counted up to a limit (a backlog can be every event of a
+ * campaign: /metrics counts them all), and the waiting ones (retries,
+ * few); the oldest is the index's first entry. */
 static const char SQL_DUE[] =
-	"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1";
+	"SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND next_at <= ?1"
+	" LIMIT ?2) due";
 static const char SQL_WAITING[] =
 	"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at > ?1";
 static const char SQL_OLDEST[] =
@@ -51,7 +53,8 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
 	json_object_object_add(o, "dead_events", dead);
 	if ((e = db_read_begin(db)) != LD_OK)
 		goto fail;
-	if ((e = db_int(db, SQL_DUE, "cannot count outbox events", &due, NULL, "l", now_ms)) != LD_OK ||
+	if ((e = db_int(db, SQL_DUE, "cannot count outbox events", &due, NULL, "ll", now_ms,
+			(int64_t)CAMPAIGN_DUE_MAX + 1)) != LD_OK ||
 	    (e = db_int(db, SQL_WAITING, "cannot count outbox events", &waiting, NULL, "l",
 			now_ms)) != LD_OK ||
 	    (e = db_int(db, SQL_OLDEST, "cannot read outbox events", &oldest, &found, "")) != LD_OK ||
@@ -77,7 +80,9 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
 	db_read_end(db);
 	if (e != LD_OK)
 		goto fail;
-	json_object_object_add(o, "due", json_object_new_int64(due));
+	json_object_object_add(o, "due", json_object_new_int64(due > CAMPAIGN_DUE_MAX ?
+							       CAMPAIGN_DUE_MAX : due));
+	json_object_object_add(o, "due_more", json_object_new_boolean(due > CAMPAIGN_DUE_MAX));
 	json_object_object_add(o, "waiting", json_object_new_int64(waiting));
 	json_object_object_add(o, "oldest_due", due > 0 && found ? time_json(p, oldest) : NULL);
 	json_object_object_add(o, "dead", json_object_new_int64(ndead));

@@ -15,12 +15,14 @@
 #include "ledger.h"
 #include "promo.h"
 
-#define CAMPAIGN_LIST_MAX 200 /* rows of a list at most */
+#define CAMPAIGN_LIST_MAX 200    /* rows of a list at most */
+#define CAMPAIGN_DUE_MAX 100000  /* due events counted at most */
 
 /*
  * The outbox at now_ms into *out (a new object the caller puts): for
  * the dispatcher, which serves every promotion, "due" (pending events
- * due now), "waiting" (pending, due later: retries), "oldest_due" (when
+ * due now, at most CAMPAIGN_DUE_MAX; "due_more" true when there are
+ * more: luckydice_outbox_due in /metrics has them all), "waiting" (pending, due later: retries), "oldest_due" (when
  * the oldest due event became due, ISO-8601 in p's zone, or null) and
  * "dead" (dead events); for p, "dead_events": its newest dead events,
  * at most limit (1..CAMPAIGN_LIST_MAX), each "id", "kind", "user",

@@ -61,8 +61,10 @@ struct stats_day {
  * the caller frees with stats_days_free(*out, p->ndays). The days not
  * finished, and the kept numbers of the finished ones, are read in one
  * snapshot. Finished days not kept yet are counted and kept while
- * budget_ms (read on the monotonic clock; < 0: no limit) lasts; those
- * left are marked pending, with zeros, and *pending (may be NULL) says
+ * budget_ms (read on the monotonic clock; < 0: no limit) lasts - a day
+ * is begun only when the slowest one counted so far would still end
+ * within it, at least one day is counted each time - and those left are
+ * marked pending, with zeros, and *pending (may be NULL) says
  * how many. Keeping them is best effort: a ledger that cannot be written
  * (read-only, busy) only means they are counted again next time.
  * Returns LD_OK or a database error.

@@ -320,7 +320,7 @@ function drawDays(s) {
 }
 
 function drawOutbox(o) {
-  text($('due'), fmt(o.due));
+  text($('due'), o.due_more ? t.more(fmt(o.due)) : fmt(o.due));
   text($('waiting'), fmt(o.waiting));
   text($('oldest-due'), o.oldest_due ? when(o.oldest_due) : t.none);
   text($('dead'), fmt(o.dead));
