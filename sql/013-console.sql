@@ -45,10 +45,15 @@ CREATE TABLE stats_days (
 	PRIMARY KEY (promo, day, kind, key)
 ) WITHOUT ROWID;
 
--- One day's grants by reason, draws and refused claims, each counted
--- from its own range. Every new row goes to the end of today's range in
--- each (ids grow, days do not go back), so a batch of the writer writes
--- the same last page or two of each, not a page per row.
-CREATE INDEX grants_by_day ON grants (promo, day, reason, amount);
-CREATE INDEX draws_by_day ON draws (promo, day);
-CREATE INDEX claim_refusals_by_day ON claim_refusals (promo, day, reason);
+-- One day's grants, draws and refused claims, each counted from its own
+-- range. Each leads with the day: the days only grow, so every new entry
+-- goes to the very end of the b-tree, where SQLite appends without
+-- splitting a page in the middle, and a batch of the writer writes the
+-- last page or two. (Led by the promotion, a grants index wrote 8.9 pages
+-- a batch of claims, 14 % of the batch: each day's range of a promotion
+-- sat in the middle of the tree, with a range for each reason.) Grants
+-- are counted through the table's rows of the day, which are next to
+-- each other; draws and refused claims from the index alone.
+CREATE INDEX grants_by_day ON grants (day, promo);
+CREATE INDEX draws_by_day ON draws (day, promo);
+CREATE INDEX claim_refusals_by_day ON claim_refusals (day, promo, reason);

@@ -30,6 +30,6 @@ CREATE TABLE stats_days (
 	PRIMARY KEY (promo, day, kind, key)
 );
 
-CREATE INDEX grants_by_day ON grants (promo, day, reason, amount);
-CREATE INDEX draws_by_day ON draws (promo, day);
-CREATE INDEX claim_refusals_by_day ON claim_refusals (promo, day, reason);
+CREATE INDEX grants_by_day ON grants (day, promo);
+CREATE INDEX draws_by_day ON draws (day, promo);
+CREATE INDEX claim_refusals_by_day ON claim_refusals (day, promo, reason);
