@@ -1,5 +1,5 @@
-/* fuzz-route: path splitting and the plain-path check (cgi/path.c); the
- * input is "REQUEST_URI\nPATH". */
+/* fuzz-route: path splitting, the console's patterns and the plain-path
+ * check (cgi/path.c); the input is "REQUEST_URI\nPATH". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,16 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			abort();
 	} else if (rest != path || promo[0] != '\0') {
 		abort();
+	}
+	/* a console pattern: what it takes is valid, or named bad */
+	{
+		struct path_args a;
+		if (path_match("/console/api/promotions/{promo}/users/{uid}/grant", path, &a) &&
+		    !a.bad && (!ld_is_ident(a.promo, PROMO_ID_MAX) || !ld_is_ident(a.uid, PATH_UID_MAX)))
+			abort();
+		if (path_match("/console/api/promotions/{promo}/outbox/{id}/retry", path, &a) &&
+		    !a.bad && a.id < 1)
+			abort();
 	}
 	free(buf);
 	return 0;
