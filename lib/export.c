@@ -38,7 +38,7 @@ static void record(FILE *out, const char *const *fields, size_t n)
 
 /* ?3 is the day or NULL for every day; a win's reward.issue event is found
  * by its draw (outbox.draw_id). The wins are found through their partial
- * index, named so that SQLite does not take draws_by_day (migration 012)
+ * index, named so that SQLite does not take draws_by_day (migration 013)
  * for its promo and read every draw. (INDEXED BY is SQLite's own: a
  * PostgreSQL backend leaves it out.) */
 static const char SQL_WINNERS[] =

@@ -92,7 +92,7 @@ static void apply(const struct promo *p, struct stats_day *days, const struct ro
  * The counts of days from..to (names, inclusive) from the per-day
  * indexes: ?1 the promotion, ?2 and ?3 the days. Each statement's
  * columns are day, key, n, amount. The indexes lead with the day
- * (migration 012 says why): they are named, as SQLite would otherwise
+ * (migration 013 says why): they are named, as SQLite would otherwise
  * take one that leads with the promotion and read all of its rows.
  * (INDEXED BY is SQLite's own: a PostgreSQL backend leaves it out.)
  */
