@@ -21,7 +21,7 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 				 c->cfg.console_secret_file };
 	const char *files[3];
 	int n = 0, exists = 0;
-	int force = ctl_flag(call, "force");
+	int force = ctl_flag(call, "force"), missing = ctl_flag(call, "missing");
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 	struct passwd *pw;
@@ -47,6 +47,20 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 		gr = getgrgid(getegid());
 		snprintf(owner, sizeof owner, "%s:%s", pw ? pw->pw_name : "?", gr ? gr->gr_name : "?");
 	}
+	if (force && missing)
+		ctl_usage_error(call, "--force and --missing exclude each other");
+	/* --missing: the files not there yet (a secret a new version added),
+	 * the others kept as they are */
+	if (missing) {
+		int k = 0;
+		for (int i = 0; i < n; i++) {
+			if (access(files[i], F_OK) == 0)
+				printf("kept '%s'\n", files[i]);
+			else
+				files[k++] = files[i];
+		}
+		n = k;
+	}
 	if (!force) {
 		for (int i = 0; i < n; i++)
 			if (access(files[i], F_OK) == 0) {
@@ -54,8 +68,9 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 				exists = 1;
 			}
 		if (exists) {
-			ld_log(LOG_ERR, "nothing written (--force replaces them: every token signed"
-			       " with the old one stops working)");
+			ld_log(LOG_ERR, "nothing written (--missing writes only those not there;"
+			       " --force replaces them: every token signed with the old one stops"
+			       " working)");
 			return CTL_EXIT_PROBLEM;
 		}
 	}
@@ -74,12 +89,16 @@ const struct ctl_cmd ctl_cmds_secrets[] = {
 	  "Writes 32 random bytes (libsodium), in base64, to \"token_secret_file\" and,\n"
 	  "when the config names them, \"signing_secret_file\" and \"console_secret_file\":\n"
 	  "each file mode 0640, owned by root:" SERVICE_GROUP " when run as root and that\n"
-	  "group exists, else by the caller. Refuses to overwrite an existing file unless --force: a new token\n"
-	  "secret ends every token issued, a new signing secret must reach the\n"
-	  "services that check the outbox's signatures, a new console secret ends\n"
-	  "every operator token and console session.",
+	  "group exists, else by the caller. Refuses to overwrite an existing file\n"
+	  "(writing none) unless --missing, which writes only the files not there yet\n"
+	  "and keeps the others (after an upgrade that added a secret), or --force,\n"
+	  "which replaces them: a new token secret ends every token issued, a new\n"
+	  "signing secret must reach the services that check the outbox's signatures,\n"
+	  "a new console secret ends every operator token and console session.",
 	  "0 written; 1 a file exists (nothing written); 2 cannot run (usage, config,\n"
 	  "cannot write)",
-	  { { "force", NULL, "replace existing files", 0 }, { NULL } } },
+	  { { "force", NULL, "replace existing files", 0 },
+	    { "missing", NULL, "write only the files not there yet, keep the others", 0 },
+	    { NULL } } },
 	{ NULL },
 };

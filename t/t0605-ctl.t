@@ -236,6 +236,24 @@ is_(r.returncode, 0, "secrets --force replaces them")
 ok(open(files[0], "rb").read() != first[0] and os.path.exists(files[1]), "with new secrets")
 is_(sorted(os.listdir(work)), ["luckydice.json", "signing.secret", "token.secret"],
     "no temporary file is left beside them")
+# an upgrade adds the console's secret to the config: --missing writes it alone
+with open(cfg, "w") as f:
+    json.dump({"db": "luckydice.db", "token_secret_file": "token.secret",
+               "signing_secret_file": "signing.secret",
+               "console_secret_file": "console.secret"}, f)
+kept = [open(p, "rb").read() for p in files]
+r = run(CTL, "secrets", "--config", cfg, "--missing")
+is_(r.returncode, 0, "secrets --missing") or diag(r.stderr)
+ok("kept '%s'" % files[0] in r.stdout and "wrote '%s'" % os.path.join(work, "console.secret")
+   in r.stdout, "says what it kept and what it wrote") or diag(r.stdout)
+is_([open(p, "rb").read() for p in files], kept, "the token and signing secrets are kept")
+ok(len(base64.b64decode(open(os.path.join(work, "console.secret"), "rb").read().strip(),
+                        validate=True)) == 32, "the console secret is new, 32 bytes")
+r = run(CTL, "secrets", "--config", cfg, "--missing")
+ok(r.returncode == 0 and "wrote" not in r.stdout, "again: nothing to write")
+r = run(CTL, "secrets", "--config", cfg, "--missing", "--force")
+is_(r.returncode, 2, "--missing with --force is a usage error")
+os.unlink(os.path.join(work, "console.secret"))
 r = run(CTL, "token", "--config", cfg, "U")
 ok(r.returncode == 0 and r.stdout.startswith("U."), "luckydicectl token signs with the new secret")
 
