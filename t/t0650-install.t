@@ -272,7 +272,7 @@ with open(conf, "w") as f:
     json.dump(cfg, f, indent=2)
 
 step("secrets")
-secrets = [cfg["token_secret_file"], cfg["signing_secret_file"]]
+secrets = [cfg["token_secret_file"], cfg["signing_secret_file"], cfg["console_secret_file"]]
 ok(all(stat.S_IMODE(os.stat(p).st_mode) == 0o640 for p in secrets) and
    all(os.path.dirname(p) == P("sysconfdir", "luckydice") for p in secrets),
    "the secrets are in $sysconfdir/luckydice, mode 0640")
