@@ -331,7 +331,7 @@ function drawOutbox(o) {
   }
   box.hidden = o.dead_events.length === 0;
   const rows = [make('tr')];
-  for (const h of ['#', t.user, '', t.lastError('').replace(/: $/, ''), '']) rows[0].appendChild(make('th', {}, h));
+  for (const h of ['#', t.user, t.eventKind, t.lastError('').replace(/: $/, ''), t.at]) rows[0].appendChild(make('th', {}, h));
   for (const e of o.dead_events) {
     const tr = make('tr', { 'data-event': e.id });
     tr.appendChild(make('td', {}, e.id));

@@ -66,6 +66,8 @@ export const ko = {
   client: '기기/주소',
   lastDay: '마지막 날',
   user: '사용자',
+  eventKind: '이벤트',
+  at: '시각',
 
   pauseTitle: '프로모션 일시 중지',
   pauseText: '중지하면 방문, 초대, 주사위 굴림이 거절됩니다. 잔액과 기록 조회는 계속됩니다.',
@@ -203,6 +205,8 @@ export const en = {
   client: 'client',
   lastDay: 'last day',
   user: 'user',
+  eventKind: 'event',
+  at: 'at',
 
   pauseTitle: 'Pause the promotion',
   pauseText: 'While paused, visits, invite claims and draws are refused; balances and history keep answering.',
