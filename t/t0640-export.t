@@ -45,7 +45,8 @@ is_(got, want, "one row per win, in draw order, with the delivery state (%d wins
 ok(all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+09:00$", r[4]) for r in rows[1:]),
    "times are local ISO-8601")
 ok(all(len(r) == 7 for r in rows), "every record has 7 fields")
-is_(r.stderr.decode().strip(), "%d winners" % len(wins), "the count goes to stderr, not into the CSV")
+is_(r.stderr.decode().strip(), "<6>%d winners" % len(wins),
+    "the count goes to stderr (with its syslog priority, info), not into the CSV")
 
 r = export("--day", today)
 is_(len(list(csv.reader(io.StringIO(r.stdout.decode(), newline="")))) - 1, len(wins), "--day today: the same rows")
