@@ -23,11 +23,12 @@
 #include "counters.h"
 #include "listen.h"
 
-/* The rule for children that keep failing to start: that many start
- * failures of one kind within that many seconds, and the supervisor
- * gives up. A child that failed to start is started again at once when
- * it is the first of its kind to fail within those seconds (a child
- * killed while starting), after RETRY_MS when it is not. */
+/* The rule for children that keep failing to start (ending before they
+ * are ready, by an exit or a crash, not killed from outside): that many
+ * start failures of one kind within that many seconds, and the
+ * supervisor gives up. A child that failed to start is started again at
+ * once when it is the first of its kind to fail within those seconds,
+ * after RETRY_MS when it is not. */
 #define GIVE_UP_FAILURES 5
 #define GIVE_UP_SECONDS 30
 #define RETRY_MS 1000
@@ -65,9 +66,10 @@ static const char help_text[] =
 "  -h, --help                     print this help and exit\n"
 "  --version                      print the version and exit\n"
 "\n"
-"restarts: a child that ends is started again at once. One that ends before\n"
-"it is ready (before it has opened its database and all it needs) is too when\n"
-"it is the first of its kind to do so within " STR(GIVE_UP_SECONDS) " seconds, else after a\n"
+"restarts: a child that ends is started again at once, as is one killed\n"
+"(SIGKILL, SIGTERM) while it starts. One that fails to start (exits or crashes\n"
+"before it is ready: before it has opened its database and all it needs) is\n"
+"too when it is the first of its kind to within " STR(GIVE_UP_SECONDS) " seconds, else after a\n"
 "second. When children of one kind (the workers, the writer, the checkpointer)\n"
 "fail to start " STR(GIVE_UP_FAILURES) " times within " STR(GIVE_UP_SECONDS) " seconds, luckydice-fcgi gives up: it stops\n"
 "all its children and exits 1, saying why the last one could not start. The\n"
@@ -242,6 +244,12 @@ static int ended(struct pool *p, int i, int status, char *why, size_t n)
 	snprintf(how, sizeof how, "%s %d", WIFSIGNALED(status) ? "signal" : "exit",
 		 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	k->pid = 0;
+	/* Killed from outside while it started (SIGKILL, SIGTERM: an
+	 * operator, the OOM killer) is no failure of its own: started again
+	 * at once, as a running one is. */
+	if (!k->ready && WIFSIGNALED(status) &&
+	    (WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGTERM))
+		k->ready = 1;
 	if (!k->ready) { /* a start failure */
 		int again = failed_lately(p, slot_kind(p, i), now);
 
