@@ -20,15 +20,18 @@ example = load_example()
 
 
 class Receiver:
-    def __init__(self, mode="ok", **kw):
+    def __init__(self, mode="ok", host="127.0.0.1", **kw):
+        """host: the address to listen on (one that other network
+        namespaces reach, for a cluster's hosts)."""
         self.dir = tempfile.mkdtemp(prefix="ld-recv-")
         self.log = os.path.join(self.dir, "requests.jsonl")
+        self.host = host
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "receiver.py"),
-                                      "--log", self.log, "--mode", mode],
+                                      "--log", self.log, "--mode", mode, "--host", host],
                                      stdout=subprocess.PIPE, text=True)
         atexit.register(self.stop)
         self.port = int(self.proc.stdout.readline())
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % (host, self.port)
         if kw:
             self.mode(mode, **kw)
 
@@ -36,7 +39,7 @@ class Receiver:
         return self.control(dict(kw, mode=mode))
 
     def control(self, settings):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
             c.request("POST", "/_control", body=json.dumps(settings))
             return json.loads(c.getresponse().read())
@@ -50,7 +53,7 @@ class Receiver:
     def send(self, path, headers, body):
         """One request to the receiver as it is, for replaying what it got:
         (status, answer)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
             c.request("POST", path, body=body, headers=headers)
             r = c.getresponse()

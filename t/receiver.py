@@ -3,10 +3,11 @@
 real HTTP/1.1 server (keep-alive, one thread per connection) that records
 every request to a JSONL file and answers as its mode says.
 
-    receiver.py --log FILE [--port N] [--mode MODE] [--retry-after S] [--delay S]
+    receiver.py --log FILE [--host ADDR] [--port N] [--mode MODE]
+                [--retry-after S] [--delay S] [--fail-every N]
 
-Prints its port on stdout once listening (--port 0, the default, picks a
-free one). Modes:
+Listens on ADDR (127.0.0.1 by default) and prints its port on stdout once
+listening (--port 0, the default, picks a free one). Modes:
     ok        200 {"ok":true}
     fail500   500
     fail400   400 {"error":"bad_request",...}
@@ -17,7 +18,10 @@ free one). Modes:
     drop      starts a 200 answer and closes the connection mid-body
     okdrop    takes the request (records it as processed) and closes the
               connection without answering: succeed-then-drop
-POST /_control {"mode":..., "retry_after":..., "delay":..., "secret_file":...}
+    flaky     500 to every --fail-every'th request (3 by default), after
+              --delay seconds; 200 to the others, after --delay seconds
+POST /_control {"mode":..., "retry_after":..., "delay":..., "fail_every":...,
+"secret_file":...}
 changes them; GET /_control shows them. Control requests are not
 recorded.
 
@@ -50,7 +54,8 @@ def load_example():
 
 
 example = load_example()
-state = {"mode": "ok", "retry_after": 1, "delay": 2.0, "secret_file": None}
+state = {"mode": "ok", "retry_after": 1, "delay": 2.0, "fail_every": 3, "secret_file": None}
+served = [0]  # requests recorded, for the flaky mode
 lock = threading.Lock()
 log = None
 verifier = None  # an example.Receiver once secret_file is set
@@ -91,9 +96,17 @@ class Handler(BaseHTTPRequestHandler):
                 if state["secret_file"]:
                     verifier = example.Receiver(example.read_secret(state["secret_file"]))
                 return self.answer(200, json.dumps(state).encode())
-        status, why = verifier.check(self.headers, body) if verifier else (None, None)
         with lock:
+            status, why = verifier.check(self.headers, body) if verifier else (None, None)
             mode, retry_after, delay = state["mode"], state["retry_after"], state["delay"]
+            served[0] += 1
+            flaky = mode == "flaky"
+            if flaky:
+                mode = "fail500" if served[0] % max(1, int(state["fail_every"])) == 0 else "ok"
+                # processed now, before the delay: a copy that arrives
+                # meanwhile is a duplicate (a service's unique constraint)
+                if verifier and status is None and mode == "ok":
+                    verifier.processed(self.headers.get("Idempotency-Key"))
             log.write(json.dumps({
                 "t": time.time(), "method": self.command, "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -101,6 +114,8 @@ class Handler(BaseHTTPRequestHandler):
                 "verified": True if status != 401 else why, "duplicate": why == "duplicate",
             }) + "\n")
             log.flush()
+        if flaky:
+            time.sleep(delay)
         if status == 401:
             return self.answer(401, json.dumps({"error": "bad_signature", "message": why}).encode())
         if verifier and mode in ("ok", "slow", "hang", "drop", "okdrop"):
@@ -138,12 +153,14 @@ def main():
     ap.add_argument("--mode", default="ok")
     ap.add_argument("--retry-after", type=int, default=1)
     ap.add_argument("--delay", type=float, default=2.0)
+    ap.add_argument("--fail-every", type=int, default=3)
+    ap.add_argument("--host", default="127.0.0.1")
     a = ap.parse_args()
-    state.update(mode=a.mode, retry_after=a.retry_after, delay=a.delay)
+    state.update(mode=a.mode, retry_after=a.retry_after, delay=a.delay, fail_every=a.fail_every)
     log = open(a.log, "a")
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 128
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv = ThreadingHTTPServer((a.host, a.port), Handler)
     print(srv.server_address[1], flush=True)
     try:
         srv.serve_forever()
