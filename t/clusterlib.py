@@ -150,13 +150,14 @@ class Cluster:
 
     def kill_host(self, i):
         """kill -9 of host i's whole stack at once; returns when all of it
-        is gone."""
+        is gone, with the instant the signals were sent in killed_at."""
         pids = self.host_pids(i)
         for p in pids:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        self.killed_at = time.monotonic()
         for _ in range(100):
             if not any(alive(p) for p in pids):
                 break
@@ -189,13 +190,15 @@ class Cluster:
 
     def kill_pg(self, name):
         """kill -9 of every process of server name at once (the machine
-        it ran on gone); returns when all of it is gone."""
+        it ran on gone); returns when all of it is gone, with the instant
+        the signals were sent in killed_at."""
         pids = self.pg_pids(name)
         for p in pids:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        self.killed_at = time.monotonic()
         for _ in range(100):
             if not any(alive(p) for p in pids):
                 break
@@ -211,6 +214,15 @@ class Cluster:
             raise RuntimeError("promote: " + r.stderr)
         self.primary = r.stdout.strip()
         return self.primary
+
+    def rejoin(self):
+        """Makes the former primary the new one's synchronous standby
+        (script/cluster rejoin: pg_rewind); returns its name."""
+        r = subprocess.run([os.path.join(SRC, "script", "cluster"), "rejoin", self.dir],
+                           capture_output=True, text=True, timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("rejoin: " + r.stderr)
+        return r.stdout.strip()
 
     def redis_pid(self):
         return read_pid(os.path.join(self.info["redis"]["dir"], "redis.pid"))
@@ -383,7 +395,8 @@ class Load:
         self.next = 0
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
-        self.log = []  # (t0, t1, method, endpoint, status or None, host seen)
+        # (sent, answered, method, endpoint, status or None, Retry-After given)
+        self.log = []
         self.acked = {"visit": [], "claim": [], "draw": []}
         self.workers = []
 
@@ -402,7 +415,8 @@ class Load:
         except (OSError, http.client.HTTPException):
             r = None
         with self.lock:
-            self.log.append((t0, time.monotonic(), method, ep, r.status if r else None))
+            self.log.append((t0, time.monotonic(), method, ep, r.status if r else None,
+                             bool(r and r.headers.get("Retry-After"))))
         return r
 
     def _write(self, ep, body, tok, tries=20):
@@ -464,7 +478,7 @@ class Load:
     def statuses(self, since=None, until=None, method=None):
         """{status: count} of the answers started in [since, until)."""
         out = {}
-        for t0, _, m, _, st in self.log:
+        for t0, _, m, _, st, _ in self.log:
             if (since is None or t0 >= since) and (until is None or t0 < until) and \
                     (method is None or m == method):
                 out[st] = out.get(st, 0) + 1
@@ -473,14 +487,14 @@ class Load:
     def first_ok(self, after, method="POST"):
         """When the first 2xx of method sent after the instant after was
         answered (None: none)."""
-        ts = [t1 for t0, t1, m, _, st in self.log
+        ts = [t1 for t0, t1, m, _, st, _ in self.log
               if t0 >= after and m == method and st is not None and 200 <= st < 300]
         return min(ts) if ts else None
 
     def longest_gap(self, since, until, method=None):
         """The longest time in [since, until] without a 2xx answer (of
         method), in seconds."""
-        ts = sorted(t1 for t0, t1, m, _, st in self.log
+        ts = sorted(t1 for t0, t1, m, _, st, _ in self.log
                     if st is not None and 200 <= st < 300 and since <= t1 <= until and
                     (method is None or m == method))
         edges = [since] + ts + [until]
