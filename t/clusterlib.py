@@ -307,10 +307,11 @@ class Cluster:
     def token(self, uid):
         return self.tokens(uid)[0]
 
-    def edit_configs(self, **changes):
-        """Changes keys of every host's luckydice.json (programs read it
-        when they start: the dispatcher at each run)."""
-        for h in self.hosts:
+    def edit_configs(self, host=None, **changes):
+        """Changes keys of every host's luckydice.json, or of host number
+        host's alone (programs read it when they start: the dispatcher at
+        each run)."""
+        for h in self.hosts if host is None else [self.hosts[host]]:
             path = os.path.join(h["dir"], "luckydice.json")
             with open(path) as f:
                 cfg = json.load(f)
