@@ -10,6 +10,9 @@
 --   BENCH_TAG     (draw, claim) a word unique to this run: request ids
 --                 and device ids are TAG-thread-n, never repeated
 --   BENCH_THREADS wrk's -t
+--   BENCH_REAL_IP (optional) an X-Real-IP header: the client's address as
+--                 a load balancer passes it on (bench/cluster, which sends
+--                 to a host straight, says loopback, which no limit counts)
 --
 -- done() prints one line "BENCH key=value ..." that bench/run reads.
 
@@ -27,6 +30,7 @@ function init(args)
 	mode = os.getenv("BENCH_MODE") or "get"
 	path = os.getenv("BENCH_PATH")
 	tag = os.getenv("BENCH_TAG") or "bench"
+	real_ip = os.getenv("BENCH_REAL_IP")
 	tokens = {}
 	local i = 0
 	for line in io.lines(os.getenv("BENCH_TOKENS")) do
@@ -48,6 +52,9 @@ end
 function request()
 	sent = sent + 1
 	local h = { Authorization = tokens[(sent - 1) % pool + 1] }
+	if real_ip then
+		h["X-Real-IP"] = real_ip
+	end
 	if mode == "get" then
 		return wrk.format("GET", path, h)
 	end
