@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 	if (FCGX_Init() != 0)
 		return 2;
 	/* mode 0666: nginx workers connect */
-	if ((fd = ld_listen_unix(path, SOCK_STREAM, 0666, 1024, err, sizeof err)) < 0) {
+	if ((fd = ld_listen_unix(path, SOCK_STREAM, 0666, (gid_t)-1, 1024, err, sizeof err)) < 0) {
 		fprintf(stderr, "fatal: %s\n", err);
 		return 2;
 	}

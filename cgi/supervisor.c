@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,8 +52,10 @@ static const char help_text[] =
 "\n"
 "options:\n"
 "  --socket PATH|HOST:PORT        where the workers accept requests (required);\n"
-"                                 a unix path is made mode 0666, and refused\n"
-"                                 while another process serves it\n"
+"                                 a unix path is made mode 0660 in the group\n"
+"                                 of the config's \"socket_group\" (default:\n"
+"                                 www-data), and refused while another process\n"
+"                                 serves it\n"
 "  --workers N                    worker processes, 1 to 256 (default: the\n"
 "                                 config's \"workers\")\n"
 "  --write-socket PATH|HOST:PORT  where nginx sends the writes; the writer\n"
@@ -373,14 +376,45 @@ static int arg_count(const char *flag, const char *arg, int min, int max)
 	return (int)v;
 }
 
-/* The listening socket at where (a unix path made 0666, so that nginx
- * workers can connect, or HOST:PORT); -1 with a message printed. */
-static int open_socket(const char *where)
+/*
+ * The group of the FastCGI sockets, the web server's, into *gid: the
+ * config's "socket_group", else www-data where that group exists, else
+ * (gid_t)-1, the group the files are made with (said once, on stderr).
+ * -1 with a message in err when the configured group does not exist.
+ */
+static int socket_group(const struct ld_config *cfg, gid_t *gid, char *err, size_t errlen)
+{
+	const char *name = cfg->socket_group ? cfg->socket_group : "www-data";
+	struct group *g;
+
+	errno = 0;
+	if ((g = getgrnam(name))) {
+		*gid = g->gr_gid;
+		return 0;
+	}
+	if (cfg->socket_group) {
+		snprintf(err, errlen, "config '%s': \"socket_group\": no group '%s' here%s%s",
+			 cfg->path, name, errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	*gid = (gid_t)-1;
+	ld_log(LOG_WARNING, "luckydice-fcgi: no group www-data here: the sockets keep the group"
+	       " they are made with; set \"socket_group\" to the web server's group");
+	return 0;
+}
+
+/* The listening socket at where (HOST:PORT, or a unix path made 0660 in
+ * group, so that nginx's workers and nobody else can connect); -1 with a
+ * message printed. group_name: for that message. */
+static int open_socket(const char *where, gid_t group, const char *group_name)
 {
 	char err[512];
-	int fd = ld_listen(where, SOCK_STREAM, 0666, 1024, err, sizeof err);
+	int fd = ld_listen(where, SOCK_STREAM, 0660, group, 1024, err, sizeof err);
 
-	if (fd < 0)
+	if (fd < 0 && errno == EPERM)
+		ld_log(LOG_ERR, "fatal: %s: luckydice-fcgi is not in the group '%s', nor root"
+		       " (under systemd: SupplementaryGroups=%s)", err, group_name, group_name);
+	else if (fd < 0)
 		ld_log(LOG_ERR, "fatal: %s", err);
 	return fd;
 }
@@ -409,7 +443,8 @@ int main(int argc, char **argv)
 	struct pool pool = { .config = NULL, .read_fd = -1, .write_fd = -1 };
 	int nworkers = 0, nwrite = -1, status, opt, notes, rc;
 	struct ld_config cfg;
-	char err[512], sock[108], no_writer[640] = "";
+	char err[512], sock[108], no_writer[640] = "", group_name[64];
+	gid_t group;
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
@@ -452,6 +487,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ld_log_set_level(cfg.log_level);
+	if (socket_group(&cfg, &group, err, sizeof err) != 0) {
+		ld_log(LOG_ERR, "fatal: %s", err);
+		config_release(&cfg);
+		return 2;
+	}
+	snprintf(group_name, sizeof group_name, "%s",
+		 cfg.socket_group ? cfg.socket_group : "www-data");
 	pool.nread = nworkers > 0 ? nworkers : cfg.workers;
 	pool.nwrite = !write_where ? 0 : nwrite >= 0 ? nwrite : cfg.write_workers;
 	pool.checkpointer = !ld_is_conninfo(cfg.db);
@@ -471,9 +513,9 @@ int main(int argc, char **argv)
 		ld_log(LOG_INFO, "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
 		       " serve the write socket", pool.nwrite);
 	}
-	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where)) < 0)
+	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where, group, group_name)) < 0)
 		return 2;
-	if (write_where && (pool.write_fd = open_socket(write_where)) < 0) {
+	if (write_where && (pool.write_fd = open_socket(write_where, group, group_name)) < 0) {
 		unlink_socket(where);
 		return 2;
 	}

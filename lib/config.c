@@ -70,6 +70,7 @@ static const struct ckey keys[] = {
 	  { NULL } },
 	{ "workers", C_INT, 0, OFF(workers), 1, 256, 4, NULL, { NULL } },
 	{ "write_workers", C_INT, 0, OFF(write_workers), 0, 256, 0, NULL, { NULL } },
+	{ "socket_group", C_STR, 0, OFF(socket_group), 0, 0, 0, NULL, { NULL } },
 	{ "synchronous", C_ENUM, 0, OFF(synchronous_full), 0, 0, 0, NULL,
 	  { "normal", "full", NULL } },
 	{ "busy_timeout_ms", C_INT, 0, OFF(busy_timeout_ms), 0, 600000, 2000,
@@ -641,5 +642,6 @@ config_release(struct ld_config *cfg)
 	free(cfg->allowed_origins);
 	free(cfg->reward_url);
 	free(cfg->notify_url);
+	free(cfg->socket_group);
 	memset(cfg, 0, sizeof(*cfg));
 }

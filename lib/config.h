@@ -45,6 +45,9 @@ struct ld_config {
 	int workers;             /* FastCGI worker processes (4) */
 	int write_workers;       /* on the write socket, when there is one (0:
 				  * the writer serves it itself) */
+	char *socket_group;      /* the FastCGI sockets' group, the web
+				  * server's (NULL: "www-data" where that
+				  * group exists) */
 	int synchronous_full;    /* 1: PRAGMA synchronous=FULL, 0: NORMAL (default) */
 	int busy_timeout_ms;     /* SQLite busy timeout (2000) */
 	int wal_restart_frames;  /* the writer starts the WAL over past this

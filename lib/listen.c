@@ -30,11 +30,12 @@ static int fail(int fd)
 	return -1;
 }
 
-int ld_listen_unix(const char *path, int type, mode_t mode, int backlog, char *err,
-		   size_t errlen)
+int ld_listen_unix(const char *path, int type, mode_t mode, gid_t group, int backlog,
+		   char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
+	mode_t umask_was;
+	int fd, bound;
 
 	if (strlen(path) >= sizeof sun.sun_path) {
 		snprintf(err, errlen, "socket path '%s' is too long", path);
@@ -53,13 +54,32 @@ int ld_listen_unix(const char *path, int type, mode_t mode, int backlog, char *e
 	if (fd >= 0)
 		close(fd);
 	unlink(path);
-	fd = socket(AF_UNIX, type, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    chmod(path, mode) != 0 || listen(fd, backlog) != 0) {
+	/* The file is made 0600, so that nobody else can connect before it
+	 * has its group and then its mode: the group first, so that the
+	 * group's bits never apply to another group. (umask is the
+	 * process's: every program here calls this before any thread.) */
+	if ((fd = socket(AF_UNIX, type, 0)) < 0) {
+		snprintf(err, errlen, "cannot listen on '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	umask_was = umask(0177);
+	bound = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(umask_was);
+	if (bound != 0) {
 		snprintf(err, errlen, "cannot listen on '%s': %s", path, strerror(errno));
 		return fail(fd);
 	}
-	return fd;
+	if (group != (gid_t)-1 && chown(path, (uid_t)-1, group) != 0)
+		snprintf(err, errlen, "cannot give '%s' to group %lu: %s", path,
+			 (unsigned long)group, strerror(errno));
+	else if (chmod(path, mode) != 0 || listen(fd, backlog) != 0)
+		snprintf(err, errlen, "cannot listen on '%s': %s", path, strerror(errno));
+	else
+		return fd;
+	bound = errno;
+	unlink(path);
+	errno = bound;
+	return fail(fd);
 }
 
 static int listen_inet(const char *where, int type, int backlog, char *err, size_t errlen)
@@ -100,10 +120,10 @@ static int listen_inet(const char *where, int type, int backlog, char *err, size
 	return fd;
 }
 
-int ld_listen(const char *where, int type, mode_t mode, int backlog, char *err,
+int ld_listen(const char *where, int type, mode_t mode, gid_t group, int backlog, char *err,
 	      size_t errlen)
 {
 	if (ld_listen_is_path(where))
-		return ld_listen_unix(where, type, mode, backlog, err, errlen);
+		return ld_listen_unix(where, type, mode, group, backlog, err, errlen);
 	return listen_inet(where, type, backlog, err, errlen);
 }

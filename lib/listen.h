@@ -20,17 +20,21 @@
  * Listens on where: a unix socket path when it begins with '/' or '.',
  * else an IPv4 HOST:PORT (SO_REUSEADDR, the port strictly a number from
  * 1 to 65535). type is the socket type with its flags (SOCK_STREAM,
- * SOCK_SEQPACKET | SOCK_NONBLOCK, ...); a unix socket file gets mode
- * (chmod, whatever the umask). Returns the descriptor, or -1 with a
- * message in err (lowercase, naming where) and errno EADDRINUSE when
- * another process answers on the path.
+ * SOCK_SEQPACKET | SOCK_NONBLOCK, ...). A unix socket file gets group
+ * ((gid_t)-1: the process's own, as the file is made) and then mode,
+ * whatever the umask; until both are set it is 0600, so nobody else can
+ * connect to it meanwhile (connecting takes write permission on the
+ * file, and search permission on every directory above it). Returns the
+ * descriptor, or -1 with a message in err (lowercase, naming where) and
+ * errno EADDRINUSE when another process answers on the path. A process
+ * that is not root can give the file only a group it is a member of.
  */
-int ld_listen(const char *where, int type, mode_t mode, int backlog, char *err,
+int ld_listen(const char *where, int type, mode_t mode, gid_t group, int backlog, char *err,
 	      size_t errlen);
 
 /* The same on a unix socket path, whatever it begins with. */
-int ld_listen_unix(const char *path, int type, mode_t mode, int backlog, char *err,
-		   size_t errlen);
+int ld_listen_unix(const char *path, int type, mode_t mode, gid_t group, int backlog,
+		   char *err, size_t errlen);
 
 /* 1 when where names a unix socket path (as ld_listen reads it). */
 int ld_listen_is_path(const char *where);

@@ -36,8 +36,8 @@ int writer_listen(const char *path, char *err, size_t errlen)
 {
 	/* Another writer answering on the path keeps it: both would serve
 	 * the same database correctly, and this one takes over when it goes. */
-	return ld_listen_unix(path, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0600, 256,
-			      err, errlen);
+	return ld_listen_unix(path, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0600,
+			      (gid_t)-1, 256, err, errlen);
 }
 
 /* One round's requests, in parallel arrays of max_batch entries. */

@@ -57,10 +57,14 @@ files = [
 is_([f for f in files if not os.path.isfile(root(f))], [], "every piece is installed")
 ok(all(os.access(root(f), os.X_OK) for f in files[:2]), "the programs are executable")
 ok(os.path.isdir(root("/usr/local/var/lib/luckydice")), "the state directory is under localstatedir")
+tmpfiles = open(root("/usr/local/lib/tmpfiles.d/luckydice.conf")).read()
+ok(re.search(r"^d /run/luckydice 0710 luckydice www-data -$", tmpfiles, re.M),
+   "tmpfiles makes the sockets' directory 0710 luckydice:www-data: only nginx's group enters")
 
 unit = open(root("/usr/local/lib/systemd/system/luckydice-fcgi.service")).read()
 for line in ["User=luckydice", "NoNewPrivileges=yes", "ProtectSystem=strict",
-             "ReadWritePaths=/usr/local/var/lib/luckydice", "RuntimeDirectory=luckydice",
+             "ReadWritePaths=/usr/local/var/lib/luckydice /run/luckydice",
+             "SupplementaryGroups=www-data",
              "UMask=0027", "Environment=LUCKYDICE_CONFIG=/usr/local/etc/luckydice/luckydice.json",
              "ExecStart=/usr/local/bin/luckydice-fcgi --socket /run/luckydice/fcgi.sock"
              " --write-socket /run/luckydice/fcgi-writes.sock",

@@ -60,6 +60,7 @@ t_defaults(void)
 	is_int(cfg.redis_timeout_ms, 100, "redis_timeout_ms default");
 	is_int(cfg.workers, 4, "workers default");
 	is_int(cfg.write_workers, 0, "write_workers default: the writer serves the write socket");
+	ok(cfg.socket_group == NULL, "socket_group: none (luckydice-fcgi takes www-data)");
 	is_int(cfg.synchronous_full, 0, "synchronous default normal");
 	is_int(cfg.busy_timeout_ms, 2000, "busy_timeout_ms default");
 	is_int(cfg.wal_restart_frames, 32000, "wal_restart_frames default");
@@ -102,6 +103,7 @@ t_full(void)
 		  "  \"wal_restart_frames\": 100,\n"
 		  "  \"writer_nice\": -20,\n"
 		  "  \"write_workers\": 0,\n"
+		  "  \"socket_group\": \"nginx\",\n"
 		  "  \"balance_read\": \"cache\",\n"
 		  "  \"log_level\": \"debug\",\n"
 		  "  \"log_slow_ms\": 0,\n"
@@ -141,6 +143,7 @@ t_full(void)
 	is_int(cfg.wal_restart_frames, 100, "wal_restart_frames at its minimum");
 	is_int(cfg.writer_nice, -20, "writer_nice at its minimum");
 	is_int(cfg.write_workers, 0, "write_workers 0 (the writer serves the write socket)");
+	is_string(cfg.socket_group, "nginx", "socket_group");
 	is_int(cfg.balance_from_cache, 1, "balance_read cache");
 	is_int(cfg.log_level, 3, "log_level debug");
 	is_int(cfg.log_slow_ms, 0, "log_slow_ms 0: none is slow");
