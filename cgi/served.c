@@ -9,7 +9,8 @@
  *  1. writer_serve (lib/writer.c) waits until the write socket or a
  *     connection nginx kept is readable, and calls served_take for each
  *     request waiting, with the round's instant;
- *  2. served_take accepts the request into a free slot and routes it
+ *  2. served_take accepts new connections into free slots and, once a
+ *     connection's request has all arrived (arrival.h), routes it
  *     (route_begin): the route checks the token and finds the promotion,
  *     the handler checks the body into the slot's writer_request. A read,
  *     or a write refused there (a bad body, a bad token), is answered at
@@ -26,9 +27,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "arrival.h"
 #include "child.h"
 #include "finish.h"
 #include "counters.h"
@@ -73,11 +77,29 @@ static int listen_when_free(const char *path, int once, char *err, size_t errlen
 
 /*
  * Each of nginx's connections has a slot (an FCGX_Request kept across its
- * requests: fastcgi_keep_conn); ep holds the listening socket and every
- * idle connection, one event at a time. A write stays in its slot, busy,
- * from served_take to served_give. The listening socket is non-blocking,
- * so accepting stops when nothing waits (libfcgi reads each request
- * blocking, but nginx sends all of one at once).
+ * requests: fastcgi_keep_conn); ep holds the listening socket, every
+ * connection (edge-triggered: it says when more arrives) and a timer for
+ * the deadlines. A write stays in its slot, busy, from served_take to
+ * served_give.
+ *
+ * The writer accepts the connections itself, and hands a connection's
+ * request to libfcgi only once all of it is in (arrival.h): libfcgi
+ * reads blocking and without a deadline, and the writer holds every
+ * write, so two bytes from anyone on the socket used to stall them all,
+ * and a connection that sent nothing cost 2 s inside libfcgi's accept.
+ * A request that has not all arrived within ARRIVAL_DEADLINE_MS (from
+ * the accept, or from its first byte on a kept connection) is closed; a
+ * kept connection may sit idle, as nginx keeps it. The connections are
+ * non-blocking: a peer that does not take its answer loses it, and
+ * never holds the writer.
+ *
+ * Why this and not a receive timeout per connection (SO_RCVTIMEO): one
+ * process serves every connection, so any wait inside libfcgi is every
+ * write's wait. A timeout would only bound each stall (a peer sending a
+ * byte a second is never timed out), and a unix socket's accepted
+ * connections do not inherit it from the listening socket. The check
+ * costs a peek per request; measured, the writer's CPU time per request
+ * did not grow (docs/performance-log.md).
  */
 struct slot {
 	FCGX_Request fcgi;
@@ -85,14 +107,19 @@ struct slot {
 	struct ctx c;
 	struct writer_request q;
 	int busy;
+	int64_t until_us; /* a request is arriving: its deadline (0: none) */
 };
+
+#define TIMER_EVENT UINT32_MAX /* ep's event for the timer; slots are 1.. */
 
 struct served {
 	struct app app;
 	struct slot *slots;
 	int nslots;
-	int ep;          /* the listening socket and the idle kept connections */
+	int ep;          /* the listening socket, the connections, the timer */
 	int listen_fd;   /* the write socket (borrowed) */
+	int timer_fd;    /* the next deadline of a slot */
+	int64_t timer_us;     /* when it is set for (0: not set) */
 	int full;        /* every slot holds a connection: listen_fd not in ep */
 	int64_t told_us; /* when an accept error was last logged */
 	int64_t full_told_us; /* when "every slot taken" was last logged */
@@ -125,22 +152,73 @@ static void served_freed(struct served *s, const struct slot *sl)
 		s->full = 0;
 }
 
-/* Watches the slot's connection again (for one event), when nginx keeps
- * it for the next request. A descriptor libfcgi closed is gone from ep;
- * the same number may since be a new connection: hence MOD, else ADD. */
+/* Closes the slot's connection (without libfcgi's lingering wait). */
+static void served_close_slot(struct served *s, struct slot *sl)
+{
+	FCGX_Detach(&sl->fcgi);
+	FCGX_Free(&sl->fcgi, 1);
+	sl->until_us = 0;
+	served_freed(s, sl);
+}
+
+/* Sets the timer for the earliest deadline of a slot, unless it is set
+ * for an earlier one already (it fires, and is set again, then). */
+static void served_timer(struct served *s, int64_t until_us, int64_t now)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+	int64_t us = until_us - now;
+
+	if (s->timer_us && s->timer_us <= until_us)
+		return;
+	if (us < 1)
+		us = 1;
+	its.it_value.tv_sec = us / 1000000;
+	its.it_value.tv_nsec = us % 1000000 * 1000;
+	if (timerfd_settime(s->timer_fd, 0, &its, NULL) == 0)
+		s->timer_us = until_us;
+}
+
+/* The timer fired: closes the connections whose request has not all
+ * arrived by its deadline, and sets the timer for the next. */
+static void served_expire(struct served *s)
+{
+	int64_t now = ld_mono_us(), next = 0;
+	uint64_t fired;
+
+	if (read(s->timer_fd, &fired, sizeof fired) < 0) {
+		/* nothing: the timer is read only to quiet it */
+	}
+	s->timer_us = 0;
+	for (int i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		if (!sl->until_us || sl->busy)
+			continue;
+		if (sl->until_us <= now)
+			served_close_slot(s, sl);
+		else if (!next || sl->until_us < next)
+			next = sl->until_us;
+	}
+	if (next)
+		served_timer(s, next, now);
+}
+
+/* Watches the slot's connection again, when nginx keeps it for the next
+ * request: edge-triggered, MOD reports at once what arrived while the
+ * slot was busy. A descriptor libfcgi closed is gone from ep; the same
+ * number may since be a new connection: hence MOD, else ADD. */
 static void served_arm(struct served *s, struct slot *sl)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET,
 				  .data.u32 = (uint32_t)(sl - s->slots) + 1 };
 	int fd = sl->fcgi.ipcFd;
 
+	sl->until_us = 0;
 	if (fd < 0)
 		return;
 	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &ev) != 0 &&
 	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		ld_log(LOG_ERR, "writer: cannot watch a connection: %s", strerror(errno));
-		sl->fcgi.keepConnection = 0; /* close it rather than lose it */
-		fcgi_finish(&sl->fcgi);
+		served_close_slot(s, sl); /* close it rather than lose it */
 	}
 }
 
@@ -154,6 +232,46 @@ static void served_end(struct served *s, struct slot *sl)
 	served_freed(s, sl);
 }
 
+/* A new connection, into a slot without one: 1 when one is taken, 0
+ * when there is none to take or no slot free, -1 when accept fails
+ * otherwise (out of descriptors: the socket stays ready, and the caller
+ * must not ask again at once). */
+static int served_accept(struct served *s, int64_t now)
+{
+	struct slot *sl = NULL;
+	int fd;
+
+	for (int i = 0; i < s->nslots && !sl; i++)
+		if (!s->slots[i].busy && s->slots[i].fcgi.ipcFd < 0)
+			sl = &s->slots[i];
+	if (!sl) {
+		served_full(s);
+		return 0;
+	}
+	if ((fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+		    errno == ECONNABORTED)
+			return 0; /* that connection went away */
+		if (now - s->told_us >= 1000000) {
+			ld_log(LOG_ERR, "writer: cannot accept a connection: %s", strerror(errno));
+			s->told_us = now;
+		}
+		return -1;
+	}
+	/* libfcgi takes it as a kept connection (its own accept is never
+	 * called: the requests' listening socket is -1), and closes it
+	 * without lingering (detached). */
+	sl->fcgi.ipcFd = fd;
+	sl->fcgi.keepConnection = 1;
+	FCGX_Detach(&sl->fcgi);
+	served_arm(s, sl); /* reports at once what is there already */
+	if (sl->fcgi.ipcFd >= 0) {
+		sl->until_us = now + ARRIVAL_DEADLINE_MS * 1000LL;
+		served_timer(s, sl->until_us, now);
+	}
+	return 1;
+}
+
 /* Step 2 (writer_options.take): the next write waiting, routed into its
  * slot; the reads and refused writes on the way are answered here. */
 static int served_take(void *own, int64_t now_ms, struct writer_request *q,
@@ -163,34 +281,47 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 
 	for (;;) {
 		struct epoll_event ev;
-		struct slot *sl = NULL;
-		int rc;
+		struct slot *sl;
+		int64_t now;
 
 		if (epoll_wait(s->ep, &ev, 1, 0) != 1)
 			return -1;
-		if (ev.data.u32 == 0) { /* a new connection: a slot without one */
-			for (int i = 0; i < s->nslots && !sl; i++)
-				if (!s->slots[i].busy && s->slots[i].fcgi.ipcFd < 0)
-					sl = &s->slots[i];
-			if (!sl) {
-				served_full(s);
-				continue;
+		now = ld_mono_us();
+		if (ev.data.u32 == 0) { /* a new connection */
+			if (served_accept(s, now) < 0) {
+				usleep(10 * 1000); /* rather than spin on it */
+				return -1;
 			}
-		} else {
-			sl = &s->slots[ev.data.u32 - 1];
+			continue;
 		}
-		if ((rc = FCGX_Accept_r(&sl->fcgi)) != 0) {
-			served_freed(s, sl); /* libfcgi closed its connection */
-			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
-				continue; /* that connection went away */
-			int64_t now = ld_mono_us();
-			if (now - s->told_us >= 1000000) {
-				ld_log(LOG_ERR, "writer: cannot accept a request: %s",
-				       rc < 0 && rc > -4096 ? strerror(-rc) : "libfcgi error");
-				s->told_us = now;
+		if (ev.data.u32 == TIMER_EVENT) {
+			served_expire(s);
+			continue;
+		}
+		sl = &s->slots[ev.data.u32 - 1];
+		if (sl->busy || sl->fcgi.ipcFd < 0)
+			continue; /* looked at again once answered; or closed since */
+		switch (arrival_peek(sl->fcgi.ipcFd)) {
+		case ARRIVAL_NONE: /* a kept connection, idle */
+			continue;
+		case ARRIVAL_PARTIAL:
+			if (!sl->until_us) {
+				sl->until_us = now + ARRIVAL_DEADLINE_MS * 1000LL;
+				served_timer(s, sl->until_us, now);
 			}
-			usleep(10 * 1000);
-			return -1;
+			continue;
+		case ARRIVAL_BAD: /* closed, or not a request */
+			served_close_slot(s, sl);
+			continue;
+		case ARRIVAL_WHOLE:
+			break;
+		}
+		sl->until_us = 0;
+		if (FCGX_Accept_r(&sl->fcgi) != 0) {
+			/* A request libfcgi refuses (a role it does not play,
+			 * bad parameters): it closed the connection. */
+			served_freed(s, sl);
+			continue;
 		}
 		http_req_init(&sl->req, &sl->fcgi);
 		if (route_begin(&s->app, &sl->req, &sl->c, now_ms, &sl->q)) {
@@ -226,16 +357,19 @@ static int served_open(struct served *s, int fcgi_fd, struct ledger *l, struct c
 		       char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+	struct epoll_event tev = { .events = EPOLLIN, .data.u32 = TIMER_EVENT };
 
 	s->app.ledger = l; /* borrowed: see struct app */
 	s->app.cache = cache;
 	s->listen_fd = fcgi_fd;
 	s->slots = xcalloc((size_t)s->nslots, sizeof *s->slots);
 	for (int i = 0; i < s->nslots; i++)
-		FCGX_InitRequest(&s->slots[i].fcgi, fcgi_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+		FCGX_InitRequest(&s->slots[i].fcgi, -1, 0); /* see struct slot */
 	if (fcntl(fcgi_fd, F_SETFL, fcntl(fcgi_fd, F_GETFL) | O_NONBLOCK) != 0 ||
 	    (s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fcgi_fd, &ev) != 0) {
+	    (s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fcgi_fd, &ev) != 0 ||
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->timer_fd, &tev) != 0) {
 		snprintf(err, errlen, "cannot watch the write socket: %s", strerror(errno));
 		return -1;
 	}
@@ -248,6 +382,8 @@ static void served_close(struct served *s)
 {
 	if (s->ep >= 0)
 		close(s->ep);
+	if (s->timer_fd >= 0)
+		close(s->timer_fd);
 	free(s->slots);
 	s->app.ledger = NULL;
 	s->app.cache = NULL;
@@ -263,7 +399,7 @@ static void served_close(struct served *s)
 void writer_main(const char *config, int fcgi_fd)
 {
 	struct ledger_options lo = { 0 };
-	struct served s = { .nslots = 512, .ep = -1 };
+	struct served s = { .nslots = 512, .ep = -1, .timer_fd = -1 };
 	struct ld_config *cfg = &s.app.cfg;
 	struct writer_options wo = { .max_batch = 64 };
 	struct ledger *l = NULL;
