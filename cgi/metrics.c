@@ -74,13 +74,15 @@ static void render_draws(struct text *t, const struct counters *k)
 	}
 }
 
-/* Only loopback may scrape: nginx allows 127.0.0.1 and ::1 only; this is
- * the second fence, for a worker socket reached some other way. */
-static int from_loopback(const struct http_req *r)
+/* Whether nginx let this request through to /metrics: who may scrape is
+ * its list ($ld_metrics_allowed, luckydice-site.conf), and it says so in
+ * LD_METRICS_ALLOWED. No client address is judged here: REMOTE_ADDR is
+ * whatever the caller on the socket says it is. */
+static int nginx_allowed(const struct http_req *r)
 {
-	const char *a = http_param(r, "REMOTE_ADDR");
+	const char *a = http_param(r, "LD_METRICS_ALLOWED");
 
-	return a && (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0);
+	return a && strcmp(a, "1") == 0;
 }
 
 /* The request counters, by route and status: only those above zero. */
@@ -273,8 +275,8 @@ static void render_paused(struct text *t, struct ctx *c)
 		    ps[i]->paused_reason != NULL);
 }
 
-/* GET /metrics: 200 text/plain (Prometheus 0.0.4), 403 from elsewhere
- * than loopback, 503 when the ledger is busy or the counters are off. */
+/* GET /metrics: 200 text/plain (Prometheus 0.0.4), 403 unless nginx
+ * let it through, 503 when the ledger is busy or the counters are off. */
 void api_metrics(struct ctx *c)
 {
 	struct outbox_stats o;
@@ -282,8 +284,8 @@ void api_metrics(struct ctx *c)
 	struct text t;
 	enum ld_err e;
 
-	if (!from_loopback(c->req))
-		return http_error(c->req, 403, "forbidden", "metrics are for localhost only");
+	if (!nginx_allowed(c->req))
+		return http_error(c->req, 403, "forbidden", "metrics are served through nginx only");
 	k = xmalloc(sizeof *k);
 	if (counters_read(k) != 0) {
 		free(k);

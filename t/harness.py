@@ -215,17 +215,21 @@ def processes_of(directory):
     return pids
 
 
-def fcgi_request(path, uri, method="GET", timeout=5):
+def fcgi_request(path, uri, method="GET", timeout=5, params=None):
     """One FastCGI request straight to the socket at path (no nginx):
-    the status and the body of the answer."""
+    the status and the body of the answer. params: more FastCGI
+    parameters (names and values under 128 bytes), as nginx would set
+    them."""
     import struct
 
     def record(kind, body):
         return struct.pack("!BBHHBx", 1, kind, 1, len(body), 0) + body
 
+    pairs = {"REQUEST_METHOD": method, "DOCUMENT_URI": uri, "REQUEST_URI": uri,
+             "REMOTE_ADDR": "127.0.0.1"}
+    pairs.update(params or {})
     params = b""
-    for k, v in (("REQUEST_METHOD", method), ("DOCUMENT_URI", uri), ("REQUEST_URI", uri),
-                 ("REMOTE_ADDR", "127.0.0.1")):
+    for k, v in pairs.items():
         params += bytes([len(k), len(v)]) + k.encode() + v.encode()
     with socket.socket(socket.AF_UNIX) as sk:
         sk.settimeout(timeout)

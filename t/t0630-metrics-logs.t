@@ -156,12 +156,10 @@ else:
 r = s.request("POST", "/metrics")
 is_(r.status, 405, "POST /metrics -> 405")
 
-conf = open(os.path.join(SRC, "nginx", "luckydice-locations.conf")).read()
-m = re.search(r"location = /metrics \{([^}]*)\}", conf)
-ok(m and re.search(r"allow 127\.0\.0\.1;\s*allow ::1;\s*deny all;", m.group(1)),
-   "nginx lets only loopback reach /metrics (allow 127.0.0.1, ::1; deny all)")
-src = open(os.path.join(SRC, "cgi", "metrics.c")).read()
-ok("from_loopback" in src and "403" in src, "the worker refuses /metrics from a non-loopback address too")
+site = open(os.path.join(SRC, "nginx", "luckydice-site.conf")).read()
+m = re.search(r"geo \$ld_metrics_allowed \{([^}]*)\}", site)
+is_(m and re.findall(r"^\s*(\S+) 1;$", m.group(1), re.M), ["127.0.0.1", "::1"],
+    "the shipped site lets only loopback read /metrics; t0765 tries the rest")
 
 # Logs: every way a token travels, then look for it everywhere.
 tok = s.token("secretive")
