@@ -191,13 +191,32 @@ static void restart_wal(struct ledger *l, const struct writer_options *opt)
 		opt->on_error(opt->arg, ledger_errmsg(l));
 }
 
-/* Accepts every worker waiting on listen_fd into ep. */
-static void accept_workers(int ep, int listen_fd)
+/*
+ * Accepts every worker waiting on listen_fd into ep. A worker runs as the
+ * writer's user; a connection from a process of any other (root, who
+ * alone could pass the socket's 0600 besides) is refused, and said
+ * through opt->on_error: whatever it sent would run as anyone's write.
+ */
+static void accept_workers(const struct writer_options *opt, int ep, int listen_fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 	int c;
 
 	while ((c = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		struct ucred peer = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		socklen_t len = sizeof peer;
+
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
+		    peer.uid != geteuid()) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "refused a connection to the writer's socket"
+				 " from process %ld of uid %ld: not the writer's user (%ld)",
+				 (long)peer.pid, (long)peer.uid, (long)geteuid());
+			if (opt->on_error)
+				opt->on_error(opt->arg, msg);
+			close(c);
+			continue;
+		}
 		ev.data.fd = c;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) != 0)
 			close(c);
@@ -205,7 +224,9 @@ static void accept_workers(int ep, int listen_fd)
 }
 
 /* Reads one worker's request on fd into the batch; its promotion is
- * looked up at now_ms (see take in writer.h). */
+ * looked up at now_ms (see take in writer.h). A request's own instant
+ * later than now_ms is taken as now_ms: no caller's clock runs a rule
+ * past the writer's (a day, a promotion's end, an invitee's window). */
 static void receive(struct ledger *l, int fd, int64_t now_ms, struct batch *b)
 {
 	struct writer_request *q = &b->q[b->n];
@@ -219,6 +240,8 @@ static void receive(struct ledger *l, int fd, int64_t now_ms, struct batch *b)
 	}
 	q->promo[sizeof q->promo - 1] = q->uid[sizeof q->uid - 1] = '\0';
 	q->arg[sizeof q->arg - 1] = q->client[sizeof q->client - 1] = '\0';
+	if (q->now_ms > now_ms)
+		q->now_ms = now_ms;
 	b->p[b->n] = ledger_promo(l, q->promo, now_ms);
 	b->fd[b->n] = fd;
 	b->slot[b->n] = -1;
@@ -305,7 +328,7 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 				continue; /* still readable when full: the next round */
 			}
 			if (fd == listen_fd) {
-				accept_workers(ep, listen_fd);
+				accept_workers(opt, ep, listen_fd);
 				continue;
 			}
 			if (evs[i].events & (EPOLLHUP | EPOLLRDHUP)) {

@@ -24,8 +24,10 @@
  *
  * The writer gathers requests from two places: the workers, over its
  * own socket (a SOCK_SEQPACKET unix socket next to the database,
- * "<db>-writer", mode 0600; messages are fixed-size structs between
- * processes of the same build), and requests of its own
+ * "<db>-writer", mode 0600, and a peer of another user than the
+ * writer's refused; messages are fixed-size structs between processes
+ * of the same build, whose instant never runs past the writer's own
+ * clock), and requests of its own
  * (writer_options.take): the FastCGI write socket, which it serves itself
  * (cgi/served.c). When the writer cannot be reached (not started yet,
  * restarting, "writes": "direct"), a worker runs the rule itself: the
@@ -128,7 +130,8 @@ struct writer_options {
 	 * long it took, microseconds. */
 	void (*on_checkpoint)(void *arg, int64_t us);
 	/* An error the writer goes on after (may be NULL): a checkpoint
-	 * that failed. The program logs it; lib/ prints nothing. */
+	 * that failed, a connection to its socket refused. The program
+	 * logs it; lib/ prints nothing. */
 	void (*on_error)(void *arg, const char *msg);
 	void *arg; /* for on_batch, on_checkpoint and on_error */
 	/*

@@ -12,11 +12,13 @@
  * claims and draws through it give the same answers and rows as the
  * rules called directly, a draw replays by request_id, and when the
  * writer is killed the workers' calls run in the calling process
- * instead. Last, the writer starts the WAL over by itself once it holds
- * wal_restart_frames, and without that the WAL only grows.
+ * instead; a request an hour ahead of the writer's clock runs at the
+ * writer's time. Last, the writer starts the WAL over by itself once it
+ * holds wal_restart_frames, and without that the WAL only grows.
  */
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -497,6 +499,63 @@ static void test_process(const struct promo *p)
 	unlink(sock);
 }
 
+/* A promotion whose days (in Seoul) run from yesterday to a month
+ * ahead of the real clock: the writer's own clock is the real one. */
+static struct promo *promo_of_today(void)
+{
+	char json[sizeof promo_json + 64], first[16], last[16];
+	time_t now = time(NULL) + 9 * 3600, d0 = now - 86400, d1 = now + 30 * 86400;
+	struct promo *p;
+	struct tm tm;
+	char err[256];
+
+	strftime(first, sizeof first, "%Y-%m-%d", gmtime_r(&d0, &tm));
+	strftime(last, sizeof last, "%Y-%m-%d", gmtime_r(&d1, &tm));
+	snprintf(json, sizeof json, "%s", promo_json);
+	memcpy(strstr(json, "u-writer"), "u-today1", 8);
+	memcpy(strstr(json, "2024-07-08"), first, 10);
+	memcpy(strstr(json, "2024-07-10"), last, 10);
+	if (promo_parse(json, strlen(json), &p, err, sizeof err) != LD_OK)
+		bail("%s", err);
+	if (ledger_promo_store(l, p, ld_now_ms(), NULL, NULL) != LD_OK)
+		bail("%s", ledger_errmsg(l));
+	return p;
+}
+
+/* A worker's request whose instant is an hour past the writer's clock
+ * runs at the writer's: a caller on the socket cannot take a rule into
+ * the future (tomorrow's stock, a promotion not begun). */
+static void test_clock(void)
+{
+	struct promo *p = promo_of_today();
+	struct writer_client *w;
+	struct writer_request rq;
+	struct writer_reply a;
+	int64_t before, after, at;
+	char sock[320];
+	pid_t pid;
+
+	writer_socket_path(tdb.path, sock, sizeof sock);
+	pid = start_writer(sock, SERVED, -1);
+	wait_listening(sock);
+	w = writer_client_new(sock, 5000);
+	before = ld_now_ms();
+	if (writer_request_set(&rq, WRITER_VISIT, p, "future", NULL, NULL,
+			       before + 3600 * 1000) != 0)
+		bail("a request does not fit");
+	is_int(writer_call(w, l, p, &rq, &a), LD_OK, "a visit an hour ahead of the writer's clock");
+	after = ld_now_ms();
+	ok(a.outcome == RULE_OK && a.r.visit.granted, "is granted");
+	at = q("SELECT created_at FROM grants WHERE uid = 'future'");
+	ok(at >= before && at <= after,
+	   "at the writer's time, not the caller's (%lld ms after the call began)",
+	   (long long)(at - before));
+	is_int(stop_writer(pid), 1, "it went through the writer");
+	writer_client_free(w);
+	promo_free(p);
+	unlink(sock);
+}
+
 /* The WAL's size in frames of 4 KB pages, from its file. */
 static long wal_file_frames(void)
 {
@@ -575,6 +634,7 @@ int main(void)
 	test_batch_fast(p);
 	test_engine(p);
 	test_process(p);
+	test_clock();
 	test_wal_restart(p);
 	promo_free(p);
 	testdb_remove(&tdb);
