@@ -66,10 +66,11 @@ static void on_term(int sig)
 void child_start(enum child_kind kind)
 {
 	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t none;
 
-	/* Until the handler below, SIGTERM ends the child as it is. The
-	 * check after the prctl closes the race with a supervisor that died
-	 * before it. */
+	/* Until the handler below is in place, SIGTERM waits (the
+	 * supervisor forked with it blocked). The check after the prctl
+	 * closes the race with a supervisor that died before it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != supervisor)
 		_exit(0);
@@ -79,6 +80,11 @@ void child_start(enum child_kind kind)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	/* The supervisor forked with its signals blocked: a SIGTERM sent
+	 * since is delivered now, to the handler above. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (kind == CHILD_WRITER)
 		prctl(PR_SET_NAME, "ld-writer");
 	else if (kind == CHILD_CHECKPOINTER)

@@ -51,8 +51,10 @@ void checkpointer_main(const char *config, int writerless) __attribute__((noretu
  * (SIGTERM) when the supervisor does, and at once if the supervisor is
  * already gone. Then its signals: SIGTERM as above, SIGINT ignored (a
  * Ctrl-C is the supervisor's to handle), SIGPIPE ignored (a client gone
- * is an error return). The writer and the checkpointer get their names
- * in ps (ld-writer, ld-checkpoint).
+ * is an error return), SIGCHLD left alone; and it unblocks them all (the
+ * supervisor forks with its own blocked, so that a SIGTERM sent right
+ * after the fork waits for this child's handler). The writer and the
+ * checkpointer get their names in ps (ld-writer, ld-checkpoint).
  */
 void child_start(enum child_kind kind);
 

@@ -148,12 +148,25 @@ static void close_fd(int fd)
 		close(fd);
 }
 
-/* Forks the child of slot i; in the child, runs it (never returns). */
+/* Forks the child of slot i; in the child, runs it (never returns).
+ * The supervisor's signals are blocked across the fork: a SIGTERM that
+ * came to the child before child_start set its own handler would run
+ * the supervisor's, which only sets a flag, and the child would never
+ * stop (child_start unblocks them, and the SIGTERM is its own then). */
 static void spawn(struct pool *p, int i)
 {
 	struct child *k = &p->kids[i];
-	pid_t pid = fork();
+	sigset_t block, was;
+	pid_t pid;
 
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &was);
+	pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &was, NULL);
 	if (pid == 0) {
 		if (i < p->nread) {
 			close_fd(p->write_fd);
