@@ -803,18 +803,23 @@ class Site:
     def base(self):
         return "https://127.0.0.1:%d" % self.https_port
 
-    def request(self, method, path, body=None, headers=None, tls=True, host="127.0.0.1"):
+    def request(self, method, path, body=None, headers=None, tls=True, host="127.0.0.1",
+                source=None):
         """One request over https (tls) or plain http, on a fresh
-        connection; the certificate is checked against the one made here."""
+        connection; the certificate is checked against the one made here.
+        source: the local address to send from (127.0.0.2: another
+        loopback address, which Linux routes)."""
         h = dict(headers or {})
         data = json.dumps(body).encode() if body is not None else None
         if data is not None or method == "POST":
             h.setdefault("Content-Type", "application/json")
         if tls:
             ctx = ssl.create_default_context(cafile=self.cert)
-            c = http.client.HTTPSConnection(host, self.https_port, timeout=30, context=ctx)
+            c = http.client.HTTPSConnection(host, self.https_port, timeout=30, context=ctx,
+                                            source_address=(source, 0) if source else None)
         else:
-            c = http.client.HTTPConnection(host, self.http_port, timeout=30)
+            c = http.client.HTTPConnection(host, self.http_port, timeout=30,
+                                           source_address=(source, 0) if source else None)
         try:
             c.request(method, path, body=data, headers=h)
             r = c.getresponse()
