@@ -10,8 +10,9 @@
  * liked, and four of them every read. A connection still sending waits
  * in the worker's epoll beside the listening socket, and is closed past
  * its deadline. Each connection serves one request (nginx's
- * fastcgi_keep_conn is off for the reads), and an answer its peer does
- * not take within SEND_TIMEOUT_MS is dropped.
+ * fastcgi_keep_conn is off for the reads). Connections are non-blocking:
+ * an answer (a few KB; a unix socket takes some 200 KB before it blocks)
+ * that its peer does not take is dropped, and never holds the worker.
  *
  * Why not only a receive timeout on each connection (SO_RCVTIMEO): it
  * bounds each read, not the request, so a peer sending a byte a second
@@ -28,7 +29,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -40,8 +40,6 @@
 /* Connections accepted whose request has not all arrived, per worker;
  * past that, the oldest is closed to make room. */
 #define WAITING_MAX 32
-/* How long a write of an answer may wait for its peer to take it. */
-#define SEND_TIMEOUT_MS 1000
 
 static FCGX_Request *current; /* for the out-of-memory answer */
 static char oom_answer[256];  /* made before the first request */
@@ -181,17 +179,10 @@ static void consider(struct waiting *w, struct app *app, FCGX_Request *fcgi, int
 /* Accepts one connection, if another worker has not taken it. */
 static void accept_one(struct waiting *w, struct app *app, FCGX_Request *fcgi, int64_t now)
 {
-	struct timeval tv = { .tv_sec = SEND_TIMEOUT_MS / 1000,
-			      .tv_usec = SEND_TIMEOUT_MS % 1000 * 1000 };
-	int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd < 0)
-		return; /* EAGAIN: another worker took it; or it went away */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-		close(fd);
-		return;
-	}
-	consider(w, app, fcgi, fd, now);
+	if (fd >= 0) /* else EAGAIN: another worker took it; or it went away */
+		consider(w, app, fcgi, fd, now);
 }
 
 void worker_main(const char *config, int fd)
@@ -238,7 +229,7 @@ void worker_main(const char *config, int fd)
 				consider(&w, &app, &fcgi, evs[i].data.fd, now);
 			/* else closed since this round's events were gathered */
 		}
-		timeout = waiting_expire(&w, ld_mono_us());
+		timeout = w.n ? waiting_expire(&w, ld_mono_us()) : -1;
 	}
 	app_release(&app);
 	_exit(0);
