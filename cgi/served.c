@@ -107,6 +107,7 @@ struct slot {
 	struct ctx c;
 	struct writer_request q;
 	int busy;
+	int pending;      /* busy, and epoll said something arrived meanwhile */
 	int64_t until_us; /* a request is arriving: its deadline (0: none) */
 };
 
@@ -202,8 +203,8 @@ static void served_expire(struct served *s)
 		served_timer(s, next, now);
 }
 
-/* Watches the slot's connection again, when nginx keeps it for the next
- * request: edge-triggered, MOD reports at once what arrived while the
+/* Watches the slot's connection (edge-triggered) from its accept; MOD
+ * also reports at once what is there already, which epoll said while the
  * slot was busy. A descriptor libfcgi closed is gone from ep; the same
  * number may since be a new connection: hence MOD, else ADD. */
 static void served_arm(struct served *s, struct slot *sl)
@@ -222,13 +223,19 @@ static void served_arm(struct served *s, struct slot *sl)
 	}
 }
 
+/* After an answer. A connection nginx keeps stays watched as it is:
+ * edge-triggered, its next request wakes epoll without a system call
+ * here. Only what arrived while the slot was busy (epoll said so, and it
+ * was passed over) needs it reported again. */
 static void served_end(struct served *s, struct slot *sl)
 {
 	route_end(&sl->c);
 	http_req_release(&sl->req);
 	fcgi_finish(&sl->fcgi);
 	sl->busy = 0;
-	served_arm(s, sl);
+	if (sl->pending)
+		served_arm(s, sl);
+	sl->pending = 0;
 	served_freed(s, sl);
 }
 
@@ -286,9 +293,8 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 
 		if (epoll_wait(s->ep, &ev, 1, 0) != 1)
 			return -1;
-		now = ld_mono_us();
 		if (ev.data.u32 == 0) { /* a new connection */
-			if (served_accept(s, now) < 0) {
+			if (served_accept(s, ld_mono_us()) < 0) {
 				usleep(10 * 1000); /* rather than spin on it */
 				return -1;
 			}
@@ -299,13 +305,18 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 			continue;
 		}
 		sl = &s->slots[ev.data.u32 - 1];
-		if (sl->busy || sl->fcgi.ipcFd < 0)
-			continue; /* looked at again once answered; or closed since */
+		if (sl->busy) {
+			sl->pending = 1; /* looked at again once answered */
+			continue;
+		}
+		if (sl->fcgi.ipcFd < 0)
+			continue; /* closed since */
 		switch (arrival_peek(sl->fcgi.ipcFd)) {
 		case ARRIVAL_NONE: /* a kept connection, idle */
 			continue;
 		case ARRIVAL_PARTIAL:
 			if (!sl->until_us) {
+				now = ld_mono_us();
 				sl->until_us = now + ARRIVAL_DEADLINE_MS * 1000LL;
 				served_timer(s, sl->until_us, now);
 			}
