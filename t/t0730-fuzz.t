@@ -5,7 +5,7 @@
 import os, shutil, subprocess, tempfile
 from harness import SRC, ok, diag, done
 
-NAMES = ("token", "promo", "config", "json-body", "route")
+NAMES = ("token", "promo", "config", "json-body", "route", "arrival")
 seconds = os.environ.get("LD_FUZZ_SECONDS", "10")
 why = ("clang is not installed" if not shutil.which("clang") else
        "run once, in the main build" if os.environ.get("LD_FUZZ_SKIP") else None)
