@@ -98,8 +98,7 @@ static int listen_when_free(const char *path, int once, char *err, size_t errlen
  * write's wait. A timeout would only bound each stall (a peer sending a
  * byte a second is never timed out), and a unix socket's accepted
  * connections do not inherit it from the listening socket. The check
- * costs a peek per request; measured, the writer's CPU time per request
- * did not grow (docs/performance-log.md).
+ * costs one peek (a recv with MSG_PEEK) per request.
  */
 struct slot {
 	FCGX_Request fcgi;

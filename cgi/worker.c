@@ -20,7 +20,7 @@
  * not inherit it from the listening socket (TCP's do), so it would take
  * a system call per connection anyway; and a peer that sent nothing
  * would still cost 2 s inside libfcgi's own accept. The check costs one
- * peek per request: see docs/performance-log.md.
+ * peek (a recv with MSG_PEEK) per request.
  */
 #include <errno.h>
 #include <fcntl.h>
