@@ -63,9 +63,10 @@ static double days(int64_t budget_ms, int *pending)
 
 static void forget(const char *day)
 {
-	if (db_exec(ledger_db(l), "DELETE FROM stats_days WHERE promo = ?1"
-		    " AND (CAST(?2 AS TEXT) IS NULL OR day = ?2)", "cannot forget", "tt", p->id,
-		    day) != LD_OK)
+	if (db_exec(ledger_db(l),
+		    "DELETE FROM stats_days WHERE promo = ?1"
+		    " AND (CAST(?2 AS TEXT) IS NULL OR day = ?2)",
+		    "cannot forget", "tt", p->id, day) != LD_OK)
 		die("forget");
 }
 
@@ -119,8 +120,8 @@ int main(int argc, char **argv)
 			memcpy(busiest, day, sizeof day);
 		}
 	}
-	printf("  %-58s %7.1f ms   (%s)\n", "days: one day counted, the rest kept: the slowest day", worst,
-	       busiest);
+	printf("  %-58s %7.1f ms   (%s)\n", "days: one day counted, the rest kept: the slowest day",
+	       worst, busiest);
 	forget(NULL);
 	printf("  days: filled within the console's 80 ms budget, read by read:");
 	do {

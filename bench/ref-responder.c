@@ -23,14 +23,13 @@
 #include "../cgi/finish.h"
 #include "../lib/listen.h"
 
-static const char answer[] =
-	"Status: 200 OK\r\n"
-	"Content-Type: application/json; charset=utf-8\r\n"
-	"Content-Length: 14\r\n"
-	"Cache-Control: no-store\r\n"
-	"X-Content-Type-Options: nosniff\r\n"
-	"\r\n"
-	"{\"balance\":1}\n";
+static const char answer[] = "Status: 200 OK\r\n"
+			     "Content-Type: application/json; charset=utf-8\r\n"
+			     "Content-Length: 14\r\n"
+			     "Cache-Control: no-store\r\n"
+			     "X-Content-Type-Options: nosniff\r\n"
+			     "\r\n"
+			     "{\"balance\":1}\n";
 
 static volatile sig_atomic_t stopping;
 

@@ -114,8 +114,10 @@ static struct promo *load_promo(const char *path, double boost)
 		for (size_t i = 0; i < json_object_array_length(prizes); i++) {
 			struct json_object *z = json_object_array_get_idx(prizes, i), *pr;
 			if (json_object_object_get_ex(z, "probability", &pr))
-				json_object_object_add(z, "probability", json_object_new_double(
-					fmin(1.0, json_object_get_double(pr) * boost)));
+				json_object_object_add(
+					z, "probability",
+					json_object_new_double(
+						fmin(1.0, json_object_get_double(pr) * boost)));
 		}
 	}
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -168,7 +170,8 @@ static int64_t check_stock(struct ledger *l, const struct promo *p)
 			total += promo_stock(p, &p->prizes[z], d);
 	if (db_query(ledger_db(l), &st,
 		     "SELECT day, prize, count(*) FROM draws WHERE promo = ?1 AND prize IS NOT NULL"
-		     " GROUP BY day, prize", "t", p->id) != LD_OK)
+		     " GROUP BY day, prize",
+		     "t", p->id) != LD_OK)
 		die("cannot check", l);
 	while (db_step(st) > 0) {
 		int d = promo_day_index(p, db_col_text(st, 0));
@@ -219,10 +222,12 @@ int main(int argc, char **argv)
 			clients = atol(argv[++i]);
 		else if (strcmp(argv[i], "--keep") == 0)
 			keep = 1;
-		else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc && ld_is_conninfo(argv[i + 1]))
+		else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc &&
+			 ld_is_conninfo(argv[i + 1]))
 			server = argv[++i];
 		else {
-			fprintf(stderr, "usage: replay [--promo FILE] [--participants N]"
+			fprintf(stderr,
+				"usage: replay [--promo FILE] [--participants N]"
 				" [--seed S] [--boost F] [--group N] [--clients N] [--keep] [--db CONNINFO]\n");
 			return 2;
 		}
@@ -258,13 +263,14 @@ int main(int argc, char **argv)
 		int d = 0;
 		while (d < p->ndays - 1 && (x -= w[d]) > 0)
 			d++;
-		t[i] = p->day_start_ms[d] + (int64_t)(rnd01() *
-			(double)(p->day_start_ms[d + 1] - p->day_start_ms[d] - 60000));
+		t[i] = p->day_start_ms[d] +
+			(int64_t)(rnd01() *
+				  (double)(p->day_start_ms[d + 1] - p->day_start_ms[d] - 60000));
 	}
 	qsort(t, (size_t)n, sizeof *t, cmp_i64);
 
 	/* Open invites: slots of inviter indices; codes per participant. */
-	char (*codes)[INVITE_CODE_LEN + 1] = xcalloc((size_t)n, sizeof *codes);
+	char(*codes)[INVITE_CODE_LEN + 1] = xcalloc((size_t)n, sizeof *codes);
 	int32_t *slots = NULL;
 	size_t nslots = 0, capslots = 0;
 
@@ -289,12 +295,13 @@ int main(int argc, char **argv)
 				snprintf(client, sizeof client, "10.%ld.%ld.%ld", c >> 16 & 255,
 					 c >> 8 & 255, c & 255);
 			}
-			if (rules_claim(l, p, uid, codes[inviter], clients ? client : NULL, t[j], &o,
-					&r) != LD_OK)
+			if (rules_claim(l, p, uid, codes[inviter], clients ? client : NULL, t[j],
+					&o, &r) != LD_OK)
 				die("claim failed", l);
 			if (o != RULE_OK) {
 				s.claim_refused++;
-				if (rules_visit(l, p, uid, t[j], &o, &(struct visit_result){ 0 }) != LD_OK)
+				if (rules_visit(l, p, uid, t[j], &o, &(struct visit_result){ 0 }) !=
+				    LD_OK)
 					die("visit failed", l);
 				if (ledger_balance(l, p->id, uid, &bal) != LD_OK)
 					die("balance failed", l);
@@ -337,7 +344,8 @@ int main(int argc, char **argv)
 		if (j % 50000 == 0 && j) {
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			fprintf(stderr, "  %ld participants, %ld draws, %.1f s\n", j, s.draws,
-				(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+				(double)(t1.tv_sec - t0.tv_sec) +
+					(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		}
 	}
 	if (group > 1 && ledger_batch_end(l, 1) != LD_OK)
@@ -347,28 +355,36 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 
 	printf("replay of '%s' (probabilities x%g), %ld participants, seed fixed,"
-	       " %ld participants' calls per commit, %ld client addresses\n", p->id, boost, n,
-	       group, clients);
+	       " %ld participants' calls per commit, %ld client addresses\n",
+	       p->id, boost, n, group, clients);
 	printf("  %ld visits, %ld credited invite claims (%ld refused), %ld inviter grants,"
 	       " %ld invite codes, %ld draws, %ld wins, %zu invites never claimed\n",
-	       s.visits, s.claims, s.claim_refused, s.inviter_grants, s.codes, s.draws,
-	       s.wins, nslots);
+	       s.visits, s.claims, s.claim_refused, s.inviter_grants, s.codes, s.draws, s.wins,
+	       nslots);
 	printf("  elapsed %.1f s (%.0f rule calls/s), peak memory %ld MB\n", secs,
 	       (double)(s.visits + s.claims + s.claim_refused * 2 + s.codes + s.draws) / secs,
 	       ru.ru_maxrss / 1024);
 	printf("invariants:\n");
 	int64_t stock = check_stock(l, p);
-	int64_t winners = scalar(l, "SELECT count(*) FROM draws WHERE promo = ?1 AND prize IS NOT NULL", p->id);
+	int64_t winners = scalar(
+		l, "SELECT count(*) FROM draws WHERE promo = ?1 AND prize IS NOT NULL", p->id);
 	if (winners == stock)
 		check(1, "total winners = total stock (sold out)", winners, stock);
 	else
-		check(winners < stock, "total winners <= total stock (demand fell short)", winners, stock);
-	check(scalar(l, "SELECT count(*) FROM stock s WHERE promo = ?1 AND taken <>"
+		check(winners < stock, "total winners <= total stock (demand fell short)", winners,
+		      stock);
+	check(scalar(l,
+		     "SELECT count(*) FROM stock s WHERE promo = ?1 AND taken <>"
 		     " (SELECT count(*) FROM draws d WHERE d.promo = s.promo AND d.day = s.day"
-		     "  AND d.prize = s.prize)", p->id) == 0, "stock rows that disagree with wins",
-	      scalar(l, "SELECT count(*) FROM stock s WHERE promo = ?1 AND taken <>"
+		     "  AND d.prize = s.prize)",
+		     p->id) == 0,
+	      "stock rows that disagree with wins",
+	      scalar(l,
+		     "SELECT count(*) FROM stock s WHERE promo = ?1 AND taken <>"
 		     " (SELECT count(*) FROM draws d WHERE d.promo = s.promo AND d.day = s.day"
-		     "  AND d.prize = s.prize)", p->id), 0);
+		     "  AND d.prize = s.prize)",
+		     p->id),
+	      0);
 	static const char users_bad[] =
 		"SELECT count(*) FROM balances b"
 		" LEFT JOIN (SELECT uid, sum(amount) AS g FROM grants WHERE promo = ?1 GROUP BY uid) g"
@@ -379,29 +395,43 @@ int main(int argc, char **argv)
 		"  OR b.granted - b.spent < 0)";
 	int64_t bad = scalar(l, users_bad, p->id);
 	check(bad == 0, "users where granted <> grants or spent <> draws", bad, 0);
-	bad = scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1 AND granted <> spent", p->id);
+	bad = scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1 AND granted <> spent",
+		     p->id);
 	check(bad == 0, "users with tickets left (all were drawn)", bad, 0);
 	check(scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1", p->id) == n,
-	      "users in the ledger", scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1", p->id), n);
-	bad = scalar(l, "SELECT count(*) FROM draws d WHERE promo = ?1 AND prize IS NOT NULL AND"
+	      "users in the ledger",
+	      scalar(l, "SELECT count(*) FROM balances WHERE promo = ?1", p->id), n);
+	bad = scalar(l,
+		     "SELECT count(*) FROM draws d WHERE promo = ?1 AND prize IS NOT NULL AND"
 		     " (SELECT count(*) FROM outbox o WHERE o.draw_id = d.id"
-		     "  AND o.kind = 'reward.issue') <> 1", p->id);
+		     "  AND o.kind = 'reward.issue') <> 1",
+		     p->id);
 	check(bad == 0, "wins without exactly one reward.issue event", bad, 0);
-	check(scalar(l, "SELECT count(*) FROM outbox WHERE promo = ?1 AND kind = 'reward.issue'", p->id) == winners,
-	      "reward.issue events", scalar(l, "SELECT count(*) FROM outbox WHERE promo = ?1"
-					    " AND kind = 'reward.issue'", p->id), winners);
-	bad = scalar2(l, "SELECT count(*) FROM (SELECT inviter FROM invites WHERE promo = ?1"
-		      " GROUP BY inviter HAVING sum(inviter_granted) > ?2) AS over_cap", p->id,
-		      p->max_credited_per_inviter);
+	check(scalar(l, "SELECT count(*) FROM outbox WHERE promo = ?1 AND kind = 'reward.issue'",
+		     p->id) == winners,
+	      "reward.issue events",
+	      scalar(l,
+		     "SELECT count(*) FROM outbox WHERE promo = ?1"
+		     " AND kind = 'reward.issue'",
+		     p->id),
+	      winners);
+	bad = scalar2(l,
+		      "SELECT count(*) FROM (SELECT inviter FROM invites WHERE promo = ?1"
+		      " GROUP BY inviter HAVING sum(inviter_granted) > ?2) AS over_cap",
+		      p->id, p->max_credited_per_inviter);
 	check(bad == 0, "inviters credited past the cap", bad, 0);
 	/* no index of invites by inviter (migration 010): counted in one pass */
-	bad = scalar(l, "SELECT count(*) FROM balances b LEFT JOIN (SELECT inviter, count(*) AS n"
-		     " FROM invites WHERE promo = ?1 AND inviter_granted = 1 GROUP BY inviter) c"
-		     " ON c.inviter = b.uid WHERE b.promo = ?1 AND b.invites_credited <> coalesce(c.n, 0)",
-		     p->id);
+	bad = scalar(
+		l,
+		"SELECT count(*) FROM balances b LEFT JOIN (SELECT inviter, count(*) AS n"
+		" FROM invites WHERE promo = ?1 AND inviter_granted = 1 GROUP BY inviter) c"
+		" ON c.inviter = b.uid WHERE b.promo = ?1 AND b.invites_credited <> coalesce(c.n, 0)",
+		p->id);
 	check(bad == 0, "inviters whose counter differs from their invites", bad, 0);
-	bad = scalar(l, "SELECT count(*) FROM (SELECT uid FROM grants WHERE promo = ?1 AND"
-		     " reason = 'visit' GROUP BY uid HAVING count(*) > 1) AS twice", p->id);
+	bad = scalar(l,
+		     "SELECT count(*) FROM (SELECT uid FROM grants WHERE promo = ?1 AND"
+		     " reason = 'visit' GROUP BY uid HAVING count(*) > 1) AS twice",
+		     p->id);
 	check(bad == 0, "users with more than one visit grant", bad, 0);
 
 	ledger_free(l);

@@ -56,8 +56,7 @@ static const struct {
 /* Answers a refusal of a rule with its status, code and message. */
 static void refuse(struct ctx *c, enum rule_outcome o)
 {
-	if (o > RULE_OK && (size_t)o < sizeof refusals / sizeof refusals[0] &&
-	    refusals[o].status)
+	if (o > RULE_OK && (size_t)o < sizeof refusals / sizeof refusals[0] && refusals[o].status)
 		http_error(c->req, refusals[o].status, rule_code(o), "%s", refusals[o].message);
 	else
 		http_error(c->req, 500, "internal_error", "unexpected outcome");
@@ -127,7 +126,8 @@ void api_invite(struct ctx *c)
 	struct json_object *o;
 	enum ld_err e;
 
-	if ((e = rules_invite_code(c->app->ledger, c->promo, c->uid, c->now_ms, NULL, code)) != LD_OK)
+	if ((e = rules_invite_code(c->app->ledger, c->promo, c->uid, c->now_ms, NULL, code)) !=
+	    LD_OK)
 		return api_fail(c, e);
 	if (ld_fmt(url, sizeof url, "%s/i/%s?promo=%s", c->app->cfg.public_url, code,
 		   c->promo->id) != 0)
@@ -218,15 +218,16 @@ static struct json_object *prize_json(const struct promo *p, const struct draw_r
 	found = promo_prize_find(p, r->prize_id);
 	z = json_object_new_object();
 	json_object_object_add(z, "id", json_object_new_string(r->prize_id));
-	json_object_object_add(z, "name", json_object_new_string(found ? found->name : r->prize_id));
+	json_object_object_add(z, "name",
+			       json_object_new_string(found ? found->name : r->prize_id));
 	return z;
 }
 
 /* POST draws {"request_id"}: 200, 400, 401, 403, 404, 409 no_tickets, 503. */
 int api_draw(struct ctx *c, struct writer_request *q)
 {
-	static const struct http_field fields[] = {
-		{ "request_id", 1, REQUEST_ID_MIN, REQUEST_ID_MAX, FIELD_IDENT } };
+	static const struct http_field fields[] = { { "request_id", 1, REQUEST_ID_MIN,
+						      REQUEST_ID_MAX, FIELD_IDENT } };
 
 	if (http_read_json(c->req, fields, 1) != 0)
 		return -1;
@@ -253,8 +254,7 @@ static void draw_answer(struct ctx *c, const struct writer_reply *a)
 	http_send(c->req, 200, o, NULL);
 }
 
-void api_write_answer(struct ctx *c, const struct writer_request *q,
-		      const struct writer_reply *a)
+void api_write_answer(struct ctx *c, const struct writer_request *q, const struct writer_reply *a)
 {
 	/* The writer's message travels in its answer; a rule run here left
 	 * it on the ledger. */
@@ -264,12 +264,9 @@ void api_write_answer(struct ctx *c, const struct writer_request *q,
 	if (a->outcome != RULE_OK)
 		return refuse(c, (enum rule_outcome)a->outcome);
 	switch (q->op) {
-	case WRITER_VISIT:
-		return visit_answer(c, a);
-	case WRITER_CLAIM:
-		return claim_answer(c, a);
-	case WRITER_DRAW:
-		return draw_answer(c, a);
+	case WRITER_VISIT: return visit_answer(c, a);
+	case WRITER_CLAIM: return claim_answer(c, a);
+	case WRITER_DRAW: return draw_answer(c, a);
 	}
 	fail_msg(c, LD_ERR_INVALID, "unknown write operation");
 }
@@ -291,8 +288,7 @@ void api_healthz(struct ctx *c)
 void api_me(struct ctx *c)
 {
 	struct json_object *o;
-	enum ld_err e = history_json(c->app->ledger, c->promo, c->uid, c->now_ms,
-				     HISTORY_USER, &o);
+	enum ld_err e = history_json(c->app->ledger, c->promo, c->uid, c->now_ms, HISTORY_USER, &o);
 	if (e != LD_OK)
 		return api_fail(c, e);
 	http_send(c->req, 200, o, NULL);

@@ -18,14 +18,17 @@ int app_writer_socket(const struct ld_config *cfg, char path[108])
 void app_no_writer_socket(const struct ld_config *cfg, char *why, size_t n)
 {
 	if (ld_is_conninfo(cfg->db))
-		snprintf(why, n, "the database is on a server, with no file to put a socket beside");
+		snprintf(why, n,
+			 "the database is on a server, with no file to put a socket beside");
 	else
-		snprintf(why, n, "the path of the database '%s' is too long for a socket"
-			 " next to it", cfg->db);
+		snprintf(why, n,
+			 "the path of the database '%s' is too long for a socket"
+			 " next to it",
+			 cfg->db);
 }
 
-int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo,
-		    struct ledger **out, char *err, size_t errlen)
+int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo, struct ledger **out,
+		    char *err, size_t errlen)
 {
 	struct ledger *l;
 

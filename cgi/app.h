@@ -26,7 +26,7 @@ struct app {
 	struct token_key console_key; /* operators' (operator.h), when console */
 	int console;                  /* "console_secret_file" is set */
 	struct ledger *ledger;
-	struct cache *cache; /* NULL when no "redis" is configured */
+	struct cache *cache;          /* NULL when no "redis" is configured */
 	struct writer_client *writer; /* NULL with "writes": "direct", and in
 				       * the writer */
 };
@@ -38,11 +38,11 @@ struct ctx {
 	int64_t now_ms;
 	const struct promo *promo; /* the route's promotion, when it has one */
 	char uid[TOKEN_UID_MAX + 1];
-	int route;                 /* index into the route table; -1: none */
-	int64_t t0_us;             /* when routing began (ld_mono_us) */
+	int route;     /* index into the route table; -1: none */
+	int64_t t0_us; /* when routing began (ld_mono_us) */
 	/* the console's routes */
-	struct operator op;        /* who is signed in (op.name "" when nobody) */
-	struct path_args args;     /* the path's {promo}, {uid}, {id} */
+	struct operator op;    /* who is signed in (op.name "" when nobody) */
+	struct path_args args; /* the path's {promo}, {uid}, {id} */
 };
 
 /* The writer's socket for cfg's database, into path: 1 when there is a
@@ -65,8 +65,8 @@ int app_load(struct app *app, const char *config, char *err, size_t errlen);
  * trying once a second, rather than failed: a child that cannot start
  * counts toward the supervisor giving up, and this one will serve once
  * the server answers. */
-int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo,
-		    struct ledger **out, char *err, size_t errlen);
+int app_ledger_open(const struct ld_config *cfg, struct ledger_options *lo, struct ledger **out,
+		    char *err, size_t errlen);
 
 /* app_load, then opens the ledger (its schema checked), the cache and
  * the writer's client; returns -1 with a message in err (app_release
@@ -117,8 +117,7 @@ void console_pause(struct ctx *c);
 void console_resume(struct ctx *c);
 
 /* Answers a write (q, checked in by a write handler) from its reply. */
-void api_write_answer(struct ctx *c, const struct writer_request *q,
-		      const struct writer_reply *a);
+void api_write_answer(struct ctx *c, const struct writer_request *q, const struct writer_reply *a);
 
 /* Answers a lib/ failure: 503 for a busy database, else 500. */
 void api_fail(struct ctx *c, enum ld_err e);

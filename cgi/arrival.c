@@ -11,7 +11,7 @@ enum { FCGI_BEGIN_REQUEST = 1, FCGI_PARAMS = 4, FCGI_STDIN = 5 };
 
 enum arrival arrival_check(const unsigned char *buf, size_t n)
 {
-	unsigned id = 0;       /* the request's, once its BEGIN_REQUEST is in */
+	unsigned id = 0;               /* the request's, once its BEGIN_REQUEST is in */
 	int want = FCGI_BEGIN_REQUEST; /* the stream the request is in */
 	size_t at = 0;
 

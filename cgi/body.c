@@ -11,12 +11,10 @@
 #include "body.h"
 #include "ld.h"
 
-static struct json_object *problem(struct body_problem *p, const char *code,
-				   const char *fmt, ...)
+static struct json_object *problem(struct body_problem *p, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static struct json_object *problem(struct body_problem *p, const char *code,
-				   const char *fmt, ...)
+static struct json_object *problem(struct body_problem *p, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -68,10 +66,11 @@ static int string_ok(const char *s, size_t len, enum http_field_kind kind)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		int ident = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			    (c >= '0' && c <= '9') || c == '_' || c == '-';
+			(c >= '0' && c <= '9') || c == '_' || c == '-';
 
-		if (kind == FIELD_TEXT ? c < 0x20 || c == 0x7f
-		    : kind == FIELD_TOKEN ? !ident && c != '.' : !ident)
+		if (kind == FIELD_TEXT            ? c < 0x20 || c == 0x7f
+			    : kind == FIELD_TOKEN ? !ident && c != '.'
+						  : !ident)
 			return 0;
 	}
 	return 1;
@@ -86,7 +85,8 @@ static struct json_object *check_value(struct json_object *obj, const struct htt
 	if (f->kind == FIELD_INT) {
 		int64_t n;
 		if (!json_object_is_type(v, json_type_int))
-			return problem(p, "invalid_field", "field '%s' must be an integer", f->name);
+			return problem(p, "invalid_field", "field '%s' must be an integer",
+				       f->name);
 		n = json_object_get_int64(v);
 		/* json-c clamps what does not fit into INT64 to its ends */
 		if (n < (int64_t)f->min_len || n > (int64_t)f->max_len)
@@ -101,20 +101,23 @@ static struct json_object *check_value(struct json_object *obj, const struct htt
 	    !string_ok(json_object_get_string(v), len, f->kind))
 		return problem(p, "invalid_field",
 			       f->kind == FIELD_TEXT ? "field '%s' must be %zu to %zu bytes of text"
-			       : f->kind == FIELD_TOKEN ? "field '%s' must be %zu to %zu characters"
-			       " of A-Z a-z 0-9 _ - ." : "field '%s' must be %zu to %zu characters"
-			       " of A-Z a-z 0-9 _ -", f->name, f->min_len, f->max_len);
+				       : f->kind == FIELD_TOKEN
+				       ? "field '%s' must be %zu to %zu characters"
+					 " of A-Z a-z 0-9 _ - ."
+				       : "field '%s' must be %zu to %zu characters"
+					 " of A-Z a-z 0-9 _ -",
+			       f->name, f->min_len, f->max_len);
 	return obj;
 }
 
 /* Checks obj against the field table; NULL and *p on the first problem. */
-static struct json_object *check_fields(struct json_object *obj,
-					const struct http_field *fields,
+static struct json_object *check_fields(struct json_object *obj, const struct http_field *fields,
 					size_t nfields, struct body_problem *p)
 {
 	struct json_object *v;
 
-	json_object_object_foreach(obj, key, val) {
+	json_object_object_foreach(obj, key, val)
+	{
 		size_t i;
 		(void)val;
 		for (i = 0; i < nfields && strcmp(fields[i].name, key) != 0; i++)
@@ -135,9 +138,8 @@ static struct json_object *check_fields(struct json_object *obj,
 	return obj;
 }
 
-struct json_object *body_parse(const char *body, size_t len,
-			       const struct http_field *fields, size_t nfields,
-			       struct body_problem *p)
+struct json_object *body_parse(const char *body, size_t len, const struct http_field *fields,
+			       size_t nfields, struct body_problem *p)
 {
 	struct json_object *obj;
 	char err[200];

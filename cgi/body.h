@@ -43,8 +43,7 @@ struct body_problem {
  * 400 bad_json (not strict JSON, a NUL byte, not an object),
  * duplicate_field, unknown_field, missing_field, invalid_field.
  */
-struct json_object *body_parse(const char *body, size_t len,
-			       const struct http_field *fields, size_t nfields,
-			       struct body_problem *p);
+struct json_object *body_parse(const char *body, size_t len, const struct http_field *fields,
+			       size_t nfields, struct body_problem *p);
 
 #endif

@@ -45,7 +45,8 @@ void checkpointer_main(const char *config, int writerless)
 		child_fail("%s", err);
 	child_ready();
 	if (writerless)
-		ld_log(LOG_NOTICE, "checkpointer: no writer process; it starts the WAL over"
+		ld_log(LOG_NOTICE,
+		       "checkpointer: no writer process; it starts the WAL over"
 		       " itself, ten times a second");
 	int64_t last_restart_us = 0;
 	int last_frames = -1;

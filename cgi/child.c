@@ -22,8 +22,8 @@ const char *const child_kind_names[CHILD_KINDS] = { "worker", "writer", "checkpo
 volatile sig_atomic_t child_stopping;
 volatile sig_atomic_t child_busy;
 
-static pid_t supervisor;             /* its pid, before the fork */
-static int notes[2] = { -1, -1 };    /* the pipe of notes */
+static pid_t supervisor;          /* its pid, before the fork */
+static int notes[2] = { -1, -1 }; /* the pipe of notes */
 static enum child_kind my_kind;
 
 _Static_assert(sizeof(struct child_note) <= PIPE_BUF, "a note is written at once");

@@ -69,8 +69,8 @@ void child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noret
 
 /* What a child said. */
 struct child_note {
-	pid_t pid;     /* the child; 0: a wake-up (child_wake) */
-	int ready;     /* 1: ready; 0: cannot start, for the reason in why */
+	pid_t pid; /* the child; 0: a wake-up (child_wake) */
+	int ready; /* 1: ready; 0: cannot start, for the reason in why */
 	char why[240];
 };
 

@@ -25,10 +25,10 @@
  * not kept yet (stats.h): the rest are counted by the next reads. */
 #define DAYS_BUDGET_MS 80
 
-#define LIST_LIMIT 20     /* top inviters, clients */
-#define DEAD_LIMIT 50     /* dead events shown */
+#define LIST_LIMIT     20 /* top inviters, clients */
+#define DEAD_LIMIT     50 /* dead events shown */
 
-static struct json_object *operator_json(const struct operator *op)
+static struct json_object *operator_json(const struct operator* op)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -39,12 +39,12 @@ static struct json_object *operator_json(const struct operator *op)
 
 /* The cookie of a session s lasting max_age seconds ("" and 0: the one
  * that ends it), into buf. */
-static void session_cookie(const struct ctx *c, const char *s, int64_t max_age, char *buf,
-			   size_t n)
+static void session_cookie(const struct ctx *c, const char *s, int64_t max_age, char *buf, size_t n)
 {
-	snprintf(buf, n, "Set-Cookie: ld_console=%s; Path=/console/; Max-Age=%lld; HttpOnly;"
-		 " SameSite=Strict%s\r\n", s, (long long)max_age,
-		 http_is_https(c->req) ? "; Secure" : "");
+	snprintf(buf, n,
+		 "Set-Cookie: ld_console=%s; Path=/console/; Max-Age=%lld; HttpOnly;"
+		 " SameSite=Strict%s\r\n",
+		 s, (long long)max_age, http_is_https(c->req) ? "; Secure" : "");
 }
 
 /* POST session {"token"}: trades a sign-in token (luckydicectl operator
@@ -52,8 +52,8 @@ static void session_cookie(const struct ctx *c, const char *s, int64_t max_age, 
  * (not an operator's sign-in token, disabled, gone), 403, 415, 503. */
 void console_signin(struct ctx *c)
 {
-	static const struct http_field fields[] = {
-		{ "token", 1, 1, OPERATOR_TOKEN_MAX - 1, FIELD_TOKEN } };
+	static const struct http_field fields[] = { { "token", 1, 1, OPERATOR_TOKEN_MAX - 1,
+						      FIELD_TOKEN } };
 	char ses[OPERATOR_TOKEN_MAX], cookie[OPERATOR_TOKEN_MAX + 160], at[32];
 	const char *tok;
 	enum operator_status st;
@@ -72,7 +72,7 @@ void console_signin(struct ctx *c)
 	if (st != OPERATOR_OK)
 		return http_error(c->req, 401, "unauthorized", "%s",
 				  st == OPERATOR_BAD_TOKEN ? token_strstatus(ts)
-				  : operator_strstatus(st));
+							   : operator_strstatus(st));
 	if (operator_token_verify(&c->app->console_key, OPERATOR_SIGNIN, tok, strlen(tok), now_s,
 				  NULL, NULL, &expiry) != TOKEN_OK)
 		return http_error(c->req, 401, "unauthorized", "bad operator token");
@@ -166,8 +166,10 @@ void console_days(struct ctx *c)
 		struct json_object *z = json_object_new_object();
 		json_object_object_add(z, "id", json_object_new_string(p->prizes[i].id));
 		json_object_object_add(z, "name", json_object_new_string(p->prizes[i].name));
-		json_object_object_add(z, "release", json_object_new_string(
-			p->prizes[i].release == RELEASE_EVEN ? "even" : "midnight"));
+		json_object_object_add(z, "release",
+				       json_object_new_string(p->prizes[i].release == RELEASE_EVEN
+								      ? "even"
+								      : "midnight"));
 		json_object_array_add(prizes, z);
 	}
 	ld_iso_time(c->now_ms, promo_utc_offset(p, c->now_ms), now);
@@ -234,14 +236,19 @@ static struct json_object *cache_json(struct ctx *c, const struct ld_balance *b)
 		return o;
 	}
 	e = cache_get(c->app->cache, c->promo->id, c->args.uid, &version, &balance);
-	json_object_object_add(o, "state", json_object_new_string(
-		e == LD_OK ? "hit" : e == LD_ERR_NOTFOUND ? "miss" : "unavailable"));
+	json_object_object_add(o, "state",
+			       json_object_new_string(e == LD_OK ? "hit"
+							      : e == LD_ERR_NOTFOUND
+							      ? "miss"
+							      : "unavailable"));
 	if (e == LD_OK) {
 		json_object_object_add(o, "version", json_object_new_int64(version));
 		json_object_object_add(o, "balance", json_object_new_int64(balance));
 	}
-	json_object_object_add(o, "drift", json_object_new_boolean(
-		e == LD_OK && (version != b->version || balance != BALANCE(*b))));
+	json_object_object_add(
+		o, "drift",
+		json_object_new_boolean(e == LD_OK &&
+					(version != b->version || balance != BALANCE(*b))));
 	return o;
 }
 
@@ -264,9 +271,11 @@ void console_user(struct ctx *c)
 }
 
 /* The fields of a change: the ticket and why. */
-#define TICKET_FIELDS \
-	{ "ticket", 1, 1, SUPPORT_TICKET_MAX, FIELD_IDENT }, \
-	{ "reason", 1, 1, SUPPORT_REASON_MAX, FIELD_TEXT }
+#define TICKET_FIELDS                                          \
+	{ "ticket", 1, 1, SUPPORT_TICKET_MAX, FIELD_IDENT },   \
+	{                                                      \
+		"reason", 1, 1, SUPPORT_REASON_MAX, FIELD_TEXT \
+	}
 
 /* POST .../users/{uid}/grant and /revoke {"amount", "reason", "ticket"}:
  * support_grant or support_revoke by the operator. 200 {"done",
@@ -275,7 +284,8 @@ void console_user(struct ctx *c)
 static void change(struct ctx *c, int revoke)
 {
 	static const struct http_field fields[] = {
-		{ "amount", 1, 1, SUPPORT_AMOUNT_MAX, FIELD_INT }, TICKET_FIELDS };
+		{ "amount", 1, 1, SUPPORT_AMOUNT_MAX, FIELD_INT }, TICKET_FIELDS
+	};
 	struct support_request rq;
 	struct support_result r;
 	enum support_outcome so;
@@ -304,17 +314,18 @@ static void change(struct ctx *c, int revoke)
 				  BALANCE(r.bal), NULL);
 		break;
 	case SUPPORT_ALREADY:
-		return http_error(c->req, 409, "ticket_used", "ticket %s was used already: %s %lld"
-				  " %s '%s'; nothing changed", rq.ticket,
-				  r.amount < 0 ? "revoked" : "granted",
+		return http_error(c->req, 409, "ticket_used",
+				  "ticket %s was used already: %s %lld"
+				  " %s '%s'; nothing changed",
+				  rq.ticket, r.amount < 0 ? "revoked" : "granted",
 				  (long long)(r.amount < 0 ? -r.amount : r.amount),
 				  r.amount < 0 ? "from" : "to", r.uid);
 	case SUPPORT_BELOW_ZERO:
-		return http_error(c->req, 409, "below_zero", "the balance is %lld: a revoke of %lld"
-				  " would take it below zero", (long long)BALANCE(r.bal),
-				  (long long)n);
-	default:
-		return http_error(c->req, 500, "internal_error", "unexpected outcome");
+		return http_error(c->req, 409, "below_zero",
+				  "the balance is %lld: a revoke of %lld"
+				  " would take it below zero",
+				  (long long)BALANCE(r.bal), (long long)n);
+	default: return http_error(c->req, 500, "internal_error", "unexpected outcome");
 	}
 	c->req->outcome = revoke ? "revoked" : "granted";
 	o = json_object_new_object();
@@ -351,13 +362,17 @@ void console_retry(struct ctx *c)
 	who.note = http_field_str(c->req, "reason");
 	e = outbox_retry(c->app->ledger, c->args.id, c->promo->id, c->now_ms, &who, &changed);
 	if (e == LD_ERR_NOTFOUND)
-		return http_error(c->req, 404, "unknown_event", "no outbox event %lld in promotion"
-				  " '%s'", (long long)c->args.id, c->promo->id);
+		return http_error(c->req, 404, "unknown_event",
+				  "no outbox event %lld in promotion"
+				  " '%s'",
+				  (long long)c->args.id, c->promo->id);
 	if (e != LD_OK)
 		return api_fail(c, e);
 	if (changed == 0)
-		return http_error(c->req, 409, "not_dead", "outbox event %lld is not dead: nothing"
-				  " to retry", (long long)c->args.id);
+		return http_error(c->req, 409, "not_dead",
+				  "outbox event %lld is not dead: nothing"
+				  " to retry",
+				  (long long)c->args.id);
 	c->req->outcome = "retried";
 	o = json_object_new_object();
 	json_object_object_add(o, "retried", json_object_new_int64(changed));
@@ -385,7 +400,8 @@ static void pause_or_resume(struct ctx *c, int pause)
 	ch.note = note;
 	e = ledger_promo_pause(c->app->ledger, c->promo->id, pause, c->now_ms, &ch, &changed);
 	if (e == LD_ERR_NOTFOUND)
-		return http_error(c->req, 404, "unknown_promotion", "no promotion '%s'", c->promo->id);
+		return http_error(c->req, 404, "unknown_promotion", "no promotion '%s'",
+				  c->promo->id);
 	if (e != LD_OK)
 		return api_fail(c, e);
 	if (!changed)

@@ -7,11 +7,12 @@
 
 #include "counters.h"
 
-const int64_t counters_latency_us[COUNTERS_LATENCY_BUCKETS - 1] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000 };
+const int64_t counters_latency_us[COUNTERS_LATENCY_BUCKETS - 1] = { 1000,   2500,   5000,
+								    10000,  25000,  50000,
+								    100000, 250000, 1000000 };
 /* The writer's batches are shorter. */
-const int64_t counters_batch_us[COUNTERS_BATCH_BUCKETS - 1] = {
-	250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000 };
+const int64_t counters_batch_us[COUNTERS_BATCH_BUCKETS - 1] = { 250,   500,   1000,   2500,   5000,
+								10000, 25000, 100000, 1000000 };
 
 /* A (promotion, prize) draw counter. state: 0 free, 1 being filled by
  * the process that claimed it, 2 ready. */
@@ -40,12 +41,12 @@ static struct shared *shm;
 static struct cache_stats last; /* this process's cache counters already added */
 
 #define ADD(x, n) __atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
-#define GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define GET(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 int counters_init(void)
 {
-	void *p = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		       -1, 0);
+	void *p = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		       0);
 
 	if (p == MAP_FAILED)
 		return -1;
@@ -102,8 +103,9 @@ static struct draw_slot *draw_slot(const char *promo, const char *prize)
 
 		if (st == 2 && strcmp(d->promo, promo) == 0 && strcmp(d->prize, prize) == 0)
 			return d;
-		if (st == 0 && __atomic_compare_exchange_n(&d->state, &free_, 1, 0,
-							   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		if (st == 0 &&
+		    __atomic_compare_exchange_n(&d->state, &free_, 1, 0, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
 			snprintf(d->promo, sizeof d->promo, "%s", promo);
 			snprintf(d->prize, sizeof d->prize, "%s", prize);
 			__atomic_store_n(&d->state, 2, __ATOMIC_RELEASE);

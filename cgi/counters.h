@@ -24,11 +24,11 @@
 #include "cache.h"
 #include "promo.h"
 
-#define COUNTERS_ROUTES 32   /* route indexes 0-30; the last: none */
-#define COUNTERS_STATUSES 16 /* status indexes 0-14; the last: any other */
-#define COUNTERS_GRANTS 4    /* reasons of a grant */
-#define COUNTERS_KINDS 4     /* kinds of children */
-#define COUNTERS_DRAWS 128   /* (promotion, prize) pairs */
+#define COUNTERS_ROUTES   32  /* route indexes 0-30; the last: none */
+#define COUNTERS_STATUSES 16  /* status indexes 0-14; the last: any other */
+#define COUNTERS_GRANTS   4   /* reasons of a grant */
+#define COUNTERS_KINDS    4   /* kinds of children */
+#define COUNTERS_DRAWS    128 /* (promotion, prize) pairs */
 
 /* The upper bounds of the histograms' buckets, microseconds; the last
  * bucket of each is +Inf. */

@@ -18,8 +18,10 @@ void http_req_init(struct http_req *r, FCGX_Request *fcgi)
 	memset(r, 0, sizeof *r);
 	r->fcgi = fcgi;
 	m = FCGX_GetParam("REQUEST_METHOD", fcgi->envp);
-	r->method = !m ? HTTP_OTHER : strcmp(m, "GET") == 0 ? HTTP_GET
-		  : strcmp(m, "POST") == 0 ? HTTP_POST : HTTP_OTHER;
+	r->method = !m                   ? HTTP_OTHER
+		: strcmp(m, "GET") == 0  ? HTTP_GET
+		: strcmp(m, "POST") == 0 ? HTTP_POST
+					 : HTTP_OTHER;
 	/* DOCUMENT_URI is the decoded, normalised path nginx matched. */
 	uri = FCGX_GetParam("DOCUMENT_URI", fcgi->envp);
 	if (!uri)
@@ -101,13 +103,12 @@ const char *http_reason(int status)
 }
 
 /* What every answer of the console adds (http_req.strict). */
-#define STRICT_HEADERS \
+#define STRICT_HEADERS                                                            \
 	"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n" \
-	"X-Frame-Options: DENY\r\n" \
+	"X-Frame-Options: DENY\r\n"                                               \
 	"Referrer-Policy: no-referrer\r\n"
 
-void http_send(struct http_req *r, int status, struct json_object *body,
-	       const char *extra_headers)
+void http_send(struct http_req *r, int status, struct json_object *body, const char *extra_headers)
 {
 	char head[1024];
 	size_t len;
@@ -134,8 +135,8 @@ void http_send(struct http_req *r, int status, struct json_object *body,
 	json_object_put(body);
 }
 
-void http_send_text(struct http_req *r, int status, const char *content_type,
-		    const char *text, size_t len)
+void http_send_text(struct http_req *r, int status, const char *content_type, const char *text,
+		    size_t len)
 {
 	char head[1024];
 	int n;
@@ -147,15 +148,15 @@ void http_send_text(struct http_req *r, int status, const char *content_type,
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
 		     "X-Content-Type-Options: nosniff\r\n%s\r\n",
-		     status, http_reason(status), content_type, len, r->strict ? STRICT_HEADERS : "");
+		     status, http_reason(status), content_type, len,
+		     r->strict ? STRICT_HEADERS : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0; /* cannot happen with our fixed headers */
 	FCGX_PutStr(head, n, r->fcgi->out);
 	FCGX_PutStr(text, (int)len, r->fcgi->out);
 }
 
-void http_error(struct http_req *r, int status, const char *code,
-		const char *fmt, ...)
+void http_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
 	char msg[256];
@@ -170,7 +171,8 @@ void http_error(struct http_req *r, int status, const char *code,
 		r->outcome = code;
 	http_send(r, status, o,
 		  status == 405 && r->allow ? r->allow
-		  : status == 503 ? "Retry-After: 1\r\n" : NULL);
+			  : status == 503   ? "Retry-After: 1\r\n"
+					    : NULL);
 }
 
 /* Parses CONTENT_LENGTH: empty or absent is 0; anything but 1..7 digits

@@ -22,14 +22,14 @@ enum http_method { HTTP_GET = 1, HTTP_POST = 2, HTTP_OTHER = 4 };
 struct http_req {
 	FCGX_Request *fcgi;
 	enum http_method method;
-	const char *path;    /* DOCUMENT_URI / path part of REQUEST_URI */
-	char *body;          /* NUL-terminated, body_len bytes; NULL if none */
+	const char *path; /* DOCUMENT_URI / path part of REQUEST_URI */
+	char *body;       /* NUL-terminated, body_len bytes; NULL if none */
 	size_t body_len;
 	struct json_object *json; /* the parsed body, owned */
-	int status;          /* what was answered, for the log */
-	const char *outcome; /* short word for the log ("granted", "no_tickets") */
-	const char *allow;   /* methods of the matched route, for a 405 */
-	int strict;          /* the console's: every answer also says it may not
+	int status;               /* what was answered, for the log */
+	const char *outcome;      /* short word for the log ("granted", "no_tickets") */
+	const char *allow;        /* methods of the matched route, for a 405 */
+	int strict;               /* the console's: every answer also says it may not
 			      * be framed, run or sent as a referrer (CSP
 			      * default-src 'none', X-Frame-Options DENY,
 			      * Referrer-Policy no-referrer) */
@@ -81,16 +81,15 @@ int http_is_https(const struct http_req *r);
 
 /* Answers status with body (a JSON object, which it puts). extra_headers
  * (may be NULL) is a preformatted "Name: value\r\n" block. */
-void http_send(struct http_req *r, int status, struct json_object *body,
-	       const char *extra_headers);
+void http_send(struct http_req *r, int status, struct json_object *body, const char *extra_headers);
 
 /* Answers status with a body that is not JSON (len bytes of text of
  * content_type), with the same security headers. */
-void http_send_text(struct http_req *r, int status, const char *content_type,
-		    const char *text, size_t len);
+void http_send_text(struct http_req *r, int status, const char *content_type, const char *text,
+		    size_t len);
 
 /* Answers a JSON error {"error": code, "message": fmt...}. */
-void http_error(struct http_req *r, int status, const char *code,
-		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

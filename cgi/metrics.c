@@ -65,8 +65,9 @@ static void render_histogram(struct text *t, const char *name, const int64_t *bo
 
 static void render_draws(struct text *t, const struct counters *k)
 {
-	put(t, "# HELP luckydice_draws_total Draws (not replays) by promotion and outcome; prize=\"\" is a miss.\n"
-	       "# TYPE luckydice_draws_total counter\n");
+	put(t,
+	    "# HELP luckydice_draws_total Draws (not replays) by promotion and outcome; prize=\"\" is a miss.\n"
+	    "# TYPE luckydice_draws_total counter\n");
 	for (size_t i = 0; i < k->ndraws; i++) {
 		const struct counters_draw_count *d = &k->draws[i];
 		put(t, "luckydice_draws_total{promo=\"%s\",outcome=\"%s\",prize=\"%s\"} %llu\n",
@@ -88,8 +89,9 @@ static int nginx_allowed(const struct http_req *r)
 /* The request counters, by route and status: only those above zero. */
 static void render_requests(struct text *t, const struct counters *k)
 {
-	put(t, "# HELP luckydice_requests_total Requests answered, by route and status.\n"
-	       "# TYPE luckydice_requests_total counter\n");
+	put(t,
+	    "# HELP luckydice_requests_total Requests answered, by route and status.\n"
+	    "# TYPE luckydice_requests_total counter\n");
 	for (int r = 0; r < COUNTERS_ROUTES; r++) {
 		const char *name = r == COUNTERS_ROUTES - 1 ? "none" : route_name(r);
 		if (!name)
@@ -100,10 +102,12 @@ static void render_requests(struct text *t, const struct counters *k)
 			if (n == 0)
 				continue;
 			if (status)
-				put(t, "luckydice_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+				put(t,
+				    "luckydice_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
 				    name, status, (unsigned long long)n);
 			else
-				put(t, "luckydice_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+				put(t,
+				    "luckydice_requests_total{route=\"%s\",status=\"other\"} %llu\n",
 				    name, (unsigned long long)n);
 		}
 	}
@@ -112,50 +116,57 @@ static void render_requests(struct text *t, const struct counters *k)
 /* Everything the counters have but the requests and the draws. */
 static void render_rest(struct text *t, const struct counters *k)
 {
-	put(t, "# HELP luckydice_request_duration_seconds Time from routing to the answer.\n"
-	       "# TYPE luckydice_request_duration_seconds histogram\n");
-	render_histogram(t, "luckydice_request_duration_seconds", counters_latency_us,
-			 k->latency, COUNTERS_LATENCY_BUCKETS, k->latency_us_sum);
-	put(t, "# HELP luckydice_grants_total Grants made by the API, by reason"
-	       " (support grants are in the ledger).\n# TYPE luckydice_grants_total counter\n");
+	put(t,
+	    "# HELP luckydice_request_duration_seconds Time from routing to the answer.\n"
+	    "# TYPE luckydice_request_duration_seconds histogram\n");
+	render_histogram(t, "luckydice_request_duration_seconds", counters_latency_us, k->latency,
+			 COUNTERS_LATENCY_BUCKETS, k->latency_us_sum);
+	put(t,
+	    "# HELP luckydice_grants_total Grants made by the API, by reason"
+	    " (support grants are in the ledger).\n# TYPE luckydice_grants_total counter\n");
 	for (int g = 0; g < GRANT_REASONS; g++)
 		put(t, "luckydice_grants_total{reason=\"%s\"} %llu\n", grant_names[g],
 		    (unsigned long long)k->grants[g]);
 	render_draws(t, k);
-	put(t, "# HELP luckydice_cache_requests_total Balance cache lookups and failures.\n"
-	       "# TYPE luckydice_cache_requests_total counter\n"
-	       "luckydice_cache_requests_total{result=\"hit\"} %llu\n"
-	       "luckydice_cache_requests_total{result=\"miss\"} %llu\n"
-	       "luckydice_cache_requests_total{result=\"error\"} %llu\n",
+	put(t,
+	    "# HELP luckydice_cache_requests_total Balance cache lookups and failures.\n"
+	    "# TYPE luckydice_cache_requests_total counter\n"
+	    "luckydice_cache_requests_total{result=\"hit\"} %llu\n"
+	    "luckydice_cache_requests_total{result=\"miss\"} %llu\n"
+	    "luckydice_cache_requests_total{result=\"error\"} %llu\n",
 	    (unsigned long long)k->cache_hits, (unsigned long long)k->cache_misses,
 	    (unsigned long long)k->cache_errors);
-	put(t, "# HELP luckydice_writer_batches_total Transactions of the writer process"
-	       " (group commit); failed: rolled back.\n"
-	       "# TYPE luckydice_writer_batches_total counter\n"
-	       "luckydice_writer_batches_total{result=\"committed\"} %llu\n"
-	       "luckydice_writer_batches_total{result=\"failed\"} %llu\n"
-	       "# HELP luckydice_writer_requests_total Write requests the writer ran"
-	       " (requests / batches = the mean batch).\n"
-	       "# TYPE luckydice_writer_requests_total counter\n"
-	       "luckydice_writer_requests_total %llu\n",
+	put(t,
+	    "# HELP luckydice_writer_batches_total Transactions of the writer process"
+	    " (group commit); failed: rolled back.\n"
+	    "# TYPE luckydice_writer_batches_total counter\n"
+	    "luckydice_writer_batches_total{result=\"committed\"} %llu\n"
+	    "luckydice_writer_batches_total{result=\"failed\"} %llu\n"
+	    "# HELP luckydice_writer_requests_total Write requests the writer ran"
+	    " (requests / batches = the mean batch).\n"
+	    "# TYPE luckydice_writer_requests_total counter\n"
+	    "luckydice_writer_requests_total %llu\n",
 	    (unsigned long long)(k->writer_batches - k->writer_failed),
 	    (unsigned long long)k->writer_failed, (unsigned long long)k->writer_requests);
-	put(t, "# HELP luckydice_writer_batch_duration_seconds A writer batch from BEGIN"
-	       " (the wait for the write lock included) to its last answer.\n"
-	       "# TYPE luckydice_writer_batch_duration_seconds histogram\n");
-	render_histogram(t, "luckydice_writer_batch_duration_seconds", counters_batch_us,
-			 k->batch, COUNTERS_BATCH_BUCKETS, k->batch_us_sum);
-	put(t, "# HELP luckydice_writer_checkpoints_total Checkpoints the writer ran between"
-	       " batches so that the WAL starts over (see wal_restart_frames).\n"
-	       "# TYPE luckydice_writer_checkpoints_total counter\n"
-	       "luckydice_writer_checkpoints_total %llu\n"
-	       "# HELP luckydice_writer_checkpoint_seconds_total The time those took: the writer"
-	       " takes no batch meanwhile.\n"
-	       "# TYPE luckydice_writer_checkpoint_seconds_total counter\n"
-	       "luckydice_writer_checkpoint_seconds_total %.6f\n",
+	put(t,
+	    "# HELP luckydice_writer_batch_duration_seconds A writer batch from BEGIN"
+	    " (the wait for the write lock included) to its last answer.\n"
+	    "# TYPE luckydice_writer_batch_duration_seconds histogram\n");
+	render_histogram(t, "luckydice_writer_batch_duration_seconds", counters_batch_us, k->batch,
+			 COUNTERS_BATCH_BUCKETS, k->batch_us_sum);
+	put(t,
+	    "# HELP luckydice_writer_checkpoints_total Checkpoints the writer ran between"
+	    " batches so that the WAL starts over (see wal_restart_frames).\n"
+	    "# TYPE luckydice_writer_checkpoints_total counter\n"
+	    "luckydice_writer_checkpoints_total %llu\n"
+	    "# HELP luckydice_writer_checkpoint_seconds_total The time those took: the writer"
+	    " takes no batch meanwhile.\n"
+	    "# TYPE luckydice_writer_checkpoint_seconds_total counter\n"
+	    "luckydice_writer_checkpoint_seconds_total %.6f\n",
 	    (unsigned long long)k->writer_checkpoints, (double)k->writer_checkpoint_us / 1e6);
-	put(t, "# HELP luckydice_child_restarts_total Children of luckydice-fcgi started again"
-	       " after one ended, by kind.\n# TYPE luckydice_child_restarts_total counter\n");
+	put(t,
+	    "# HELP luckydice_child_restarts_total Children of luckydice-fcgi started again"
+	    " after one ended, by kind.\n# TYPE luckydice_child_restarts_total counter\n");
 	for (int i = 0; i < CHILD_KINDS; i++)
 		put(t, "luckydice_child_restarts_total{kind=\"%s\"} %llu\n", child_kind_names[i],
 		    (unsigned long long)k->restarts[i]);
@@ -166,32 +177,37 @@ static void render_outbox(struct text *t, const struct outbox_stats *o, int64_t 
 {
 	static const char *const outcomes[] = { "delivered", "retried", "dead" };
 
-	put(t, "# HELP luckydice_dispatch_outcomes_total Outcomes the dispatchers recorded, by"
-	       " kind of event: delivered (2xx), retried (an attempt failed, due again later),"
-	       " dead (refused or out of attempts).\n"
-	       "# TYPE luckydice_dispatch_outcomes_total counter\n");
+	put(t,
+	    "# HELP luckydice_dispatch_outcomes_total Outcomes the dispatchers recorded, by"
+	    " kind of event: delivered (2xx), retried (an attempt failed, due again later),"
+	    " dead (refused or out of attempts).\n"
+	    "# TYPE luckydice_dispatch_outcomes_total counter\n");
 	for (int i = 0; i < OUTBOX_KINDS; i++) {
 		const int64_t n[] = { o->kind[i].delivered, o->kind[i].retried, o->kind[i].dead };
 		for (int j = 0; j < 3; j++)
-			put(t, "luckydice_dispatch_outcomes_total{kind=\"%s\",outcome=\"%s\"} %lld\n",
+			put(t,
+			    "luckydice_dispatch_outcomes_total{kind=\"%s\",outcome=\"%s\"} %lld\n",
 			    outbox_kinds[i], outcomes[j], (long long)n[j]);
 	}
-	put(t, "# HELP luckydice_dispatch_last_delivery_timestamp_seconds When the latest"
-	       " delivery of the kind was recorded (0: none yet).\n"
-	       "# TYPE luckydice_dispatch_last_delivery_timestamp_seconds gauge\n");
+	put(t,
+	    "# HELP luckydice_dispatch_last_delivery_timestamp_seconds When the latest"
+	    " delivery of the kind was recorded (0: none yet).\n"
+	    "# TYPE luckydice_dispatch_last_delivery_timestamp_seconds gauge\n");
 	for (int i = 0; i < OUTBOX_KINDS; i++)
 		put(t, "luckydice_dispatch_last_delivery_timestamp_seconds{kind=\"%s\"} %.3f\n",
 		    outbox_kinds[i], (double)o->kind[i].last_delivered_ms / 1000);
-	put(t, "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
-	       "# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
-	       "# HELP luckydice_outbox_oldest_due_age_seconds How long the event due the"
-	       " longest has been due (0: none is).\n"
-	       "# TYPE luckydice_outbox_oldest_due_age_seconds gauge\n"
-	       "luckydice_outbox_oldest_due_age_seconds %.3f\n"
-	       "# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"
-	       "# TYPE luckydice_outbox_dead gauge\nluckydice_outbox_dead %lld\n",
+	put(t,
+	    "# HELP luckydice_outbox_due Outbox events waiting for the dispatcher now.\n"
+	    "# TYPE luckydice_outbox_due gauge\nluckydice_outbox_due %lld\n"
+	    "# HELP luckydice_outbox_oldest_due_age_seconds How long the event due the"
+	    " longest has been due (0: none is).\n"
+	    "# TYPE luckydice_outbox_oldest_due_age_seconds gauge\n"
+	    "luckydice_outbox_oldest_due_age_seconds %.3f\n"
+	    "# HELP luckydice_outbox_dead Outbox events given up on (see luckydicectl outbox list).\n"
+	    "# TYPE luckydice_outbox_dead gauge\nluckydice_outbox_dead %lld\n",
 	    (long long)o->due,
-	    o->due > 0 && o->oldest_due_ms < now_ms ? (double)(now_ms - o->oldest_due_ms) / 1000 : 0.0,
+	    o->due > 0 && o->oldest_due_ms < now_ms ? (double)(now_ms - o->oldest_due_ms) / 1000
+						    : 0.0,
 	    (long long)o->dead_now);
 }
 
@@ -224,36 +240,46 @@ static enum ld_err render_stock(struct text *t, struct ctx *c)
 		e = stats_stock_day(c->app->ledger, x->p, x->d, x->prizes);
 	}
 	if (e == LD_OK) {
-		put(t, "# HELP luckydice_promotion_day_start_timestamp_seconds When the promotion's"
-		       " local day began (local noon is 12 h later, but on a day its clocks change).\n"
-		       "# TYPE luckydice_promotion_day_start_timestamp_seconds gauge\n");
+		put(t,
+		    "# HELP luckydice_promotion_day_start_timestamp_seconds When the promotion's"
+		    " local day began (local noon is 12 h later, but on a day its clocks change).\n"
+		    "# TYPE luckydice_promotion_day_start_timestamp_seconds gauge\n");
 		for (size_t i = 0; i < m; i++)
-			put(t, "luckydice_promotion_day_start_timestamp_seconds{promo=\"%s\",day=\"%s\"}"
-			    " %lld\n", days[i].p->id, days[i].day,
+			put(t,
+			    "luckydice_promotion_day_start_timestamp_seconds{promo=\"%s\",day=\"%s\"}"
+			    " %lld\n",
+			    days[i].p->id, days[i].day,
 			    (long long)(days[i].p->day_start_ms[days[i].d] / 1000));
-		put(t, "# HELP luckydice_prize_stock A prize's stock for today, the promotion's"
-		       " local day.\n# TYPE luckydice_prize_stock gauge\n");
+		put(t,
+		    "# HELP luckydice_prize_stock A prize's stock for today, the promotion's"
+		    " local day.\n# TYPE luckydice_prize_stock gauge\n");
 		for (size_t i = 0; i < m; i++)
 			for (size_t z = 0; z < days[i].p->nprizes; z++)
-				put(t, "luckydice_prize_stock{promo=\"%s\",prize=\"%s\",day=\"%s\"} %lld\n",
+				put(t,
+				    "luckydice_prize_stock{promo=\"%s\",prize=\"%s\",day=\"%s\"} %lld\n",
 				    days[i].p->id, days[i].p->prizes[z].id, days[i].day,
 				    (long long)days[i].prizes[z].stock);
-		put(t, "# HELP luckydice_prize_stock_left What is left of it.\n"
-		       "# TYPE luckydice_prize_stock_left gauge\n");
+		put(t,
+		    "# HELP luckydice_prize_stock_left What is left of it.\n"
+		    "# TYPE luckydice_prize_stock_left gauge\n");
 		for (size_t i = 0; i < m; i++)
 			for (size_t z = 0; z < days[i].p->nprizes; z++)
-				put(t, "luckydice_prize_stock_left{promo=\"%s\",prize=\"%s\",day=\"%s\"}"
-				    " %lld\n", days[i].p->id, days[i].p->prizes[z].id, days[i].day,
+				put(t,
+				    "luckydice_prize_stock_left{promo=\"%s\",prize=\"%s\",day=\"%s\"}"
+				    " %lld\n",
+				    days[i].p->id, days[i].p->prizes[z].id, days[i].day,
 				    (long long)days[i].prizes[z].left);
-		put(t, "# HELP luckydice_prize_sold_out_timestamp_seconds When the last of a prize's"
-		       " stock for today was won (only for one sold out).\n"
-		       "# TYPE luckydice_prize_sold_out_timestamp_seconds gauge\n");
+		put(t,
+		    "# HELP luckydice_prize_sold_out_timestamp_seconds When the last of a prize's"
+		    " stock for today was won (only for one sold out).\n"
+		    "# TYPE luckydice_prize_sold_out_timestamp_seconds gauge\n");
 		for (size_t i = 0; i < m; i++)
 			for (size_t z = 0; z < days[i].p->nprizes; z++)
 				if (days[i].prizes[z].sold_out_ms > 0)
-					put(t, "luckydice_prize_sold_out_timestamp_seconds{promo=\"%s\","
-					    "prize=\"%s\",day=\"%s\"} %.3f\n", days[i].p->id,
-					    days[i].p->prizes[z].id, days[i].day,
+					put(t,
+					    "luckydice_prize_sold_out_timestamp_seconds{promo=\"%s\","
+					    "prize=\"%s\",day=\"%s\"} %.3f\n",
+					    days[i].p->id, days[i].p->prizes[z].id, days[i].day,
 					    (double)days[i].prizes[z].sold_out_ms / 1000);
 	}
 	for (size_t i = 0; i < m; i++)
@@ -268,8 +294,9 @@ static void render_paused(struct text *t, struct ctx *c)
 	size_t n;
 	const struct promo *const *ps = ledger_promos(c->app->ledger, c->now_ms, &n);
 
-	put(t, "# HELP luckydice_promotion_paused 1 while an operator has paused the promotion"
-	       " (luckydicectl promo pause), else 0.\n# TYPE luckydice_promotion_paused gauge\n");
+	put(t,
+	    "# HELP luckydice_promotion_paused 1 while an operator has paused the promotion"
+	    " (luckydicectl promo pause), else 0.\n# TYPE luckydice_promotion_paused gauge\n");
 	for (size_t i = 0; i < n; i++)
 		put(t, "luckydice_promotion_paused{promo=\"%s\"} %d\n", ps[i]->id,
 		    ps[i]->paused_reason != NULL);
@@ -285,7 +312,8 @@ void api_metrics(struct ctx *c)
 	enum ld_err e;
 
 	if (!nginx_allowed(c->req))
-		return http_error(c->req, 403, "forbidden", "metrics are served through nginx only");
+		return http_error(c->req, 403, "forbidden",
+				  "metrics are served through nginx only");
 	k = xmalloc(sizeof *k);
 	if (counters_read(k) != 0) {
 		free(k);
@@ -296,8 +324,9 @@ void api_metrics(struct ctx *c)
 		return api_fail(c, e);
 	}
 	t = (struct text){ xmalloc(16384), 0, 16384 };
-	put(&t, "# HELP luckydice_build_info The version of luckydice answering.\n"
-		"# TYPE luckydice_build_info gauge\nluckydice_build_info{version=\"%s\"} 1\n",
+	put(&t,
+	    "# HELP luckydice_build_info The version of luckydice answering.\n"
+	    "# TYPE luckydice_build_info gauge\nluckydice_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
 	render_requests(&t, k);
 	render_rest(&t, k);

@@ -5,8 +5,7 @@
 
 #include "path.h"
 
-int path_split(const char *path, char promo[PROMO_ID_MAX + 1], const char **rest,
-	       int *bad_promo)
+int path_split(const char *path, char promo[PROMO_ID_MAX + 1], const char **rest, int *bad_promo)
 {
 	const char *p, *slash;
 	size_t n;

@@ -9,7 +9,7 @@
 #include "promo.h"
 
 #define PATH_PROMO_PREFIX "/api/promotions/"
-#define PATH_UID_MAX 64 /* a user id, as in tokens */
+#define PATH_UID_MAX      64 /* a user id, as in tokens */
 
 /* What a path pattern's parameters took from a path (path_match). */
 struct path_args {
@@ -27,8 +27,7 @@ struct path_args {
  * long or not [A-Za-z0-9_-] (promo is then ""). Any other path returns 0
  * with *rest = path.
  */
-int path_split(const char *path, char promo[PROMO_ID_MAX + 1], const char **rest,
-	       int *bad_promo);
+int path_split(const char *path, char promo[PROMO_ID_MAX + 1], const char **rest, int *bad_promo);
 
 /*
  * Whether path has the shape of pattern: the same number of '/'

@@ -29,21 +29,21 @@ enum auth {
 };
 
 struct route {
-	const char *name;   /* for logs and metrics */
-	const char *path;   /* see where */
+	const char *name; /* for logs and metrics */
+	const char *path; /* see where */
 	enum where where;
 	enum auth auth;
 	enum operator_role role; /* AUTH_OPERATOR: the least role */
 	enum http_method method;
-	const char *allow;  /* the Allow header of a 405 */
-	handler_fn read;    /* answers (the console's changes too) */
-	write_fn write;     /* a write: checks its request, run after */
+	const char *allow; /* the Allow header of a 405 */
+	handler_fn read;   /* answers (the console's changes too) */
+	write_fn write;    /* a write: checks its request, run after */
 };
 
-#define GET "Allow: GET\r\n"
+#define GET  "Allow: GET\r\n"
 #define POST "Allow: POST\r\n"
 #define BOTH "Allow: GET, POST\r\n"
-#define CP "/console/api/promotions/{promo}"
+#define CP   "/console/api/promotions/{promo}"
 
 static const struct route routes[] = {
 	{ "visit", "visit", AT_PROMO, AUTH_USER, 0, HTTP_POST, POST, NULL, api_visit },
@@ -64,12 +64,12 @@ static const struct route routes[] = {
 	  OPERATOR_VIEWER, HTTP_GET, GET, console_promotions, NULL },
 	{ "console_days", CP "/days", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_VIEWER, HTTP_GET, GET,
 	  console_days, NULL },
-	{ "console_outbox", CP "/outbox", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_VIEWER, HTTP_GET,
-	  GET, console_outbox, NULL },
-	{ "console_watch", CP "/watch", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT, HTTP_GET,
-	  GET, console_watch, NULL },
-	{ "console_user", CP "/users/{uid}", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT,
-	  HTTP_GET, GET, console_user, NULL },
+	{ "console_outbox", CP "/outbox", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_VIEWER, HTTP_GET, GET,
+	  console_outbox, NULL },
+	{ "console_watch", CP "/watch", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT, HTTP_GET, GET,
+	  console_watch, NULL },
+	{ "console_user", CP "/users/{uid}", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT, HTTP_GET,
+	  GET, console_user, NULL },
 	{ "console_grant", CP "/users/{uid}/grant", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT,
 	  HTTP_POST, POST, console_grant, NULL },
 	{ "console_revoke", CP "/users/{uid}/revoke", AT_CONSOLE, AUTH_OPERATOR, OPERATOR_SUPPORT,
@@ -95,8 +95,8 @@ const char *route_name(int i)
  * not a valid id; for the console's, *args gets the pattern's
  * parameters. NULL when no route has this path.
  */
-static const struct route *match(const char *path, enum http_method method,
-				 char *promo, int *bad_promo, struct path_args *args)
+static const struct route *match(const char *path, enum http_method method, char *promo,
+				 int *bad_promo, struct path_args *args)
 {
 	const struct route *found = NULL;
 	const char *rest;
@@ -106,8 +106,8 @@ static const struct route *match(const char *path, enum http_method method,
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		const struct route *rt = &routes[i];
 		int here = rt->where == AT_CONSOLE ? path_match(rt->path, path, &a)
-			: (rt->where == AT_PROMO) == under &&
-			  strcmp(rt->path, rt->where == AT_PROMO ? rest : path) == 0;
+						   : (rt->where == AT_PROMO) == under &&
+				strcmp(rt->path, rt->where == AT_PROMO ? rest : path) == 0;
 
 		if (!here || (found && rt->method != method))
 			continue;
@@ -144,7 +144,8 @@ static int authenticate(struct ctx *c)
 	enum token_status st;
 
 	if (!tok) {
-		http_error(c->req, 401, "unauthorized", "a token is required"
+		http_error(c->req, 401, "unauthorized",
+			   "a token is required"
 			   " (Authorization: Bearer or the ld_token cookie)");
 		return -1;
 	}
@@ -257,11 +258,13 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 	const char *uri;
 	int bad_promo, console;
 
-	*c = (struct ctx){ .app = app, .req = req, .now_ms = now_ms, .route = -1,
-			   .t0_us = ld_mono_us() };
+	*c = (struct ctx){
+		.app = app, .req = req, .now_ms = now_ms, .route = -1, .t0_us = ld_mono_us()
+	};
 	uri = http_param(req, "REQUEST_URI");
 	if (uri && !path_is_plain(uri, req->path)) {
-		http_error(req, 400, "bad_path", "the path must be plain: no escapes,"
+		http_error(req, 400, "bad_path",
+			   "the path must be plain: no escapes,"
 			   " dot segments or repeated slashes");
 		return 0;
 	}
@@ -280,7 +283,8 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 		return 0;
 	}
 	if (rt->auth != AUTH_NONE && cross_site(c, console)) {
-		http_error(req, 403, "cross_site_request", "a request from another site"
+		http_error(req, 403, "cross_site_request",
+			   "a request from another site"
 			   " cannot use the sign-in cookie");
 		return 0;
 	}
@@ -313,9 +317,9 @@ int route_begin(struct app *app, struct http_req *req, struct ctx *c, int64_t no
 static int routine_4xx(const struct http_req *req)
 {
 	return req->status == 401 ||
-	       (req->status == 403 && req->outcome &&
-		(strcmp(req->outcome, rule_code(RULE_NOT_ACTIVE)) == 0 ||
-		 strcmp(req->outcome, rule_code(RULE_PAUSED)) == 0));
+		(req->status == 403 && req->outcome &&
+		 (strcmp(req->outcome, rule_code(RULE_NOT_ACTIVE)) == 0 ||
+		  strcmp(req->outcome, rule_code(RULE_PAUSED)) == 0));
 }
 
 /*
@@ -361,7 +365,9 @@ void route_end(struct ctx *c)
 	if (ld_log_enabled(prio = log_priority(c, us)))
 		ld_log(prio, "request route=%s status=%d user=%s promo=%s ms=%.3f outcome=%s%s%s",
 		       rt ? rt->name : "none", req->status,
-		       c->uid[0] ? c->uid : c->args.uid[0] ? c->args.uid : "-",
+		       c->uid[0]                ? c->uid
+			       : c->args.uid[0] ? c->args.uid
+						: "-",
 		       c->promo ? c->promo->id : "-", (double)us / 1000.0,
 		       req->outcome ? req->outcome : "-", c->op.name[0] ? " operator=" : "",
 		       c->op.name);

@@ -116,12 +116,12 @@ struct served {
 	struct app app;
 	struct slot *slots;
 	int nslots;
-	int ep;          /* the listening socket, the connections, the timer */
-	int listen_fd;   /* the write socket (borrowed) */
-	int timer_fd;    /* the next deadline of a slot */
+	int ep;               /* the listening socket, the connections, the timer */
+	int listen_fd;        /* the write socket (borrowed) */
+	int timer_fd;         /* the next deadline of a slot */
 	int64_t timer_us;     /* when it is set for (0: not set) */
-	int full;        /* every slot holds a connection: listen_fd not in ep */
-	int64_t told_us; /* when an accept error was last logged */
+	int full;             /* every slot holds a connection: listen_fd not in ep */
+	int64_t told_us;      /* when an accept error was last logged */
 	int64_t full_told_us; /* when "every slot taken" was last logged */
 };
 
@@ -136,8 +136,10 @@ static void served_full(struct served *s)
 	s->full = 1;
 	int64_t now = ld_mono_us();
 	if (now - s->full_told_us >= 1000000) {
-		ld_log(LOG_WARNING, "writer: all %d connection slots hold a connection;"
-		       " new ones wait until nginx closes one", s->nslots);
+		ld_log(LOG_WARNING,
+		       "writer: all %d connection slots hold a connection;"
+		       " new ones wait until nginx closes one",
+		       s->nslots);
 		s->full_told_us = now;
 	}
 }
@@ -280,8 +282,8 @@ static int served_accept(struct served *s, int64_t now)
 
 /* Step 2 (writer_options.take): the next write waiting, routed into its
  * slot; the reads and refused writes on the way are answered here. */
-static int served_take(void *own, int64_t now_ms, struct writer_request *q,
-		       const struct promo **p, int *fd)
+static int served_take(void *own, int64_t now_ms, struct writer_request *q, const struct promo **p,
+		       int *fd)
 {
 	struct served *s = own;
 
@@ -311,8 +313,7 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 		if (sl->fcgi.ipcFd < 0)
 			continue; /* closed since */
 		switch (arrival_peek(sl->fcgi.ipcFd)) {
-		case ARRIVAL_NONE: /* a kept connection, idle */
-			continue;
+		case ARRIVAL_NONE: /* a kept connection, idle */ continue;
 		case ARRIVAL_PARTIAL:
 			if (!sl->until_us) {
 				now = ld_mono_us();
@@ -320,11 +321,8 @@ static int served_take(void *own, int64_t now_ms, struct writer_request *q,
 				served_timer(s, sl->until_us, now);
 			}
 			continue;
-		case ARRIVAL_BAD: /* closed, or not a request */
-			served_close_slot(s, sl);
-			continue;
-		case ARRIVAL_WHOLE:
-			break;
+		case ARRIVAL_BAD: /* closed, or not a request */ served_close_slot(s, sl); continue;
+		case ARRIVAL_WHOLE: break;
 		}
 		sl->until_us = 0;
 		if (FCGX_Accept_r(&sl->fcgi) != 0) {
@@ -422,9 +420,10 @@ void writer_main(const char *config, int fcgi_fd)
 		child_fail("%s", err);
 	/* Every write waits for this one process: it goes first for a CPU. */
 	if (cfg->writer_nice != 0 && setpriority(PRIO_PROCESS, 0, cfg->writer_nice) != 0)
-		ld_log(LOG_WARNING, "writer: cannot take nice %d (%s: see LimitNICE in the"
-		       " service unit); it runs at the usual priority", cfg->writer_nice,
-		       strerror(errno));
+		ld_log(LOG_WARNING,
+		       "writer: cannot take nice %d (%s: see LimitNICE in the"
+		       " service unit); it runs at the usual priority",
+		       cfg->writer_nice, strerror(errno));
 	lo.busy_timeout_ms = cfg->busy_timeout_ms;
 	lo.synchronous_full = cfg->synchronous_full;
 	lo.own_checkpoints = 1;
@@ -439,8 +438,10 @@ void writer_main(const char *config, int fcgi_fd)
 		app_no_writer_socket(cfg, err, sizeof err);
 		if (fcgi_fd < 0)
 			child_fail("%s, and there is no write socket to serve", err);
-		ld_log(LOG_WARNING, "writer: %s; it serves the write socket, and a worker"
-		       " with a write runs it itself", err);
+		ld_log(LOG_WARNING,
+		       "writer: %s; it serves the write socket, and a worker"
+		       " with a write runs it itself",
+		       err);
 	} else if ((fd = listen_when_free(path, fcgi_fd >= 0, err, sizeof err)) < 0) {
 		if (child_stopping)
 			_exit(0);

@@ -31,74 +31,77 @@
  * once when it is the first of its kind to fail within those seconds,
  * after RETRY_MS when it is not. */
 #define GIVE_UP_FAILURES 5
-#define GIVE_UP_SECONDS 30
-#define RETRY_MS 1000
+#define GIVE_UP_SECONDS  30
+#define RETRY_MS         1000
 
-#define STR(x) STR_(x)
-#define STR_(x) #x
+#define STR(x)           STR_(x)
+#define STR_(x)          #x
 
 static volatile sig_atomic_t stopping; /* SIGTERM/SIGINT seen */
 
 static const char help_text[] =
-"usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
-"                      [--write-socket PATH|HOST:PORT [--write-workers N]]\n"
-"                      [--config FILE]\n"
-"       luckydice-fcgi --help | --version\n"
-"\n"
-"The luckydice FastCGI service: opens the sockets, forks the worker processes,\n"
-"the writer (it commits everyone's writes in groups) and the checkpointer, and\n"
-"starts again any of them that ends. nginx sends the writes (visit, claim,\n"
-"draws) to the write socket and everything else to the other.\n"
-"\n"
-"options:\n"
-"  --socket PATH|HOST:PORT        where the workers accept requests (required);\n"
-"                                 a unix path is made mode 0660 in the group\n"
-"                                 of the config's \"socket_group\" (default:\n"
-"                                 www-data), and refused while another process\n"
-"                                 serves it\n"
-"  --workers N                    worker processes, 1 to 256 (default: the\n"
-"                                 config's \"workers\")\n"
-"  --write-socket PATH|HOST:PORT  where nginx sends the writes; the writer\n"
-"                                 serves it itself, unless there are write\n"
-"                                 workers\n"
-"  --write-workers N              worker processes on the write socket\n"
-"                                 instead, 0 to 256 (default: the config's\n"
-"                                 \"write_workers\")\n"
-"  --config FILE                  the config file (default: $LUCKYDICE_CONFIG\n"
-"                                 if set, else " LD_CONFIG_DEFAULT ")\n"
-"  -h, --help                     print this help and exit\n"
-"  --version                      print the version and exit\n"
-"\n"
-"restarts: a child that ends is started again at once, as is one killed\n"
-"(SIGKILL, SIGTERM) while it starts. One that fails to start (exits or crashes\n"
-"before it is ready: before it has opened its database and all it needs) is\n"
-"too when it is the first of its kind to within " STR(GIVE_UP_SECONDS) " seconds, else after a\n"
-"second. When children of one kind (the workers, the writer, the checkpointer)\n"
-"fail to start " STR(GIVE_UP_FAILURES) " times within " STR(GIVE_UP_SECONDS) " seconds, luckydice-fcgi gives up: it stops\n"
-"all its children and exits 1, saying why the last one could not start. The\n"
-"children end when luckydice-fcgi does, even when it is killed. With\n"
-"NOTIFY_SOCKET set (systemd, Type=notify) it says READY=1 once every child is\n"
-"ready, and STOPPING=1 when it stops.\n"
-"\n"
-"exit status: 0 stopped by SIGTERM or SIGINT; 1 gave up, children kept failing\n"
-"to start; 2 cannot start (usage, config, a socket).\n"
-"\n"
-"See luckydice-fcgi(8), luckydice.json(5).\n";
+	"usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]\n"
+	"                      [--write-socket PATH|HOST:PORT [--write-workers N]]\n"
+	"                      [--config FILE]\n"
+	"       luckydice-fcgi --help | --version\n"
+	"\n"
+	"The luckydice FastCGI service: opens the sockets, forks the worker processes,\n"
+	"the writer (it commits everyone's writes in groups) and the checkpointer, and\n"
+	"starts again any of them that ends. nginx sends the writes (visit, claim,\n"
+	"draws) to the write socket and everything else to the other.\n"
+	"\n"
+	"options:\n"
+	"  --socket PATH|HOST:PORT        where the workers accept requests (required);\n"
+	"                                 a unix path is made mode 0660 in the group\n"
+	"                                 of the config's \"socket_group\" (default:\n"
+	"                                 www-data), and refused while another process\n"
+	"                                 serves it\n"
+	"  --workers N                    worker processes, 1 to 256 (default: the\n"
+	"                                 config's \"workers\")\n"
+	"  --write-socket PATH|HOST:PORT  where nginx sends the writes; the writer\n"
+	"                                 serves it itself, unless there are write\n"
+	"                                 workers\n"
+	"  --write-workers N              worker processes on the write socket\n"
+	"                                 instead, 0 to 256 (default: the config's\n"
+	"                                 \"write_workers\")\n"
+	"  --config FILE                  the config file (default: $LUCKYDICE_CONFIG\n"
+	"                                 if set, else " LD_CONFIG_DEFAULT ")\n"
+	"  -h, --help                     print this help and exit\n"
+	"  --version                      print the version and exit\n"
+	"\n"
+	"restarts: a child that ends is started again at once, as is one killed\n"
+	"(SIGKILL, SIGTERM) while it starts. One that fails to start (exits or crashes\n"
+	"before it is ready: before it has opened its database and all it needs) is\n"
+	"too when it is the first of its kind to within " STR(
+		GIVE_UP_SECONDS) " seconds, else after a\n"
+				 "second. When children of one kind (the workers, the writer, the checkpointer)\n"
+				 "fail to start " STR(GIVE_UP_FAILURES) " times within " STR(
+					 GIVE_UP_SECONDS) " seconds, luckydice-fcgi gives up: it stops\n"
+							  "all its children and exits 1, saying why the last one could not start. The\n"
+							  "children end when luckydice-fcgi does, even when it is killed. With\n"
+							  "NOTIFY_SOCKET set (systemd, Type=notify) it says READY=1 once every child is\n"
+							  "ready, and STOPPING=1 when it stops.\n"
+							  "\n"
+							  "exit status: 0 stopped by SIGTERM or SIGINT; 1 gave up, children kept failing\n"
+							  "to start; 2 cannot start (usage, config, a socket).\n"
+							  "\n"
+							  "See luckydice-fcgi(8), luckydice.json(5).\n";
 
 static void usage(void)
 {
 	ld_log(LOG_ERR, "usage: luckydice-fcgi --socket PATH|HOST:PORT [--workers N]");
-	ld_log(LOG_ERR, "         [--write-socket PATH|HOST:PORT [--write-workers N]] [--config FILE]");
+	ld_log(LOG_ERR,
+	       "         [--write-socket PATH|HOST:PORT [--write-workers N]] [--config FILE]");
 	ld_log(LOG_ERR, "       luckydice-fcgi --help | --version");
 	exit(2);
 }
 
 /* One child of the pool. */
 struct child {
-	pid_t pid;          /* 0: not running */
-	int ready;          /* it said it is ready */
-	int64_t start_at;   /* not running: when to start it (ld_mono_us) */
-	char why[240];      /* why it cannot start, when it said */
+	pid_t pid;        /* 0: not running */
+	int ready;        /* it said it is ready */
+	int64_t start_at; /* not running: when to start it (ld_mono_us) */
+	char why[240];    /* why it cannot start, when it said */
 };
 
 /* The start failures of one kind of child: the times of the last
@@ -121,9 +124,9 @@ struct pool {
 	const char *config;    /* the config file's path */
 	int read_fd, write_fd; /* write_fd -1: one socket for everything */
 	int nread, nwrite;
-	int checkpointer;      /* 1: a checkpointer process */
-	int writer;            /* 1: a writer process */
-	int n;                 /* slots */
+	int checkpointer; /* 1: a checkpointer process */
+	int writer;       /* 1: a writer process */
+	int n;            /* slots */
 	struct child *kids;
 	struct failures failed[CHILD_KINDS];
 };
@@ -241,8 +244,7 @@ static int failed_to_start(struct pool *p, enum child_kind kind, int64_t now)
 	if (f->count < GIVE_UP_FAILURES)
 		f->count++;
 	/* f->at[f->next]: the oldest of the last GIVE_UP_FAILURES, now's included */
-	return f->count == GIVE_UP_FAILURES &&
-	       now - f->at[f->next] <= GIVE_UP_SECONDS * 1000000LL;
+	return f->count == GIVE_UP_FAILURES && now - f->at[f->next] <= GIVE_UP_SECONDS * 1000000LL;
 }
 
 /*
@@ -336,11 +338,13 @@ static int supervise(struct pool *p, int notes)
 		for (int j = 0; j < ndead; j++) {
 			int i = slot_of(p, dead[j]);
 			if (i >= 0 && ended(p, i, status[j], why, sizeof why) != 0) {
-				ld_log(LOG_ERR, "luckydice-fcgi: giving up: the %s failed to start %d"
+				ld_log(LOG_ERR,
+				       "luckydice-fcgi: giving up: the %s failed to start %d"
 				       " times within %d s; the last time: %s",
 				       child_kind_names[slot_kind(p, i)], GIVE_UP_FAILURES,
 				       GIVE_UP_SECONDS, why);
-				sd_notifyf(0, "STOPPING=1\nSTATUS=giving up: the %s cannot start: %s",
+				sd_notifyf(0,
+					   "STOPPING=1\nSTATUS=giving up: the %s cannot start: %s",
 					   child_kind_names[slot_kind(p, i)], why);
 				return 1;
 			}
@@ -382,8 +386,8 @@ static int arg_count(const char *flag, const char *arg, int min, int max)
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || v < min || v > max) {
-		ld_log(LOG_ERR, "fatal: %s wants a number from %d to %d, not '%s'", flag, min,
-		       max, arg);
+		ld_log(LOG_ERR, "fatal: %s wants a number from %d to %d, not '%s'", flag, min, max,
+		       arg);
 		exit(2);
 	}
 	return (int)v;
@@ -411,7 +415,8 @@ static int socket_group(const struct ld_config *cfg, gid_t *gid, char *err, size
 		return -1;
 	}
 	*gid = (gid_t)-1;
-	ld_log(LOG_WARNING, "luckydice-fcgi: no group www-data here: the sockets keep the group"
+	ld_log(LOG_WARNING,
+	       "luckydice-fcgi: no group www-data here: the sockets keep the group"
 	       " they are made with; set \"socket_group\" to the web server's group");
 	return 0;
 }
@@ -425,8 +430,10 @@ static int open_socket(const char *where, gid_t group, const char *group_name)
 	int fd = ld_listen(where, SOCK_STREAM, 0660, group, 1024, err, sizeof err);
 
 	if (fd < 0 && errno == EPERM)
-		ld_log(LOG_ERR, "fatal: %s: luckydice-fcgi is not in the group '%s', nor root"
-		       " (under systemd: SupplementaryGroups=%s)", err, group_name, group_name);
+		ld_log(LOG_ERR,
+		       "fatal: %s: luckydice-fcgi is not in the group '%s', nor root"
+		       " (under systemd: SupplementaryGroups=%s)",
+		       err, group_name, group_name);
 	else if (fd < 0)
 		ld_log(LOG_ERR, "fatal: %s", err);
 	return fd;
@@ -440,8 +447,14 @@ static void unlink_socket(const char *where)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_WORKERS, OPT_WRITE_SOCKET, OPT_WRITE_WORKERS, OPT_CONFIG,
-	       OPT_VERSION };
+	enum {
+		OPT_SOCKET = 256,
+		OPT_WORKERS,
+		OPT_WRITE_SOCKET,
+		OPT_WRITE_WORKERS,
+		OPT_CONFIG,
+		OPT_VERSION
+	};
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
@@ -461,29 +474,16 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
-		case OPT_SOCKET:
-			where = optarg;
-			break;
-		case OPT_WORKERS:
-			nworkers = arg_count("--workers", optarg, 1, 256);
-			break;
-		case OPT_WRITE_SOCKET:
-			write_where = optarg;
-			break;
+		case OPT_SOCKET: where = optarg; break;
+		case OPT_WORKERS: nworkers = arg_count("--workers", optarg, 1, 256); break;
+		case OPT_WRITE_SOCKET: write_where = optarg; break;
 		case OPT_WRITE_WORKERS:
 			nwrite = arg_count("--write-workers", optarg, 0, 256);
 			break;
-		case OPT_CONFIG:
-			pool.config = optarg;
-			break;
-		case 'h':
-			fputs(help_text, stdout);
-			return 0;
-		case OPT_VERSION:
-			printf("luckydice-fcgi %s\n", PACKAGE_VERSION);
-			return 0;
-		default:
-			usage();
+		case OPT_CONFIG: pool.config = optarg; break;
+		case 'h': fputs(help_text, stdout); return 0;
+		case OPT_VERSION: printf("luckydice-fcgi %s\n", PACKAGE_VERSION); return 0;
+		default: usage();
 		}
 	}
 	if (optind < argc || !where)
@@ -512,19 +512,23 @@ int main(int argc, char **argv)
 	pool.checkpointer = !ld_is_conninfo(cfg.db);
 	/* A writer has something to serve: its own socket next to the
 	 * database, or the write socket. */
-	pool.writer = !cfg.writes_direct && (app_writer_socket(&cfg, sock) ||
-					     (write_where && pool.nwrite == 0));
+	pool.writer = !cfg.writes_direct &&
+		(app_writer_socket(&cfg, sock) || (write_where && pool.nwrite == 0));
 	if (!cfg.writes_direct && !pool.writer) { /* said once the sockets are open */
 		app_no_writer_socket(&cfg, err, sizeof err);
-		snprintf(no_writer, sizeof no_writer, "luckydice-fcgi: %s; the workers write"
-			 " themselves", err);
+		snprintf(no_writer, sizeof no_writer,
+			 "luckydice-fcgi: %s; the workers write"
+			 " themselves",
+			 err);
 	}
 	config_release(&cfg);
 	if (write_where && pool.nwrite == 0 && !pool.writer) {
 		/* no writer to serve the write socket */
 		pool.nwrite = pool.nread;
-		ld_log(LOG_INFO, "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
-		       " serve the write socket", pool.nwrite);
+		ld_log(LOG_INFO,
+		       "luckydice-fcgi: \"writes\" is \"direct\": %d write workers"
+		       " serve the write socket",
+		       pool.nwrite);
 	}
 	if (FCGX_Init() != 0 || (pool.read_fd = open_socket(where, group, group_name)) < 0)
 		return 2;
@@ -542,8 +546,10 @@ int main(int argc, char **argv)
 	/* The shared counters and the children's notes exist before the
 	 * children, so all of them see the same. */
 	if (counters_init() != 0)
-		ld_log(LOG_WARNING, "warning: cannot map the metrics counters: %s;"
-		       " /metrics answers 503", strerror(errno));
+		ld_log(LOG_WARNING,
+		       "warning: cannot map the metrics counters: %s;"
+		       " /metrics answers 503",
+		       strerror(errno));
 	if ((notes = children_prepare()) < 0) {
 		ld_log(LOG_ERR, "fatal: cannot make a pipe: %s", strerror(errno));
 		unlink_socket(where);
@@ -557,8 +563,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < pool.n; i++)
 		spawn(&pool, i);
 	if (write_where && pool.nwrite == 0)
-		ld_log(LOG_INFO, "luckydice-fcgi: %d workers on %s, the writer on %s",
-		       pool.nread, where, write_where);
+		ld_log(LOG_INFO, "luckydice-fcgi: %d workers on %s, the writer on %s", pool.nread,
+		       where, write_where);
 	else if (write_where)
 		ld_log(LOG_INFO, "luckydice-fcgi: %d workers on %s, %d write workers on %s",
 		       pool.nread, where, pool.nwrite, write_where);

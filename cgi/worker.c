@@ -151,8 +151,7 @@ static void serve(struct app *app, FCGX_Request *fcgi, int fd)
 
 /* The connection fd has something new (or was just accepted): serves
  * its request once it has all arrived. */
-static void consider(struct waiting *w, struct app *app, FCGX_Request *fcgi, int fd,
-		     int64_t now)
+static void consider(struct waiting *w, struct app *app, FCGX_Request *fcgi, int fd, int64_t now)
 {
 	int i = waiting_find(w, fd);
 

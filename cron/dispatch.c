@@ -32,8 +32,8 @@
 
 struct options {
 	const char *config; /* --config, else config_default_path() */
-	int max_seconds; /* 0: until nothing is due */
-	int batch;       /* 0: the config's */
+	int max_seconds;    /* 0: until nothing is due */
+	int batch;          /* 0: the config's */
 	int dry_run;
 	int quiet;
 };
@@ -45,11 +45,11 @@ struct run {
 	struct token_key key;
 	struct sender *sender;
 	int lock_fd;
-	int mask;                 /* kinds with a URL */
+	int mask; /* kinds with a URL */
 	int64_t start_ms;
-	int64_t backlog;          /* due at start, for progress */
-	int64_t sent;             /* done in earlier rounds */
-	int64_t progress_ms;      /* last progress line */
+	int64_t backlog;     /* due at start, for progress */
+	int64_t sent;        /* done in earlier rounds */
+	int64_t progress_ms; /* last progress line */
 	int progress_shown;
 	int64_t delivered, retried, dead, stale;
 };
@@ -91,7 +91,8 @@ static void usage(FILE *f)
 		"exit status: 0 all well (or another run holds the lock); 1 some deliveries\n"
 		"failed (retried, dead, or waiting for an unset URL); 2 cannot run (usage,\n"
 		"config, secret, database).\n\n"
-		"See luckydice-dispatch(8), luckydice.json(5).\n", config_installed_path());
+		"See luckydice-dispatch(8), luckydice.json(5).\n",
+		config_installed_path());
 }
 
 static int parse_int(const char *s, const char *name, int min, int max)
@@ -130,9 +131,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'q': o->quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("luckydice-dispatch (luckydice) %s\n", PACKAGE_VERSION); exit(0);
-		default:
-			ld_log(LOG_ERR, "(luckydice-dispatch --help for the options)");
-			exit(2);
+		default: ld_log(LOG_ERR, "(luckydice-dispatch --help for the options)"); exit(2);
 		}
 	}
 	if (optind != argc)
@@ -228,8 +227,8 @@ static size_t round_once(struct run *r, int batch, int64_t deadline_ms, int *tro
 	enum ld_err e;
 
 	*troubled = 0;
-	if ((e = outbox_claim(r->ledger, now, (int64_t)d->lease_seconds * 1000, r->mask, batch,
-			      &ev, &n)) != LD_OK)
+	if ((e = outbox_claim(r->ledger, now, (int64_t)d->lease_seconds * 1000, r->mask, batch, &ev,
+			      &n)) != LD_OK)
 		die("%s", ledger_errmsg(r->ledger));
 	if (n == 0)
 		return 0;
@@ -277,7 +276,8 @@ static void load_signing_key(struct run *r)
 
 	if (!r->cfg.signing_secret_file)
 		die("\"signing_secret_file\" is not set in '%s': events are signed with a"
-		    " secret of their own, never the token secret", r->cfg.path);
+		    " secret of their own, never the token secret",
+		    r->cfg.path);
 	if (token_key_load(r->cfg.signing_secret_file, &r->key, err, sizeof err) != LD_OK)
 		die("signing secret: %s", err);
 	for (size_t i = 0; i < 2; i++) {
@@ -290,7 +290,8 @@ static void load_signing_key(struct run *r)
 		token_key_release(&t);
 		if (same)
 			die("\"signing_secret_file\" '%s' holds the same secret as '%s': events"
-			    " need a secret of their own", r->cfg.signing_secret_file, tokens[i]);
+			    " need a secret of their own",
+			    r->cfg.signing_secret_file, tokens[i]);
 	}
 }
 
@@ -377,12 +378,14 @@ int main(int argc, char **argv)
 		if (waiting > 0)
 			printf("; %lld wait for %s, which is not configured", (long long)waiting,
 			       !(r.mask & OUTBOX_REWARD) && !(r.mask & OUTBOX_NOTIFY)
-			       ? "reward_url and notify_url"
-			       : !(r.mask & OUTBOX_REWARD) ? "reward_url" : "notify_url");
+				       ? "reward_url and notify_url"
+				       : !(r.mask & OUTBOX_REWARD) ? "reward_url"
+								   : "notify_url");
 		putchar('\n');
 	}
 	if (r.stale > 0)
-		ld_log(LOG_WARNING, "luckydice-dispatch: %lld outcomes not recorded: the lease"
+		ld_log(LOG_WARNING,
+		       "luckydice-dispatch: %lld outcomes not recorded: the lease"
 		       " had passed to another run (those events are sent again)",
 		       (long long)r.stale);
 	close_all(&r);

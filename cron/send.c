@@ -25,15 +25,15 @@
 
 #include "send.h"
 
-#define ANSWER_KEEP 200  /* bytes of an answer kept for the operator */
-#define ERROR_MAX 320
+#define ANSWER_KEEP       200 /* bytes of an answer kept for the operator */
+#define ERROR_MAX         320
 #define RETRY_AFTER_MAX_S 86400
-#define SIGNATURE_MAX 96 /* "t=" 19 digits ",v1=" 64 hex digits */
+#define SIGNATURE_MAX     96 /* "t=" 19 digits ",v1=" 64 hex digits */
 
 struct slot {
 	CURL *easy;
 	struct curl_slist *headers;
-	size_t idx;                 /* the event it is sending */
+	size_t idx; /* the event it is sending */
 	int busy;
 	char answer[ANSWER_KEEP + 1];
 	size_t answer_len;
@@ -46,7 +46,7 @@ struct sender {
 	CURLM *multi;
 	struct slot *slots;
 	int nslots;
-	char (*errors)[ERROR_MAX];  /* one per event of the current batch */
+	char (*errors)[ERROR_MAX]; /* one per event of the current batch */
 	size_t nerrors;
 };
 
@@ -65,8 +65,8 @@ static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-struct sender *sender_new(const struct ld_config *cfg, const struct token_key *key,
-			  char *err, size_t errlen)
+struct sender *sender_new(const struct ld_config *cfg, const struct token_key *key, char *err,
+			  size_t errlen)
 {
 	struct sender *s = xcalloc(1, sizeof *s);
 	long conc = cfg->dispatch.concurrency;
@@ -93,10 +93,12 @@ struct sender *sender_new(const struct ld_config *cfg, const struct token_key *k
 		curl_easy_setopt(sl->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(sl->easy, CURLOPT_POST, 1L);
 		curl_easy_setopt(sl->easy, CURLOPT_TIMEOUT_MS, timeout);
-		curl_easy_setopt(sl->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout < 3000 ? timeout : 3000L);
+		curl_easy_setopt(sl->easy, CURLOPT_CONNECTTIMEOUT_MS,
+				 timeout < 3000 ? timeout : 3000L);
 		curl_easy_setopt(sl->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(sl->easy, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(sl->easy, CURLOPT_USERAGENT, "luckydice-dispatch/" PACKAGE_VERSION);
+		curl_easy_setopt(sl->easy, CURLOPT_USERAGENT,
+				 "luckydice-dispatch/" PACKAGE_VERSION);
 		curl_easy_setopt(sl->easy, CURLOPT_WRITEFUNCTION, on_answer);
 		curl_easy_setopt(sl->easy, CURLOPT_WRITEDATA, sl);
 		curl_easy_setopt(sl->easy, CURLOPT_ERRORBUFFER, sl->errbuf);
@@ -153,8 +155,8 @@ static struct curl_slist *header(struct curl_slist *h, const char *name, const c
  * bytes) sent at now_s: "t=<now_s>,v1=<hex HMAC-SHA256 of
  * "<now_s>.<key>.<body>">" under the signing key, into out.
  */
-static void sign(const struct token_key *k, int64_t now_s, const char *key,
-		 const char *body, size_t len, char out[SIGNATURE_MAX])
+static void sign(const struct token_key *k, int64_t now_s, const char *key, const char *body,
+		 size_t len, char out[SIGNATURE_MAX])
 {
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	char hex[2 * crypto_auth_hmacsha256_BYTES + 1], t[24];
@@ -216,8 +218,8 @@ static void answer_text(struct slot *sl)
  * Decides the verdict of a finished transfer: res is curl's result. The
  * error text goes into err (ERROR_MAX bytes), which the mark points at.
  */
-static void finish(struct sender *s, struct slot *sl, CURLcode res,
-		   const struct outbox_event *ev, struct outbox_mark *m, char *err)
+static void finish(struct sender *s, struct slot *sl, CURLcode res, const struct outbox_event *ev,
+		   struct outbox_mark *m, char *err)
 {
 	const struct ld_dispatch_config *d = &s->cfg->dispatch;
 	curl_off_t retry_after = 0;
@@ -232,7 +234,8 @@ static void finish(struct sender *s, struct slot *sl, CURLcode res,
 	m->next_at = 0;
 	answer_text(sl);
 	if (res != CURLE_OK) {
-		snprintf(err, ERROR_MAX, "%s", sl->errbuf[0] ? sl->errbuf : curl_easy_strerror(res));
+		snprintf(err, ERROR_MAX, "%s",
+			 sl->errbuf[0] ? sl->errbuf : curl_easy_strerror(res));
 		retry = 1;
 	} else {
 		curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -244,8 +247,8 @@ static void finish(struct sender *s, struct slot *sl, CURLcode res,
 		}
 		snprintf(err, ERROR_MAX, "HTTP %ld: %s", status, sl->answer);
 		retry = status == 408 || status == 429 || (status >= 500 && status <= 599);
-		if (retry && curl_easy_getinfo(sl->easy, CURLINFO_RETRY_AFTER,
-					       &retry_after) != CURLE_OK)
+		if (retry &&
+		    curl_easy_getinfo(sl->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK)
 			retry_after = 0;
 	}
 	if (!retry) {
@@ -262,12 +265,12 @@ static void finish(struct sender *s, struct slot *sl, CURLcode res,
 	if (retry_after < 0 || retry_after > RETRY_AFTER_MAX_S)
 		retry_after = retry_after < 0 ? 0 : RETRY_AFTER_MAX_S;
 	m->verdict = OUTBOX_RETRY;
-	m->next_at = ld_now_ms() + outbox_backoff_ms(d, ev->attempts, (int64_t)retry_after * 1000, NULL);
+	m->next_at = ld_now_ms() +
+		outbox_backoff_ms(d, ev->attempts, (int64_t)retry_after * 1000, NULL);
 }
 
-void sender_run(struct sender *s, const struct outbox_event *ev, size_t n,
-		int64_t send_until, struct outbox_mark *marks,
-		sender_progress progress, void *arg)
+void sender_run(struct sender *s, const struct outbox_event *ev, size_t n, int64_t send_until,
+		struct outbox_mark *marks, sender_progress progress, void *arg)
 {
 	size_t next = 0, done = 0;
 	int active = 0;

@@ -14,8 +14,8 @@ struct sender;
 
 /* The config and key must outlive the sender. Call curl_global_init()
  * once before. Returns NULL (message in err) when libcurl cannot start. */
-struct sender *sender_new(const struct ld_config *cfg, const struct token_key *key,
-			  char *err, size_t errlen);
+struct sender *sender_new(const struct ld_config *cfg, const struct token_key *key, char *err,
+			  size_t errlen);
 void sender_free(struct sender *s);
 
 /* The URL an event of this kind goes to, NULL when not configured. */
@@ -33,8 +33,7 @@ typedef void (*sender_progress)(void *arg, size_t done);
  * get OUTBOX_RELEASE. Error strings in marks stay valid until the next
  * sender_run or sender_free.
  */
-void sender_run(struct sender *s, const struct outbox_event *ev, size_t n,
-		int64_t send_until, struct outbox_mark *marks,
-		sender_progress progress, void *arg);
+void sender_run(struct sender *s, const struct outbox_event *ev, size_t n, int64_t send_until,
+		struct outbox_mark *marks, sender_progress progress, void *arg);
 
 #endif

@@ -16,7 +16,7 @@
 
 #include "ctl.h"
 
-#define OPT_BASE 256                     /* option i of a command: OPT_BASE + i */
+#define OPT_BASE   256 /* option i of a command: OPT_BASE + i */
 #define OPT_CONFIG (OPT_BASE + CTL_MAX_OPTS)
 
 static int nopts(const struct ctl_cmd *cmd)
@@ -35,8 +35,8 @@ static int opt_index(const struct ctl_call *call, const char *name)
 	for (int i = 0; i < nopts(call->cmd); i++)
 		if (strcmp(call->cmd->opts[i].name, name) == 0)
 			return i;
-	ld_log(LOG_ERR, "luckydicectl: internal error: '%s' has no option --%s",
-	       call->cmd->group, name);
+	ld_log(LOG_ERR, "luckydicectl: internal error: '%s' has no option --%s", call->cmd->group,
+	       name);
 	abort();
 }
 
@@ -83,8 +83,8 @@ void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f)
 	else
 		ctl_config_help(f);
 	opt_line(f, "-h, --help", NULL, "print this help and exit");
-	fprintf(f, "\nexit status: %s\n", cmd->exit ? cmd->exit
-		: "0 done; 2 cannot run (usage, config, database)");
+	fprintf(f, "\nexit status: %s\n",
+		cmd->exit ? cmd->exit : "0 done; 2 cannot run (usage, config, database)");
 }
 
 void ctl_usage_error(const struct ctl_call *call, const char *fmt, ...)
@@ -119,8 +119,8 @@ const char *ctl_value(const struct ctl_call *call, const char *name)
 	return call->val[opt_index(call, name)];
 }
 
-long long ctl_number(const struct ctl_call *call, const char *name, long long min,
-		     long long max, long long def)
+long long ctl_number(const struct ctl_call *call, const char *name, long long min, long long max,
+		     long long def)
 {
 	const char *s = ctl_value(call, name);
 	long long v;
@@ -135,8 +135,7 @@ long long ctl_number(const struct ctl_call *call, const char *name, long long mi
 	return v;
 }
 
-double ctl_real(const struct ctl_call *call, const char *name, double min, double max,
-		double def)
+double ctl_real(const struct ctl_call *call, const char *name, double min, double max, double def)
 {
 	const char *s = ctl_value(call, name);
 	double v;
@@ -162,7 +161,8 @@ int ctl_run(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv)
 	call.argv = xcalloc((size_t)argc + 1, sizeof *call.argv);
 	for (int i = 0; i < n; i++)
 		longs[k++] = (struct option){ cmd->opts[i].name,
-			cmd->opts[i].arg ? required_argument : no_argument, NULL, OPT_BASE + i };
+					      cmd->opts[i].arg ? required_argument : no_argument,
+					      NULL, OPT_BASE + i };
 	longs[k++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
 	longs[k++] = (struct option){ "help", no_argument, NULL, 'h' };
 	longs[k] = (struct option){ NULL, 0, NULL, 0 };
@@ -173,23 +173,15 @@ int ctl_run(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "-:h", longs, NULL)) != -1) {
 		switch (ch) {
-		case 1:
-			call.argv[call.argc++] = optarg;
-			break;
-		case 'h':
-			ctl_cmd_help(cmd, stdout);
-			exit(0);
-		case OPT_CONFIG:
-			c->config_path = optarg;
-			break;
-		case ':':
-			ctl_usage_error(&call, "option '%s' needs an argument", argv[optind - 1]);
+		case 1: call.argv[call.argc++] = optarg; break;
+		case 'h': ctl_cmd_help(cmd, stdout); exit(0);
+		case OPT_CONFIG: c->config_path = optarg; break;
+		case ':': ctl_usage_error(&call, "option '%s' needs an argument", argv[optind - 1]);
 		case '?':
 			if (optopt > 0 && optopt < OPT_BASE)
 				ctl_usage_error(&call, "unknown option '-%c'", optopt);
 			ctl_usage_error(&call, "unknown option '%s'", argv[optind - 1]);
-		default:
-			call.val[ch - OPT_BASE] = optarg ? optarg : "";
+		default: call.val[ch - OPT_BASE] = optarg ? optarg : "";
 		}
 	}
 	while (optind < argc) /* after "--" */
@@ -205,12 +197,10 @@ int ctl_run(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv)
 		if (!c->config_path)
 			c->config_path = config_default_path();
 		switch (config_load(c->config_path, &c->cfg, err, sizeof err)) {
-		case LD_OK:
-			break;
+		case LD_OK: break;
 		case LD_ERR_IO:
 			ctl_die("%s (--config FILE or $LUCKYDICE_CONFIG names the config)", err);
-		default:
-			ctl_die("%s", err);
+		default: ctl_die("%s", err);
 		}
 	}
 	rc = cmd->run(c, &call);

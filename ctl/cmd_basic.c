@@ -73,10 +73,12 @@ static void print_changes(struct json_object *changes)
 		json_object_object_get_ex(c, "from", &from);
 		json_object_object_get_ex(c, "to", &to);
 		printf("  %s: %s -> %s\n", json_object_get_string(f),
-		       from ? json_object_to_json_string_ext(from, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE) : "(none)",
-		       to ? json_object_to_json_string_ext(to, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE) : "(none)");
+		       from ? json_object_to_json_string_ext(
+				      from, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+			    : "(none)",
+		       to ? json_object_to_json_string_ext(
+				    to, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+			  : "(none)");
 	}
 }
 
@@ -112,28 +114,31 @@ static int promo_load(struct ctl *c, const struct ctl_call *call)
 		const char *say = force ? "warning" : "error";
 
 		if (force)
-			printf("%s: promotion '%s' has started, and this file would break it:\n", say,
-			       p->id);
-		else
-			ld_log(LOG_ERR, "%s: promotion '%s' has started, and this file would break it:",
+			printf("%s: promotion '%s' has started, and this file would break it:\n",
 			       say, p->id);
+		else
+			ld_log(LOG_ERR,
+			       "%s: promotion '%s' has started, and this file would break it:", say,
+			       p->id);
 		for (size_t i = 0; i < n; i++) {
-			const char *r = json_object_get_string(json_object_array_get_idx(refusals, i));
+			const char *r = json_object_get_string(
+				json_object_array_get_idx(refusals, i));
 			if (force)
 				printf("  %s\n", r);
 			else
 				ld_log(LOG_ERR, "  %s", r);
 		}
 		if (!force) {
-			ld_log(LOG_ERR, "nothing was stored ('promo load --force' stores it anyway)");
+			ld_log(LOG_ERR,
+			       "nothing was stored ('promo load --force' stores it anyway)");
 			json_object_put(refusals);
 			json_object_put(changes);
 			promo_free(p);
 			free(content);
 			return CTL_EXIT_PROBLEM;
 		}
-		const char *why = json_object_to_json_string_ext(refusals, JSON_C_TO_STRING_PLAIN |
-								 JSON_C_TO_STRING_NOSLASHESCAPE);
+		const char *why = json_object_to_json_string_ext(
+			refusals, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 		note = xmalloc(strlen(why) + sizeof "forced over: ");
 		sprintf(note, "forced over: %s", why);
 	}
@@ -206,22 +211,21 @@ static int pause_or_resume(struct ctl *c, const struct ctl_call *call, int pause
 	if (pause && !*ch.note)
 		ctl_usage_error(call, "--reason must say why");
 	switch (ledger_promo_pause(ctl_ledger(c), id, pause, ld_now_ms(), &ch, &changed)) {
-	case LD_OK:
-		break;
-	case LD_ERR_NOTFOUND:
-		ctl_die("no promotion '%s' (see 'luckydicectl promo list')", id);
-	default:
-		ctl_die("%s", ledger_errmsg(c->ledger));
+	case LD_OK: break;
+	case LD_ERR_NOTFOUND: ctl_die("no promotion '%s' (see 'luckydicectl promo list')", id);
+	default: ctl_die("%s", ledger_errmsg(c->ledger));
 	}
 	if (!changed)
 		printf("promotion '%s' was %s already: nothing changed\n", id,
 		       pause ? "paused" : "not paused");
 	else if (pause)
 		printf("paused promotion '%s': visits, invite claims and draws answer 403"
-		       " promotion_paused within a second; reads go on\n", id);
+		       " promotion_paused within a second; reads go on\n",
+		       id);
 	else
 		printf("resumed promotion '%s': it takes visits, claims and draws again within"
-		       " a second\n", id);
+		       " a second\n",
+		       id);
 	return 0;
 }
 
@@ -329,7 +333,8 @@ static int token_run(struct ctl *c, const struct ctl_call *call)
 
 	for (int i = 0; i < call->argc; i++)
 		if (!ld_is_ident(call->argv[i], TOKEN_UID_MAX))
-			ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)", call->argv[i]);
+			ctl_die("'%s' is not a valid user id (1-64 of A-Z a-z 0-9 _ -)",
+				call->argv[i]);
 	if (token_key_load(c->cfg.token_secret_file, &key, err, sizeof err) != LD_OK)
 		ctl_die("%s", err);
 	if (ctl_flag(call, "json"))
@@ -359,14 +364,27 @@ static int token_run(struct ctl *c, const struct ctl_call *call)
 }
 
 const struct ctl_cmd ctl_cmds_basic[] = {
-	{ "init", NULL, init_run, "", 0, 0, 0,
+	{ "init",
+	  NULL,
+	  init_run,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "create the database, or apply the migrations it lacks",
 	  "Creates the database named by \"db\" in the config, or applies the\n"
 	  "migrations it does not have yet (each in its own transaction), and prints\n"
 	  "its schema version. Run as root, a new database file is given to the owner\n"
 	  "of its directory (the service's user).",
-	  NULL, { { NULL } } },
-	{ "promo", "load", promo_load, "FILE", 1, 1, 0,
+	  NULL,
+	  { { NULL } } },
+	{ "promo",
+	  "load",
+	  promo_load,
+	  "FILE",
+	  1,
+	  1,
+	  0,
 	  "validate a promotion file and store it (insert, or update by id)",
 	  "Reads and validates the promotion file FILE (luckydice-promotion(5)) and\n"
 	  "stores it. An error names the field; nothing is stored then. Loading the\n"
@@ -379,9 +397,14 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "has winners. --force stores it anyway and records the reasons overridden.",
 	  "0 stored; 1 refused (nothing stored); 2 the file is not valid, or cannot run\n"
 	  "(usage, config, database)",
-	  { { "force", NULL, "store even what would break the running campaign", 0 },
-	    { NULL } } },
-	{ "promo", "history", promo_history, "ID", 1, 1, 0,
+	  { { "force", NULL, "store even what would break the running campaign", 0 }, { NULL } } },
+	{ "promo",
+	  "history",
+	  promo_history,
+	  "ID",
+	  1,
+	  1,
+	  0,
 	  "every version of a promotion: who loaded it when, what changed; pauses",
 	  "Prints the history of promotion ID, oldest first: each file loaded (when,\n"
 	  "by whom, its version number and each field that changed from the version\n"
@@ -389,7 +412,13 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "reason and each resume. With --json also the content of every file loaded.",
 	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
 	  { CTL_OPT_JSON, { NULL } } },
-	{ "promo", "pause", promo_pause, "ID", 1, 1, 0,
+	{ "promo",
+	  "pause",
+	  promo_pause,
+	  "ID",
+	  1,
+	  1,
+	  0,
 	  "the kill switch: visits, claims and draws answer 403 until resumed",
 	  "Pauses promotion ID: within a second every worker answers visit, invite\n"
 	  "claim and draws with 403 promotion_paused and changes nothing; balance,\n"
@@ -400,7 +429,13 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "0 paused (or was already); 2 no such promotion, or cannot run (usage,\n"
 	  "config, database)",
 	  { { "reason", "TEXT", "why (kept in the history)", 1 }, { NULL } } },
-	{ "promo", "resume", promo_resume, "ID", 1, 1, 0,
+	{ "promo",
+	  "resume",
+	  promo_resume,
+	  "ID",
+	  1,
+	  1,
+	  0,
 	  "end a pause: visits, claims and draws are taken again",
 	  "Resumes promotion ID after 'promo pause': within a second the workers take\n"
 	  "visits, claims and draws again (within the promotion's days). Recorded in\n"
@@ -408,25 +443,45 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "0 resumed (or was not paused); 2 no such promotion, or cannot run (usage,\n"
 	  "config, database)",
 	  { { NULL } } },
-	{ "promo", "list", promo_list, "", 0, 0, 0,
+	{ "promo",
+	  "list",
+	  promo_list,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "the stored promotions: id, days, time zone, state, name",
 	  "Lists the stored promotions, one a line: id, first..last day, time zone,\n"
 	  "state (upcoming, active or ended) and name.",
-	  NULL, { CTL_OPT_JSON, { NULL } } },
-	{ "promo", "show", promo_show, "ID", 1, 1, 0,
+	  NULL,
+	  { CTL_OPT_JSON, { NULL } } },
+	{ "promo",
+	  "show",
+	  promo_show,
+	  "ID",
+	  1,
+	  1,
+	  0,
 	  "one promotion's rules; with --json its definition as stored",
 	  "Shows promotion ID: its days and state, grants, invite rules, client cap\n"
 	  "and each prize (release, daily and total stock, probability). With --json,\n"
 	  "prints the definition as stored, a promotion file that 'promo load' takes.",
 	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
 	  { CTL_OPT_JSON, { NULL } } },
-	{ "token", NULL, token_run, "UID...", 1, -1, 0,
+	{ "token",
+	  NULL,
+	  token_run,
+	  "UID...",
+	  1,
+	  -1,
+	  0,
 	  "a signed user token for each UID, one per line",
 	  "Prints a token (uid.expiry.signature, signed with \"token_secret_file\") for\n"
 	  "each UID, one a line, valid for --ttl seconds (30 days by default). A UID\n"
 	  "is 1-64 of A-Z a-z 0-9 _ -; one starting with '-' goes after \"--\".",
 	  NULL,
 	  { { "ttl", "SECONDS", "how long the tokens are valid (default 2592000, 30 days)", 0 },
-	    CTL_OPT_JSON, { NULL } } },
+	    CTL_OPT_JSON,
+	    { NULL } } },
 	{ NULL },
 };

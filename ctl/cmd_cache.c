@@ -33,8 +33,8 @@ struct cache *ctl_cache_open(struct ctl *c)
 
 struct run {
 	int repair;
-	int tty;      /* stderr is a terminal: show progress */
-	int progress; /* a progress line is on screen */
+	int tty;                  /* stderr is a terminal: show progress */
+	int progress;             /* a progress line is on screen */
 	struct json_object *rows; /* --json: the drifted users, else NULL */
 };
 
@@ -47,12 +47,16 @@ static void on_row(void *arg, const struct cachesync_row *r)
 	if (run->rows) {
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "user", json_object_new_string(r->uid));
-		json_object_object_add(o, "state", json_object_new_string(
-			cachesync_state_name(r->state)));
-		json_object_object_add(o, "ledger_balance", json_object_new_int64(BALANCE(r->ledger)));
-		json_object_object_add(o, "ledger_version", json_object_new_int64(r->ledger.version));
-		json_object_object_add(o, "cache_balance", json_object_new_int64(r->cached_balance));
-		json_object_object_add(o, "cache_version", json_object_new_int64(r->cached_version));
+		json_object_object_add(o, "state",
+				       json_object_new_string(cachesync_state_name(r->state)));
+		json_object_object_add(o, "ledger_balance",
+				       json_object_new_int64(BALANCE(r->ledger)));
+		json_object_object_add(o, "ledger_version",
+				       json_object_new_int64(r->ledger.version));
+		json_object_object_add(o, "cache_balance",
+				       json_object_new_int64(r->cached_balance));
+		json_object_object_add(o, "cache_version",
+				       json_object_new_int64(r->cached_version));
 		if (run->repair)
 			json_object_object_add(o, "repaired", json_object_new_boolean(r->repaired));
 		json_object_array_add(run->rows, o);
@@ -62,11 +66,13 @@ static void on_row(void *arg, const struct cachesync_row *r)
 		fputs("\r\033[K", stderr);
 		run->progress = 0;
 	}
-	printf("DRIFT %s: ledger %lld (version %lld), cache %lld (version %lld), %s%s\n",
-	       r->uid, (long long)BALANCE(r->ledger), (long long)r->ledger.version,
+	printf("DRIFT %s: ledger %lld (version %lld), cache %lld (version %lld), %s%s\n", r->uid,
+	       (long long)BALANCE(r->ledger), (long long)r->ledger.version,
 	       (long long)r->cached_balance, (long long)r->cached_version,
 	       cachesync_state_name(r->state),
-	       !run->repair ? "" : r->repaired ? ", repaired" : ", not repaired");
+	       !run->repair          ? ""
+		       : r->repaired ? ", repaired"
+				     : ", not repaired");
 	fflush(stdout);
 }
 
@@ -133,9 +139,10 @@ static int sync_cmd(struct ctl *c, const struct ctl_call *call, int repair)
 		ctl_print_json(totals_json(p->id, &t, repair, run.rows));
 	} else {
 		printf("%s '%s': %lld users, %lld same, %lld cold (no key: not drift), %lld drift"
-		       " (%lld stale, %lld ahead, %lld wrong)", repair ? "rebuilt" : "verified",
-		       p->id, (long long)t.users, (long long)t.same, (long long)t.cold,
-		       (long long)drift, (long long)t.stale, (long long)t.ahead, (long long)t.wrong);
+		       " (%lld stale, %lld ahead, %lld wrong)",
+		       repair ? "rebuilt" : "verified", p->id, (long long)t.users,
+		       (long long)t.same, (long long)t.cold, (long long)drift, (long long)t.stale,
+		       (long long)t.ahead, (long long)t.wrong);
 		if (repair)
 			printf(", %lld keys written", (long long)t.written);
 		putchar('\n');
@@ -154,7 +161,13 @@ static int rebuild_run(struct ctl *c, const struct ctl_call *call)
 }
 
 const struct ctl_cmd ctl_cmds_cache[] = {
-	{ "cache", "verify", verify_run, "PROMO", 1, 1, 0,
+	{ "cache",
+	  "verify",
+	  verify_run,
+	  "PROMO",
+	  1,
+	  1,
+	  0,
 	  "list the users whose cached balance differs from the ledger",
 	  "Compares every balance of promotion PROMO in the ledger with the Redis\n"
 	  "cache and lists each user whose cached balance differs (DRIFT: stale,\n"
@@ -163,7 +176,13 @@ const struct ctl_cmd ctl_cmds_cache[] = {
 	  "0 no drift; 1 drift found; 2 no \"redis\" configured, Redis unavailable, or\n"
 	  "cannot run (usage, config, database)",
 	  { CTL_OPT_JSON, { NULL } } },
-	{ "cache", "rebuild", rebuild_run, "PROMO", 1, 1, 0,
+	{ "cache",
+	  "rebuild",
+	  rebuild_run,
+	  "PROMO",
+	  1,
+	  1,
+	  0,
 	  "write the ledger's balance wherever the cache differs (while serving)",
 	  "Like verify, and writes the ledger's value wherever the cache differs,\n"
 	  "through the same compare-and-set as the service, so it never puts an older\n"

@@ -22,11 +22,15 @@
 /* What to say instead of a backup on PostgreSQL. */
 static void pg_backup_help(void)
 {
-	ld_log(LOG_ERR, "error: the ledger is on PostgreSQL: back it up with the server's tools, e.g.");
-	ld_log(LOG_ERR, "  pg_dump --format=custom --file=luckydice.dump \"$DB\"     (a logical copy)");
-	ld_log(LOG_ERR, "  pg_basebackup --pgdata=DIR --wal-method=stream -d \"$DB\"  (a physical copy,"
+	ld_log(LOG_ERR,
+	       "error: the ledger is on PostgreSQL: back it up with the server's tools, e.g.");
+	ld_log(LOG_ERR,
+	       "  pg_dump --format=custom --file=luckydice.dump \"$DB\"     (a logical copy)");
+	ld_log(LOG_ERR,
+	       "  pg_basebackup --pgdata=DIR --wal-method=stream -d \"$DB\"  (a physical copy,"
 	       " for PITR)");
-	ld_log(LOG_ERR, "and after any restore run 'luckydicectl ledger renew-id' (docs/backup.md)");
+	ld_log(LOG_ERR,
+	       "and after any restore run 'luckydicectl ledger renew-id' (docs/backup.md)");
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -108,20 +112,19 @@ static int backup_run(struct ctl *c, const struct ctl_call *call)
 		char stamp[32];
 		gmtime_r(&now, &tm);
 		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
-		if (ld_fmt(path, sizeof path, "%s/" BACKUP_PREFIX "%s" BACKUP_SUFFIX, dir, stamp) != 0)
+		if (ld_fmt(path, sizeof path, "%s/" BACKUP_PREFIX "%s" BACKUP_SUFFIX, dir, stamp) !=
+		    0)
 			ctl_die("--dir: the path '%s' is too long", dir);
 	} else {
 		snprintf(path, sizeof path, "%s", call->argv[0]);
 	}
 	switch (backup_take(l, path, m, &r)) {
-	case LD_OK:
-		break;
+	case LD_OK: break;
 	case LD_ERR_INVALID:
 		ld_log(LOG_ERR, "error: the backup failed its check, nothing was kept: %s",
 		       ledger_errmsg(l));
 		return CTL_EXIT_PROBLEM;
-	default:
-		ctl_die("%s", ledger_errmsg(l));
+	default: ctl_die("%s", ledger_errmsg(l));
 	}
 	if (ctl_flag(call, "json")) {
 		struct json_object *o = json_object_new_object(), *rows = json_object_new_object();
@@ -129,13 +132,14 @@ static int backup_run(struct ctl *c, const struct ctl_call *call)
 		json_object_object_add(o, "bytes", json_object_new_int64(r.bytes));
 		json_object_object_add(o, "schema_version", json_object_new_int(r.schema));
 		json_object_object_add(o, "ledger_id", json_object_new_string(r.ledger_id));
-		json_object_object_add(o, "method", json_object_new_string(m == DB_BACKUP_API ?
-									    "api" : "vacuum"));
+		json_object_object_add(
+			o, "method", json_object_new_string(m == DB_BACKUP_API ? "api" : "vacuum"));
 		json_object_object_add(o, "copy_seconds", json_object_new_double(r.seconds));
 		json_object_object_add(o, "check_seconds", json_object_new_double(r.check_seconds));
 		json_object_object_add(o, "integrity", json_object_new_string("ok"));
 		for (size_t i = 0; i < r.ntables; i++)
-			json_object_object_add(rows, r.tables[i], json_object_new_int64(r.copy_rows[i]));
+			json_object_object_add(rows, r.tables[i],
+					       json_object_new_int64(r.copy_rows[i]));
 		json_object_object_add(o, "rows", rows);
 		if (dir) {
 			removed = json_object_new_array();
@@ -149,8 +153,8 @@ static int backup_run(struct ctl *c, const struct ctl_call *call)
 	printf("backup '%s': %lld bytes, schema version %d, ledger id %s\n", path,
 	       (long long)r.bytes, r.schema, r.ledger_id);
 	printf("  copied in %.2f s (%s), checked in %.2f s: integrity ok, the schema version and"
-	       " the rows of every table as in the ledger at the copy's instant\n", r.seconds,
-	       m == DB_BACKUP_API ? "online backup" : "VACUUM INTO", r.check_seconds);
+	       " the rows of every table as in the ledger at the copy's instant\n",
+	       r.seconds, m == DB_BACKUP_API ? "online backup" : "VACUUM INTO", r.check_seconds);
 	printf("  rows:");
 	for (size_t i = 0; i < r.ntables; i++)
 		printf(" %s %lld%s", r.tables[i], (long long)r.copy_rows[i],
@@ -169,7 +173,8 @@ static int restore_run(struct ctl *c, const struct ctl_call *call)
 	enum ld_err e;
 
 	if (ld_is_conninfo(c->cfg.db)) {
-		ld_log(LOG_ERR, "error: the ledger is on PostgreSQL: restore it with pg_restore or"
+		ld_log(LOG_ERR,
+		       "error: the ledger is on PostgreSQL: restore it with pg_restore or"
 		       " to a point");
 		ld_log(LOG_ERR, "in time (docs/backup.md), then, before the service starts, run");
 		ld_log(LOG_ERR, "  luckydicectl ledger renew-id");
@@ -177,13 +182,15 @@ static int restore_run(struct ctl *c, const struct ctl_call *call)
 	}
 	lo.busy_timeout_ms = c->cfg.busy_timeout_ms;
 	lo.synchronous_full = c->cfg.synchronous_full;
-	if ((e = restore_put(call->argv[0], c->cfg.db, &lo, ld_now_ms(), &r, err, sizeof err)) != LD_OK)
+	if ((e = restore_put(call->argv[0], c->cfg.db, &lo, ld_now_ms(), &r, err, sizeof err)) !=
+	    LD_OK)
 		ctl_die("%s%s", err, e == LD_ERR_BUSY ? "" : " (the database was not changed)");
 	printf("restored '%s' into '%s'\n", call->argv[0], c->cfg.db);
-	printf("  schema version %d%s%d\n", r.from_schema, r.from_schema == r.to_schema ? ", is " :
-	       ", migrated to ", r.to_schema);
+	printf("  schema version %d%s%d\n", r.from_schema,
+	       r.from_schema == r.to_schema ? ", is " : ", migrated to ", r.to_schema);
 	printf("  ledger id %s (the backup's was %s%s%s): every new event key and cache key"
-	       " differs from all issued before\n", r.ledger_id, r.backup_id[0] ? r.backup_id : "none",
+	       " differs from all issued before\n",
+	       r.ledger_id, r.backup_id[0] ? r.backup_id : "none",
 	       r.replaced_id[0] ? ", the replaced ledger's " : "", r.replaced_id);
 	printf("  last draw id %lld; %lld events wait for the dispatcher, %lld dead\n",
 	       (long long)r.last_draw, (long long)r.pending, (long long)r.dead);
@@ -209,8 +216,9 @@ static int ledger_show(struct ctl *c, const struct ctl_call *call)
 	shown = ld_db_shown(c->cfg.db); /* a connection string's password never */
 	json_object_object_add(o, "database", json_object_new_string(shown));
 	free(shown);
-	json_object_object_add(o, "engine", json_object_new_string(
-		db_engine(ledger_db(l)) == DB_PG ? "postgresql" : "sqlite"));
+	json_object_object_add(
+		o, "engine",
+		json_object_new_string(db_engine(ledger_db(l)) == DB_PG ? "postgresql" : "sqlite"));
 	json_object_object_add(o, "schema_version", json_object_new_int(schema));
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (ledger_meta_get(l, keys[i], v, sizeof v, &found) != LD_OK)
@@ -240,7 +248,8 @@ static int ledger_renew(struct ctl *c, const struct ctl_call *call)
 	(void)call;
 	if (!ld_is_conninfo(c->cfg.db)) {
 		/* on SQLite: only while nothing has it open */
-		struct ledger_options lo = { .alone = 1, .busy_timeout_ms = c->cfg.busy_timeout_ms };
+		struct ledger_options lo = { .alone = 1,
+					     .busy_timeout_ms = c->cfg.busy_timeout_ms };
 		char err[1024];
 		if (ledger_open(c->cfg.db, &lo, &c->ledger, err, sizeof err) != LD_OK)
 			ctl_die("%s", err);
@@ -249,7 +258,8 @@ static int ledger_renew(struct ctl *c, const struct ctl_call *call)
 	if (ledger_renew_id(ctl_ledger(c), ld_now_ms(), because, old, now) != LD_OK)
 		ctl_die("%s", ledger_errmsg(c->ledger));
 	printf("ledger id %s (was %s): new event keys and cache keys differ from all issued"
-	       " before\n", now, old[0] ? old : "none");
+	       " before\n",
+	       now, old[0] ? old : "none");
 	return 0;
 }
 
@@ -282,13 +292,19 @@ static int purge_run(struct ctl *c, const struct ctl_call *call)
 		return 0;
 	}
 	printf("purged client identifiers before %s (%ld days): %lld clients made pseudonyms in"
-	       " %lld invites and %lld refused claims\n", at, days, (long long)r.clients,
-	       (long long)r.invites, (long long)r.refusals);
+	       " %lld invites and %lld refused claims\n",
+	       at, days, (long long)r.clients, (long long)r.invites, (long long)r.refusals);
 	return 0;
 }
 
 const struct ctl_cmd ctl_cmds_ledger[] = {
-	{ "backup", NULL, backup_run, "[FILE]", 0, 1, 0,
+	{ "backup",
+	  NULL,
+	  backup_run,
+	  "[FILE]",
+	  0,
+	  1,
+	  0,
 	  "an online copy of the ledger, checked; with --dir, rotated",
 	  "Copies the SQLite ledger into the new file FILE (never over an existing\n"
 	  "one) while the service runs, then checks the copy: PRAGMA integrity_check,\n"
@@ -304,8 +320,15 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  { { "dir", "DIR", "write DIR/luckydice-<UTC time>Z.db instead of FILE", 0 },
 	    { "keep", "N", "with --dir: keep the N newest backups there, remove older ones", 0 },
 	    { "method", "METHOD", "api (the online backup API, default) or vacuum", 0 },
-	    CTL_OPT_JSON, { NULL } } },
-	{ "restore", NULL, restore_run, "FILE", 1, 1, 0,
+	    CTL_OPT_JSON,
+	    { NULL } } },
+	{ "restore",
+	  NULL,
+	  restore_run,
+	  "FILE",
+	  1,
+	  1,
+	  0,
 	  "put a backup in place of the ledger (service stopped); renews the ledger id",
 	  "Puts the backup FILE in place of the SQLite ledger. The service and the\n"
 	  "dispatcher must be stopped: nothing else may have the database open (it is\n"
@@ -319,12 +342,25 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  "0 restored; 2 cannot run (usage, config, the database in use, a backup that\n"
 	  "cannot be read or fails its check: then nothing changed; PostgreSQL)",
 	  { { NULL } } },
-	{ "ledger", "show", ledger_show, "", 0, 0, 0,
+	{ "ledger",
+	  "show",
+	  ledger_show,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "the ledger's engine, schema version and id (and the id before a renewal)",
 	  "Prints the database, its engine, schema version and ledger id, and after a\n"
 	  "restore or renewal the id before it, when and why it was renewed.",
-	  NULL, { CTL_OPT_JSON, { NULL } } },
-	{ "ledger", "renew-id", ledger_renew, "", 0, 0, 0,
+	  NULL,
+	  { CTL_OPT_JSON, { NULL } } },
+	{ "ledger",
+	  "renew-id",
+	  ledger_renew,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "a new ledger id, after a restore done by other means (pg_restore, PITR)",
 	  "Gives the ledger a new random id, as 'restore' does: every event key and\n"
 	  "cache key from then on differs from all issued before. Run it after a\n"
@@ -332,8 +368,15 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  "a file copied back by hand) and before the service starts: a running\n"
 	  "program keeps the id it read (on SQLite it refuses while the database is\n"
 	  "open elsewhere).",
-	  NULL, { { NULL } } },
-	{ "purge", NULL, purge_run, "", 0, 0, 0,
+	  NULL,
+	  { { NULL } } },
+	{ "purge",
+	  NULL,
+	  purge_run,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "client identifiers older than \"retention_days\" made keyed-hash pseudonyms",
 	  "Replaces the client identifier (address or device id) of every credited\n"
 	  "invite and refused claim older than \"retention_days\" (90 by default, or\n"
@@ -343,6 +386,7 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  "backup's schedule; running it again finds nothing more.",
 	  NULL,
 	  { { "days", "N", "the retention in days instead of the config's", 0 },
-	    CTL_OPT_JSON, { NULL } } },
+	    CTL_OPT_JSON,
+	    { NULL } } },
 	{ NULL },
 };

@@ -38,12 +38,12 @@ static struct json_object *row_json(const struct outbox_row *r)
 	json_object_object_add(o, "state", json_object_new_string(r->state));
 	json_object_object_add(o, "attempts", json_object_new_int(r->attempts));
 	ld_iso_time(r->next_at, 0, t);
-	json_object_object_add(o, "next_at", strcmp(r->state, "pending") == 0
-			       ? json_object_new_string(t) : NULL);
-	json_object_object_add(o, "last_status", r->last_status
-			       ? json_object_new_int(r->last_status) : NULL);
-	json_object_object_add(o, "last_error", r->last_error
-			       ? json_object_new_string(r->last_error) : NULL);
+	json_object_object_add(o, "next_at",
+			       strcmp(r->state, "pending") == 0 ? json_object_new_string(t) : NULL);
+	json_object_object_add(o, "last_status",
+			       r->last_status ? json_object_new_int(r->last_status) : NULL);
+	json_object_object_add(o, "last_error",
+			       r->last_error ? json_object_new_string(r->last_error) : NULL);
 	return o;
 }
 
@@ -52,7 +52,8 @@ static struct json_object *row_json(const struct outbox_row *r)
 static int list_run(struct ctl *c, const struct ctl_call *call)
 {
 	enum outbox_filter f = ctl_flag(call, "all") ? OUTBOX_ALL
-		: ctl_flag(call, "dead") ? OUTBOX_DEAD_ONLY : OUTBOX_OPEN;
+		: ctl_flag(call, "dead")             ? OUTBOX_DEAD_ONLY
+						     : OUTBOX_OPEN;
 	size_t limit = (size_t)ctl_number(call, "limit", 0, 100000000, OUTBOX_LIST_DEFAULT);
 	struct outbox_row *rows;
 	char when[20], last[64];
@@ -72,8 +73,8 @@ static int list_run(struct ctl *c, const struct ctl_call *call)
 		outbox_rows_free(rows, n);
 		return 0;
 	}
-	printf("%-8s %-13s %-20s %-20s %-9s %8s  %-19s  %s\n", "ID", "EVENT", "USER",
-	       "PROMOTION", "STATE", "ATTEMPTS", "NEXT TRY", "LAST STATUS/ERROR");
+	printf("%-8s %-13s %-20s %-20s %-9s %8s  %-19s  %s\n", "ID", "EVENT", "USER", "PROMOTION",
+	       "STATE", "ATTEMPTS", "NEXT TRY", "LAST STATUS/ERROR");
 	for (size_t i = 0; i < shown; i++) {
 		const struct outbox_row *r = &rows[i];
 		if (strcmp(r->state, "pending") == 0)
@@ -84,13 +85,15 @@ static int list_run(struct ctl *c, const struct ctl_call *call)
 			snprintf(last, sizeof last, "HTTP %d", r->last_status);
 		else
 			snprintf(last, sizeof last, "-");
-		printf("%-8lld %-13s %-20s %-20s %-9s %8d  %-19s  %s\n", (long long)r->id,
-		       r->kind, r->uid, r->promo, r->state, r->attempts, when,
+		printf("%-8lld %-13s %-20s %-20s %-9s %8d  %-19s  %s\n", (long long)r->id, r->kind,
+		       r->uid, r->promo, r->state, r->attempts, when,
 		       r->last_error ? r->last_error : last);
 	}
 	if (shown < n)
-		ld_log(LOG_INFO, "the first %zu events; there are more (--limit N, or --limit 0"
-		       " for all)", shown);
+		ld_log(LOG_INFO,
+		       "the first %zu events; there are more (--limit N, or --limit 0"
+		       " for all)",
+		       shown);
 	else
 		ld_log(LOG_INFO, "%zu event%s", n, n == 1 ? "" : "s");
 	outbox_rows_free(rows, n);
@@ -113,7 +116,8 @@ static int retry_run(struct ctl *c, const struct ctl_call *call)
 		char *end;
 		long long v = strtoll(arg, &end, 10);
 		if (*end || end == arg || v <= 0)
-			ctl_die("'%s' is not an outbox event id (see 'luckydicectl outbox list')", arg);
+			ctl_die("'%s' is not an outbox event id (see 'luckydicectl outbox list')",
+				arg);
 		id = v;
 	}
 	who.actor = ctl_operator();
@@ -139,7 +143,13 @@ static int retry_run(struct ctl *c, const struct ctl_call *call)
 }
 
 const struct ctl_cmd ctl_cmds_outbox[] = {
-	{ "outbox", "list", list_run, "", 0, 0, 0,
+	{ "outbox",
+	  "list",
+	  list_run,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "the events not delivered yet (pending and dead), first 100 in id order",
 	  "Lists the outbox events the dispatcher has not delivered, pending and dead:\n"
 	  "id, event, user, promotion, state, attempts, next try (local time) and the\n"
@@ -149,8 +159,15 @@ const struct ctl_cmd ctl_cmds_outbox[] = {
 	  { { "dead", NULL, "only the dead events", 0 },
 	    { "all", NULL, "every event, delivered and revoked too", 0 },
 	    { "limit", "N", "at most N events (default 100; 0: all)", 0 },
-	    CTL_OPT_JSON, { NULL } } },
-	{ "outbox", "retry", retry_run, "[ID]", 0, 1, 0,
+	    CTL_OPT_JSON,
+	    { NULL } } },
+	{ "outbox",
+	  "retry",
+	  retry_run,
+	  "[ID]",
+	  0,
+	  1,
+	  0,
 	  "make a dead event (or every dead one) due again",
 	  "Puts the dead event ID, or with --all-dead every dead event, back to\n"
 	  "pending, due now and with no attempts counted; the next dispatcher run\n"
@@ -160,6 +177,7 @@ const struct ctl_cmd ctl_cmds_outbox[] = {
 	  "cannot run (usage, config, database)",
 	  { { "all-dead", NULL, "every dead event", 0 },
 	    { "ticket", "ID", "the support ticket, kept in the operator log", 0 },
-	    { "reason", "TEXT", "why, kept in the operator log", 0 }, { NULL } } },
+	    { "reason", "TEXT", "why, kept in the operator log", 0 },
+	    { NULL } } },
 	{ NULL },
 };

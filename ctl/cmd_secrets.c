@@ -45,7 +45,8 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 	} else {
 		pw = getpwuid(geteuid());
 		gr = getgrgid(getegid());
-		snprintf(owner, sizeof owner, "%s:%s", pw ? pw->pw_name : "?", gr ? gr->gr_name : "?");
+		snprintf(owner, sizeof owner, "%s:%s", pw ? pw->pw_name : "?",
+			 gr ? gr->gr_name : "?");
 	}
 	if (force && missing)
 		ctl_usage_error(call, "--force and --missing exclude each other");
@@ -68,7 +69,8 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 				exists = 1;
 			}
 		if (exists) {
-			ld_log(LOG_ERR, "nothing written (--missing writes only those not there;"
+			ld_log(LOG_ERR,
+			       "nothing written (--missing writes only those not there;"
 			       " --force replaces them: every token signed with the old one stops"
 			       " working)");
 			return CTL_EXIT_PROBLEM;
@@ -84,7 +86,13 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 }
 
 const struct ctl_cmd ctl_cmds_secrets[] = {
-	{ "secrets", NULL, secrets_run, "", 0, 0, 0,
+	{ "secrets",
+	  NULL,
+	  secrets_run,
+	  "",
+	  0,
+	  0,
+	  0,
 	  "make the secret files the config names (mode 0640, root:" SERVICE_GROUP ")",
 	  "Writes 32 random bytes (libsodium), in base64, to \"token_secret_file\" and,\n"
 	  "when the config names them, \"signing_secret_file\" and \"console_secret_file\":\n"

@@ -116,7 +116,8 @@ static void sim_hours(const struct promo *p, const struct sim_day *sd)
 				continue;
 			for (int k = 0; k <= h; k++)
 				won += sd->prize[i].hour_wins[k];
-			printf(" %17s", pair((int64_t)(won + 0.5), sd->prize[i].hour_open[h], cell));
+			printf(" %17s",
+			       pair((int64_t)(won + 0.5), sd->prize[i].hour_open[h], cell));
 		}
 		putchar('\n');
 	}
@@ -136,8 +137,9 @@ static void sim_print(const struct promo *p, const char *path, const struct sim_
 		printf("%.2f draws per participant (--draws-per-user)", r->draws_per_user);
 	else
 		printf("%.2f draws per participant (visit %lld + %.0f%% invited x (invitee %lld"
-		       " + inviter %lld))", r->draws_per_user, (long long)p->grant_visit,
-		       o->invited * 100, (long long)p->grant_invitee, (long long)p->grant_inviter);
+		       " + inviter %lld))",
+		       r->draws_per_user, (long long)p->grant_visit, o->invited * 100,
+		       (long long)p->grant_invitee, (long long)p->grant_inviter);
 	printf(", on the day of the first visit; %s\n",
 	       o->seed ? "one sampled run" : "expected values");
 	printf("%-10s %9s", "day", "draws");
@@ -149,8 +151,9 @@ static void sim_print(const struct promo *p, const char *path, const struct sim_
 		printf("%-10s %9s", sd->day, num((int64_t)(sd->draws + 0.5), a));
 		for (size_t i = 0; i < p->nprizes; i++) {
 			out_time(sd->prize[i].out_minute, t);
-			printf(" %17s %5s", pair((int64_t)(sd->prize[i].wins + 0.5),
-						 sd->prize[i].stock, cell), t);
+			printf(" %17s %5s",
+			       pair((int64_t)(sd->prize[i].wins + 0.5), sd->prize[i].stock, cell),
+			       t);
 		}
 		putchar('\n');
 		if (hourly)
@@ -158,7 +161,8 @@ static void sim_print(const struct promo *p, const char *path, const struct sim_
 	}
 	printf("%-10s %9s", "total", num((int64_t)(r->total_draws + 0.5), a));
 	for (size_t i = 0; i < p->nprizes; i++) {
-		printf(" %17s %5s", pair((int64_t)(r->total_wins[i] + 0.5), r->total_stock[i], cell), "");
+		printf(" %17s %5s",
+		       pair((int64_t)(r->total_wins[i] + 0.5), r->total_stock[i], cell), "");
 		stock += r->total_stock[i];
 		wins += r->total_wins[i];
 	}
@@ -189,28 +193,33 @@ static struct json_object *sim_json(const struct promo *p, const struct sim_opti
 	json_object_object_add(top, "time_zone", json_object_new_string(p->time_zone));
 	json_object_object_add(top, "participants", json_object_new_int64(o->participants));
 	json_object_object_add(top, "draws_per_user", json_count(r->draws_per_user));
-	json_object_object_add(top, "seed", o->seed ? json_object_new_int64((int64_t)o->seed) : NULL);
+	json_object_object_add(top, "seed",
+			       o->seed ? json_object_new_int64((int64_t)o->seed) : NULL);
 	for (int d = 0; d < r->ndays; d++) {
 		const struct sim_day *sd = &r->days[d];
-		struct json_object *day = json_object_new_object(), *prizes = json_object_new_object();
+		struct json_object *day = json_object_new_object(),
+				   *prizes = json_object_new_object();
 		json_object_object_add(day, "day", json_object_new_string(sd->day));
 		json_object_object_add(day, "draws", json_count(sd->draws));
 		for (size_t i = 0; i < p->nprizes; i++) {
 			struct json_object *z = json_object_new_object();
 			char t[8];
 			json_object_object_add(z, "wins", json_count(sd->prize[i].wins));
-			json_object_object_add(z, "stock", json_object_new_int64(sd->prize[i].stock));
+			json_object_object_add(z, "stock",
+					       json_object_new_int64(sd->prize[i].stock));
 			out_time(sd->prize[i].out_minute, t);
-			json_object_object_add(z, "out_at", sd->prize[i].out_minute < 0 ? NULL
-					       : json_object_new_string(t));
+			json_object_object_add(
+				z, "out_at",
+				sd->prize[i].out_minute < 0 ? NULL : json_object_new_string(t));
 			if (hourly && p->prizes[i].release == RELEASE_EVEN) {
 				struct json_object *hw = json_object_new_array();
 				struct json_object *ho = json_object_new_array();
 				for (int h = 0; h < 24; h++) {
-					json_object_array_add(hw, json_count(
-						sd->prize[i].hour_wins[h]));
-					json_object_array_add(ho, json_object_new_int64(
-						sd->prize[i].hour_open[h]));
+					json_object_array_add(
+						hw, json_count(sd->prize[i].hour_wins[h]));
+					json_object_array_add(
+						ho,
+						json_object_new_int64(sd->prize[i].hour_open[h]));
 				}
 				json_object_object_add(z, "hour_wins", hw);
 				json_object_object_add(z, "hour_open", ho);
@@ -273,7 +282,13 @@ static int simulate_run(struct ctl *c, const struct ctl_call *call)
 }
 
 const struct ctl_cmd ctl_cmds_stats[] = {
-	{ "promo", "simulate", simulate_run, "FILE", 1, 1, 1,
+	{ "promo",
+	  "simulate",
+	  simulate_run,
+	  "FILE",
+	  1,
+	  1,
+	  1,
 	  "a dry run of a promotion file: wins and stock per day (writes nothing)",
 	  "A dry run of the promotion file FILE, before launch: participants' first\n"
 	  "visits spread evenly over the days, each rolling all their dice that day\n"
@@ -287,8 +302,15 @@ const struct ctl_cmd ctl_cmds_stats[] = {
 	    { "invited", "F", "share of participants who came through an invite (0.5)", 0 },
 	    { "seed", "S", "sample one run with this seed instead of expected values", 0 },
 	    { "hourly", NULL, "also each hour of the paced (\"release\": \"even\") prizes", 0 },
-	    CTL_OPT_JSON, { NULL } } },
-	{ "stats", NULL, stats_run, "PROMO", 1, 1, 0,
+	    CTL_OPT_JSON,
+	    { NULL } } },
+	{ "stats",
+	  NULL,
+	  stats_run,
+	  "PROMO",
+	  1,
+	  1,
+	  0,
 	  "per local day: visits, invites credited, draws, wins and stock left",
 	  "Per local day of promotion PROMO: visit grants, invitees credited, draws,\n"
 	  "and for each prize won/left of the day's stock, then the totals. --json\n"

@@ -33,7 +33,8 @@ static struct json_object *arr(struct json_object *o, const char *k)
 	struct json_object *v;
 
 	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_array)
-		? v : NULL;
+		? v
+		: NULL;
 }
 
 /* The cache's view of the user, as the JSON member "cache". */
@@ -50,8 +51,11 @@ static struct json_object *cache_json(struct ctl *c, const char *promo, const ch
 		return o;
 	}
 	e = cache_get(cache, promo, uid, &version, &balance);
-	json_object_object_add(o, "state", json_object_new_string(
-		e == LD_OK ? "hit" : e == LD_ERR_NOTFOUND ? "miss" : "unavailable"));
+	json_object_object_add(o, "state",
+			       json_object_new_string(e == LD_OK ? "hit"
+							      : e == LD_ERR_NOTFOUND
+							      ? "miss"
+							      : "unavailable"));
 	if (e == LD_OK) {
 		json_object_object_add(o, "version", json_object_new_int64(version));
 		json_object_object_add(o, "balance", json_object_new_int64(balance));
@@ -59,8 +63,10 @@ static struct json_object *cache_json(struct ctl *c, const char *promo, const ch
 		json_object_object_add(o, "error", json_object_new_string(cache_errmsg(cache)));
 	}
 	cache_free(cache);
-	json_object_object_add(o, "drift", json_object_new_boolean(
-		e == LD_OK && (version != b->version || balance != BALANCE(*b))));
+	json_object_object_add(
+		o, "drift",
+		json_object_new_boolean(e == LD_OK &&
+					(version != b->version || balance != BALANCE(*b))));
 	return o;
 }
 
@@ -84,8 +90,8 @@ static void show_grants(struct json_object *h)
 			snprintf(why, sizeof why, "invited by %s", ref);
 		else
 			snprintf(why, sizeof why, "ticket %s: %s", ref, str(g, "note"));
-		printf("  %s  %-8s %+4lld  %s\n", str(g, "at"), reason,
-		       (long long)num(g, "amount"), why);
+		printf("  %s  %-8s %+4lld  %s\n", str(g, "at"), reason, (long long)num(g, "amount"),
+		       why);
 	}
 }
 
@@ -106,7 +112,7 @@ static void show_invites(struct json_object *h)
 		json_object_object_get_ex(v, "inviter_granted", &g);
 		printf("  %s  %-20s %s\n", str(v, "at"), str(v, "invitee"),
 		       json_object_get_boolean(g) ? "inviter granted"
-		       : "no grant: inviter past the cap");
+						  : "no grant: inviter past the cap");
 	}
 	a = arr(h, "refused_claims");
 	n = a ? json_object_array_length(a) : 0;
@@ -155,15 +161,17 @@ static void show_balance(struct json_object *h, struct json_object *cache)
 	       (long long)num(h, "spent"), (long long)num(h, "version"));
 	if (strcmp(state, "hit") == 0) {
 		json_object_object_get_ex(cache, "drift", &d);
-		printf("           cache:  %lld (version %lld)%s\n", (long long)num(cache, "balance"),
-		       (long long)num(cache, "version"),
+		printf("           cache:  %lld (version %lld)%s\n",
+		       (long long)num(cache, "balance"), (long long)num(cache, "version"),
 		       json_object_get_boolean(d) ? "  DRIFT: differs from the ledger"
-		       " (luckydicectl cache rebuild)" : "  same as the ledger");
+						    " (luckydicectl cache rebuild)"
+						  : "  same as the ledger");
 	} else {
-		printf("           cache:  %s\n", strcmp(state, "miss") == 0
-		       ? "miss (no key: filled on the next read or write)"
-		       : strcmp(state, "unavailable") == 0 ? "redis unavailable"
-		       : "not configured");
+		printf("           cache:  %s\n",
+		       strcmp(state, "miss") == 0
+			       ? "miss (no key: filled on the next read or write)"
+			       : strcmp(state, "unavailable") == 0 ? "redis unavailable"
+								   : "not configured");
 	}
 }
 
@@ -202,7 +210,13 @@ static int user_show(struct ctl *c, const struct ctl_call *call)
 }
 
 const struct ctl_cmd ctl_cmds_user[] = {
-	{ "user", "show", user_show, "PROMO UID", 2, 2, 0,
+	{ "user",
+	  "show",
+	  user_show,
+	  "PROMO UID",
+	  2,
+	  2,
+	  0,
 	  "one user explained: grants, invites, claims, draws, rewards, balance vs cache",
 	  "Explains user UID in promotion PROMO for support: every grant with its\n"
 	  "reason, from or for whom and local time; invites credited (and whether the\n"

@@ -26,7 +26,7 @@
 #include "cache.h"
 
 #define CTL_EXIT_PROBLEM 1
-#define CTL_EXIT_USAGE 2
+#define CTL_EXIT_USAGE   2
 
 struct ctl {
 	const char *config_path; /* --config, else config_default_path() */
@@ -37,30 +37,33 @@ struct ctl {
 
 /* One option of a command: "--name" or "--name ARG". */
 struct ctl_opt {
-	const char *name;  /* long name, without "--" */
-	const char *arg;   /* its argument in the help ("N"); NULL: a flag */
-	const char *help;  /* one line for --help */
-	int required;      /* the command cannot run without it */
+	const char *name; /* long name, without "--" */
+	const char *arg;  /* its argument in the help ("N"); NULL: a flag */
+	const char *help; /* one line for --help */
+	int required;     /* the command cannot run without it */
 };
 
 #define CTL_MAX_OPTS 8
 
 /* The usual --json option (its output is documented in luckydicectl(8)). */
-#define CTL_OPT_JSON { "json", NULL, "print JSON instead of text (see luckydicectl(8))", 0 }
+#define CTL_OPT_JSON                                                                \
+	{                                                                           \
+		"json", NULL, "print JSON instead of text (see luckydicectl(8))", 0 \
+	}
 
 struct ctl_call;
 
 /* A command: "stats", or a subcommand of a group ("promo load"). */
 struct ctl_cmd {
-	const char *group;     /* "promo", "stats" */
-	const char *name;      /* "load"; NULL when the group is the command */
+	const char *group; /* "promo", "stats" */
+	const char *name;  /* "load"; NULL when the group is the command */
 	int (*run)(struct ctl *c, const struct ctl_call *call);
-	const char *operands;  /* for the synopsis: "PROMO UID" */
-	int min_args, max_args; /* how many operands (max -1: any) */
-	int no_config;         /* runs without the config (a dry run of a file) */
-	const char *summary;   /* one line for luckydicectl --help */
-	const char *help;      /* what it does and prints, for its --help */
-	const char *exit;      /* its exit statuses; NULL: "0 done, 2 cannot run" */
+	const char *operands;              /* for the synopsis: "PROMO UID" */
+	int min_args, max_args;            /* how many operands (max -1: any) */
+	int no_config;                     /* runs without the config (a dry run of a file) */
+	const char *summary;               /* one line for luckydicectl --help */
+	const char *help;                  /* what it does and prints, for its --help */
+	const char *exit;                  /* its exit statuses; NULL: "0 done, 2 cannot run" */
 	struct ctl_opt opts[CTL_MAX_OPTS]; /* ends at the first without a name */
 };
 
@@ -75,15 +78,15 @@ struct ctl_call {
 };
 
 /* The command tables, each ending with an entry whose group is NULL. */
-extern const struct ctl_cmd ctl_cmds_basic[];   /* init, promo, token */
-extern const struct ctl_cmd ctl_cmds_stats[];   /* stats, promo simulate */
-extern const struct ctl_cmd ctl_cmds_user[];    /* user show */
-extern const struct ctl_cmd ctl_cmds_support[]; /* grant, revoke, revoke-reward */
-extern const struct ctl_cmd ctl_cmds_cache[];   /* cache verify|rebuild */
-extern const struct ctl_cmd ctl_cmds_export[];  /* export winners */
-extern const struct ctl_cmd ctl_cmds_outbox[];  /* outbox list|retry */
-extern const struct ctl_cmd ctl_cmds_secrets[]; /* secrets */
-extern const struct ctl_cmd ctl_cmds_ledger[];  /* backup, restore, ledger, purge */
+extern const struct ctl_cmd ctl_cmds_basic[];    /* init, promo, token */
+extern const struct ctl_cmd ctl_cmds_stats[];    /* stats, promo simulate */
+extern const struct ctl_cmd ctl_cmds_user[];     /* user show */
+extern const struct ctl_cmd ctl_cmds_support[];  /* grant, revoke, revoke-reward */
+extern const struct ctl_cmd ctl_cmds_cache[];    /* cache verify|rebuild */
+extern const struct ctl_cmd ctl_cmds_export[];   /* export winners */
+extern const struct ctl_cmd ctl_cmds_outbox[];   /* outbox list|retry */
+extern const struct ctl_cmd ctl_cmds_secrets[];  /* secrets */
+extern const struct ctl_cmd ctl_cmds_ledger[];   /* backup, restore, ledger, purge */
 extern const struct ctl_cmd ctl_cmds_operator[]; /* operator add|list|role|... */
 
 /*
@@ -109,11 +112,10 @@ int ctl_flag(const struct ctl_call *call, const char *name);
 const char *ctl_value(const struct ctl_call *call, const char *name);
 /* The argument of option name as an integer in [min, max], def when not
  * given; exits 2 naming the option when it is not one. */
-long long ctl_number(const struct ctl_call *call, const char *name, long long min,
-		     long long max, long long def);
+long long ctl_number(const struct ctl_call *call, const char *name, long long min, long long max,
+		     long long def);
 /* The same for a real number. */
-double ctl_real(const struct ctl_call *call, const char *name, double min, double max,
-		double def);
+double ctl_real(const struct ctl_call *call, const char *name, double min, double max, double def);
 /* Prints "error: ...", the command's usage line, and exits 2. */
 void ctl_usage_error(const struct ctl_call *call, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));

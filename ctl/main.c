@@ -18,8 +18,8 @@
 
 /* Every command, in the order luckydicectl --help lists them. */
 static const struct ctl_cmd *const tables[] = {
-	ctl_cmds_basic, ctl_cmds_secrets, ctl_cmds_stats, ctl_cmds_user, ctl_cmds_support,
-	ctl_cmds_cache, ctl_cmds_export, ctl_cmds_outbox, ctl_cmds_ledger, ctl_cmds_operator,
+	ctl_cmds_basic, ctl_cmds_secrets, ctl_cmds_stats,  ctl_cmds_user,   ctl_cmds_support,
+	ctl_cmds_cache, ctl_cmds_export,  ctl_cmds_outbox, ctl_cmds_ledger, ctl_cmds_operator,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
@@ -50,8 +50,8 @@ const char *ctl_operator(void)
 
 void ctl_print_json(struct json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-					    JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -149,7 +149,8 @@ static void help(FILE *f)
 	      "       luckydicectl --help | --version\n\n"
 	      "The operator's tool of luckydice: the database, promotions, secrets and tokens,\n"
 	      "support, the balance cache, reports and the outbox. Options may come before or\n"
-	      "after the arguments.\n\ncommands:\n", f);
+	      "after the arguments.\n\ncommands:\n",
+	      f);
 	/* each group together, in the order the tables first name it */
 	for (size_t t = 0; t < NTABLES; t++)
 		for (const struct ctl_cmd *cmd = tables[t]; cmd->group; cmd++)
@@ -161,7 +162,8 @@ static void help(FILE *f)
 	      "  --version              print the version and exit\n\n"
 	      "exit status: 0 done; 1 the command ran and found a problem (cache drift, a refused\n"
 	      "revoke, ...: see the command's --help); 2 cannot run (usage, config, database).\n\n"
-	      "See luckydicectl(8), luckydice.json(5), luckydice-promotion(5).\n", f);
+	      "See luckydicectl(8), luckydice.json(5), luckydice-promotion(5).\n",
+	      f);
 }
 
 /* The subcommands of group, for "luckydicectl promo --help" and its
@@ -217,15 +219,9 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			c.config_path = optarg;
-			break;
-		case 'h':
-			help(stdout);
-			return 0;
-		case 'V':
-			printf("luckydicectl (luckydice) %s\n", PACKAGE_VERSION);
-			return 0;
+		case 'c': c.config_path = optarg; break;
+		case 'h': help(stdout); return 0;
+		case 'V': printf("luckydicectl (luckydice) %s\n", PACKAGE_VERSION); return 0;
 		case ':':
 			ld_log(LOG_ERR, "error: option '%s' needs an argument", argv[optind - 1]);
 			return CTL_EXIT_USAGE;

@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
 		memcpy(full, data, size);
 		for (; have < sizeof full; have *= 2)
-			memcpy(full + have, full, have < sizeof full - have ? have : sizeof full - have);
+			memcpy(full + have, full,
+			       have < sizeof full - have ? have : sizeof full - have);
 		a = arrival_check(full, sizeof full);
 		if (a == ARRIVAL_NONE || a == ARRIVAL_PARTIAL)
 			abort();

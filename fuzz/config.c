@@ -10,8 +10,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	struct ld_config cfg;
 	char err[256];
 
-	if (config_parse((const char *)data, size, "/etc/luckydice/luckydice.json", &cfg,
-			 err, sizeof err) != LD_OK) {
+	if (config_parse((const char *)data, size, "/etc/luckydice/luckydice.json", &cfg, err,
+			 sizeof err) != LD_OK) {
 		if (cfg.db || !err[0])
 			abort();
 		return 0;

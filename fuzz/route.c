@@ -26,8 +26,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (path_split(path, promo, &rest, &bad)) {
 		if (bad ? promo[0] != '\0' : !ld_is_ident(promo, PROMO_ID_MAX))
 			abort();
-		if (!bad && (snprintf(re, sizeof re, "%s%s/%s", PATH_PROMO_PREFIX, promo, rest) < 0 ||
-			     (strlen(path) < sizeof re && strcmp(re, path) != 0)))
+		if (!bad &&
+		    (snprintf(re, sizeof re, "%s%s/%s", PATH_PROMO_PREFIX, promo, rest) < 0 ||
+		     (strlen(path) < sizeof re && strcmp(re, path) != 0)))
 			abort();
 	} else if (rest != path || promo[0] != '\0') {
 		abort();
@@ -36,7 +37,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	{
 		struct path_args a;
 		if (path_match("/console/api/promotions/{promo}/users/{uid}/grant", path, &a) &&
-		    !a.bad && (!ld_is_ident(a.promo, PROMO_ID_MAX) || !ld_is_ident(a.uid, PATH_UID_MAX)))
+		    !a.bad &&
+		    (!ld_is_ident(a.promo, PROMO_ID_MAX) || !ld_is_ident(a.uid, PATH_UID_MAX)))
 			abort();
 		if (path_match("/console/api/promotions/{promo}/outbox/{id}/retry", path, &a) &&
 		    !a.bad && a.id < 1)

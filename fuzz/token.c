@@ -14,7 +14,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	static struct token_key key; /* one for the whole run */
 	char uid[TOKEN_UID_MAX + 1], tok[TOKEN_MAX], name[TOKEN_UID_MAX + 1];
 
-	if (!key.bytes && (sodium_init() < 0 || token_key_set(&key, secret, sizeof secret) != LD_OK))
+	if (!key.bytes &&
+	    (sodium_init() < 0 || token_key_set(&key, secret, sizeof secret) != LD_OK))
 		abort();
 	if (token_verify(&key, (const char *)data, size, 1700000000, uid) == TOKEN_OK &&
 	    !ld_is_ident(uid, TOKEN_UID_MAX))

@@ -17,8 +17,8 @@
 
 /* Every table of the schema, counted in the ledger and in the copy. */
 static const char *const tables[] = {
-	"promotions", "promotion_history", "ledger_meta", "balances", "grants",
-	"invite_codes", "invites", "claim_refusals", "draws", "stock", "outbox",
+	"promotions", "promotion_history", "ledger_meta", "balances", "grants", "invite_codes",
+	"invites",    "claim_refusals",    "draws",       "stock",    "outbox",
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
@@ -46,18 +46,18 @@ static int sync_dir(const char *path)
 static enum ld_err count_copy(struct ledger *copy, struct backup_report *r)
 {
 	static const char *const sql[NTABLES] = {
-		"SELECT count(*) FROM promotions", "SELECT count(*) FROM promotion_history",
+		"SELECT count(*) FROM promotions",  "SELECT count(*) FROM promotion_history",
 		"SELECT count(*) FROM ledger_meta", "SELECT count(*) FROM balances",
-		"SELECT count(*) FROM grants", "SELECT count(*) FROM invite_codes",
-		"SELECT count(*) FROM invites", "SELECT count(*) FROM claim_refusals",
-		"SELECT count(*) FROM draws", "SELECT count(*) FROM stock",
+		"SELECT count(*) FROM grants",      "SELECT count(*) FROM invite_codes",
+		"SELECT count(*) FROM invites",     "SELECT count(*) FROM claim_refusals",
+		"SELECT count(*) FROM draws",       "SELECT count(*) FROM stock",
 		"SELECT count(*) FROM outbox",
 	};
 	enum ld_err e = LD_OK;
 
 	for (size_t i = 0; i < NTABLES && e == LD_OK; i++)
-		e = db_int(ledger_db(copy), sql[i], "cannot count the copy's rows", &r->copy_rows[i],
-			   NULL, "");
+		e = db_int(ledger_db(copy), sql[i], "cannot count the copy's rows",
+			   &r->copy_rows[i], NULL, "");
 	return e;
 }
 
@@ -85,15 +85,19 @@ static enum ld_err check_copy(struct ledger *l, const char *tmp, enum db_backup_
 	snprintf(r->ledger_id, sizeof r->ledger_id, "%s", id);
 	ledger_free(copy);
 	if (r->schema != schema)
-		return db_error(ledger_db(l), LD_ERR_INVALID, "the copy has schema version %d,"
-				" the ledger %d", r->schema, schema);
+		return db_error(ledger_db(l), LD_ERR_INVALID,
+				"the copy has schema version %d,"
+				" the ledger %d",
+				r->schema, schema);
 	for (size_t i = 0; i < NTABLES; i++) {
 		/* VACUUM INTO copies a later instant than the counts: at least */
 		int bad = method == DB_BACKUP_VACUUM ? r->copy_rows[i] < r->rows[i]
 						     : r->copy_rows[i] != r->rows[i];
 		if (bad)
-			return db_error(ledger_db(l), LD_ERR_INVALID, "the copy has %lld rows of %s,"
-					" the ledger had %lld", (long long)r->copy_rows[i], tables[i],
+			return db_error(ledger_db(l), LD_ERR_INVALID,
+					"the copy has %lld rows of %s,"
+					" the ledger had %lld",
+					(long long)r->copy_rows[i], tables[i],
 					(long long)r->rows[i]);
 	}
 	return LD_OK;
@@ -114,7 +118,8 @@ enum ld_err backup_take(struct ledger *l, const char *dest, enum db_backup_metho
 	for (size_t i = 0; i < NTABLES; i++)
 		r->tables[i] = tables[i];
 	if (lstat(dest, &st) == 0)
-		return db_error(db, LD_ERR_IO, "'%s' exists: a backup never overwrites a file", dest);
+		return db_error(db, LD_ERR_IO, "'%s' exists: a backup never overwrites a file",
+				dest);
 	if (ld_fmt(tmp, sizeof tmp, "%s.tmp-%ld", dest, (long)getpid()) != 0)
 		return db_error(db, LD_ERR_IO, "the path '%s' is too long", dest);
 	unlink(tmp);
@@ -195,8 +200,8 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
  * ledger id into id ("" when it has none): the connection takes the file
  * alone and, closing, folds its WAL into it. LD_ERR_BUSY when in use.
  */
-static enum ld_err alone(const char *path, const struct ledger_options *opt, char *id,
-			 char *err, size_t errlen)
+static enum ld_err alone(const char *path, const struct ledger_options *opt, char *id, char *err,
+			 size_t errlen)
 {
 	struct ledger_options lo = *opt;
 	struct ledger *l;
@@ -236,15 +241,16 @@ static enum ld_err prepare(const char *backup, const char *tmp, const struct led
 	    (e = ledger_migrate(l, &r->from_schema, &r->to_schema)) != LD_OK ||
 	    (e = ledger_renew_id(l, now_ms, because, NULL, r->ledger_id)) != LD_OK ||
 	    /* a lease of the backup's time is nobody's now */
-	    (e = db_exec(ledger_db(l), "UPDATE outbox SET lease_until = 0"
+	    (e = db_exec(ledger_db(l),
+			 "UPDATE outbox SET lease_until = 0"
 			 " WHERE state = 'pending' AND lease_until <> 0",
 			 "cannot free the events' leases", "")) != LD_OK ||
 	    (e = db_int(ledger_db(l), "SELECT count(*) FROM outbox WHERE state = 'pending'",
 			"cannot count events", &r->pending, NULL, "")) != LD_OK ||
 	    (e = db_int(ledger_db(l), "SELECT count(*) FROM outbox WHERE state = 'dead'",
 			"cannot count events", &r->dead, NULL, "")) != LD_OK ||
-	    (e = db_int(ledger_db(l), "SELECT coalesce(max(id), 0) FROM draws",
-			"cannot read draws", &r->last_draw, NULL, "")) != LD_OK)
+	    (e = db_int(ledger_db(l), "SELECT coalesce(max(id), 0) FROM draws", "cannot read draws",
+			&r->last_draw, NULL, "")) != LD_OK)
 		snprintf(err, errlen, "the backup '%s': %s", backup, ledger_errmsg(l));
 	ledger_free(l);
 	return e;
@@ -353,7 +359,8 @@ enum ld_err restore_put(const char *backup, const char *path, const struct ledge
 		return LD_ERR_IO;
 	}
 	if (sync_dir(path) != 0) {
-		snprintf(err, errlen, "cannot sync the directory of '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot sync the directory of '%s': %s", path,
+			 strerror(errno));
 		return LD_ERR_IO;
 	}
 	return LD_OK;

@@ -49,13 +49,13 @@ enum ld_err backup_take(struct ledger *l, const char *dest, enum db_backup_metho
 
 /* What a restore did. */
 struct restore_report {
-	int from_schema, to_schema;            /* the backup's, and after migrating */
-	char backup_id[LEDGER_ID_LEN + 1];     /* the id the backup had ("" before 011) */
-	char replaced_id[LEDGER_ID_LEN + 1];   /* the id of the ledger replaced ("": none) */
-	char ledger_id[LEDGER_ID_LEN + 1];     /* the restored ledger's new id */
-	char kept[4200];                       /* where the replaced database went ("": none) */
-	int64_t pending, dead;                 /* events waiting for the dispatcher, for an operator */
-	int64_t last_draw;                     /* the restored ledger's last draw id */
+	int from_schema, to_schema;          /* the backup's, and after migrating */
+	char backup_id[LEDGER_ID_LEN + 1];   /* the id the backup had ("" before 011) */
+	char replaced_id[LEDGER_ID_LEN + 1]; /* the id of the ledger replaced ("": none) */
+	char ledger_id[LEDGER_ID_LEN + 1];   /* the restored ledger's new id */
+	char kept[4200];                     /* where the replaced database went ("": none) */
+	int64_t pending, dead; /* events waiting for the dispatcher, for an operator */
+	int64_t last_draw;     /* the restored ledger's last draw id */
 };
 
 /*

@@ -25,7 +25,7 @@
 #include "cache.h"
 
 #define PAUSE_MS 1000
-#define KEY_MAX 256
+#define KEY_MAX  256
 
 /*
  * The compare-and-set, for any number of keys at once: KEYS[i] a key,
@@ -78,24 +78,24 @@ static const char cas_script[] =
 #define CACHE_INFLIGHT_MAX 4096
 
 struct cache {
-	char *where;          /* host name or socket path */
-	char *prefix;         /* "ld:b:" and the ledger id and ':', or "ld:b:" */
-	int port;             /* 0 for a unix socket */
-	struct timeval tv;    /* connect and command timeout */
-	redisContext *ctx;    /* NULL while disconnected */
-	int failed;           /* a failure began a pause at failed_at */
-	int64_t failed_at;    /* c->now_ms() of the last failure */
+	char *where;                  /* host name or socket path */
+	char *prefix;                 /* "ld:b:" and the ledger id and ':', or "ld:b:" */
+	int port;                     /* 0 for a unix socket */
+	struct timeval tv;            /* connect and command timeout */
+	redisContext *ctx;            /* NULL while disconnected */
+	int failed;                   /* a failure began a pause at failed_at */
+	int64_t failed_at;            /* c->now_ms() of the last failure */
 	int64_t (*now_ms)(void *arg); /* the pause's clock: monotonic ms */
 	void *now_arg;
-	char sha[41];         /* SHA1 of cas_script, "" until SCRIPT LOAD */
+	char sha[41]; /* SHA1 of cas_script, "" until SCRIPT LOAD */
 	struct cache_stats stats;
 	struct cache_pending *pending; /* writes that failed, to repair */
 	size_t npending;
-	uint64_t lost;        /* failed writes not remembered (list full) */
+	uint64_t lost;                   /* failed writes not remembered (list full) */
 	struct cache_inflight *inflight; /* sent by cache_put_send, unanswered: */
 	size_t ninflight;                /* in inflight_buf, kept between calls */
 	struct buf inflight_buf;
-	char err[256];         /* the last failure's message */
+	char err[256]; /* the last failure's message */
 };
 
 struct cache_pending {
@@ -110,8 +110,7 @@ struct cache_inflight {
 };
 
 /* The default clock of the pause: monotonic, in ms. */
-static int64_t
-mono_ms(void *arg)
+static int64_t mono_ms(void *arg)
 {
 	(void)arg;
 	return ld_mono_us() / 1000;
@@ -123,8 +122,7 @@ mono_ms(void *arg)
  * around an IPv6 address allowed) and a port 1..65535. Returns NULL when
  * addr is malformed.
  */
-struct cache *
-cache_new(const char *addr, int timeout_ms, const char *ledger_id)
+struct cache *cache_new(const char *addr, int timeout_ms, const char *ledger_id)
 {
 	struct sockaddr_un sa;
 	const char *colon, *host, *q;
@@ -136,8 +134,9 @@ cache_new(const char *addr, int timeout_ms, const char *ledger_id)
 		return NULL;
 	if (timeout_ms < 1)
 		timeout_ms = 1; /* 0 would mean "no timeout" to hiredis */
-	if (ledger_id != NULL && (*ledger_id == '\0' || strlen(ledger_id) > 64 ||
-				  strpbrk(ledger_id, ": \t\r\n") != NULL))
+	if (ledger_id != NULL &&
+	    (*ledger_id == '\0' || strlen(ledger_id) > 64 ||
+	     strpbrk(ledger_id, ": \t\r\n") != NULL))
 		return NULL;
 	c = xcalloc(1, sizeof(*c));
 	c->now_ms = mono_ms;
@@ -178,8 +177,7 @@ bad:
 	return NULL;
 }
 
-void
-cache_free(struct cache *c)
+void cache_free(struct cache *c)
 {
 	if (c == NULL)
 		return;
@@ -192,28 +190,24 @@ cache_free(struct cache *c)
 	free(c);
 }
 
-void
-cache_set_clock(struct cache *c, int64_t (*now_ms)(void *arg), void *arg)
+void cache_set_clock(struct cache *c, int64_t (*now_ms)(void *arg), void *arg)
 {
 	c->now_ms = now_ms != NULL ? now_ms : mono_ms;
 	c->now_arg = arg;
 }
 
-const struct cache_stats *
-cache_stats(const struct cache *c)
+const struct cache_stats *cache_stats(const struct cache *c)
 {
 	return &c->stats;
 }
 
-const char *
-cache_errmsg(const struct cache *c)
+const char *cache_errmsg(const struct cache *c)
 {
 	return c->err;
 }
 
 /* Records "redis 'where': what[: detail]" as the message. */
-static void
-set_err(struct cache *c, const char *what, const char *detail)
+static void set_err(struct cache *c, const char *what, const char *detail)
 {
 	char port[8] = "";
 
@@ -225,8 +219,7 @@ set_err(struct cache *c, const char *what, const char *detail)
 
 /* Counts a bad key or version (the connection is kept). Returns
  * LD_ERR_INVALID. */
-static enum ld_err
-invalid(struct cache *c, const char *what)
+static enum ld_err invalid(struct cache *c, const char *what)
 {
 	c->stats.errors++;
 	set_err(c, what, NULL);
@@ -238,14 +231,14 @@ static void remember(struct cache *c, const char *promo, const char *uid);
 /* Counts a failure, records what went wrong (detail, else hiredis' own
  * words), drops the connection and starts the pause. Writes in flight on
  * it are remembered for the repair. Returns LD_ERR_IO. */
-static enum ld_err
-fail(struct cache *c, const char *what, const char *detail)
+static enum ld_err fail(struct cache *c, const char *what, const char *detail)
 {
 	size_t n = c->ninflight;
 
 	if (detail == NULL)
-		detail = c->ctx == NULL ? "cannot allocate a connection"
-			: c->ctx->err != 0 ? c->ctx->errstr : NULL;
+		detail = c->ctx == NULL    ? "cannot allocate a connection"
+			: c->ctx->err != 0 ? c->ctx->errstr
+					   : NULL;
 	set_err(c, what, detail);
 	c->ninflight = 0;
 	for (size_t i = 0; i < n; i++)
@@ -261,8 +254,7 @@ fail(struct cache *c, const char *what, const char *detail)
 
 /* True during the pause after a failure. A clock that went back before
  * failed_at ends it. */
-static int
-paused(struct cache *c)
+static int paused(struct cache *c)
 {
 	int64_t now;
 
@@ -277,8 +269,7 @@ paused(struct cache *c)
  * during the pause after a failure (not counted again; the message stays
  * the failure's) or when connecting fails (counted).
  */
-static enum ld_err
-cache_connect(struct cache *c)
+static enum ld_err cache_connect(struct cache *c)
 {
 	if (c->ctx != NULL)
 		return LD_OK;
@@ -288,8 +279,7 @@ cache_connect(struct cache *c)
 		c->ctx = redisConnectUnixWithTimeout(c->where, c->tv);
 	else
 		c->ctx = redisConnectWithTimeout(c->where, c->port, c->tv);
-	if (c->ctx == NULL || c->ctx->err != 0 ||
-	    redisSetTimeout(c->ctx, c->tv) != REDIS_OK ||
+	if (c->ctx == NULL || c->ctx->err != 0 || redisSetTimeout(c->ctx, c->tv) != REDIS_OK ||
 	    (c->port != 0 && redisEnableKeepAlive(c->ctx) != REDIS_OK))
 		return fail(c, "cannot connect", NULL);
 	return LD_OK;
@@ -297,8 +287,7 @@ cache_connect(struct cache *c)
 
 /* Runs one command on a connected c. Returns the reply, or NULL after
  * fail() when hiredis reports an error (I/O, timeout, protocol). */
-static redisReply *
-run(struct cache *c, const char *fmt, ...)
+static redisReply *run(struct cache *c, const char *fmt, ...)
 {
 	redisReply *r;
 	va_list ap;
@@ -316,13 +305,12 @@ run(struct cache *c, const char *fmt, ...)
 
 /* Frees the unexpected reply r and fails, with Redis' error if it is
  * one. Returns LD_ERR_IO. */
-static enum ld_err
-unexpected(struct cache *c, redisReply *r)
+static enum ld_err unexpected(struct cache *c, redisReply *r)
 {
 	char detail[128];
 
-	snprintf(detail, sizeof(detail), "%s", r->type == REDIS_REPLY_ERROR && r->str ?
-		 r->str : "unexpected reply");
+	snprintf(detail, sizeof(detail), "%s",
+		 r->type == REDIS_REPLY_ERROR && r->str ? r->str : "unexpected reply");
 	freeReplyObject(r);
 	return fail(c, "command failed", detail);
 }
@@ -330,9 +318,7 @@ unexpected(struct cache *c, redisReply *r)
 /* Writes the key of (promo, uid) into buf[KEY_MAX]. Returns LD_OK, or
  * LD_ERR_INVALID when it does not fit (counted; the connection is
  * kept). */
-static enum ld_err
-make_key(struct cache *c, char buf[KEY_MAX], const char *promo,
-	 const char *uid)
+static enum ld_err make_key(struct cache *c, char buf[KEY_MAX], const char *promo, const char *uid)
 {
 	if (ld_fmt(buf, KEY_MAX, "%s%s:%s", c->prefix, promo, uid) == -1)
 		return invalid(c, "key too long");
@@ -343,8 +329,7 @@ make_key(struct cache *c, char buf[KEY_MAX], const char *promo,
  * Parses s[0..n) as a decimal int64: an optional '-' when neg_ok, then
  * "0" or a digit 1-9 followed by digits, within range. Returns 0 or -1.
  */
-static int
-parse_i64(const char *s, size_t n, int neg_ok, int64_t *out)
+static int parse_i64(const char *s, size_t n, int neg_ok, int64_t *out)
 {
 	uint64_t v = 0, max = INT64_MAX;
 	int neg = 0;
@@ -359,8 +344,7 @@ parse_i64(const char *s, size_t n, int neg_ok, int64_t *out)
 	if (n == 0 || n > 19 || (s[0] == '0' && (n > 1 || neg)))
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' ||
-		    v > (max - (uint64_t)(s[i] - '0')) / 10)
+		if (s[i] < '0' || s[i] > '9' || v > (max - (uint64_t)(s[i] - '0')) / 10)
 			return -1;
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
@@ -368,9 +352,8 @@ parse_i64(const char *s, size_t n, int neg_ok, int64_t *out)
 	return 0;
 }
 
-enum ld_err
-cache_get(struct cache *c, const char *promo, const char *uid,
-	  int64_t *version, int64_t *balance)
+enum ld_err cache_get(struct cache *c, const char *promo, const char *uid, int64_t *version,
+		      int64_t *balance)
 {
 	char key[KEY_MAX];
 	const char *colon;
@@ -389,8 +372,7 @@ cache_get(struct cache *c, const char *promo, const char *uid,
 		return unexpected(c, r);
 	} else if ((colon = memchr(r->str, ':', r->len)) == NULL ||
 		   parse_i64(r->str, (size_t)(colon - r->str), 0, &v) == -1 ||
-		   parse_i64(colon + 1, r->len - (size_t)(colon - r->str) - 1, 1,
-			     &b) == -1) {
+		   parse_i64(colon + 1, r->len - (size_t)(colon - r->str) - 1, 1, &b) == -1) {
 		c->stats.misses++; /* someone else's garbage: a miss */
 		c->stats.errors++;
 	} else {
@@ -405,8 +387,7 @@ cache_get(struct cache *c, const char *promo, const char *uid,
 
 /* Makes sure c->sha names the compare-and-set (SCRIPT LOAD once per
  * cache) on a connected c. Returns LD_OK or LD_ERR_IO after fail(). */
-static enum ld_err
-load_script(struct cache *c)
+static enum ld_err load_script(struct cache *c)
 {
 	redisReply *r;
 
@@ -427,9 +408,8 @@ load_script(struct cache *c)
  * (its script cache is empty after a restart or SCRIPT FLUSH; EVAL loads
  * it again). The SHA1 comes once per cache from SCRIPT LOAD.
  */
-static enum ld_err
-cas_put(struct cache *c, const char *promo, const char *uid,
-	int64_t version, int64_t balance, int *stored)
+static enum ld_err cas_put(struct cache *c, const char *promo, const char *uid, int64_t version,
+			   int64_t balance, int *stored)
 {
 	char key[KEY_MAX], v[24], b[24];
 	redisReply *r;
@@ -447,8 +427,7 @@ cas_put(struct cache *c, const char *promo, const char *uid,
 		return LD_ERR_IO;
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(r);
-		if ((r = run(c, "EVAL %s 1 %s %s %s", cas_script, key, v,
-			     b)) == NULL)
+		if ((r = run(c, "EVAL %s 1 %s %s %s", cas_script, key, v, b)) == NULL)
 			return LD_ERR_IO;
 	}
 	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 && r->integer != 1))
@@ -466,9 +445,8 @@ cas_put(struct cache *c, const char *promo, const char *uid,
 
 /* Runs "cmd key [arg]" on the key of (promo, uid) and checks that the
  * reply has type want. */
-static enum ld_err
-key_command(struct cache *c, const char *promo, const char *uid, int want,
-	    const char *cmd, const char *arg)
+static enum ld_err key_command(struct cache *c, const char *promo, const char *uid, int want,
+			       const char *cmd, const char *arg)
 {
 	char key[KEY_MAX];
 	redisReply *r;
@@ -484,34 +462,29 @@ key_command(struct cache *c, const char *promo, const char *uid, int want,
 	return LD_OK;
 }
 
-enum ld_err
-cache_del(struct cache *c, const char *promo, const char *uid)
+enum ld_err cache_del(struct cache *c, const char *promo, const char *uid)
 {
 	return key_command(c, promo, uid, REDIS_REPLY_INTEGER, "DEL", NULL);
 }
 
-enum ld_err
-cache_set_raw(struct cache *c, const char *promo, const char *uid,
-	      int64_t version, int64_t balance)
+enum ld_err cache_set_raw(struct cache *c, const char *promo, const char *uid, int64_t version,
+			  int64_t balance)
 {
 	char value[48];
 
-	snprintf(value, sizeof(value), "%lld:%lld", (long long)version,
-		 (long long)balance);
+	snprintf(value, sizeof(value), "%lld:%lld", (long long)version, (long long)balance);
 	return key_command(c, promo, uid, REDIS_REPLY_STATUS, "SET", value);
 }
 
 /* Remembers that the key of (promo, uid) may be stale in Redis. */
-static void
-remember(struct cache *c, const char *promo, const char *uid)
+static void remember(struct cache *c, const char *promo, const char *uid)
 {
 	struct cache_pending *p;
 
 	if (strlen(promo) >= sizeof p->promo || strlen(uid) >= sizeof p->uid)
 		return;
 	for (size_t i = 0; i < c->npending; i++)
-		if (strcmp(c->pending[i].uid, uid) == 0 &&
-		    strcmp(c->pending[i].promo, promo) == 0)
+		if (strcmp(c->pending[i].uid, uid) == 0 && strcmp(c->pending[i].promo, promo) == 0)
 			return;
 	if (c->npending == CACHE_PENDING_MAX) {
 		c->lost++;
@@ -524,9 +497,8 @@ remember(struct cache *c, const char *promo, const char *uid)
 	strcpy(p->uid, uid);
 }
 
-enum ld_err
-cache_put(struct cache *c, const char *promo, const char *uid,
-	  int64_t version, int64_t balance, int *stored)
+enum ld_err cache_put(struct cache *c, const char *promo, const char *uid, int64_t version,
+		      int64_t balance, int *stored)
 {
 	enum ld_err e = cas_put(c, promo, uid, version, balance, stored);
 
@@ -535,8 +507,7 @@ cache_put(struct cache *c, const char *promo, const char *uid,
 	return e;
 }
 
-enum ld_err
-cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
+enum ld_err cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
 {
 	enum ld_err e;
 	int done = 0;
@@ -606,8 +577,7 @@ cache_put_send(struct cache *c, const struct cache_item *items, size_t n)
  * flight, each the count it stored. A script Redis has lost (NOSCRIPT)
  * is run again with EVAL, key by key, once every answer is read.
  */
-enum ld_err
-cache_put_collect(struct cache *c)
+enum ld_err cache_put_collect(struct cache *c)
 {
 	size_t n = c->ninflight, answered = 0, nagain = 0;
 	const char *detail = NULL;
@@ -628,8 +598,9 @@ cache_put_collect(struct cache *c)
 		}
 		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
 		    (unsigned long long)r->integer > k) {
-			snprintf(why, sizeof(why), "%s", r->type == REDIS_REPLY_ERROR && r->str ?
-				 r->str : "unexpected reply");
+			snprintf(why, sizeof(why), "%s",
+				 r->type == REDIS_REPLY_ERROR && r->str ? r->str
+									: "unexpected reply");
 			detail = why;
 			freeReplyObject(r);
 			break;
@@ -660,24 +631,21 @@ cache_put_collect(struct cache *c)
 	return LD_OK;
 }
 
-enum ld_err
-cache_put_many(struct cache *c, const struct cache_item *items, size_t n)
+enum ld_err cache_put_many(struct cache *c, const struct cache_item *items, size_t n)
 {
 	enum ld_err e = cache_put_send(c, items, n);
 
 	return e != LD_OK ? e : cache_put_collect(c);
 }
 
-size_t
-cache_pending(const struct cache *c, uint64_t *lost)
+size_t cache_pending(const struct cache *c, uint64_t *lost)
 {
 	if (lost)
 		*lost = c->lost;
 	return c->npending;
 }
 
-enum ld_err
-cache_repair(struct cache *c, cache_lookup_fn lookup, void *arg)
+enum ld_err cache_repair(struct cache *c, cache_lookup_fn lookup, void *arg)
 {
 	enum ld_err e;
 

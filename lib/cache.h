@@ -48,8 +48,8 @@ const char *cache_errmsg(const struct cache *c);
 
 /* Stores (version, balance) unless Redis already has a version >= this;
  * *stored (may be NULL) tells which. */
-enum ld_err cache_put(struct cache *c, const char *promo, const char *uid,
-		      int64_t version, int64_t balance, int *stored);
+enum ld_err cache_put(struct cache *c, const char *promo, const char *uid, int64_t version,
+		      int64_t balance, int *stored);
 
 /* cache_put for n balances in one round trip, for the writer process
  * after a group commit: one script call for up to 128 keys (each key is
@@ -72,8 +72,8 @@ enum ld_err cache_put_collect(struct cache *c);
 
 /* LD_OK with version and balance on a hit, LD_ERR_NOTFOUND on a miss (not
  * a failure: no message), LD_ERR_IO when Redis is unavailable. */
-enum ld_err cache_get(struct cache *c, const char *promo, const char *uid,
-		      int64_t *version, int64_t *balance);
+enum ld_err cache_get(struct cache *c, const char *promo, const char *uid, int64_t *version,
+		      int64_t *balance);
 
 /* Deletes a key outright (support/test use only; not used on the request
  * path). */
@@ -81,8 +81,8 @@ enum ld_err cache_del(struct cache *c, const char *promo, const char *uid);
 
 /* Overwrites a key without the version check: only for tests and for
  * simulating drift; never on the request path. */
-enum ld_err cache_set_raw(struct cache *c, const char *promo, const char *uid,
-			  int64_t version, int64_t balance);
+enum ld_err cache_set_raw(struct cache *c, const char *promo, const char *uid, int64_t version,
+			  int64_t balance);
 
 const struct cache_stats *cache_stats(const struct cache *c);
 

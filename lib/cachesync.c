@@ -35,9 +35,8 @@ struct page_row {
 	struct ld_balance b;
 };
 
-static const char SQL_PAGE[] =
-	"SELECT uid, granted, spent, version FROM balances"
-	" WHERE promo = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3";
+static const char SQL_PAGE[] = "SELECT uid, granted, spent, version FROM balances"
+			       " WHERE promo = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3";
 static const char SQL_COUNT[] = "SELECT count(*) FROM balances WHERE promo = ?1";
 
 /* Reads up to CACHESYNC_PAGE balances after uid `after` into rows; *n
@@ -87,8 +86,7 @@ static void pause_ms(int ms)
 static enum ld_err look(struct ledger *l, struct cache *c, const char *promo,
 			struct cachesync_row *row)
 {
-	enum ld_err got = cache_get(c, promo, row->uid, &row->cached_version,
-				    &row->cached_balance);
+	enum ld_err got = cache_get(c, promo, row->uid, &row->cached_version, &row->cached_balance);
 	enum ld_err e = ledger_balance(l, promo, row->uid, &row->ledger);
 
 	row->state = classify(row, got);
@@ -179,9 +177,8 @@ static enum ld_err one(struct ledger *l, struct cache *c, const char *promo, int
 	return LD_OK;
 }
 
-enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo,
-			  int repair_it, const struct cachesync_hooks *h,
-			  struct cachesync_totals *t)
+enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo, int repair_it,
+			  const struct cachesync_hooks *h, struct cachesync_totals *t)
 {
 	struct page_row *rows = xcalloc(CACHESYNC_PAGE, sizeof *rows);
 	char *after = xstrdup("");

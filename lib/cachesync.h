@@ -17,11 +17,11 @@
 #define CACHESYNC_PAGE 1000
 
 enum cachesync_state {
-	CACHESYNC_SAME = 0, /* cached (version, balance) equals the ledger's */
-	CACHESYNC_COLD,     /* no key (or version 0 in the ledger and no key): not drift */
-	CACHESYNC_STALE,    /* cached version older than the ledger's */
-	CACHESYNC_AHEAD,    /* cached version newer than the ledger's: written by hand */
-	CACHESYNC_WRONG,    /* same version, another balance: written by hand */
+	CACHESYNC_SAME = 0,    /* cached (version, balance) equals the ledger's */
+	CACHESYNC_COLD,        /* no key (or version 0 in the ledger and no key): not drift */
+	CACHESYNC_STALE,       /* cached version older than the ledger's */
+	CACHESYNC_AHEAD,       /* cached version newer than the ledger's: written by hand */
+	CACHESYNC_WRONG,       /* same version, another balance: written by hand */
 	CACHESYNC_UNAVAILABLE, /* Redis did not answer */
 };
 
@@ -53,9 +53,8 @@ struct cachesync_hooks {
  * ledger_errmsg), or LD_ERR_IO when Redis became unavailable (the walk
  * stops there; the message in cache_errmsg).
  */
-enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo,
-			  int repair, const struct cachesync_hooks *h,
-			  struct cachesync_totals *t);
+enum ld_err cachesync_run(struct ledger *l, struct cache *c, const char *promo, int repair,
+			  const struct cachesync_hooks *h, struct cachesync_totals *t);
 
 /* A cache_lookup_fn reading the ledger (arg: the struct ledger), for
  * cache_repair in the processes that write the cache. */

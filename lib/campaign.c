@@ -29,16 +29,15 @@ static const char SQL_DUE[] =
 	" LIMIT ?2) due";
 static const char SQL_WAITING[] =
 	"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at > ?1";
-static const char SQL_OLDEST[] =
-	"SELECT min(next_at) FROM outbox WHERE state = 'pending'";
+static const char SQL_OLDEST[] = "SELECT min(next_at) FROM outbox WHERE state = 'pending'";
 /* Dead events: the partial index outbox_dead, newest first. */
 static const char SQL_DEAD[] = "SELECT count(*) FROM outbox WHERE state = 'dead'";
 static const char SQL_DEAD_EVENTS[] =
 	"SELECT id, kind, uid, attempts, last_status, last_error, done_at FROM outbox"
 	" WHERE state = 'dead' AND promo = ?1 ORDER BY id DESC LIMIT ?2";
 
-enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_t now_ms,
-				 int limit, struct json_object **out)
+enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_t now_ms, int limit,
+				 struct json_object **out)
 {
 	struct json_object *o = json_object_new_object(), *dead = json_object_new_array();
 	struct db *db = ledger_db(l);
@@ -57,7 +56,8 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
 			(int64_t)CAMPAIGN_DUE_MAX + 1)) != LD_OK ||
 	    (e = db_int(db, SQL_WAITING, "cannot count outbox events", &waiting, NULL, "l",
 			now_ms)) != LD_OK ||
-	    (e = db_int(db, SQL_OLDEST, "cannot read outbox events", &oldest, &found, "")) != LD_OK ||
+	    (e = db_int(db, SQL_OLDEST, "cannot read outbox events", &oldest, &found, "")) !=
+		    LD_OK ||
 	    (e = db_int(db, SQL_DEAD, "cannot count outbox events", &ndead, NULL, "")) != LD_OK ||
 	    (e = db_query(db, &st, SQL_DEAD_EVENTS, "ti", p->id, limit)) != LD_OK) {
 		db_read_end(db);
@@ -69,19 +69,20 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
 		json_object_object_add(x, "kind", text_or_null(st, 1));
 		json_object_object_add(x, "user", text_or_null(st, 2));
 		json_object_object_add(x, "attempts", json_object_new_int64(db_col_int(st, 3)));
-		json_object_object_add(x, "last_status", db_col_null(st, 4) ? NULL :
-				       json_object_new_int64(db_col_int(st, 4)));
+		json_object_object_add(
+			x, "last_status",
+			db_col_null(st, 4) ? NULL : json_object_new_int64(db_col_int(st, 4)));
 		json_object_object_add(x, "last_error", text_or_null(st, 5));
-		json_object_object_add(x, "at", db_col_null(st, 6) ? NULL :
-				       time_json(p, db_col_int(st, 6)));
+		json_object_object_add(x, "at",
+				       db_col_null(st, 6) ? NULL : time_json(p, db_col_int(st, 6)));
 		json_object_array_add(dead, x);
 	}
 	e = db_end(db, st, "cannot list dead events");
 	db_read_end(db);
 	if (e != LD_OK)
 		goto fail;
-	json_object_object_add(o, "due", json_object_new_int64(due > CAMPAIGN_DUE_MAX ?
-							       CAMPAIGN_DUE_MAX : due));
+	json_object_object_add(
+		o, "due", json_object_new_int64(due > CAMPAIGN_DUE_MAX ? CAMPAIGN_DUE_MAX : due));
 	json_object_object_add(o, "due_more", json_object_new_boolean(due > CAMPAIGN_DUE_MAX));
 	json_object_object_add(o, "waiting", json_object_new_int64(waiting));
 	json_object_object_add(o, "oldest_due", due > 0 && found ? time_json(p, oldest) : NULL);
@@ -137,7 +138,8 @@ static enum ld_err inviters(struct db *db, const char *sql, const struct promo *
 	while (db_step(st) > 0) {
 		struct json_object *x = json_object_new_object();
 		json_object_object_add(x, "user", text_or_null(st, 0));
-		json_object_object_add(x, "credited", json_object_new_int64(*last = db_col_int(st, 1)));
+		json_object_object_add(x, "credited",
+				       json_object_new_int64(*last = db_col_int(st, 1)));
 		json_object_object_add(x, "granted", json_object_new_int64(db_col_int(st, 2)));
 		json_object_array_add(arr, x);
 	}
@@ -192,8 +194,8 @@ enum ld_err campaign_watch_json(struct ledger *l, const struct promo *p, int lim
 		int64_t n = 0;
 
 		json_object_object_get_ex(x, "client", &c);
-		if ((e = db_int(db, SQL_CLIENT_CREDITED, "cannot count claims", &n, NULL, "tt", p->id,
-				json_object_get_string(c))) != LD_OK)
+		if ((e = db_int(db, SQL_CLIENT_CREDITED, "cannot count claims", &n, NULL, "tt",
+				p->id, json_object_get_string(c))) != LD_OK)
 			goto fail_read;
 		json_object_object_add(x, "credited", json_object_new_int64(n));
 	}

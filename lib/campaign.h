@@ -16,7 +16,7 @@
 #include "promo.h"
 
 #define CAMPAIGN_LIST_MAX 200    /* rows of a list at most */
-#define CAMPAIGN_DUE_MAX 100000  /* due events counted at most */
+#define CAMPAIGN_DUE_MAX  100000 /* due events counted at most */
 
 /*
  * The outbox at now_ms into *out (a new object the caller puts): for
@@ -28,8 +28,8 @@
  * at most limit (1..CAMPAIGN_LIST_MAX), each "id", "kind", "user",
  * "attempts", "last_status", "last_error" and "at" (when it died).
  */
-enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_t now_ms,
-				 int limit, struct json_object **out);
+enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_t now_ms, int limit,
+				 struct json_object **out);
 
 /*
  * The patterns of p into *out (a new object the caller puts), each list

@@ -19,15 +19,15 @@
 #endif
 
 #define CONFIG_FILE_MAX (64 * 1024)
-#define CONFIG_DEPTH 5
+#define CONFIG_DEPTH    5
 
 enum ckind {
-	C_STR,   /* string; with CF_PATH relative to the config's directory */
-	C_REDIS, /* "host:port" or a socket path (with '/') */
-	C_URL,   /* http:// or https:// URL, trailing slashes dropped */
-	C_INT,   /* integer in [min, max] */
-	C_ENUM,  /* one of names[], stored as its index */
-	C_BOOL,  /* true or false, stored as 1 or 0 (def) */
+	C_STR,     /* string; with CF_PATH relative to the config's directory */
+	C_REDIS,   /* "host:port" or a socket path (with '/') */
+	C_URL,     /* http:// or https:// URL, trailing slashes dropped */
+	C_INT,     /* integer in [min, max] */
+	C_ENUM,    /* one of names[], stored as its index */
+	C_BOOL,    /* true or false, stored as 1 or 0 (def) */
 	C_ORIGINS, /* "allowed_origins": a list of origins */
 	C_DISPATCH,
 };
@@ -45,44 +45,71 @@ struct ckey {
 	const char *names[5];  /* C_ENUM, NULL-terminated */
 };
 
-#define OFF(f) offsetof(struct ld_config, f)
+#define OFF(f)  offsetof(struct ld_config, f)
 #define DOFF(f) offsetof(struct ld_dispatch_config, f)
 
 static const struct ckey keys[] = {
 	{ "db", C_STR, CF_REQUIRED | CF_PATH, OFF(db), 0, 0, 0, NULL, { NULL } },
 	{ "redis", C_REDIS, 0, OFF(redis), 0, 0, 0, NULL, { NULL } },
-	{ "redis_timeout_ms", C_INT, 0, OFF(redis_timeout_ms), 1, 60000, 100,
-	  NULL, { NULL } },
-	{ "token_secret_file", C_STR, CF_REQUIRED | CF_PATH,
-	  OFF(token_secret_file), 0, 0, 0, NULL, { NULL } },
-	{ "token_previous_secret_file", C_STR, CF_PATH,
-	  OFF(token_previous_secret_file), 0, 0, 0, NULL, { NULL } },
-	{ "signing_secret_file", C_STR, CF_PATH, OFF(signing_secret_file),
-	  0, 0, 0, NULL, { NULL } },
-	{ "console_secret_file", C_STR, CF_PATH, OFF(console_secret_file),
-	  0, 0, 0, NULL, { NULL } },
-	{ "public_url", C_URL, 0, OFF(public_url), 0, 0, 0,
-	  "http://127.0.0.1:8080", { NULL } },
+	{ "redis_timeout_ms", C_INT, 0, OFF(redis_timeout_ms), 1, 60000, 100, NULL, { NULL } },
+	{ "token_secret_file",
+	  C_STR,
+	  CF_REQUIRED | CF_PATH,
+	  OFF(token_secret_file),
+	  0,
+	  0,
+	  0,
+	  NULL,
+	  { NULL } },
+	{ "token_previous_secret_file",
+	  C_STR,
+	  CF_PATH,
+	  OFF(token_previous_secret_file),
+	  0,
+	  0,
+	  0,
+	  NULL,
+	  { NULL } },
+	{ "signing_secret_file", C_STR, CF_PATH, OFF(signing_secret_file), 0, 0, 0, NULL, { NULL } },
+	{ "console_secret_file", C_STR, CF_PATH, OFF(console_secret_file), 0, 0, 0, NULL, { NULL } },
+	{ "public_url", C_URL, 0, OFF(public_url), 0, 0, 0, "http://127.0.0.1:8080", { NULL } },
 	{ "allowed_origins", C_ORIGINS, 0, 0, 0, 0, 0, NULL, { NULL } },
 	{ "reward_url", C_URL, 0, OFF(reward_url), 0, 0, 0, NULL, { NULL } },
 	{ "notify_url", C_URL, 0, OFF(notify_url), 0, 0, 0, NULL, { NULL } },
-	{ "allow_plain_http", C_BOOL, 0, OFF(allow_plain_http), 0, 0, 0, NULL,
-	  { NULL } },
+	{ "allow_plain_http", C_BOOL, 0, OFF(allow_plain_http), 0, 0, 0, NULL, { NULL } },
 	{ "workers", C_INT, 0, OFF(workers), 1, 256, 4, NULL, { NULL } },
 	{ "write_workers", C_INT, 0, OFF(write_workers), 0, 256, 0, NULL, { NULL } },
 	{ "socket_group", C_STR, 0, OFF(socket_group), 0, 0, 0, NULL, { NULL } },
-	{ "synchronous", C_ENUM, 0, OFF(synchronous_full), 0, 0, 0, NULL,
-	  { "normal", "full", NULL } },
-	{ "busy_timeout_ms", C_INT, 0, OFF(busy_timeout_ms), 0, 600000, 2000,
-	  NULL, { NULL } },
-	{ "wal_restart_frames", C_INT, 0, OFF(wal_restart_frames), 100, 1000000,
-	  32000, NULL, { NULL } },
+	{ "synchronous", C_ENUM, 0, OFF(synchronous_full), 0, 0, 0, NULL, { "normal", "full", NULL } },
+	{ "busy_timeout_ms", C_INT, 0, OFF(busy_timeout_ms), 0, 600000, 2000, NULL, { NULL } },
+	{ "wal_restart_frames",
+	  C_INT,
+	  0,
+	  OFF(wal_restart_frames),
+	  100,
+	  1000000,
+	  32000,
+	  NULL,
+	  { NULL } },
 	{ "writer_nice", C_INT, 0, OFF(writer_nice), -20, 19, -10, NULL, { NULL } },
-	{ "balance_read", C_ENUM, 0, OFF(balance_from_cache), 0, 0, 0, NULL,
+	{ "balance_read",
+	  C_ENUM,
+	  0,
+	  OFF(balance_from_cache),
+	  0,
+	  0,
+	  0,
+	  NULL,
 	  { "ledger", "cache", NULL } },
-	{ "writes", C_ENUM, 0, OFF(writes_direct), 0, 0, 0, NULL,
-	  { "grouped", "direct", NULL } },
-	{ "log_level", C_ENUM, 0, OFF(log_level), 0, 0, 2, NULL,
+	{ "writes", C_ENUM, 0, OFF(writes_direct), 0, 0, 0, NULL, { "grouped", "direct", NULL } },
+	{ "log_level",
+	  C_ENUM,
+	  0,
+	  OFF(log_level),
+	  0,
+	  0,
+	  2,
+	  NULL,
 	  { "error", "warn", "info", "debug", NULL } },
 	{ "retention_days", C_INT, 0, OFF(retention_days), 1, 3650, 90, NULL, { NULL } },
 	{ "log_slow_ms", C_INT, 0, OFF(log_slow_ms), 0, 600000, 100, NULL, { NULL } },
@@ -92,10 +119,16 @@ static const struct ckey keys[] = {
 
 static const struct ckey dkeys[] = {
 	{ "lease_seconds", C_INT, 0, DOFF(lease_seconds), 1, 86400, 60, NULL, { NULL } },
-	{ "backoff_base_seconds", C_INT, 0, DOFF(backoff_base_seconds), 1, 86400,
-	  30, NULL, { NULL } },
-	{ "backoff_max_seconds", C_INT, 0, DOFF(backoff_max_seconds), 1, 604800,
-	  3600, NULL, { NULL } },
+	{ "backoff_base_seconds", C_INT, 0, DOFF(backoff_base_seconds), 1, 86400, 30, NULL, { NULL } },
+	{ "backoff_max_seconds",
+	  C_INT,
+	  0,
+	  DOFF(backoff_max_seconds),
+	  1,
+	  604800,
+	  3600,
+	  NULL,
+	  { NULL } },
 	{ "max_attempts", C_INT, 0, DOFF(max_attempts), 1, 1000, 12, NULL, { NULL } },
 	{ "timeout_ms", C_INT, 0, DOFF(timeout_ms), 1, 600000, 5000, NULL, { NULL } },
 	{ "concurrency", C_INT, 0, DOFF(concurrency), 1, 1024, 16, NULL, { NULL } },
@@ -111,12 +144,9 @@ struct cparse {
 	size_t errlen;
 };
 
-static void
-cerr(struct cparse *cp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void cerr(struct cparse *cp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void
-cerr(struct cparse *cp, const char *fmt, ...)
+static void cerr(struct cparse *cp, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -131,8 +161,7 @@ cerr(struct cparse *cp, const char *fmt, ...)
 
 /* A key from the file, printable in a message: at most 40 bytes, anything
  * but printable ASCII shown as '?'. */
-static void
-printable(const char *s, char out[48])
+static void printable(const char *s, char out[48])
 {
 	size_t i;
 
@@ -148,8 +177,7 @@ printable(const char *s, char out[48])
  * under the current directory when relative, so that resolved paths still
  * hold after a chdir. Returns NULL (message set) if getcwd fails.
  */
-static char *
-config_dir(struct cparse *cp, const char *path)
+static char *config_dir(struct cparse *cp, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char cwd[4096], *dir;
@@ -167,14 +195,12 @@ config_dir(struct cparse *cp, const char *path)
 		return xstrdup(cwd);
 	n = strlen(cwd) + 1 + (size_t)(slash - path) + 1;
 	dir = xmalloc(n);
-	snprintf(dir, n, "%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd,
-		 (int)(slash - path), path);
+	snprintf(dir, n, "%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd, (int)(slash - path), path);
 	return dir;
 }
 
 /* value made absolute against the config's directory. */
-static char *
-resolve(const struct cparse *cp, const char *value)
+static char *resolve(const struct cparse *cp, const char *value)
 {
 	size_t n;
 	char *p;
@@ -188,8 +214,7 @@ resolve(const struct cparse *cp, const char *value)
 }
 
 /* True when s is "host:port" with a non-empty host and a port 1..65535. */
-static int
-is_host_port(const char *s)
+static int is_host_port(const char *s)
 {
 	const char *colon = strrchr(s, ':');
 	long port = 0;
@@ -219,12 +244,12 @@ is_host_port(const char *s)
  * empty, with user information, characters no host name has, or a port
  * that is not 1..65535.
  */
-static int
-url_split(const char *url, char origin[ORIGIN_MAX], char host[ORIGIN_MAX],
-	  const char **rest)
+static int url_split(const char *url, char origin[ORIGIN_MAX], char host[ORIGIN_MAX],
+		     const char **rest)
 {
-	size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 :
-			strncmp(url, "https://", 8) == 0 ? 8 : 0;
+	size_t scheme = strncmp(url, "http://", 7) == 0 ? 7
+		: strncmp(url, "https://", 8) == 0      ? 8
+							: 0;
 	const char *hp = url + scheme, *end, *colon;
 	size_t hlen, i;
 	long port = -1;
@@ -265,8 +290,8 @@ url_split(const char *url, char origin[ORIGIN_MAX], char host[ORIGIN_MAX],
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '-' || (hp[0] == '[' && (c == ':' || c == '[' || c == ']'))))
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      (hp[0] == '[' && (c == ':' || c == '[' || c == ']'))))
 			return -1;
 		host[i] = c;
 	}
@@ -283,8 +308,7 @@ url_split(const char *url, char origin[ORIGIN_MAX], char host[ORIGIN_MAX],
 
 /* True when host (as url_split gives it) is this machine's loopback:
  * localhost, 127.0.0.0/8 or [::1]. */
-static int
-is_loopback(const char *host)
+static int is_loopback(const char *host)
 {
 	int dots = 0;
 
@@ -308,8 +332,7 @@ is_loopback(const char *host)
  * origin of "public_url", which must have been read already. Returns 0 or
  * -1 with the message set.
  */
-static int
-config_origins(struct cparse *cp, struct json_object *v, struct ld_config *cfg)
+static int config_origins(struct cparse *cp, struct json_object *v, struct ld_config *cfg)
 {
 	char origin[ORIGIN_MAX], host[ORIGIN_MAX];
 	const char *rest;
@@ -334,13 +357,15 @@ config_origins(struct cparse *cp, struct json_object *v, struct ld_config *cfg)
 	cfg->allowed_origins = xcalloc(n > 0 ? n : 1, sizeof(char *));
 	for (i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(v, i);
-		const char *s = json_object_is_type(e, json_type_string) ?
-				json_object_get_string(e) : "";
+		const char *s = json_object_is_type(e, json_type_string) ? json_object_get_string(e)
+									 : "";
 
 		if (url_split(s, origin, host, &rest) != 0 ||
 		    !(rest[0] == '\0' || strcmp(rest, "/") == 0)) {
-			cerr(cp, "\"allowed_origins[%zu]\" must be an origin such as "
-			     "\"https://dice.example.com\" (no path)", i);
+			cerr(cp,
+			     "\"allowed_origins[%zu]\" must be an origin such as "
+			     "\"https://dice.example.com\" (no path)",
+			     i);
 			return -1;
 		}
 		cfg->allowed_origins[cfg->n_allowed_origins++] = xstrdup(origin);
@@ -354,8 +379,7 @@ config_origins(struct cparse *cp, struct json_object *v, struct ld_config *cfg)
  * text over a network can be read, and a reward service that answers
  * without TLS can be impersonated).
  */
-static int
-config_service_urls(struct cparse *cp, const struct ld_config *cfg)
+static int config_service_urls(struct cparse *cp, const struct ld_config *cfg)
 {
 	static const char *const names[] = { "reward_url", "notify_url" };
 	const char *urls[] = { cfg->reward_url, cfg->notify_url };
@@ -363,13 +387,14 @@ config_service_urls(struct cparse *cp, const struct ld_config *cfg)
 	const char *rest;
 
 	for (size_t i = 0; i < 2; i++) {
-		if (urls[i] == NULL || strncmp(urls[i], "http://", 7) != 0 ||
-		    cfg->allow_plain_http)
+		if (urls[i] == NULL || strncmp(urls[i], "http://", 7) != 0 || cfg->allow_plain_http)
 			continue;
 		if (url_split(urls[i], origin, host, &rest) == 0 && is_loopback(host))
 			continue;
-		cerr(cp, "\"%s\" must be https:// (http:// only to a loopback address, "
-		     "unless \"allow_plain_http\" is true)", names[i]);
+		cerr(cp,
+		     "\"%s\" must be https:// (http:// only to a loopback address, "
+		     "unless \"allow_plain_http\" is true)",
+		     names[i]);
 		return -1;
 	}
 	return 0;
@@ -380,9 +405,8 @@ config_service_urls(struct cparse *cp, const struct ld_config *cfg)
  * base; name is the key as shown in messages ("dispatch.batch"). Returns
  * 0 or -1 with the message set.
  */
-static int
-config_key(struct cparse *cp, const struct ckey *k, const char *name,
-	   struct json_object *v, void *base)
+static int config_key(struct cparse *cp, const struct ckey *k, const char *name,
+		      struct json_object *v, void *base)
 {
 	char **sp = (char **)((char *)base + k->off);
 	int *ip = (int *)((char *)base + k->off);
@@ -412,13 +436,12 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 		*ip = (int)x;
 		return 0;
 	bad_int:
-		cerr(cp, "\"%s\" must be an integer from %lld to %lld", name,
-		     (long long)k->min, (long long)k->max);
+		cerr(cp, "\"%s\" must be an integer from %lld to %lld", name, (long long)k->min,
+		     (long long)k->max);
 		return -1;
 	}
 	case C_ENUM:
-		s = json_object_is_type(v, json_type_string) ?
-		    json_object_get_string(v) : NULL;
+		s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 		for (i = 0; s != NULL && k->names[i] != NULL; i++) {
 			if (strcmp(s, k->names[i]) == 0) {
 				*ip = (int)i;
@@ -426,12 +449,10 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 			}
 		}
 		if (k->names[2] == NULL)
-			cerr(cp, "\"%s\" must be \"%s\" or \"%s\"", name,
-			     k->names[0], k->names[1]);
+			cerr(cp, "\"%s\" must be \"%s\" or \"%s\"", name, k->names[0], k->names[1]);
 		else
-			cerr(cp, "\"%s\" must be one of \"%s\", \"%s\", \"%s\", \"%s\"",
-			     name, k->names[0], k->names[1], k->names[2],
-			     k->names[3]);
+			cerr(cp, "\"%s\" must be one of \"%s\", \"%s\", \"%s\", \"%s\"", name,
+			     k->names[0], k->names[1], k->names[2], k->names[3]);
 		return -1;
 	case C_BOOL:
 		if (!json_object_is_type(v, json_type_boolean)) {
@@ -440,18 +461,17 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 		}
 		*ip = json_object_get_boolean(v) ? 1 : 0;
 		return 0;
-	default:
-		break;
+	default: break;
 	}
-	if (!json_object_is_type(v, json_type_string) ||
-	    json_object_get_string_len(v) == 0) {
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0) {
 		cerr(cp, "\"%s\" must be a non-empty string", name);
 		return -1;
 	}
 	s = json_object_get_string(v);
 	if (k->kind == C_URL) {
-		size_t scheme = strncmp(s, "http://", 7) == 0 ? 7 :
-				strncmp(s, "https://", 8) == 0 ? 8 : 0;
+		size_t scheme = strncmp(s, "http://", 7) == 0 ? 7
+			: strncmp(s, "https://", 8) == 0      ? 8
+							      : 0;
 		char origin[ORIGIN_MAX], host[ORIGIN_MAX];
 		const char *rest;
 
@@ -466,8 +486,10 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
 		*sp = xstrndup(s, n);
 	} else if (k->kind == C_REDIS && strchr(s, '/') == NULL) {
 		if (!is_host_port(s)) {
-			cerr(cp, "\"%s\" must be \"host:port\" or a socket path "
-			     "containing '/'", name);
+			cerr(cp,
+			     "\"%s\" must be \"host:port\" or a socket path "
+			     "containing '/'",
+			     name);
 			return -1;
 		}
 		*sp = xstrdup(s);
@@ -486,15 +508,15 @@ config_key(struct cparse *cp, const struct ckey *k, const char *name,
  * any key not in the table, then sets every entry (defaults for the ones
  * absent). prefix ("" or "dispatch.") goes before names in messages.
  */
-static int
-config_object(struct cparse *cp, struct json_object *obj, const char *prefix,
-	      const struct ckey *tab, size_t n, void *base)
+static int config_object(struct cparse *cp, struct json_object *obj, const char *prefix,
+			 const struct ckey *tab, size_t n, void *base)
 {
 	char name[64], shown[48];
 	size_t i;
 
 	if (obj != NULL) {
-		json_object_object_foreach(obj, key, val) {
+		json_object_object_foreach(obj, key, val)
+		{
 			(void)val;
 			for (i = 0; i < n; i++)
 				if (strcmp(key, tab[i].name) == 0)
@@ -535,9 +557,8 @@ config_object(struct cparse *cp, struct json_object *obj, const char *prefix,
 	return 0;
 }
 
-enum ld_err
-config_parse(const char *json, size_t len, const char *path,
-	     struct ld_config *cfg, char *err, size_t errlen)
+enum ld_err config_parse(const char *json, size_t len, const char *path, struct ld_config *cfg,
+			 char *err, size_t errlen)
 {
 	struct cparse cp = { path, NULL, err, errlen };
 	struct json_object *root, *origins = NULL;
@@ -563,8 +584,7 @@ config_parse(const char *json, size_t len, const char *path,
 	if (config_object(&cp, root, "", keys, NKEYS(keys), cfg) == -1)
 		goto out;
 	json_object_object_get_ex(root, "allowed_origins", &origins);
-	if (config_origins(&cp, origins, cfg) == -1 ||
-	    config_service_urls(&cp, cfg) == -1)
+	if (config_origins(&cp, origins, cfg) == -1 || config_service_urls(&cp, cfg) == -1)
 		goto out;
 	/* On a database server a balance read is a round trip: Redis is the
 	 * faster read there (docs/performance.md), so it is the default. */
@@ -572,7 +592,8 @@ config_parse(const char *json, size_t len, const char *path,
 	    ld_is_conninfo(cfg->db))
 		cfg->balance_from_cache = 1;
 	if (cfg->dispatch.backoff_max_seconds < cfg->dispatch.backoff_base_seconds) {
-		cerr(&cp, "\"dispatch.backoff_max_seconds\" must not be less than "
+		cerr(&cp,
+		     "\"dispatch.backoff_max_seconds\" must not be less than "
 		     "\"dispatch.backoff_base_seconds\"");
 		goto out;
 	}
@@ -585,8 +606,7 @@ out:
 	return rc;
 }
 
-enum ld_err
-config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
+enum ld_err config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
 {
 	char msg[200], *text;
 	enum ld_err rc;
@@ -604,28 +624,24 @@ config_load(const char *path, struct ld_config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
-const char *
-config_default_path(void)
+const char *config_default_path(void)
 {
 	const char *path = getenv("LUCKYDICE_CONFIG");
 
 	return path != NULL && *path != '\0' ? path : config_installed_path();
 }
 
-const char *
-config_installed_path(void)
+const char *config_installed_path(void)
 {
 	return LD_CONFIG_DEFAULT;
 }
 
-enum ld_err
-config_load_default(struct ld_config *cfg, char *err, size_t errlen)
+enum ld_err config_load_default(struct ld_config *cfg, char *err, size_t errlen)
 {
 	return config_load(config_default_path(), cfg, err, errlen);
 }
 
-void
-config_release(struct ld_config *cfg)
+void config_release(struct ld_config *cfg)
 {
 	if (cfg == NULL)
 		return;

@@ -8,8 +8,8 @@
 
 #include "db_engine.h"
 
-enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out,
-		    char *err, size_t errlen)
+enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out, char *err,
+		    size_t errlen)
 {
 	return ld_is_conninfo(path) ? db_pg_open(path, opt, out, err, errlen)
 				    : db_sqlite_open(path, opt, out, err, errlen);

@@ -158,8 +158,8 @@ enum ld_err db_pipe_end(struct db *db);
  * in a table.
  */
 struct ledger_options;
-enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out,
-		    char *err, size_t errlen);
+enum ld_err db_open(const char *path, const struct ledger_options *opt, struct db **out, char *err,
+		    size_t errlen);
 void db_close(struct db *db);
 enum ld_err db_checkpoint(struct db *db, int restart, int *frames);
 enum ld_err db_sync(struct db *db);

@@ -20,8 +20,8 @@ struct db_ops {
 	int64_t (*changes)(struct db *db);
 	enum ld_err (*one_int)(struct db *db, const char *sql, const char *what, int64_t *v,
 			       int *found, const char *fmt, va_list ap);
-	enum ld_err (*query)(struct db *db, struct db_stmt **st, const char *sql,
-			     const char *fmt, va_list ap);
+	enum ld_err (*query)(struct db *db, struct db_stmt **st, const char *sql, const char *fmt,
+			     va_list ap);
 	int (*step)(struct db_stmt *st);
 	enum ld_err (*end)(struct db *db, struct db_stmt *st, const char *what);
 	int64_t (*col_int)(struct db_stmt *st, int col);
@@ -66,9 +66,9 @@ struct db_stmt {
 	const struct db_ops *ops;
 };
 
-enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt,
-			   struct db **out, char *err, size_t errlen);
-enum ld_err db_pg_open(const char *conninfo, const struct ledger_options *opt,
-		       struct db **out, char *err, size_t errlen);
+enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, struct db **out,
+			   char *err, size_t errlen);
+enum ld_err db_pg_open(const char *conninfo, const struct ledger_options *opt, struct db **out,
+		       char *err, size_t errlen);
 
 #endif

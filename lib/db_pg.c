@@ -29,31 +29,31 @@
  * dozen libraries it brings (Kerberos, LDAP, TLS): about 1 MB less in
  * every process. The calls below go through these pointers.
  */
-#define LIBPQ_FUNCTIONS(X) \
-	X(PQclear) \
-	X(PQcmdStatus) \
-	X(PQcmdTuples) \
-	X(PQconnectdbParams) \
+#define LIBPQ_FUNCTIONS(X)     \
+	X(PQclear)             \
+	X(PQcmdStatus)         \
+	X(PQcmdTuples)         \
+	X(PQconnectdbParams)   \
 	X(PQenterPipelineMode) \
-	X(PQerrorMessage) \
-	X(PQexec) \
-	X(PQexecPrepared) \
-	X(PQexitPipelineMode) \
-	X(PQfinish) \
-	X(PQgetResult) \
-	X(PQgetisnull) \
-	X(PQgetlength) \
-	X(PQgetvalue) \
-	X(PQnfields) \
-	X(PQntuples) \
-	X(PQpipelineSync) \
-	X(PQprepare) \
-	X(PQresultErrorField) \
-	X(PQresultStatus) \
-	X(PQsendPrepare) \
-	X(PQsendQueryParams) \
+	X(PQerrorMessage)      \
+	X(PQexec)              \
+	X(PQexecPrepared)      \
+	X(PQexitPipelineMode)  \
+	X(PQfinish)            \
+	X(PQgetResult)         \
+	X(PQgetisnull)         \
+	X(PQgetlength)         \
+	X(PQgetvalue)          \
+	X(PQnfields)           \
+	X(PQntuples)           \
+	X(PQpipelineSync)      \
+	X(PQprepare)           \
+	X(PQresultErrorField)  \
+	X(PQresultStatus)      \
+	X(PQsendPrepare)       \
+	X(PQsendQueryParams)   \
 	X(PQsendQueryPrepared) \
-	X(PQstatus) \
+	X(PQstatus)            \
 	X(PQtransactionStatus)
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -73,11 +73,11 @@ static int libpq_load(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot load libpq (Debian package libpq5): %s", dlerror());
 		return -1;
 	}
-#define X(f)                                                                                \
-	if (!(*(void **)&libpq.f = dlsym(h, #f))) {                                         \
-		snprintf(err, errlen, "cannot load libpq: no function '%s'", #f);           \
-		dlclose(h);                                                                 \
-		return -1;                                                                  \
+#define X(f)                                                                      \
+	if (!(*(void **)&libpq.f = dlsym(h, #f))) {                               \
+		snprintf(err, errlen, "cannot load libpq: no function '%s'", #f); \
+		dlclose(h);                                                       \
+		return -1;                                                        \
 	}
 	LIBPQ_FUNCTIONS(X)
 #undef X
@@ -85,43 +85,43 @@ static int libpq_load(char *err, size_t errlen)
 	return 0;
 }
 
-#define PQclear libpq.PQclear
-#define PQcmdStatus libpq.PQcmdStatus
-#define PQcmdTuples libpq.PQcmdTuples
-#define PQconnectdbParams libpq.PQconnectdbParams
+#define PQclear             libpq.PQclear
+#define PQcmdStatus         libpq.PQcmdStatus
+#define PQcmdTuples         libpq.PQcmdTuples
+#define PQconnectdbParams   libpq.PQconnectdbParams
 #define PQenterPipelineMode libpq.PQenterPipelineMode
-#define PQerrorMessage libpq.PQerrorMessage
-#define PQexec libpq.PQexec
-#define PQexecPrepared libpq.PQexecPrepared
-#define PQexitPipelineMode libpq.PQexitPipelineMode
-#define PQfinish libpq.PQfinish
-#define PQgetResult libpq.PQgetResult
-#define PQgetisnull libpq.PQgetisnull
-#define PQgetlength libpq.PQgetlength
-#define PQgetvalue libpq.PQgetvalue
-#define PQnfields libpq.PQnfields
-#define PQntuples libpq.PQntuples
-#define PQpipelineSync libpq.PQpipelineSync
-#define PQprepare libpq.PQprepare
-#define PQresultErrorField libpq.PQresultErrorField
-#define PQresultStatus libpq.PQresultStatus
-#define PQsendPrepare libpq.PQsendPrepare
-#define PQsendQueryParams libpq.PQsendQueryParams
+#define PQerrorMessage      libpq.PQerrorMessage
+#define PQexec              libpq.PQexec
+#define PQexecPrepared      libpq.PQexecPrepared
+#define PQexitPipelineMode  libpq.PQexitPipelineMode
+#define PQfinish            libpq.PQfinish
+#define PQgetResult         libpq.PQgetResult
+#define PQgetisnull         libpq.PQgetisnull
+#define PQgetlength         libpq.PQgetlength
+#define PQgetvalue          libpq.PQgetvalue
+#define PQnfields           libpq.PQnfields
+#define PQntuples           libpq.PQntuples
+#define PQpipelineSync      libpq.PQpipelineSync
+#define PQprepare           libpq.PQprepare
+#define PQresultErrorField  libpq.PQresultErrorField
+#define PQresultStatus      libpq.PQresultStatus
+#define PQsendPrepare       libpq.PQsendPrepare
+#define PQsendQueryParams   libpq.PQsendQueryParams
 #define PQsendQueryPrepared libpq.PQsendQueryPrepared
-#define PQstatus libpq.PQstatus
+#define PQstatus            libpq.PQstatus
 #define PQtransactionStatus libpq.PQtransactionStatus
 
-#define STMT_MAX 128
-#define PARAM_MAX 32
-#define PIPE_MAX 512 /* statements in one pipeline */
+#define STMT_MAX            128
+#define PARAM_MAX           32
+#define PIPE_MAX            512 /* statements in one pipeline */
 
 struct pg_stmt {
 	struct db_stmt base; /* first: what db.c knows */
-	const char *sql;  /* the key, by address */
-	int returning;    /* prepared with " RETURNING id" (db_insert) */
+	const char *sql;     /* the key, by address */
+	int returning;       /* prepared with " RETURNING id" (db_insert) */
 	int nparams;
 	unsigned generation; /* the connection it was prepared on */
-	PGresult *res;    /* the rows of the open cursor */
+	PGresult *res;       /* the rows of the open cursor */
 	int row, nrows;
 };
 
@@ -129,13 +129,13 @@ struct pg {
 	struct db base; /* first: what db.c knows */
 	PGconn *conn;
 	char *conninfo;
-	unsigned generation;   /* counts connections made */
-	int64_t next_try_us;   /* no connection: the next attempt, not before */
+	unsigned generation; /* counts connections made */
+	int64_t next_try_us; /* no connection: the next attempt, not before */
 	int statement_timeout_ms;
 	struct pg_stmt stmts[STMT_MAX];
 	size_t nstmts;
 	int64_t changes;
-	int in_tx;             /* a transaction is open (BEGIN sent) */
+	int in_tx; /* a transaction is open (BEGIN sent) */
 	int batch, savepoints, in_savepoint, spoiled, batch_failed;
 	/* binds: text values, their buffers for numbers */
 	const char *values[PARAM_MAX];
@@ -149,7 +149,7 @@ struct pg {
 	int pipe_failed; /* a statement failed: the transaction is gone */
 };
 
-#define PG(d) ((struct pg *)(d))
+#define PG(d)  ((struct pg *)(d))
 #define PST(s) ((struct pg_stmt *)(s))
 
 /* ---- errors ---- */
@@ -161,8 +161,8 @@ struct pg {
 static int transient(const char *state)
 {
 	static const char *const codes[] = {
-		"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "25006",
-		"53300", /* too many connections */
+		"40001", "40P01", "55P03", "57014", "57P01",
+		"57P02", "57P03", "25006", "53300", /* too many connections */
 	};
 
 	if (!state)
@@ -179,8 +179,9 @@ static int transient(const char *state)
  * it is to a server that cannot take writes (a standby). */
 static int reconnect_after(const char *state)
 {
-	return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-			 strcmp(state, "25006") == 0);
+	return state &&
+		(strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+		 strcmp(state, "25006") == 0);
 }
 
 static void drop_connection(struct pg *p)
@@ -202,8 +203,7 @@ static enum ld_err fail(struct pg *p, const PGresult *res, const char *what)
 
 	if (!msg)
 		msg = p->conn ? PQerrorMessage(p->conn) : "not connected";
-	snprintf(p->base.err, sizeof p->base.err, "%s: %.*s", what,
-		 (int)strcspn(msg, "\n"), msg);
+	snprintf(p->base.err, sizeof p->base.err, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
 	ld_db_scrub(p->conninfo, p->base.err);
 	if (lost)
 		drop_connection(p);
@@ -222,8 +222,7 @@ static enum ld_err run_simple(struct pg *p, const char *sql, const char *what);
  * and at most every 100 ms while the server is unreachable). */
 static enum ld_err connected(struct pg *p)
 {
-	static const char *const keys[] = { "connect_timeout", "application_name",
-					    "dbname", NULL };
+	static const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *vals[] = { "3", "luckydice", p->conninfo, NULL };
 	int64_t now = ld_mono_us();
 	char sql[64];
@@ -231,7 +230,8 @@ static enum ld_err connected(struct pg *p)
 	if (p->conn)
 		return LD_OK;
 	if (now < p->next_try_us)
-		return db_error(&p->base, LD_ERR_BUSY, "no connection to the database:"
+		return db_error(&p->base, LD_ERR_BUSY,
+				"no connection to the database:"
 				" trying again shortly");
 	p->next_try_us = now + 100 * 1000;
 	p->conn = PQconnectdbParams(keys, vals, 1);
@@ -286,7 +286,8 @@ static char *to_pg(const char *sql, int returning, int *nparams)
 			quote = *s;
 		} else if (strncmp(s, " INDEXED BY ", 12) == 0) {
 			s += 12;
-			while (s[1] == '_' || (s[1] >= 'a' && s[1] <= 'z') || (s[1] >= '0' && s[1] <= '9'))
+			while (s[1] == '_' || (s[1] >= 'a' && s[1] <= 'z') ||
+			       (s[1] >= '0' && s[1] <= '9'))
 				s++;
 			continue;
 		} else if (*s == '?' && s[1] >= '0' && s[1] <= '9') {
@@ -328,8 +329,8 @@ static struct pg_stmt *cached(struct pg *p, const char *sql, int returning, cons
 			st = &p->stmts[i];
 	if (!st) {
 		if (p->nstmts == STMT_MAX) {
-			*e = db_error(&p->base, LD_ERR_DB,
-				      "cannot prepare statement: more than %d", STMT_MAX);
+			*e = db_error(&p->base, LD_ERR_DB, "cannot prepare statement: more than %d",
+				      STMT_MAX);
 			return NULL;
 		}
 		st = &p->stmts[p->nstmts++];
@@ -372,9 +373,7 @@ static enum ld_err bind(struct pg *p, struct pg_stmt *st, const char *fmt, va_li
 		const int64_t *v;
 
 		switch (fmt[i]) {
-		case 't':
-			p->values[i] = va_arg(ap, const char *);
-			break;
+		case 't': p->values[i] = va_arg(ap, const char *); break;
 		case 'i':
 			snprintf(p->nums[i], sizeof p->nums[i], "%d", va_arg(ap, int));
 			p->values[i] = p->nums[i];
@@ -467,8 +466,8 @@ static int64_t value_int(const PGresult *res, int row, int col)
 	return strtoll(v, NULL, 10);
 }
 
-static enum ld_err pg_int(struct db *db, const char *sql, const char *what, int64_t *v,
-			  int *found, const char *fmt, va_list ap)
+static enum ld_err pg_int(struct db *db, const char *sql, const char *what, int64_t *v, int *found,
+			  const char *fmt, va_list ap)
 {
 	struct pg_stmt *st;
 	enum ld_err e = execute(PG(db), sql, 0, what, fmt, ap, &st);
@@ -482,8 +481,8 @@ static enum ld_err pg_int(struct db *db, const char *sql, const char *what, int6
 	return e;
 }
 
-static enum ld_err pg_query(struct db *db, struct db_stmt **out, const char *sql,
-			    const char *fmt, va_list ap)
+static enum ld_err pg_query(struct db *db, struct db_stmt **out, const char *sql, const char *fmt,
+			    va_list ap)
 {
 	struct pg_stmt *st;
 	enum ld_err e = execute(PG(db), sql, 0, "cannot query", fmt, ap, &st);
@@ -654,8 +653,7 @@ static enum ld_err pg_batch_end(struct db *db, int commit)
 
 	p->batch = 0;
 	p->in_savepoint = 0;
-	if (commit && (p->spoiled || !p->conn ||
-		       PQtransactionStatus(p->conn) != PQTRANS_INTRANS)) {
+	if (commit && (p->spoiled || !p->conn || PQtransactionStatus(p->conn) != PQTRANS_INTRANS)) {
 		rollback_tx(p);
 		return p->conn ? db_error(db, LD_ERR_DB, "the batch's transaction was rolled back")
 			       : LD_ERR_BUSY;
@@ -711,7 +709,8 @@ static enum ld_err pg_set_schema_version(struct db *db, int version)
 {
 	char sql[160];
 
-	snprintf(sql, sizeof sql, "INSERT INTO ledger_meta (key, value) VALUES"
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO ledger_meta (key, value) VALUES"
 		 " ('schema_version', '%d') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 		 version);
 	return run_simple(PG(db), sql, "cannot set the schema version");
@@ -731,7 +730,8 @@ static enum ld_err pg_backup(struct db *db, const char *dest, enum db_backup_met
 	(void)tables;
 	(void)n;
 	(void)counts;
-	return db_error(db, LD_ERR_INVALID, "a PostgreSQL ledger is backed up with pg_dump or"
+	return db_error(db, LD_ERR_INVALID,
+			"a PostgreSQL ledger is backed up with pg_dump or"
 			" pg_basebackup, not by luckydicectl");
 }
 
@@ -760,7 +760,8 @@ static void pg_close(struct db *db)
 static enum ld_err pipe_control(struct pg *p, const char *sql)
 {
 	if (p->nsent >= PIPE_MAX)
-		return db_error(&p->base, LD_ERR_INVALID, "pipeline: more than %d statements", PIPE_MAX);
+		return db_error(&p->base, LD_ERR_INVALID, "pipeline: more than %d statements",
+				PIPE_MAX);
 	if (!PQsendQueryParams(p->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
 		return fail(p, NULL, "cannot send to the database");
 	p->sent[p->nsent++] = NULL;
@@ -802,7 +803,8 @@ static enum ld_err pg_pipe_send(struct db *db, const char *sql, const char *fmt,
 			st = &p->stmts[i];
 	if (!st) {
 		if (p->nstmts == STMT_MAX)
-			return db_error(db, LD_ERR_DB, "cannot prepare statement: more than %d", STMT_MAX);
+			return db_error(db, LD_ERR_DB, "cannot prepare statement: more than %d",
+					STMT_MAX);
 		st = &p->stmts[p->nstmts++];
 		st->base.ops = p->base.ops;
 		st->sql = sql;
@@ -981,8 +983,8 @@ static const struct db_ops pg_ops = {
  * longer (for a lock, or a server that stopped answering) is cancelled,
  * LD_ERR_BUSY, and the transaction rolled back.
  */
-enum ld_err db_pg_open(const char *conninfo, const struct ledger_options *opt,
-		       struct db **out, char *err, size_t errlen)
+enum ld_err db_pg_open(const char *conninfo, const struct ledger_options *opt, struct db **out,
+		       char *err, size_t errlen)
 {
 	struct pg *p;
 	enum ld_err e;

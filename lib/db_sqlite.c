@@ -83,7 +83,8 @@ static struct stmt_slot *cached(struct sq *db, const char *sql, enum ld_err *e)
 			return &db->stmts[i];
 		}
 	if (db->nstmts == STMT_MAX) {
-		*e = db_error(&db->base, LD_ERR_DB, "cannot prepare statement: more than %d", STMT_MAX);
+		*e = db_error(&db->base, LD_ERR_DB, "cannot prepare statement: more than %d",
+			      STMT_MAX);
 		return NULL;
 	}
 	rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
@@ -109,7 +110,8 @@ static enum ld_err bind(struct sq *db, sqlite3_stmt *st, const char *fmt, va_lis
 	int n = sqlite3_bind_parameter_count(st), rc = SQLITE_OK;
 
 	if ((int)strlen(fmt) != n)
-		return db_error(&db->base, LD_ERR_INVALID, "%d parameters bound ('%s'), the statement has %d: %s",
+		return db_error(&db->base, LD_ERR_INVALID,
+				"%d parameters bound ('%s'), the statement has %d: %s",
 				(int)strlen(fmt), fmt, n, sqlite3_sql(st));
 	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
 		const char *s;
@@ -121,19 +123,15 @@ static enum ld_err bind(struct sq *db, sqlite3_stmt *st, const char *fmt, va_lis
 			rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_STATIC)
 			       : sqlite3_bind_null(st, i + 1);
 			break;
-		case 'i':
-			rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int));
-			break;
-		case 'l':
-			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-			break;
+		case 'i': rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int)); break;
+		case 'l': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
 		case 'L':
 			p = va_arg(ap, const int64_t *);
 			rc = p ? sqlite3_bind_int64(st, i + 1, *p) : sqlite3_bind_null(st, i + 1);
 			break;
 		default:
-			return db_error(&db->base, LD_ERR_INVALID, "bad bind format '%s' for: %s", fmt,
-					sqlite3_sql(st));
+			return db_error(&db->base, LD_ERR_INVALID, "bad bind format '%s' for: %s",
+					fmt, sqlite3_sql(st));
 		}
 	}
 	return rc == SQLITE_OK ? LD_OK : fail(db, rc, "cannot bind parameter");
@@ -141,8 +139,8 @@ static enum ld_err bind(struct sq *db, sqlite3_stmt *st, const char *fmt, va_lis
 
 /* Prepares (or finds) sql and binds fmt: the first half of every call.
  * *st is NULL on an error. */
-static enum ld_err start(struct sq *db, struct stmt_slot **slot, const char *sql,
-			 const char *fmt, va_list ap)
+static enum ld_err start(struct sq *db, struct stmt_slot **slot, const char *sql, const char *fmt,
+			 va_list ap)
 {
 	enum ld_err e = LD_OK;
 
@@ -182,8 +180,8 @@ static int64_t sq_changes(struct db *d)
 	return sqlite3_changes64(SQ(d)->db);
 }
 
-static enum ld_err sq_int(struct db *d, const char *sql, const char *what, int64_t *v,
-			  int *found, const char *fmt, va_list ap)
+static enum ld_err sq_int(struct db *d, const char *sql, const char *what, int64_t *v, int *found,
+			  const char *fmt, va_list ap)
 {
 	struct sq *db = SQ(d);
 	struct stmt_slot *slot;
@@ -207,8 +205,8 @@ static enum ld_err sq_int(struct db *d, const char *sql, const char *what, int64
 	return rc == SQLITE_DONE ? LD_OK : fail(db, rc, what);
 }
 
-static enum ld_err sq_query(struct db *d, struct db_stmt **out, const char *sql,
-			   const char *fmt, va_list ap)
+static enum ld_err sq_query(struct db *d, struct db_stmt **out, const char *sql, const char *fmt,
+			    va_list ap)
 {
 	struct stmt_slot *slot;
 	enum ld_err e = start(SQ(d), &slot, sql, fmt, ap);
@@ -375,7 +373,8 @@ static enum ld_err sq_batch_end(struct db *d, int commit)
 	db->in_savepoint = 0;
 	if (commit && db->spoiled) {
 		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-		return db_error(&db->base, LD_ERR_DB, "a call in the batch could not undo its writes");
+		return db_error(&db->base, LD_ERR_DB,
+				"a call in the batch could not undo its writes");
 	}
 	if (sqlite3_get_autocommit(db->db))
 		return db_error(&db->base, LD_ERR_DB, "the batch's transaction was rolled back");
@@ -436,7 +435,7 @@ static int sq_wal_frames(const struct db *d)
 }
 
 enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, struct db **out,
-		    char *err, size_t errlen)
+			   char *err, size_t errlen)
 {
 	static int configured;
 	struct sq *db = xcalloc(1, sizeof *db);
@@ -480,7 +479,9 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
 		 " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
-		 opt->bulk ? "OFF" : opt->synchronous_full ? "FULL" : "NORMAL");
+		 opt->bulk                       ? "OFF"
+			 : opt->synchronous_full ? "FULL"
+						 : "NORMAL");
 	/* Deferred: a WAL of up to ~40 MB before a worker checkpoints itself,
 	 * which it only does when the checkpointer process is not keeping up. */
 	if (opt->defer_checkpoints)
@@ -489,8 +490,9 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 	 * cache, fewer and larger checkpoints, and no file lock taken and
 	 * released around every transaction. */
 	if (opt->bulk)
-		strcat(pragmas, " PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;"
-			" PRAGMA locking_mode=EXCLUSIVE;");
+		strcat(pragmas,
+		       " PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;"
+		       " PRAGMA locking_mode=EXCLUSIVE;");
 	if ((rc = sqlite3_exec(db->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
 		fail(db, rc, "cannot set up database");
 		snprintf(err, errlen, "database '%s': %s", path, db->base.err);
@@ -507,9 +509,10 @@ enum ld_err db_sqlite_open(const char *path, const struct ledger_options *opt, s
 				  NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
 			enum ld_err e = fail(db, rc, "cannot have it alone");
-			snprintf(err, errlen, "database '%s' is in use by another process (%s):"
-				 " stop the service and the dispatcher first", path,
-				 sqlite3_errmsg(db->db));
+			snprintf(err, errlen,
+				 "database '%s' is in use by another process (%s):"
+				 " stop the service and the dispatcher first",
+				 path, sqlite3_errmsg(db->db));
 			sq_close(&db->base);
 			return e == LD_ERR_BUSY ? LD_ERR_BUSY : LD_ERR_DB;
 		}
@@ -535,9 +538,9 @@ static enum ld_err sq_checkpoint(struct db *d, int restart, int *frames)
 	struct sq *db = SQ(d);
 
 	int log = 0, done = 0;
-	int rc = sqlite3_wal_checkpoint_v2(db->db, NULL,
-					   restart ? SQLITE_CHECKPOINT_RESTART
-						   : SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	int rc = sqlite3_wal_checkpoint_v2(
+		db->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, &log,
+		&done);
 
 	if (frames)
 		*frames = log;
@@ -677,8 +680,9 @@ static enum ld_err sq_backup(struct db *d, const char *dest, enum db_backup_meth
 	/* One read transaction: the counts and the copy see one snapshot. The
 	 * backup runs in one step: in WAL mode a backup in steps starts over
 	 * whenever another connection writes, which under load is always. */
-	if ((rc = sqlite3_open_v2(dest, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				  SQLITE_OPEN_EXCLUSIVE, NULL)) != SQLITE_OK) {
+	if ((rc = sqlite3_open_v2(
+		     dest, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE,
+		     NULL)) != SQLITE_OK) {
 		e = db_error(d, LD_ERR_IO, "cannot create the copy '%s': %s", dest,
 			     to ? sqlite3_errmsg(to) : "out of memory");
 		sqlite3_close(to);
@@ -695,9 +699,11 @@ static enum ld_err sq_backup(struct db *d, const char *dest, enum db_backup_meth
 	rc = sqlite3_backup_step(bk, -1);
 	sqlite3_backup_finish(bk);
 	if (rc != SQLITE_DONE)
-		e = db_error(d, (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ?
-			     LD_ERR_BUSY : LD_ERR_DB, "cannot copy the database: %s",
-			     sqlite3_errstr(rc));
+		e = db_error(d,
+			     (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED
+				     ? LD_ERR_BUSY
+				     : LD_ERR_DB,
+			     "cannot copy the database: %s", sqlite3_errstr(rc));
 read_end:
 	sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
 	if (e == LD_OK)

@@ -47,11 +47,11 @@ static const char SQL_WINNERS[] =
 	" FROM draws d INDEXED BY draws_wins_by_day WHERE d.promo = ?1 AND d.id > ?2 AND d.prize IS NOT NULL"
 	" AND (?3 IS NULL OR d.day = ?3) ORDER BY d.id LIMIT ?4";
 
-enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *day,
-			   FILE *out, int64_t *rows)
+enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *day, FILE *out,
+			   int64_t *rows)
 {
-	static const char *const header[] = {
-		"user", "prize_id", "prize_name", "day", "time", "draw_id", "delivery" };
+	static const char *const header[] = { "user", "prize_id", "prize_name", "day",
+					      "time", "draw_id",  "delivery" };
 	struct db *db = ledger_db(l);
 	int64_t after = 0;
 	enum ld_err e;
@@ -61,8 +61,8 @@ enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *
 	record(out, header, 7);
 	do {
 		struct db_stmt *st;
-		if ((e = db_query(db, &st, SQL_WINNERS, "tlti", p->id, after, day,
-				  EXPORT_PAGE)) != LD_OK)
+		if ((e = db_query(db, &st, SQL_WINNERS, "tlti", p->id, after, day, EXPORT_PAGE)) !=
+		    LD_OK)
 			return e;
 		n = 0;
 		while (db_step(st) > 0) {
@@ -90,7 +90,8 @@ enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *
 			return e;
 		*rows += n;
 		if (ferror(out))
-			return db_error(db, LD_ERR_IO, "cannot write the winners: %s", strerror(errno));
+			return db_error(db, LD_ERR_IO, "cannot write the winners: %s",
+					strerror(errno));
 	} while (n == EXPORT_PAGE);
 	if (fflush(out) != 0 || ferror(out))
 		return db_error(db, LD_ERR_IO, "cannot write the winners: %s", strerror(errno));

@@ -23,7 +23,7 @@ void export_csv_field(FILE *out, const char *s);
  * Returns LD_OK, a database error, or LD_ERR_IO when out fails (the
  * message on the ledger, as for the others).
  */
-enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *day,
-			   FILE *out, int64_t *rows);
+enum ld_err export_winners(struct ledger *l, const struct promo *p, const char *day, FILE *out,
+			   int64_t *rows);
 
 #endif

@@ -9,8 +9,8 @@ static const char SQL_GRANT[] =
 
 enum ld_err grant_record(struct db *db, const struct grant *g, int *inserted)
 {
-	enum ld_err e = db_exec(db, SQL_GRANT, "cannot record grant", "tttlttlt", g->promo,
-				g->uid, g->reason, g->amount, g->ref, g->note, g->now_ms, g->day);
+	enum ld_err e = db_exec(db, SQL_GRANT, "cannot record grant", "tttlttlt", g->promo, g->uid,
+				g->reason, g->amount, g->ref, g->note, g->now_ms, g->day);
 
 	*inserted = e == LD_OK && db_changes(db) > 0;
 	return e;
@@ -26,8 +26,8 @@ static const char SQL_BALANCE_TAKE[] =
 	"UPDATE balances SET granted = granted + ?3, version = version + 1"
 	" WHERE promo = ?1 AND uid = ?2";
 
-enum ld_err grant_balance_add(struct ledger *l, const char *promo, const char *uid,
-			      int64_t amount, int64_t now_ms, struct ld_balance *bal)
+enum ld_err grant_balance_add(struct ledger *l, const char *promo, const char *uid, int64_t amount,
+			      int64_t now_ms, struct ld_balance *bal)
 {
 	struct db *db = ledger_db(l);
 	enum ld_err e;
@@ -42,8 +42,9 @@ enum ld_err grant_balance_add(struct ledger *l, const char *promo, const char *u
 	if (e != LD_OK || (e = ledger_balance_changed(l, promo, uid, bal, &changed)) != LD_OK)
 		return e;
 	/* an upsert always changes its row; an update, when the row exists */
-	return changed ? LD_OK : db_error(db, LD_ERR_DB, "cannot update balance: '%s' has none in '%s'",
-					  uid, promo);
+	return changed ? LD_OK
+		       : db_error(db, LD_ERR_DB, "cannot update balance: '%s' has none in '%s'",
+				  uid, promo);
 }
 
 enum ld_err grant_add(struct ledger *l, const struct grant *g, int *inserted,

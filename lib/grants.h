@@ -36,8 +36,8 @@ enum ld_err grant_record(struct db *db, const struct grant *g, int *inserted);
  * from a row that exists; the schema's CHECK (granted >= spent) refuses
  * to go below zero, which callers check first to answer with a refusal.
  */
-enum ld_err grant_balance_add(struct ledger *l, const char *promo, const char *uid,
-			      int64_t amount, int64_t now_ms, struct ld_balance *bal);
+enum ld_err grant_balance_add(struct ledger *l, const char *promo, const char *uid, int64_t amount,
+			      int64_t now_ms, struct ld_balance *bal);
 
 /* grant_record, then grant_balance_add when the grant is new; bal is
  * untouched otherwise. */

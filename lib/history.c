@@ -43,8 +43,8 @@ static struct json_object *prize_json(const struct promo *p, const char *id)
 
 /* Runs sql (its parameters: promo, uid, limit) and appends to arr one
  * object per row, made by row(). */
-static enum ld_err rows(struct db *db, const char *sql, const struct promo *p,
-			const char *uid, struct json_object *arr,
+static enum ld_err rows(struct db *db, const char *sql, const struct promo *p, const char *uid,
+			struct json_object *arr,
 			struct json_object *(*row)(const struct promo *, struct db_stmt *))
 {
 	struct db_stmt *st;
@@ -154,12 +154,10 @@ static struct json_object *event_row(const struct promo *p, struct db_stmt *st)
 	return o;
 }
 
-static const char SQL_GRANTS[] =
-	"SELECT reason, amount, ref, note, created_at FROM grants"
-	" WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
-static const char SQL_DRAWS[] =
-	"SELECT id, request_id, created_at, prize FROM draws"
-	" WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_GRANTS[] = "SELECT reason, amount, ref, note, created_at FROM grants"
+				 " WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_DRAWS[] = "SELECT id, request_id, created_at, prize FROM draws"
+				" WHERE promo = ?1 AND uid = ?2 ORDER BY id DESC LIMIT ?3";
 static const char SQL_PRIZES[] =
 	"SELECT id, request_id, created_at, prize FROM draws"
 	" WHERE promo = ?1 AND uid = ?2 AND prize IS NOT NULL ORDER BY id DESC LIMIT ?3";
@@ -195,9 +193,8 @@ static const char SQL_EVENTS[] =
 	"  WHERE promo = ?1 AND uid = ?2 AND reason = 'inviter')"
 	" ORDER BY id DESC LIMIT ?3";
 
-enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,
-			 int64_t now_ms, enum history_view view,
-			 struct json_object **out)
+enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid, int64_t now_ms,
+			 enum history_view view, struct json_object **out)
 {
 	struct json_object *o = json_object_new_object(), *promo = json_object_new_object();
 	struct json_object *grants = json_object_new_array(), *draws = json_object_new_array();
@@ -238,8 +235,8 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 		goto fail;
 	for (size_t i = 0; i < json_object_array_length(invites); i++) {
 		struct json_object *g;
-		json_object_object_get_ex(json_object_array_get_idx(invites, i),
-					  "inviter_granted", &g);
+		json_object_object_get_ex(json_object_array_get_idx(invites, i), "inviter_granted",
+					  &g);
 		credited += json_object_get_boolean(g);
 	}
 	json_object_object_add(o, "invites_credited",

@@ -27,8 +27,7 @@ enum history_view {
  * time zone. Lists are capped at HISTORY_MAX_ROWS, newest first.
  */
 #define HISTORY_MAX_ROWS 500
-enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid,
-			 int64_t now_ms, enum history_view view,
-			 struct json_object **out);
+enum ld_err history_json(struct ledger *l, const struct promo *p, const char *uid, int64_t now_ms,
+			 enum history_view view, struct json_object **out);
 
 #endif

@@ -95,8 +95,7 @@ uint32_t ld_uniform(const struct ld_rng *rng, uint32_t n);
 struct ld_rng ld_rng_seeded(uint64_t *seed);
 
 /* snprintf that reports truncation: returns 0 if it fit, -1 otherwise. */
-int ld_fmt(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int ld_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* True when s, a config's "db", is a PostgreSQL connection string (a
  * URI: postgresql://... or postgres://...) rather than a SQLite file. */
@@ -119,8 +118,8 @@ int ld_is_ident(const char *s, size_t max);
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer the
  * caller frees. Returns LD_ERR_IO (message in err) or LD_ERR_INVALID when
  * larger than max. */
-enum ld_err ld_read_file(const char *path, size_t max, char **out, size_t *len,
-			 char *err, size_t errlen);
+enum ld_err ld_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
+			 size_t errlen);
 
 /* Formats ms since the epoch as ISO-8601 with the given UTC offset in
  * seconds ("2024-07-08T09:00:00.000+09:00"). buf needs 32 bytes. */
@@ -161,7 +160,6 @@ int ld_utf8_valid(const char *s, size_t len);
  * still checks types and ranges: json-c clamps out-of-range integers.
  */
 struct json_object;
-struct json_object *ld_json_parse(const char *buf, size_t len, int depth,
-				  char *err, size_t errlen);
+struct json_object *ld_json_parse(const char *buf, size_t len, int depth, char *err, size_t errlen);
 
 #endif

@@ -34,8 +34,8 @@ struct db *ledger_db(struct ledger *l)
 	return l->db;
 }
 
-enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
-			struct ledger **out, char *err, size_t errlen)
+enum ld_err ledger_open(const char *path, const struct ledger_options *opt, struct ledger **out,
+			char *err, size_t errlen)
 {
 	struct ledger *l;
 	struct db *db;
@@ -139,8 +139,10 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to)
 			continue;
 		if ((e = db_begin(l->db)) != LD_OK)
 			return e;
-		if (pg && ((e = db_script(l->db, SQL_PG_MIGRATE_LOCK, "cannot lock the schema")) != LD_OK ||
-			   (e = db_schema_version(l->db, &v)) != LD_OK)) {
+		if (pg &&
+		    ((e = db_script(l->db, SQL_PG_MIGRATE_LOCK, "cannot lock the schema")) !=
+			     LD_OK ||
+		     (e = db_schema_version(l->db, &v)) != LD_OK)) {
 			db_rollback(l->db);
 			return e;
 		}
@@ -160,7 +162,8 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to)
 	/* PostgreSQL's rule functions are not migrations: this program's
 	 * own, made again every time (sql/pg/rules.sql). */
 	if (pg && (e = db_begin(l->db)) == LD_OK) {
-		if ((e = db_script(l->db, SQL_PG_MIGRATE_LOCK, "cannot lock the schema")) != LD_OK ||
+		if ((e = db_script(l->db, SQL_PG_MIGRATE_LOCK, "cannot lock the schema")) !=
+			    LD_OK ||
 		    (e = db_script(l->db, ld_pg_functions, "sql/pg/rules.sql")) != LD_OK)
 			db_rollback(l->db);
 		else
@@ -185,11 +188,13 @@ enum ld_err ledger_check_schema(struct ledger *l)
 	if (v > want)
 		return db_error(l->db, LD_ERR_INVALID,
 				"database '%s' has schema version %d, newer than this program's %d:"
-				" upgrade luckydice", l->path, v, want);
+				" upgrade luckydice",
+				l->path, v, want);
 	if (v < want)
 		return db_error(l->db, LD_ERR_INVALID,
 				"database '%s' has schema version %d, this program needs %d:"
-				" run 'luckydicectl init'", l->path, v, want);
+				" run 'luckydicectl init'",
+				l->path, v, want);
 	return LD_OK;
 }
 
@@ -219,10 +224,10 @@ enum ld_err ledger_promo_store(struct ledger *l, const struct promo *p, int64_t 
 		ch = &nobody;
 	if ((e = db_begin(l->db)) != LD_OK)
 		return e;
-	if ((e = db_int(l->db, SQL_PROMO_EXISTS, "cannot read promotions", &one, &found,
-			"t", p->id)) != LD_OK ||
-	    (e = db_exec(l->db, SQL_PROMO_STORE, "cannot store promotion", "tttl", p->id,
-			 p->name, p->json, now_ms)) != LD_OK ||
+	if ((e = db_int(l->db, SQL_PROMO_EXISTS, "cannot read promotions", &one, &found, "t",
+			p->id)) != LD_OK ||
+	    (e = db_exec(l->db, SQL_PROMO_STORE, "cannot store promotion", "tttl", p->id, p->name,
+			 p->json, now_ms)) != LD_OK ||
 	    (e = db_exec(l->db, SQL_PROMO_HISTORY_ADD, "cannot record the promotion's history",
 			 "tltttt", p->id, now_ms, ch->actor, "load",
 			 ch->content ? ch->content : p->json, ch->note)) != LD_OK) {
@@ -261,7 +266,8 @@ enum ld_err ledger_promo_pause(struct ledger *l, const char *id, int paused, int
 	n = e == LD_OK && db_changes(l->db) > 0;
 	if (e == LD_OK && !n &&
 	    (e = db_int(l->db, SQL_PROMO_EXISTS, "cannot read promotions", &one, &found, "t",
-			id)) == LD_OK && !found)
+			id)) == LD_OK &&
+	    !found)
 		e = db_error(l->db, LD_ERR_NOTFOUND, "no promotion '%s'", id);
 	if (e == LD_OK && n)
 		e = db_exec(l->db, SQL_PROMO_HISTORY_ADD, "cannot record the promotion's history",
@@ -302,14 +308,16 @@ static void promos_refresh(struct ledger *l, int64_t now_ms)
 		   "cannot read promotions", &stamp, NULL, "") != LD_OK ||
 	    (l->promos_loaded && stamp == l->promos_stamp))
 		return;
-	if (db_query(l->db, &st, "SELECT definition, paused_at, paused_reason FROM promotions"
-		     " ORDER BY id", "") != LD_OK)
+	if (db_query(l->db, &st,
+		     "SELECT definition, paused_at, paused_reason FROM promotions"
+		     " ORDER BY id",
+		     "") != LD_OK)
 		return;
 	promos_clear(l);
 	while (db_step(st) > 0) {
 		struct promo *p;
-		if (promo_parse(db_col_text(st, 0), db_col_len(st, 0), &p, perr,
-				sizeof perr) != LD_OK) {
+		if (promo_parse(db_col_text(st, 0), db_col_len(st, 0), &p, perr, sizeof perr) !=
+		    LD_OK) {
 			db_error(l->db, LD_ERR_INVALID, "stored promotion skipped: %s", perr);
 			continue;
 		}
@@ -392,8 +400,7 @@ enum ld_err ledger_balance_for_update(struct ledger *l, const char *promo, const
 	return balance_read(l, promo, uid, b, 1);
 }
 
-enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len,
-			    int *found)
+enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len, int *found)
 {
 	struct db_stmt *st;
 	enum ld_err e;
@@ -401,8 +408,8 @@ enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t
 	*found = 0;
 	if (len)
 		buf[0] = '\0';
-	if ((e = db_query(l->db, &st, "SELECT value FROM ledger_meta WHERE key = ?1", "t",
-			  key)) != LD_OK)
+	if ((e = db_query(l->db, &st, "SELECT value FROM ledger_meta WHERE key = ?1", "t", key)) !=
+	    LD_OK)
 		return e;
 	if (db_step(st) > 0) {
 		*found = 1;
@@ -413,7 +420,8 @@ enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t
 
 enum ld_err ledger_meta_set(struct ledger *l, const char *key, const char *value)
 {
-	return db_exec(l->db, "INSERT INTO ledger_meta (key, value) VALUES (?1, ?2)"
+	return db_exec(l->db,
+		       "INSERT INTO ledger_meta (key, value) VALUES (?1, ?2)"
 		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 		       "cannot write ledger_meta", "tt", key, value);
 }
@@ -430,13 +438,14 @@ enum ld_err ledger_id(struct ledger *l, const char **id)
 		return e;
 	if (!found || strlen(l->id) != LEDGER_ID_LEN) {
 		l->id[0] = '\0';
-		return db_error(l->db, LD_ERR_NOTFOUND, "the ledger has no id: run 'luckydicectl init'");
+		return db_error(l->db, LD_ERR_NOTFOUND,
+				"the ledger has no id: run 'luckydicectl init'");
 	}
 	return LD_OK;
 }
 
-enum ld_err ledger_renew_id(struct ledger *l, int64_t now_ms, const char *because,
-			    char *old, char *now)
+enum ld_err ledger_renew_id(struct ledger *l, int64_t now_ms, const char *because, char *old,
+			    char *now)
 {
 	unsigned char raw[LEDGER_ID_LEN / 2];
 	char id[LEDGER_ID_LEN + 1], prev[LEDGER_ID_LEN + 1], at[24];

@@ -26,9 +26,9 @@
 struct ledger;
 
 struct ledger_options {
-	int busy_timeout_ms;  /* 0 = 2000 */
-	int synchronous_full; /* PRAGMA synchronous=FULL instead of NORMAL */
-	int create;           /* create the file if missing (luckydicectl init) */
+	int busy_timeout_ms;   /* 0 = 2000 */
+	int synchronous_full;  /* PRAGMA synchronous=FULL instead of NORMAL */
+	int create;            /* create the file if missing (luckydicectl init) */
 	int defer_checkpoints; /* leave WAL checkpoints to ledger_checkpoint()
 				* in another process (the FastCGI workers do) */
 	int own_checkpoints;   /* no automatic checkpoints at all: the caller
@@ -71,8 +71,8 @@ struct ld_balance {
  * error returns LD_ERR_DB or LD_ERR_IO with a message in err (there is
  * no handle yet to keep it).
  */
-enum ld_err ledger_open(const char *path, const struct ledger_options *opt,
-			struct ledger **out, char *err, size_t errlen);
+enum ld_err ledger_open(const char *path, const struct ledger_options *opt, struct ledger **out,
+			char *err, size_t errlen);
 void ledger_free(struct ledger *l);
 
 /* The last error's message ("cannot ...: <sqlite message>"). */
@@ -88,7 +88,6 @@ enum ld_err ledger_migrate(struct ledger *l, int *from, int *to);
 /* LD_OK when the schema is at the version this program was built with,
  * else LD_ERR_INVALID with "run 'luckydicectl init'" in the message. */
 enum ld_err ledger_check_schema(struct ledger *l);
-
 
 /*
  * One WAL checkpoint: syncs the WAL, copies what no reader still needs
@@ -178,14 +177,13 @@ enum ld_err ledger_id(struct ledger *l, const char **id);
  * bytes each, may be NULL) get the ids. Run only while no program has
  * the ledger open: a running one keeps the id it read.
  */
-enum ld_err ledger_renew_id(struct ledger *l, int64_t now_ms, const char *because,
-			    char *old, char *now);
+enum ld_err ledger_renew_id(struct ledger *l, int64_t now_ms, const char *because, char *old,
+			    char *now);
 
 /* A value of ledger_meta into buf (*found: whether there is one) and
  * the setting of one (insert or replace), in the caller's transaction or
  * on its own. */
-enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len,
-			    int *found);
+enum ld_err ledger_meta_get(struct ledger *l, const char *key, char *buf, size_t len, int *found);
 enum ld_err ledger_meta_set(struct ledger *l, const char *key, const char *value);
 
 /*

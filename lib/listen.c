@@ -30,8 +30,8 @@ static int fail(int fd)
 	return -1;
 }
 
-int ld_listen_unix(const char *path, int type, mode_t mode, gid_t group, int backlog,
-		   char *err, size_t errlen)
+int ld_listen_unix(const char *path, int type, mode_t mode, gid_t group, int backlog, char *err,
+		   size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	mode_t umask_was;

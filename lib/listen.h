@@ -33,8 +33,8 @@ int ld_listen(const char *where, int type, mode_t mode, gid_t group, int backlog
 	      size_t errlen);
 
 /* The same on a unix socket path, whatever it begins with. */
-int ld_listen_unix(const char *path, int type, mode_t mode, gid_t group, int backlog,
-		   char *err, size_t errlen);
+int ld_listen_unix(const char *path, int type, mode_t mode, gid_t group, int backlog, char *err,
+		   size_t errlen);
 
 /* 1 when where names a unix socket path (as ld_listen reads it). */
 int ld_listen_is_path(const char *where);

@@ -38,8 +38,7 @@ static int same_file(const char *a, const char *b)
 
 	if (strcmp(a, b) == 0)
 		return 1;
-	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
-	       x.st_ino == y.st_ino;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 enum ld_err operator_key_load(const struct ld_config *cfg, struct token_key *key, char *err,
@@ -56,7 +55,8 @@ enum ld_err operator_key_load(const struct ld_config *cfg, struct token_key *key
 	}
 	for (size_t i = 0; i < 2; i++)
 		if (tokens[i] && same_file(cfg->console_secret_file, tokens[i])) {
-			snprintf(err, errlen, "\"console_secret_file\" '%s' is the user token"
+			snprintf(err, errlen,
+				 "\"console_secret_file\" '%s' is the user token"
 				 " secret '%s': operators need a secret of their own",
 				 cfg->console_secret_file, tokens[i]);
 			return LD_ERR_INVALID;
@@ -72,7 +72,8 @@ enum ld_err operator_key_load(const struct ld_config *cfg, struct token_key *key
 		same = t.len == key->len && sodium_memcmp(t.bytes, key->bytes, t.len) == 0;
 		token_key_release(&t);
 		if (same) {
-			snprintf(err, errlen, "\"console_secret_file\" '%s' holds the same secret"
+			snprintf(err, errlen,
+				 "\"console_secret_file\" '%s' holds the same secret"
 				 " as '%s': operators need a secret of their own",
 				 cfg->console_secret_file, tokens[i]);
 			token_key_release(key);
@@ -89,7 +90,7 @@ static const char SQL_LIST[] =
 	"SELECT name, role, serial, disabled, created_at, changed_at FROM operators"
 	" ORDER BY name LIMIT 100000";
 
-static void row(struct db_stmt *st, struct operator *op)
+static void row(struct db_stmt *st, struct operator* op)
 {
 	memset(op, 0, sizeof *op);
 	snprintf(op->name, sizeof op->name, "%s", db_col_text(st, 0) ? db_col_text(st, 0) : "");
@@ -100,7 +101,7 @@ static void row(struct db_stmt *st, struct operator *op)
 	op->changed_at = db_col_int(st, 5);
 }
 
-enum ld_err operator_get(struct ledger *l, const char *name, struct operator *op, int *found)
+enum ld_err operator_get(struct ledger *l, const char *name, struct operator* op, int *found)
 {
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
@@ -114,7 +115,7 @@ enum ld_err operator_get(struct ledger *l, const char *name, struct operator *op
 	return db_end(db, st, "cannot read operator");
 }
 
-enum ld_err operator_list(struct ledger *l, struct operator **out, size_t *n)
+enum ld_err operator_list(struct ledger *l, struct operator** out, size_t *n)
 {
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
@@ -127,7 +128,7 @@ enum ld_err operator_list(struct ledger *l, struct operator **out, size_t *n)
 	if ((e = db_query(db, &st, SQL_LIST, "")) != LD_OK)
 		return e;
 	while (db_step(st) > 0) {
-		struct operator *op = buf_grow(&b, sizeof *op);
+		struct operator* op = buf_grow(&b, sizeof *op);
 		if (!op)
 			break;
 		row(st, op);
@@ -142,20 +143,23 @@ enum ld_err operator_list(struct ledger *l, struct operator **out, size_t *n)
 	return e;
 }
 
-enum ld_err operator_log_add(struct db *db, int64_t now_ms, const char *actor,
-			     const char *action, const char *subject, const char *ticket,
-			     const char *note)
+enum ld_err operator_log_add(struct db *db, int64_t now_ms, const char *actor, const char *action,
+			     const char *subject, const char *ticket, const char *note)
 {
-	return db_exec(db, "INSERT INTO operator_log (at, actor, action, subject, ticket, note)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "cannot write operator log",
-		       "lttttt", now_ms, actor, action, subject, ticket, note);
+	return db_exec(db,
+		       "INSERT INTO operator_log (at, actor, action, subject, ticket, note)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		       "cannot write operator log", "lttttt", now_ms, actor, action, subject,
+		       ticket, note);
 }
 
 static enum ld_err check_name(struct db *db, const char *name)
 {
 	if (!ld_is_ident(name, OPERATOR_NAME_MAX))
-		return db_error(db, LD_ERR_INVALID, "'%s' is not an operator name (1 to %d of"
-				" A-Z a-z 0-9 _ -)", name, OPERATOR_NAME_MAX);
+		return db_error(db, LD_ERR_INVALID,
+				"'%s' is not an operator name (1 to %d of"
+				" A-Z a-z 0-9 _ -)",
+				name, OPERATOR_NAME_MAX);
 	return LD_OK;
 }
 
@@ -165,9 +169,9 @@ static enum ld_err check_name(struct db *db, const char *name)
  * in the same transaction. *changed tells whether it did; with
  * must_exist, no row at all is LD_ERR_NOTFOUND.
  */
-static enum ld_err change(struct ledger *l, const char *sql, const char *name,
-			  const char *value, int64_t now_ms, const char *actor,
-			  const char *action, const char *note, int must_exist, int *changed)
+static enum ld_err change(struct ledger *l, const char *sql, const char *name, const char *value,
+			  int64_t now_ms, const char *actor, const char *action, const char *note,
+			  int must_exist, int *changed)
 {
 	struct db *db = ledger_db(l);
 	struct operator op;
@@ -207,7 +211,8 @@ enum ld_err operator_add(struct ledger *l, const char *name, enum operator_role 
 
 	if (!r)
 		return db_error(ledger_db(l), LD_ERR_INVALID, "no such role");
-	return change(l, "INSERT INTO operators (name, role, serial, created_at, changed_at)"
+	return change(l,
+		      "INSERT INTO operators (name, role, serial, created_at, changed_at)"
 		      " VALUES (?1, ?3, 1, ?2, ?2) ON CONFLICT (name) DO NOTHING",
 		      name, r, now_ms, actor, "operator.add", r, 0, created);
 }
@@ -219,19 +224,22 @@ enum ld_err operator_set_role(struct ledger *l, const char *name, enum operator_
 
 	if (!r)
 		return db_error(ledger_db(l), LD_ERR_INVALID, "no such role");
-	return change(l, "UPDATE operators SET role = ?3, changed_at = ?2"
-		      " WHERE name = ?1 AND role <> ?3", name, r, now_ms, actor, "operator.role",
-		      r, 1, changed);
+	return change(l,
+		      "UPDATE operators SET role = ?3, changed_at = ?2"
+		      " WHERE name = ?1 AND role <> ?3",
+		      name, r, now_ms, actor, "operator.role", r, 1, changed);
 }
 
 enum ld_err operator_set_disabled(struct ledger *l, const char *name, int disabled,
 				  const char *actor, int64_t now_ms, int *changed)
 {
 	if (disabled)
-		return change(l, "UPDATE operators SET disabled = 1, serial = serial + 1,"
+		return change(l,
+			      "UPDATE operators SET disabled = 1, serial = serial + 1,"
 			      " changed_at = ?2 WHERE name = ?1 AND disabled = 0",
 			      name, NULL, now_ms, actor, "operator.disable", NULL, 1, changed);
-	return change(l, "UPDATE operators SET disabled = 0, changed_at = ?2"
+	return change(l,
+		      "UPDATE operators SET disabled = 0, changed_at = ?2"
 		      " WHERE name = ?1 AND disabled = 1",
 		      name, NULL, now_ms, actor, "operator.enable", NULL, 1, changed);
 }
@@ -255,9 +263,10 @@ enum ld_err operator_log_list(struct ledger *l, size_t limit, struct operator_lo
 	if (limit < 1 || limit > 10000)
 		return db_error(db, LD_ERR_INVALID, "a limit from 1 to 10000");
 	buf_init(&b, limit * sizeof(struct operator_log_line));
-	if ((e = db_query(db, &st, "SELECT id, at, actor, action, subject, ticket, note"
-			  " FROM operator_log ORDER BY id DESC LIMIT ?1", "l",
-			  (int64_t)limit)) != LD_OK)
+	if ((e = db_query(db, &st,
+			  "SELECT id, at, actor, action, subject, ticket, note"
+			  " FROM operator_log ORDER BY id DESC LIMIT ?1",
+			  "l", (int64_t)limit)) != LD_OK)
 		return e;
 	while (db_step(st) > 0) {
 		struct operator_log_line *x = buf_grow(&b, sizeof *x);
@@ -398,14 +407,10 @@ enum token_status operator_token_verify(const struct token_key *key, enum operat
 const char *operator_strstatus(enum operator_status st)
 {
 	switch (st) {
-	case OPERATOR_OK:
-		return "operator signed in";
-	case OPERATOR_BAD_TOKEN:
-		return "bad operator token";
-	case OPERATOR_UNKNOWN:
-		return "no such operator";
-	case OPERATOR_DISABLED:
-		return "operator disabled";
+	case OPERATOR_OK: return "operator signed in";
+	case OPERATOR_BAD_TOKEN: return "bad operator token";
+	case OPERATOR_UNKNOWN: return "no such operator";
+	case OPERATOR_DISABLED: return "operator disabled";
 	case OPERATOR_REVOKED:
 		return "operator token no longer valid (the operator was disabled since)";
 	}
@@ -414,8 +419,8 @@ const char *operator_strstatus(enum operator_status st)
 
 enum ld_err operator_authenticate(struct ledger *l, const struct token_key *key,
 				  enum operator_token kind, const char *tok, size_t len,
-				  int64_t now_ms, struct operator *op,
-				  enum operator_status *st, enum token_status *ts)
+				  int64_t now_ms, struct operator* op, enum operator_status *st,
+				  enum token_status *ts)
 {
 	char name[OPERATOR_NAME_MAX + 1];
 	int64_t serial;
@@ -430,8 +435,10 @@ enum ld_err operator_authenticate(struct ledger *l, const struct token_key *key,
 	}
 	if ((e = operator_get(l, name, op, &found)) != LD_OK)
 		return e;
-	*st = !found ? OPERATOR_UNKNOWN : op->disabled ? OPERATOR_DISABLED
-	    : op->serial != serial ? OPERATOR_REVOKED : OPERATOR_OK;
+	*st = !found                   ? OPERATOR_UNKNOWN
+		: op->disabled         ? OPERATOR_DISABLED
+		: op->serial != serial ? OPERATOR_REVOKED
+				       : OPERATOR_OK;
 	if (*st != OPERATOR_OK)
 		memset(op, 0, sizeof *op);
 	return LD_OK;

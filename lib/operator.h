@@ -34,7 +34,7 @@
 #include "ledger.h"
 #include "token.h"
 
-#define OPERATOR_NAME_MAX 32   /* [A-Za-z0-9_-] */
+#define OPERATOR_NAME_MAX  32  /* [A-Za-z0-9_-] */
 #define OPERATOR_TOKEN_MAX 160 /* longest token, plus room */
 
 enum operator_role {
@@ -48,10 +48,11 @@ enum operator_role {
 const char *operator_role_name(enum operator_role role);
 enum operator_role operator_role_parse(const char *name);
 
-struct operator {
+struct operator
+{
 	char name[OPERATOR_NAME_MAX + 1];
 	enum operator_role role;
-	int64_t serial;     /* what its tokens must carry */
+	int64_t serial; /* what its tokens must carry */
 	int disabled;
 	int64_t created_at, changed_at; /* ms */
 };
@@ -68,11 +69,11 @@ enum ld_err operator_key_load(const struct ld_config *cfg, struct token_key *key
 			      size_t errlen);
 
 /* The operator called name into *op; *found 0 when there is none. */
-enum ld_err operator_get(struct ledger *l, const char *name, struct operator *op, int *found);
+enum ld_err operator_get(struct ledger *l, const char *name, struct operator* op, int *found);
 
 /* Every operator, by name, into *out (a new array of *n; the caller
  * frees it; NULL when there is none). */
-enum ld_err operator_list(struct ledger *l, struct operator **out, size_t *n);
+enum ld_err operator_list(struct ledger *l, struct operator** out, size_t *n);
 
 /*
  * Changes to operators, each one transaction that also writes a line of
@@ -99,9 +100,8 @@ enum ld_err operator_set_disabled(struct ledger *l, const char *name, int disabl
  * subject (an event id, an operator's name), with the ticket and a note
  * (both may be NULL).
  */
-enum ld_err operator_log_add(struct db *db, int64_t now_ms, const char *actor,
-			     const char *action, const char *subject, const char *ticket,
-			     const char *note);
+enum ld_err operator_log_add(struct db *db, int64_t now_ms, const char *actor, const char *action,
+			     const char *subject, const char *ticket, const char *note);
 
 /* A line of operator_log; strings belong to the array. */
 struct operator_log_line {
@@ -146,7 +146,7 @@ enum operator_status {
 	OPERATOR_BAD_TOKEN, /* see the token_status */
 	OPERATOR_UNKNOWN,   /* no such operator (any more) */
 	OPERATOR_DISABLED,
-	OPERATOR_REVOKED,   /* a token from before the operator was disabled */
+	OPERATOR_REVOKED, /* a token from before the operator was disabled */
 };
 
 /* A short description of st ("operator disabled"). */
@@ -160,7 +160,7 @@ const char *operator_strstatus(enum operator_status st);
  */
 enum ld_err operator_authenticate(struct ledger *l, const struct token_key *key,
 				  enum operator_token kind, const char *tok, size_t len,
-				  int64_t now_ms, struct operator *op,
-				  enum operator_status *st, enum token_status *ts);
+				  int64_t now_ms, struct operator* op, enum operator_status *st,
+				  enum token_status *ts);
 
 #endif

@@ -15,9 +15,9 @@ static const char SQL_OUTBOX_ADD[] =
 	"INSERT INTO outbox (key, kind, promo, uid, payload, next_at, created_at, draw_id,"
 	" invitee) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING";
 
-enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
-		       const char *promo, const char *uid, const char *payload,
-		       int64_t draw_id, const char *invitee, int64_t now_ms)
+enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key, const char *promo,
+		       const char *uid, const char *payload, int64_t draw_id, const char *invitee,
+		       int64_t now_ms)
 {
 	return db_exec(ledger_db(l), SQL_OUTBOX_ADD, "cannot add outbox event", "tttttlLt", key,
 		       kind, promo, uid, payload, now_ms, draw_id > 0 ? &draw_id : NULL, invitee);
@@ -25,16 +25,16 @@ enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
 
 /* The kinds a mask admits, as SQL on parameters r (reward) and n
  * (notify), each bound to 1 or 0. */
-#define KIND_FILTER(r, n) \
+#define KIND_FILTER(r, n)                                                   \
 	" AND (CASE kind WHEN 'reward.issue' THEN CAST(?" #r " AS INTEGER)" \
 	" ELSE CAST(?" #n " AS INTEGER) END) = 1"
 
 static const char SQL_OUTBOX_CLAIM[] =
 	"UPDATE outbox SET lease_until = ?1, attempts = attempts + 1"
 	" WHERE id IN (SELECT id FROM outbox"
-	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
-	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3)"
-	" RETURNING id, key, kind, promo, uid, payload, attempts";
+	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2" KIND_FILTER(
+		4, 5) " ORDER BY next_at LIMIT ?3)"
+		      " RETURNING id, key, kind, promo, uid, payload, attempts";
 /* On PostgreSQL dispatchers on many hosts claim at once: each skips the
  * rows another is claiming (SKIP LOCKED), and a row claimed since this
  * statement's snapshot is checked again against the outer WHERE. The
@@ -44,13 +44,14 @@ static const char SQL_OUTBOX_CLAIM[] =
  * rows, so that one claim leased the whole backlog. */
 static const char SQL_OUTBOX_CLAIM_PG[] =
 	"WITH due AS MATERIALIZED (SELECT id FROM outbox"
-	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2"
-	KIND_FILTER(4, 5) " ORDER BY next_at LIMIT ?3 FOR UPDATE SKIP LOCKED)"
-	" UPDATE outbox SET lease_until = ?1, attempts = outbox.attempts + 1 FROM due"
-	" WHERE outbox.id = due.id AND outbox.state = 'pending' AND outbox.next_at <= ?2"
-	" AND outbox.lease_until <= ?2"
-	" RETURNING outbox.id, outbox.key, outbox.kind, outbox.promo, outbox.uid,"
-	" outbox.payload, outbox.attempts";
+	"  WHERE state = 'pending' AND next_at <= ?2 AND lease_until <= ?2" KIND_FILTER(
+		4,
+		5) " ORDER BY next_at LIMIT ?3 FOR UPDATE SKIP LOCKED)"
+		   " UPDATE outbox SET lease_until = ?1, attempts = outbox.attempts + 1 FROM due"
+		   " WHERE outbox.id = due.id AND outbox.state = 'pending' AND outbox.next_at <= ?2"
+		   " AND outbox.lease_until <= ?2"
+		   " RETURNING outbox.id, outbox.key, outbox.kind, outbox.promo, outbox.uid,"
+		   " outbox.payload, outbox.attempts";
 
 /* Column i as a string of its own (NULL stays NULL). */
 static char *col_dup(struct db_stmt *st, int i)
@@ -59,8 +60,8 @@ static char *col_dup(struct db_stmt *st, int i)
 	return s ? xstrdup(s) : NULL;
 }
 
-enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
-			 int mask, int max, struct outbox_event **out, size_t *n)
+enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms, int mask, int max,
+			 struct outbox_event **out, size_t *n)
 {
 	struct db *db = ledger_db(l);
 	struct buf b;
@@ -76,8 +77,8 @@ enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
 		return e;
 	if ((e = db_query(db, &st, db_engine(db) == DB_PG ? SQL_OUTBOX_CLAIM_PG : SQL_OUTBOX_CLAIM,
 			  "llill", now_ms + lease_ms, now_ms, max,
-			  (int64_t)!!(mask & OUTBOX_REWARD),
-			  (int64_t)!!(mask & OUTBOX_NOTIFY))) != LD_OK) {
+			  (int64_t) !!(mask & OUTBOX_REWARD),
+			  (int64_t) !!(mask & OUTBOX_NOTIFY))) != LD_OK) {
 		db_rollback(db);
 		return e;
 	}
@@ -173,7 +174,8 @@ static enum ld_err mark_one(struct db *db, const struct outbox_mark *m, int64_t 
 
 	switch (m->verdict) {
 	case OUTBOX_DELIVERED:
-		e = db_exec(db, SQL_MARK_DELIVERED, what, "lllL", m->id, m->lease_until, now_ms, st);
+		e = db_exec(db, SQL_MARK_DELIVERED, what, "lllL", m->id, m->lease_until, now_ms,
+			    st);
 		break;
 	case OUTBOX_RETRY:
 		e = db_exec(db, SQL_MARK_RETRY, what, "lllLt", m->id, m->lease_until, m->next_at,
@@ -191,8 +193,8 @@ static enum ld_err mark_one(struct db *db, const struct outbox_mark *m, int64_t 
 	return e;
 }
 
-enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
-			int64_t now_ms, size_t *stale)
+enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n, int64_t now_ms,
+			size_t *stale)
 {
 	struct db *db = ledger_db(l);
 	int64_t counted[OUTBOX_KINDS][OUTCOMES] = { { 0 } };
@@ -218,8 +220,8 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 	for (int k = 0; k < OUTBOX_KINDS; k++)
 		for (int o = 0; o < OUTCOMES; o++)
 			if (counted[k][o] &&
-			    (e = db_exec(db, SQL_OUTCOMES_ADD, "cannot count outbox outcomes", "ttll",
-					 outbox_kinds[k], outcome_names[o], counted[k][o],
+			    (e = db_exec(db, SQL_OUTCOMES_ADD, "cannot count outbox outcomes",
+					 "ttll", outbox_kinds[k], outcome_names[o], counted[k][o],
 					 now_ms)) != LD_OK) {
 				db_rollback(db);
 				return e;
@@ -231,8 +233,8 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
 	return LD_OK;
 }
 
-int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
-			  int64_t retry_after_ms, const struct ld_rng *rng)
+int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts, int64_t retry_after_ms,
+			  const struct ld_rng *rng)
 {
 	int64_t cap = (int64_t)d->backoff_max_seconds * 1000;
 	int64_t ceil = (int64_t)d->backoff_base_seconds * 1000;
@@ -249,10 +251,12 @@ int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
 
 enum ld_err outbox_count_due(struct ledger *l, int64_t now_ms, int mask, int64_t *n)
 {
-	return db_int(ledger_db(l),
-		      "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1"
-		      KIND_FILTER(2, 3), "cannot count outbox events", n, NULL, "lii", now_ms,
-		      !!(mask & OUTBOX_REWARD), !!(mask & OUTBOX_NOTIFY));
+	return db_int(
+		ledger_db(l),
+		"SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= ?1" KIND_FILTER(
+			2, 3),
+		"cannot count outbox events", n, NULL, "lii", now_ms, !!(mask & OUTBOX_REWARD),
+		!!(mask & OUTBOX_NOTIFY));
 }
 
 enum ld_err outbox_count_dead(struct ledger *l, int64_t *n)
@@ -311,7 +315,8 @@ enum ld_err outbox_stats(struct ledger *l, int64_t now_ms, struct outbox_stats *
 	return e;
 }
 
-#define LIST_COLUMNS "SELECT id, key, kind, promo, uid, state, last_error, payload," \
+#define LIST_COLUMNS                                                    \
+	"SELECT id, key, kind, promo, uid, state, last_error, payload," \
 	" attempts, last_status, next_at, lease_until, created_at, done_at FROM outbox"
 
 /* ?1: the limit; OUTBOX_DUE also ?2, the time. */
@@ -324,8 +329,8 @@ static const char *const SQL_OUTBOX_LIST[] = {
 	[OUTBOX_ALL] = LIST_COLUMNS " ORDER BY id LIMIT ?1",
 };
 
-enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms,
-			size_t limit, struct outbox_row **out, size_t *n)
+enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms, size_t limit,
+			struct outbox_row **out, size_t *n)
 {
 	/* all of them (limit 0, or past the cap) are at most the cap */
 	int all = !limit || limit > OUTBOX_LIST_MAX;
@@ -348,8 +353,10 @@ enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now
 	while (e == LD_OK && db_step(st) > 0) {
 		struct outbox_row *r = buf_grow(&b, sizeof *r);
 		if (!r) {
-			e = db_error(db, LD_ERR_INVALID, "more than %d outbox events: list them with"
-				     " a limit", OUTBOX_LIST_MAX);
+			e = db_error(db, LD_ERR_INVALID,
+				     "more than %d outbox events: list them with"
+				     " a limit",
+				     OUTBOX_LIST_MAX);
 			break;
 		}
 		r->id = db_col_int(st, 0);
@@ -402,7 +409,8 @@ enum ld_err outbox_retry(struct ledger *l, int64_t id, const char *promo, int64_
 	*changed = 0;
 	if ((e = db_begin(db)) != LD_OK)
 		return e;
-	if ((e = db_exec(db, "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2,"
+	if ((e = db_exec(db,
+			 "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2,"
 			 " lease_until = 0, done_at = NULL"
 			 " WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
 			 " AND (CAST(?3 AS TEXT) IS NULL OR promo = ?3)",
@@ -411,15 +419,17 @@ enum ld_err outbox_retry(struct ledger *l, int64_t id, const char *promo, int64_
 	*changed = db_changes(db);
 	if (*changed == 0 && id > 0) {
 		int64_t one;
-		e = db_int(db, "SELECT 1 FROM outbox WHERE id = ?1"
+		e = db_int(db,
+			   "SELECT 1 FROM outbox WHERE id = ?1"
 			   " AND (CAST(?2 AS TEXT) IS NULL OR promo = ?2)",
 			   "cannot read outbox event", &one, &found, "lt", id, promo);
 		db_rollback(db);
 		if (e != LD_OK)
 			return e;
-		return found ? LD_OK : db_error(db, LD_ERR_NOTFOUND, "no outbox event %lld%s%s",
-						(long long)id, promo ? " in promotion " : "",
-						promo ? promo : "");
+		return found
+			? LD_OK
+			: db_error(db, LD_ERR_NOTFOUND, "no outbox event %lld%s%s", (long long)id,
+				   promo ? " in promotion " : "", promo ? promo : "");
 	}
 	if (*changed > 0 && who) {
 		if (id > 0)

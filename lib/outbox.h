@@ -27,7 +27,7 @@
  * and keep it. Nothing parses keys: an event's draw or invitee is on its
  * row (outbox.draw_id, outbox.invitee).
  */
-#define OUTBOX_KEY_DRAW "%s/%s/draw/%lld/%s"     /* promo, ledger id, draw id, "reward"|"notify" */
+#define OUTBOX_KEY_DRAW   "%s/%s/draw/%lld/%s" /* promo, ledger id, draw id, "reward"|"notify" */
 #define OUTBOX_KEY_INVITE "%s/%s/invite/%s/notify" /* promo, ledger id, invitee */
 /* OUTBOX_KEY_DRAW with "{id}" where the draw's id goes: for the rules on
  * PostgreSQL, which learn the id inside the server (sql/pg/). */
@@ -39,9 +39,9 @@
  * payload is the JSON body to send; draw_id (0: none) and invitee (NULL:
  * none) say what it is about. Returns LD_OK or a database error.
  */
-enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key,
-		       const char *promo, const char *uid, const char *payload,
-		       int64_t draw_id, const char *invitee, int64_t now_ms);
+enum ld_err outbox_add(struct ledger *l, const char *kind, const char *key, const char *promo,
+		       const char *uid, const char *payload, int64_t draw_id, const char *invitee,
+		       int64_t now_ms);
 
 /* A claimed event. The strings belong to the array (outbox_events_free). */
 struct outbox_event {
@@ -61,8 +61,8 @@ struct outbox_event {
  * transaction. *out gets a new array of *n events (NULL when none), freed
  * with outbox_events_free. Returns LD_OK or a database error.
  */
-enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms,
-			 int mask, int max, struct outbox_event **out, size_t *n);
+enum ld_err outbox_claim(struct ledger *l, int64_t now_ms, int64_t lease_ms, int mask, int max,
+			 struct outbox_event **out, size_t *n);
 void outbox_events_free(struct outbox_event *ev, size_t n);
 
 /* What became of one claimed event. */
@@ -74,12 +74,12 @@ enum outbox_verdict {
 };
 
 struct outbox_mark {
-	int64_t id, lease_until;  /* from the claim */
+	int64_t id, lease_until; /* from the claim */
 	enum outbox_verdict verdict;
-	int status;               /* HTTP status, 0 when there was no answer */
-	const char *error;        /* what went wrong (NULL when delivered) */
-	int64_t next_at;          /* OUTBOX_RETRY */
-	const char *kind;         /* from the claim: the outcome is counted
+	int status;        /* HTTP status, 0 when there was no answer */
+	const char *error; /* what went wrong (NULL when delivered) */
+	int64_t next_at;   /* OUTBOX_RETRY */
+	const char *kind;  /* from the claim: the outcome is counted
 				   * under it (outbox_stats); NULL: not counted */
 };
 
@@ -90,8 +90,8 @@ struct outbox_mark {
  * since) changes and counts nothing; *stale (may be NULL) counts those.
  * Returns LD_OK or a database error (then nothing changed).
  */
-enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
-			int64_t now_ms, size_t *stale);
+enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n, int64_t now_ms,
+			size_t *stale);
 
 /*
  * The wait before the next attempt after attempts failed ones, in ms:
@@ -100,8 +100,8 @@ enum ld_err outbox_mark(struct ledger *l, const struct outbox_mark *m, size_t n,
  * Retry-After, 0 when none) and at most the cap or the Retry-After,
  * whichever is larger.
  */
-int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts,
-			  int64_t retry_after_ms, const struct ld_rng *rng);
+int64_t outbox_backoff_ms(const struct ld_dispatch_config *d, int attempts, int64_t retry_after_ms,
+			  const struct ld_rng *rng);
 
 /* Pending rows due at now_ms of the kinds in mask (all kinds: mask 3),
  * leased or not. */
@@ -158,8 +158,8 @@ enum outbox_filter {
  * array is capped. *out is a new array of *n rows (NULL when none),
  * freed with outbox_rows_free. */
 #define OUTBOX_LIST_MAX 1000000
-enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms,
-			size_t limit, struct outbox_row **out, size_t *n);
+enum ld_err outbox_list(struct ledger *l, enum outbox_filter filter, int64_t now_ms, size_t limit,
+			struct outbox_row **out, size_t *n);
 void outbox_rows_free(struct outbox_row *rows, size_t n);
 
 /* Who makes dead events due again, and why: a line of operator_log

@@ -17,9 +17,9 @@
 
 #include "promo.h"
 
-#define PROMO_DEPTH 10
+#define PROMO_DEPTH    10
 #define NAME_MAX_BYTES 200
-#define ZONE_MAX 64
+#define ZONE_MAX       64
 
 /*
  * A parse in progress: where messages go and the path of the object being
@@ -31,13 +31,11 @@ struct pparse {
 	char at[64];
 };
 
-static int
-perr(struct pparse *pp, const char *key, const char *fmt, ...)
+static int perr(struct pparse *pp, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Sets "<at><key>: <message>" and returns -1, so "return perr(...)" reads. */
-static int
-perr(struct pparse *pp, const char *key, const char *fmt, ...)
+static int perr(struct pparse *pp, const char *key, const char *fmt, ...)
 {
 	char msg[200];
 	va_list ap;
@@ -53,11 +51,10 @@ perr(struct pparse *pp, const char *key, const char *fmt, ...)
 
 /* Rejects any key of obj not in allowed (NULL-terminated), naming it with
  * anything but printable ASCII shown as '?'. */
-static int
-check_keys(struct pparse *pp, struct json_object *obj,
-	   const char *const *allowed)
+static int check_keys(struct pparse *pp, struct json_object *obj, const char *const *allowed)
 {
-	json_object_object_foreach(obj, key, val) {
+	json_object_object_foreach(obj, key, val)
+	{
 		const char *const *a;
 		char shown[44];
 		size_t i;
@@ -76,21 +73,18 @@ check_keys(struct pparse *pp, struct json_object *obj,
 }
 
 /* The member key of obj, or NULL when absent or null. */
-static struct json_object *
-member(struct json_object *obj, const char *key)
+static struct json_object *member(struct json_object *obj, const char *key)
 {
 	struct json_object *v = NULL;
 
-	if (!json_object_object_get_ex(obj, key, &v) ||
-	    json_object_is_type(v, json_type_null))
+	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
 		return NULL;
 	return v;
 }
 
 /* The object member key, checked against its allowed keys, or NULL. */
-static struct json_object *
-get_object(struct pparse *pp, struct json_object *obj, const char *key,
-	   const char *const *allowed)
+static struct json_object *get_object(struct pparse *pp, struct json_object *obj, const char *key,
+				      const char *const *allowed)
 {
 	struct json_object *v = member(obj, key);
 
@@ -112,9 +106,8 @@ get_object(struct pparse *pp, struct json_object *obj, const char *key,
  * here (every max is far below the clamp). An absent optional member
  * leaves *out alone.
  */
-static int
-get_int(struct pparse *pp, struct json_object *obj, const char *key,
-	int required, int64_t min, int64_t max, int64_t *out)
+static int get_int(struct pparse *pp, struct json_object *obj, const char *key, int required,
+		   int64_t min, int64_t max, int64_t *out)
 {
 	struct json_object *v = member(obj, key);
 	int64_t x;
@@ -123,16 +116,15 @@ get_int(struct pparse *pp, struct json_object *obj, const char *key,
 		return required ? perr(pp, key, "is required") : 0;
 	x = json_object_get_int64(v);
 	if (!json_object_is_type(v, json_type_int) || x < min || x > max)
-		return perr(pp, key, "must be an integer from %lld to %lld",
-			    (long long)min, (long long)max);
+		return perr(pp, key, "must be an integer from %lld to %lld", (long long)min,
+			    (long long)max);
 	*out = x;
 	return 0;
 }
 
 /* A required number member (integer or not), finite, in [min, max]. */
-static int
-get_number(struct pparse *pp, struct json_object *obj, const char *key,
-	   double min, double max, double *out)
+static int get_number(struct pparse *pp, struct json_object *obj, const char *key, double min,
+		      double max, double *out)
 {
 	struct json_object *v = member(obj, key);
 	double x;
@@ -140,8 +132,7 @@ get_number(struct pparse *pp, struct json_object *obj, const char *key,
 	if (v == NULL)
 		return perr(pp, key, "is required");
 	x = json_object_get_double(v);
-	if ((!json_object_is_type(v, json_type_int) &&
-	     !json_object_is_type(v, json_type_double)) ||
+	if ((!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) ||
 	    !isfinite(x) || x < min || x > max)
 		return perr(pp, key, "must be a number from %g to %g", min, max);
 	*out = x;
@@ -150,9 +141,8 @@ get_number(struct pparse *pp, struct json_object *obj, const char *key,
 
 /* A required string member of 1..max bytes (ld_json_parse already made it
  * valid UTF-8 without NUL), borrowed, or NULL. */
-static const char *
-get_string(struct pparse *pp, struct json_object *obj, const char *key,
-	   size_t max)
+static const char *get_string(struct pparse *pp, struct json_object *obj, const char *key,
+			      size_t max)
 {
 	struct json_object *v = member(obj, key);
 	size_t n;
@@ -170,8 +160,7 @@ get_string(struct pparse *pp, struct json_object *obj, const char *key,
 }
 
 /* A display name, 1..200 bytes without control characters, copied. */
-static char *
-get_name(struct pparse *pp, struct json_object *obj)
+static char *get_name(struct pparse *pp, struct json_object *obj)
 {
 	const char *s = get_string(pp, obj, "name", NAME_MAX_BYTES);
 	const unsigned char *q;
@@ -186,24 +175,24 @@ get_name(struct pparse *pp, struct json_object *obj)
 }
 
 /* The "id" member: 1..max of [A-Za-z0-9_-], copied into out. */
-static int
-get_ident(struct pparse *pp, struct json_object *obj, size_t max, char *out)
+static int get_ident(struct pparse *pp, struct json_object *obj, size_t max, char *out)
 {
 	const char *s = get_string(pp, obj, "id", max);
 
 	if (s == NULL)
 		return -1;
 	if (!ld_is_ident(s, max))
-		return perr(pp, "id", "must be 1 to %zu characters of A-Z, a-z, "
-			    "0-9, _ and -", max);
+		return perr(pp, "id",
+			    "must be 1 to %zu characters of A-Z, a-z, "
+			    "0-9, _ and -",
+			    max);
 	memcpy(out, s, strlen(s) + 1);
 	return 0;
 }
 
 /* Day number (days since 1970-01-01) of a real date "YYYY-MM-DD" with a
  * year from 1970 to 9999, or -1 when s is anything else. */
-static int64_t
-parse_date(const char *s)
+static int64_t parse_date(const char *s)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int i, y, m, d, leap;
@@ -217,23 +206,20 @@ parse_date(const char *s)
 	m = atoi(s + 5);
 	d = atoi(s + 8);
 	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (y < 1970 || m < 1 || m > 12 || d < 1 ||
-	    d > mdays[m - 1] + (m == 2 && leap))
+	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
 		return -1;
 	return ld_days_from_civil(y, m, d);
 }
 
 /* A date member into buf and its day number. */
-static int
-get_date(struct pparse *pp, struct json_object *obj, const char *key,
-	 char buf[11], int64_t *dn)
+static int get_date(struct pparse *pp, struct json_object *obj, const char *key, char buf[11],
+		    int64_t *dn)
 {
 	struct json_object *v = member(obj, key);
 
 	if (v == NULL)
 		return perr(pp, key, "is required");
-	if (!json_object_is_type(v, json_type_string) ||
-	    json_object_get_string_len(v) != 10 ||
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 10 ||
 	    (*dn = parse_date(json_object_get_string(v))) == -1)
 		return perr(pp, key, "not a date (YYYY-MM-DD)");
 	memcpy(buf, json_object_get_string(v), 11);
@@ -241,27 +227,23 @@ get_date(struct pparse *pp, struct json_object *obj, const char *key,
 }
 
 /* Fills p->day_start_ms from first_day, ndays and time_zone. */
-static void
-promo_calendar(struct promo *p)
+static void promo_calendar(struct promo *p)
 {
 	p->day_start_ms = xcalloc((size_t)p->ndays + 1, sizeof(int64_t));
-	ld_zone_midnights(p->time_zone, parse_date(p->first_day), p->ndays + 1,
-			  p->day_start_ms);
+	ld_zone_midnights(p->time_zone, parse_date(p->first_day), p->ndays + 1, p->day_start_ms);
 }
 
-static const char *const top_keys[] = { "id", "name", "time_zone", "first_day",
-	"last_day", "grants", "invites", "abuse", "prizes", NULL };
+static const char *const top_keys[] = { "id",     "name",    "time_zone", "first_day", "last_day",
+					"grants", "invites", "abuse",     "prizes",    NULL };
 static const char *const grant_keys[] = { "visit", "inviter", "invitee", NULL };
-static const char *const invite_keys[] = { "max_credited_per_inviter",
-	"invitee_new_within_hours", NULL };
+static const char *const invite_keys[] = { "max_credited_per_inviter", "invitee_new_within_hours",
+					   NULL };
 static const char *const abuse_keys[] = { "claims_per_client_per_day", NULL };
-static const char *const prize_keys[] = { "id", "name", "daily_stock",
-	"probability", "release", "stock_by_day", NULL };
+static const char *const prize_keys[] = { "id",      "name",         "daily_stock", "probability",
+					  "release", "stock_by_day", NULL };
 
 /* Reads prize i (object v) into z. */
-static int
-parse_prize(struct pparse *pp, struct json_object *v, size_t i,
-	    struct promo_prize *z)
+static int parse_prize(struct pparse *pp, struct json_object *v, size_t i, struct promo_prize *z)
 {
 	struct json_object *rel;
 	const char *s;
@@ -272,8 +254,7 @@ parse_prize(struct pparse *pp, struct json_object *v, size_t i,
 	if (!json_object_is_type(v, json_type_object))
 		return perr(pp, key, "must be an object");
 	snprintf(pp->at, sizeof(pp->at), "%s.", key);
-	if (check_keys(pp, v, prize_keys) == -1 ||
-	    get_ident(pp, v, PRIZE_ID_MAX, z->id) == -1 ||
+	if (check_keys(pp, v, prize_keys) == -1 || get_ident(pp, v, PRIZE_ID_MAX, z->id) == -1 ||
 	    (z->name = get_name(pp, v)) == NULL ||
 	    get_int(pp, v, "daily_stock", 1, 0, 1000000000, &z->daily_stock) == -1 ||
 	    get_number(pp, v, "probability", 0, 1, &z->probability) == -1)
@@ -281,8 +262,7 @@ parse_prize(struct pparse *pp, struct json_object *v, size_t i,
 	z->release = RELEASE_MIDNIGHT;
 	if ((rel = member(v, "release")) == NULL)
 		return 0;
-	s = json_object_is_type(rel, json_type_string) ?
-	    json_object_get_string(rel) : "";
+	s = json_object_is_type(rel, json_type_string) ? json_object_get_string(rel) : "";
 	if (strcmp(s, "even") == 0)
 		z->release = RELEASE_EVEN;
 	else if (strcmp(s, "midnight") != 0)
@@ -295,8 +275,7 @@ parse_prize(struct pparse *pp, struct json_object *v, size_t i,
  * in the prize's optional "stock_by_day" object ({"YYYY-MM-DD": n}), which
  * must be days of the promotion. Runs after the calendar is known.
  */
-static int
-parse_stock_by_day(struct pparse *pp, struct promo *p, struct json_object *root)
+static int parse_stock_by_day(struct pparse *pp, struct promo *p, struct json_object *root)
 {
 	struct json_object *arr = member(root, "prizes");
 
@@ -316,7 +295,8 @@ parse_stock_by_day(struct pparse *pp, struct promo *p, struct json_object *root)
 		if (!json_object_is_type(by, json_type_object))
 			return perr(pp, key, "must be an object of \"YYYY-MM-DD\": stock");
 		snprintf(pp->at, sizeof pp->at, "%s.", key);
-		json_object_object_foreach(by, day, v) {
+		json_object_object_foreach(by, day, v)
+		{
 			int d = promo_day_index(p, day);
 			int64_t n;
 			if (d < 0)
@@ -337,8 +317,7 @@ parse_stock_by_day(struct pparse *pp, struct promo *p, struct json_object *root)
  * lo the previous hi, so nine-decimal probabilities are exact and the
  * slices never overlap or pass PROMO_SCALE.
  */
-static int
-parse_prizes(struct pparse *pp, struct promo *p, struct json_object *root)
+static int parse_prizes(struct pparse *pp, struct promo *p, struct json_object *root)
 {
 	struct json_object *arr = member(root, "prizes");
 	double sum = 0;
@@ -365,20 +344,22 @@ parse_prizes(struct pparse *pp, struct promo *p, struct json_object *root)
 		pp->at[0] = '\0';
 		sum += z->probability;
 		if (sum > 1 + 1e-9)
-			return perr(pp, "prizes", "probabilities add up to %.9g, "
-				    "more than 1", sum);
+			return perr(pp, "prizes",
+				    "probabilities add up to %.9g, "
+				    "more than 1",
+				    sum);
 		hi = (int64_t)(sum * PROMO_SCALE + 0.5); /* round; sum >= 0 */
 		z->lo = lo;
-		z->hi = hi >= (int64_t)PROMO_SCALE ? PROMO_SCALE :
-			hi <= (int64_t)lo ? lo : (uint32_t)hi;
+		z->hi = hi >= (int64_t)PROMO_SCALE ? PROMO_SCALE
+			: hi <= (int64_t)lo        ? lo
+						   : (uint32_t)hi;
 		lo = z->hi;
 	}
 	return 0;
 }
 
 /* Reads root (an object) into p. */
-static int
-promo_fields(struct pparse *pp, struct promo *p, struct json_object *root)
+static int promo_fields(struct pparse *pp, struct promo *p, struct json_object *root)
 {
 	struct json_object *o;
 	const char *s;
@@ -400,8 +381,7 @@ promo_fields(struct pparse *pp, struct promo *p, struct json_object *root)
 	if (last < first)
 		return perr(pp, "last_day", "before first_day");
 	if (last - first + 1 > PROMO_MAX_DAYS)
-		return perr(pp, "last_day", "more than %d days after first_day",
-			    PROMO_MAX_DAYS);
+		return perr(pp, "last_day", "more than %d days after first_day", PROMO_MAX_DAYS);
 	p->ndays = (int)(last - first + 1);
 
 	if ((o = get_object(pp, root, "grants", grant_keys)) == NULL ||
@@ -428,9 +408,7 @@ promo_fields(struct pparse *pp, struct promo *p, struct json_object *root)
 	return parse_prizes(pp, p, root);
 }
 
-enum ld_err
-promo_parse(const char *json, size_t len, struct promo **out, char *err,
-	    size_t errlen)
+enum ld_err promo_parse(const char *json, size_t len, struct promo **out, char *err, size_t errlen)
 {
 	struct pparse pp = { err, errlen, "" };
 	struct json_object *root;
@@ -460,15 +438,14 @@ promo_parse(const char *json, size_t len, struct promo **out, char *err,
 		promo_free(p);
 		return LD_ERR_INVALID;
 	}
-	p->json = xstrdup(json_object_to_json_string_ext(root,
-		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	p->json = xstrdup(json_object_to_json_string_ext(
+		root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	*out = p;
 	return LD_OK;
 }
 
-void
-promo_free(struct promo *p)
+void promo_free(struct promo *p)
 {
 	size_t i;
 
@@ -487,8 +464,7 @@ promo_free(struct promo *p)
 	free(p);
 }
 
-int
-promo_day(const struct promo *p, int64_t now_ms)
+int promo_day(const struct promo *p, int64_t now_ms)
 {
 	int lo = 0, hi = p->ndays;
 
@@ -508,16 +484,14 @@ promo_day(const struct promo *p, int64_t now_ms)
 	return lo;
 }
 
-int
-promo_active(const struct promo *p, int64_t now_ms)
+int promo_active(const struct promo *p, int64_t now_ms)
 {
 	int d = promo_day(p, now_ms);
 
 	return d >= 0 && d < p->ndays;
 }
 
-void
-promo_day_name(const struct promo *p, int d, char buf[11])
+void promo_day_name(const struct promo *p, int d, char buf[11])
 {
 	int64_t y;
 	int m, dd;
@@ -527,12 +501,11 @@ promo_day_name(const struct promo *p, int d, char buf[11])
 		memcpy(buf, "0000-00-00", 11);
 		return;
 	}
-	snprintf(buf, 11, "%04u-%02u-%02u", (unsigned)y % 10000u,
-		 (unsigned)m % 13u, (unsigned)dd % 32u);
+	snprintf(buf, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 13u,
+		 (unsigned)dd % 32u);
 }
 
-int
-promo_day_index(const struct promo *p, const char *name)
+int promo_day_index(const struct promo *p, const char *name)
 {
 	int64_t dn = name != NULL && strlen(name) == 10 ? parse_date(name) : -1;
 	int64_t d;
@@ -543,8 +516,7 @@ promo_day_index(const struct promo *p, const char *name)
 	return d >= 0 && d < p->ndays ? (int)d : -1;
 }
 
-int32_t
-promo_utc_offset(const struct promo *p, int64_t ms)
+int32_t promo_utc_offset(const struct promo *p, int64_t ms)
 {
 	return ld_zone_offset(p->time_zone, ms);
 }
@@ -555,9 +527,7 @@ promo_utc_offset(const struct promo *p, int64_t ms)
  * and the whole stock only at its end. Nothing is open before day d
  * starts or for a day outside the promotion.
  */
-int64_t
-promo_released(const struct promo *p, const struct promo_prize *z, int d,
-	       int64_t now_ms)
+int64_t promo_released(const struct promo *p, const struct promo_prize *z, int d, int64_t now_ms)
 {
 	int64_t start, end;
 
@@ -569,12 +539,10 @@ promo_released(const struct promo *p, const struct promo_prize *z, int d,
 		return 0;
 	if (z->release == RELEASE_MIDNIGHT || now_ms >= end || end <= start)
 		return z->stock[d];
-	return (int64_t)((__int128)z->stock[d] * (now_ms - start) /
-			 (end - start));
+	return (int64_t)((__int128)z->stock[d] * (now_ms - start) / (end - start));
 }
 
-int
-promo_pick(const struct promo *p, uint32_t r)
+int promo_pick(const struct promo *p, uint32_t r)
 {
 	size_t i;
 
@@ -584,8 +552,7 @@ promo_pick(const struct promo *p, uint32_t r)
 	return -1;
 }
 
-const struct promo_prize *
-promo_prize_find(const struct promo *p, const char *id)
+const struct promo_prize *promo_prize_find(const struct promo *p, const char *id)
 {
 	size_t i;
 
@@ -595,8 +562,7 @@ promo_prize_find(const struct promo *p, const char *id)
 	return NULL;
 }
 
-int64_t
-promo_stock(const struct promo *p, const struct promo_prize *z, int d)
+int64_t promo_stock(const struct promo *p, const struct promo_prize *z, int d)
 {
 	return d < 0 || d >= p->ndays ? 0 : z->stock[d];
 }

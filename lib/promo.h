@@ -11,11 +11,11 @@
 
 #include "ld.h"
 
-#define PROMO_ID_MAX 64
-#define PRIZE_ID_MAX 64
+#define PROMO_ID_MAX     64
+#define PRIZE_ID_MAX     64
 #define PROMO_MAX_PRIZES 32
-#define PROMO_MAX_DAYS 366
-#define PROMO_FILE_MAX (64 * 1024)
+#define PROMO_MAX_DAYS   366
+#define PROMO_FILE_MAX   (64 * 1024)
 /* Probabilities are compared against a uniform integer in [0, PROMO_SCALE). */
 #define PROMO_SCALE 1000000000u
 
@@ -31,7 +31,7 @@ struct promo_prize {
 	double probability;
 	uint32_t lo, hi; /* wins when lo <= r < hi, r uniform in [0, PROMO_SCALE) */
 	enum prize_release release;
-	int64_t *stock;  /* stock of each day (ndays): daily_stock or "stock_by_day" */
+	int64_t *stock; /* stock of each day (ndays): daily_stock or "stock_by_day" */
 };
 
 struct promo {
@@ -45,9 +45,9 @@ struct promo {
 	int64_t claims_per_client_per_day; /* 0 = no cap ("abuse" section) */
 	size_t nprizes;
 	struct promo_prize *prizes;
-	int ndays;              /* last_day - first_day + 1 */
-	int64_t *day_start_ms;  /* ndays + 1 local midnights, UTC ms */
-	char *json;             /* the definition as loaded (canonical JSON) */
+	int ndays;             /* last_day - first_day + 1 */
+	int64_t *day_start_ms; /* ndays + 1 local midnights, UTC ms */
+	char *json;            /* the definition as loaded (canonical JSON) */
 	/* Not in the file: the kill switch, as the ledger's registry read it
 	 * (ledger_promo_pause). Visits, claims and draws are refused while
 	 * paused_reason is not NULL. */
@@ -62,8 +62,7 @@ struct promo {
  * ("prizes[1].probability: must be between 0 and 1"), and *out is NULL.
  * The time zone must exist in the system's zoneinfo.
  */
-enum ld_err promo_parse(const char *json, size_t len, struct promo **out,
-			char *err, size_t errlen);
+enum ld_err promo_parse(const char *json, size_t len, struct promo **out, char *err, size_t errlen);
 void promo_free(struct promo *p);
 
 /* Index of the local day containing now_ms: 0..ndays-1, -1 before the
@@ -85,8 +84,7 @@ int32_t promo_utc_offset(const struct promo *p, int64_t ms);
 /* Stock of prize open so far on day d at instant now_ms: the whole day's
  * stock for RELEASE_MIDNIGHT, floor(stock * elapsed / day length)
  * for RELEASE_EVEN. */
-int64_t promo_released(const struct promo *p, const struct promo_prize *z,
-		       int d, int64_t now_ms);
+int64_t promo_released(const struct promo *p, const struct promo_prize *z, int d, int64_t now_ms);
 
 /* The stock of prize z on day d (0 outside the days). */
 int64_t promo_stock(const struct promo *p, const struct promo_prize *z, int d);

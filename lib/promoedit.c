@@ -30,9 +30,10 @@ static enum ld_err check_stock(struct db *db, const struct promo *next, struct j
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, "SELECT day, prize, taken FROM stock"
-			  " WHERE promo = ?1 AND taken > 0 ORDER BY day, prize", "t",
-			  next->id)) != LD_OK)
+	if ((e = db_query(db, &st,
+			  "SELECT day, prize, taken FROM stock"
+			  " WHERE promo = ?1 AND taken > 0 ORDER BY day, prize",
+			  "t", next->id)) != LD_OK)
 		return e;
 	while (db_step(st) > 0) {
 		const char *day = db_col_text(st, 0), *prize = db_col_text(st, 1);
@@ -44,23 +45,27 @@ static enum ld_err check_stock(struct db *db, const struct promo *next, struct j
 		if (!z || stock >= taken)
 			continue; /* a prize removed is told by check_winners */
 		if (d < 0)
-			reason(arr, "last_day: %s gave out %lld of prize '%s', and is no longer"
-			       " one of the days", day, (long long)taken, prize);
+			reason(arr,
+			       "last_day: %s gave out %lld of prize '%s', and is no longer"
+			       " one of the days",
+			       day, (long long)taken, prize);
 		else
-			reason(arr, "prizes[%s]: %s gave out %lld, more than the new stock of"
-			       " that day (%lld)", prize, day, (long long)taken, (long long)stock);
+			reason(arr,
+			       "prizes[%s]: %s gave out %lld, more than the new stock of"
+			       " that day (%lld)",
+			       prize, day, (long long)taken, (long long)stock);
 	}
 	return db_end(db, st, "cannot read stock");
 }
 
 /* Prizes with winners that next no longer has. */
-static enum ld_err check_winners(struct db *db, const struct promo *next,
-				 struct json_object *arr)
+static enum ld_err check_winners(struct db *db, const struct promo *next, struct json_object *arr)
 {
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, "SELECT prize, count(*) FROM draws"
+	if ((e = db_query(db, &st,
+			  "SELECT prize, count(*) FROM draws"
 			  " WHERE promo = ?1 AND prize IS NOT NULL GROUP BY prize ORDER BY prize",
 			  "t", next->id)) != LD_OK)
 		return e;
@@ -82,12 +87,15 @@ enum ld_err promo_reload_refusals(struct ledger *l, const struct promo *old,
 	*out = NULL;
 	if (old && promo_day(old, now_ms) >= 0) {
 		if (strcmp(old->time_zone, next->time_zone) != 0)
-			reason(arr, "time_zone: the campaign started on %s in %s; another time"
+			reason(arr,
+			       "time_zone: the campaign started on %s in %s; another time"
 			       " zone moves the boundary of every day already counted",
 			       old->first_day, old->time_zone);
 		if (strcmp(old->first_day, next->first_day) != 0)
-			reason(arr, "first_day: the campaign started on %s; another first day"
-			       " renumbers the days already counted", old->first_day);
+			reason(arr,
+			       "first_day: the campaign started on %s; another first day"
+			       " renumbers the days already counted",
+			       old->first_day);
 	}
 	if ((e = check_stock(db, next, arr)) != LD_OK ||
 	    (e = check_winners(db, next, arr)) != LD_OK) {
@@ -155,13 +163,15 @@ static void diff_objects(struct json_object *arr, const char *path, struct json_
 {
 	char sub[512];
 
-	json_object_object_foreach(a, ka, va) {
+	json_object_object_foreach(a, ka, va)
+	{
 		struct json_object *vb = NULL;
 		json_object_object_get_ex(b, ka, &vb);
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", ka);
 		diff(arr, sub, va, vb);
 	}
-	json_object_object_foreach(b, kb, vb2) {
+	json_object_object_foreach(b, kb, vb2)
+	{
 		if (json_object_object_get_ex(a, kb, NULL))
 			continue;
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", kb);
@@ -241,9 +251,10 @@ enum ld_err promo_history_json(struct ledger *l, const char *id, struct json_obj
 	*out = NULL;
 	json_object_object_add(o, "promotion", json_object_new_string(id));
 	json_object_object_add(o, "versions", arr);
-	if ((e = db_query(db, &st, "SELECT at, actor, action, content, note"
-			  " FROM promotion_history WHERE promo = ?1 ORDER BY id", "t",
-			  id)) != LD_OK) {
+	if ((e = db_query(db, &st,
+			  "SELECT at, actor, action, content, note"
+			  " FROM promotion_history WHERE promo = ?1 ORDER BY id",
+			  "t", id)) != LD_OK) {
 		json_object_put(o);
 		return e;
 	}

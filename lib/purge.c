@@ -17,7 +17,8 @@ void purge_key(const unsigned char *secret, size_t len, unsigned char key[PURGE_
 
 	/* BLAKE2b keyed with the secret (at most 64 bytes of it) */
 	crypto_generichash(key, PURGE_KEY_LEN, (const unsigned char *)ctx, sizeof ctx - 1, secret,
-			   len > crypto_generichash_KEYBYTES_MAX ? crypto_generichash_KEYBYTES_MAX : len);
+			   len > crypto_generichash_KEYBYTES_MAX ? crypto_generichash_KEYBYTES_MAX
+								 : len);
 }
 
 void purge_pseudonym(const unsigned char key[PURGE_KEY_LEN], const char *client,
@@ -35,9 +36,9 @@ void purge_pseudonym(const unsigned char key[PURGE_KEY_LEN], const char *client,
  * both queries and both updates. */
 #define OLD_CLEAR " created_at < ?1 AND client IS NOT NULL AND substr(client, 1, 1) <> '~'"
 
-static const char SQL_CLIENTS[] =
-	"SELECT client FROM invites WHERE" OLD_CLEAR
-	" UNION SELECT client FROM claim_refusals WHERE" OLD_CLEAR " LIMIT ?2";
+static const char SQL_CLIENTS[] = "SELECT client FROM invites WHERE" OLD_CLEAR
+				  " UNION SELECT client FROM claim_refusals WHERE" OLD_CLEAR
+				  " LIMIT ?2";
 static const char SQL_SET_INVITES[] =
 	"UPDATE invites SET client = ?3 WHERE client = ?2 AND" OLD_CLEAR;
 static const char SQL_SET_REFUSALS[] =

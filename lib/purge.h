@@ -18,7 +18,7 @@
 #include "ledger.h"
 
 #define PURGE_KEY_LEN 32
-#define PURGE_MARK '~' /* first character of a pseudonym; of no address or device id */
+#define PURGE_MARK    '~' /* first character of a pseudonym; of no address or device id */
 
 /* The purge key from the bytes of a secret (the token secret). */
 void purge_key(const unsigned char *secret, size_t len, unsigned char key[PURGE_KEY_LEN]);

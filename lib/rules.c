@@ -51,9 +51,8 @@ static void today(const struct promo *p, int64_t now_ms, char day[11])
 	promo_day_name(p, promo_day(p, now_ms), day);
 }
 
-enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid,
-			int64_t now_ms, enum rule_outcome *outcome,
-			struct visit_result *r)
+enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid, int64_t now_ms,
+			enum rule_outcome *outcome, struct visit_result *r)
 {
 	struct db *db = ledger_db(l);
 	char day[11];
@@ -87,8 +86,8 @@ static void new_code(const struct ld_rng *rng, char code[INVITE_CODE_LEN + 1])
 	code[INVITE_CODE_LEN] = '\0';
 }
 
-enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
-			      const char *uid, int64_t now_ms, const struct ld_rng *rng,
+enum ld_err rules_invite_code(struct ledger *l, const struct promo *p, const char *uid,
+			      int64_t now_ms, const struct ld_rng *rng,
 			      char code[INVITE_CODE_LEN + 1])
 {
 	struct db *db = ledger_db(l);
@@ -98,7 +97,8 @@ enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
 
 	/* Usually the code exists: a plain read, no write transaction. */
 	for (int attempt = 0; attempt < 8; attempt++) {
-		if ((e = db_query(db, &st, "SELECT code FROM invite_codes WHERE promo = ?1 AND uid = ?2",
+		if ((e = db_query(db, &st,
+				  "SELECT code FROM invite_codes WHERE promo = ?1 AND uid = ?2",
 				  "tt", p->id, uid)) != LD_OK)
 			return e;
 		if ((found = db_step(st) > 0))
@@ -109,10 +109,11 @@ enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
 		/* Make one; a concurrent request for the same user or a code
 		 * collision makes the insert a no-op, and the loop reads again. */
 		new_code(rng, code);
-		if ((e = db_exec(db, "INSERT INTO invite_codes (code, promo, uid, created_at)"
+		if ((e = db_exec(db,
+				 "INSERT INTO invite_codes (code, promo, uid, created_at)"
 				 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-				 "cannot record invite code", "tttl", code, p->id, uid,
-				 now_ms)) != LD_OK)
+				 "cannot record invite code", "tttl", code, p->id, uid, now_ms)) !=
+		    LD_OK)
 			return e;
 	}
 	return db_error(db, LD_ERR_DB, "cannot make a unique invite code");
@@ -123,17 +124,16 @@ static enum ld_err refuse(struct ledger *l, const struct promo *p, const char *u
 			  enum rule_outcome why, int64_t now_ms, const char *day)
 {
 	return db_exec(ledger_db(l),
-		"INSERT INTO claim_refusals (promo, invitee, inviter, code, reason, client,"
-		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-		"cannot record refused claim", "ttttttlt", p->id, uid, inviter, code,
-		rule_code(why), client, now_ms, day);
+		       "INSERT INTO claim_refusals (promo, invitee, inviter, code, reason, client,"
+		       " created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		       "cannot record refused claim", "ttttttlt", p->id, uid, inviter, code,
+		       rule_code(why), client, now_ms, day);
 }
 
 /* Which rule, if any, refuses uid's claim of inviter's code. */
-static enum ld_err claim_check(struct ledger *l, const struct promo *p,
-			       const char *uid, const char *inviter,
-			       const char *client, int64_t now_ms, const char *day,
-			       enum rule_outcome *why)
+static enum ld_err claim_check(struct ledger *l, const struct promo *p, const char *uid,
+			       const char *inviter, const char *client, int64_t now_ms,
+			       const char *day, enum rule_outcome *why)
 {
 	struct db *db = ledger_db(l);
 	int64_t v = 0;
@@ -160,9 +160,11 @@ static enum ld_err claim_check(struct ledger *l, const struct promo *p,
 		return LD_OK;
 	}
 	if (p->claims_per_client_per_day > 0 && client) {
-		if ((e = db_int(db, "SELECT count(*) FROM invites"
+		if ((e = db_int(db,
+				"SELECT count(*) FROM invites"
 				" WHERE promo = ?1 AND client = ?2 AND day = ?3",
-				"cannot count claims", &v, NULL, "ttt", p->id, client, day)) != LD_OK)
+				"cannot count claims", &v, NULL, "ttt", p->id, client, day)) !=
+		    LD_OK)
 			return e;
 		if (v >= p->claims_per_client_per_day)
 			*why = RULE_CLAIM_LIMITED;
@@ -171,9 +173,9 @@ static enum ld_err claim_check(struct ledger *l, const struct promo *p,
 }
 
 /* Serialises a json-c object into the outbox and drops it. */
-static enum ld_err add_event(struct ledger *l, const char *kind, const char *key,
-			     const char *promo, const char *uid, int64_t draw_id,
-			     const char *invitee, struct json_object *o, int64_t now_ms)
+static enum ld_err add_event(struct ledger *l, const char *kind, const char *key, const char *promo,
+			     const char *uid, int64_t draw_id, const char *invitee,
+			     struct json_object *o, int64_t now_ms)
 {
 	enum ld_err e;
 
@@ -182,8 +184,8 @@ static enum ld_err add_event(struct ledger *l, const char *kind, const char *key
 	json_object_object_add(o, "promotion", json_object_new_string(promo));
 	json_object_object_add(o, "user", json_object_new_string(uid));
 	e = outbox_add(l, kind, key, promo, uid,
-		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE),
+		       json_object_to_json_string_ext(
+			       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
 		       draw_id, invitee, now_ms);
 	json_object_put(o);
 	return e;
@@ -193,16 +195,15 @@ static enum ld_err add_event(struct ledger *l, const char *kind, const char *key
  * grants, the invites row, the inviter's grant under the cap, and the
  * notify.invite event. Runs inside the caller's transaction. Each of the
  * two balances rows is changed by one statement. */
-static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
-				const char *uid, const char *inviter,
-				const char *code, const char *client,
-				int64_t now_ms, const char *day,
-				struct claim_result *r)
+static enum ld_err claim_credit(struct ledger *l, const struct promo *p, const char *uid,
+				const char *inviter, const char *code, const char *client,
+				int64_t now_ms, const char *day, struct claim_result *r)
 {
 	struct db *db = ledger_db(l);
 	struct grant visit = { p->id, uid, "visit", p->grant_visit, NULL, NULL, day, now_ms };
-	struct grant invitee = { p->id, uid, "invitee", p->grant_invitee, inviter, NULL, day,
-				 now_ms };
+	struct grant invitee = {
+		p->id, uid, "invitee", p->grant_invitee, inviter, NULL, day, now_ms
+	};
 	struct grant by = { p->id, inviter, "inviter", p->grant_inviter, uid, NULL, day, now_ms };
 	const char *lid;
 	int found;
@@ -215,31 +216,33 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 		return e;
 	if (!r->granted) /* the unique index disagrees with the check before */
 		return db_error(db, LD_ERR_DB, "invitee credited twice");
-	if ((e = grant_balance_add(l, p->id, uid, p->grant_invitee +
-				   (r->visit_granted ? p->grant_visit : 0), now_ms,
-				   &r->bal)) != LD_OK)
+	if ((e = grant_balance_add(l, p->id, uid,
+				   p->grant_invitee + (r->visit_granted ? p->grant_visit : 0),
+				   now_ms, &r->bal)) != LD_OK)
 		return e;
 
 	/* The inviter's grant under the cap: one more credited invite and
 	 * the tickets on their balances row (made here if they have none),
 	 * unless they are at the cap. */
-	if ((e = db_exec(db,
-		"INSERT INTO balances (promo, uid, first_seen, invites_credited, granted, version)"
-		" VALUES (?1, ?2, ?3, 1, ?5, 1) ON CONFLICT (promo, uid) DO UPDATE"
-		" SET invites_credited = balances.invites_credited + 1,"
-		" granted = balances.granted + excluded.granted, version = balances.version + 1"
-		" WHERE balances.invites_credited < ?4",
-		"cannot credit the inviter", "ttlll", p->id, inviter, now_ms,
-		p->max_credited_per_inviter, p->grant_inviter)) != LD_OK ||
-	    (e = ledger_balance_changed(l, p->id, inviter, &r->inviter_bal,
-					&r->inviter_granted)) != LD_OK)
+	if ((e = db_exec(
+		     db,
+		     "INSERT INTO balances (promo, uid, first_seen, invites_credited, granted, version)"
+		     " VALUES (?1, ?2, ?3, 1, ?5, 1) ON CONFLICT (promo, uid) DO UPDATE"
+		     " SET invites_credited = balances.invites_credited + 1,"
+		     " granted = balances.granted + excluded.granted, version = balances.version + 1"
+		     " WHERE balances.invites_credited < ?4",
+		     "cannot credit the inviter", "ttlll", p->id, inviter, now_ms,
+		     p->max_credited_per_inviter, p->grant_inviter)) != LD_OK ||
+	    (e = ledger_balance_changed(l, p->id, inviter, &r->inviter_bal, &r->inviter_granted)) !=
+		    LD_OK)
 		return e;
 
-	if ((e = db_exec(db,
-		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, client,"
-		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-		"cannot record invite", "ttttitlt", p->id, uid, inviter, code, r->inviter_granted,
-		client, now_ms, day)) != LD_OK)
+	if ((e = db_exec(
+		     db,
+		     "INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, client,"
+		     " created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		     "cannot record invite", "ttttitlt", p->id, uid, inviter, code,
+		     r->inviter_granted, client, now_ms, day)) != LD_OK)
 		return e;
 	if (!r->inviter_granted)
 		return LD_OK;
@@ -256,9 +259,9 @@ static enum ld_err claim_credit(struct ledger *l, const struct promo *p,
 	return add_event(l, "notify.invite", key, p->id, inviter, 0, uid, o, now_ms);
 }
 
-enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid,
-			const char *code, const char *client, int64_t now_ms,
-			enum rule_outcome *outcome, struct claim_result *r)
+enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid, const char *code,
+			const char *client, int64_t now_ms, enum rule_outcome *outcome,
+			struct claim_result *r)
 {
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
@@ -291,7 +294,8 @@ enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid
 	if ((e = claim_check(l, p, uid, r->inviter, client, now_ms, day, outcome)) != LD_OK)
 		goto fail;
 	if (*outcome != RULE_OK) {
-		if ((e = refuse(l, p, uid, r->inviter, code, client, *outcome, now_ms, day)) != LD_OK)
+		if ((e = refuse(l, p, uid, r->inviter, code, client, *outcome, now_ms, day)) !=
+		    LD_OK)
 			goto fail;
 		if ((e = ledger_balance(l, p->id, uid, &r->bal)) != LD_OK)
 			goto fail;
@@ -314,7 +318,8 @@ static enum ld_err draw_find(struct ledger *l, const struct promo *p, const char
 	struct db_stmt *st;
 	enum ld_err e;
 
-	if ((e = db_query(db, &st, "SELECT id, created_at, rand, prize FROM draws"
+	if ((e = db_query(db, &st,
+			  "SELECT id, created_at, rand, prize FROM draws"
 			  " WHERE promo = ?1 AND uid = ?2 AND request_id = ?3",
 			  "ttt", p->id, uid, request_id)) != LD_OK)
 		return e;
@@ -336,9 +341,8 @@ static enum ld_err draw_find(struct ledger *l, const struct promo *p, const char
  * Takes one unit of prize z's stock for day if any is open now. *won tells
  * whether it did; *left is the day's stock left after this draw.
  */
-static enum ld_err take_stock(struct ledger *l, const struct promo *p,
-			      const struct promo_prize *z, int d, const char *day,
-			      int64_t now_ms, int *won, int64_t *left)
+static enum ld_err take_stock(struct ledger *l, const struct promo *p, const struct promo_prize *z,
+			      int d, const char *day, int64_t now_ms, int *won, int64_t *left)
 {
 	int64_t open = promo_released(p, z, d, now_ms), taken = 0;
 	struct db *db = ledger_db(l);
@@ -346,11 +350,12 @@ static enum ld_err take_stock(struct ledger *l, const struct promo *p,
 
 	*won = 0;
 	if (open > 0) {
-		if ((e = db_exec(db,
-			"INSERT INTO stock (promo, day, prize, taken) VALUES (?1, ?2, ?3, 1)"
-			" ON CONFLICT (promo, day, prize) DO UPDATE SET taken = stock.taken + 1"
-			" WHERE stock.taken < ?4",
-			"cannot take stock", "tttl", p->id, day, z->id, open)) != LD_OK)
+		if ((e = db_exec(
+			     db,
+			     "INSERT INTO stock (promo, day, prize, taken) VALUES (?1, ?2, ?3, 1)"
+			     " ON CONFLICT (promo, day, prize) DO UPDATE SET taken = stock.taken + 1"
+			     " WHERE stock.taken < ?4",
+			     "cannot take stock", "tttl", p->id, day, z->id, open)) != LD_OK)
 			return e;
 		*won = db_changes(db) > 0;
 	}
@@ -397,9 +402,8 @@ static enum ld_err win_events(struct ledger *l, const struct promo *p, const cha
 
 /* Spends the ticket, rolls, takes stock and records the draw. */
 static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char *uid,
-			    const char *request_id, int64_t now_ms, rules_rng rng,
-			    void *rng_arg, enum rule_outcome *outcome,
-			    struct draw_result *r)
+			    const char *request_id, int64_t now_ms, rules_rng rng, void *rng_arg,
+			    enum rule_outcome *outcome, struct draw_result *r)
 {
 	int d = promo_day(p, now_ms), picked, won = 0;
 	struct db *db = ledger_db(l);
@@ -409,7 +413,8 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	int spent;
 
 	promo_day_name(p, d, day);
-	if ((e = db_exec(db, "UPDATE balances SET spent = spent + 1, version = version + 1"
+	if ((e = db_exec(db,
+			 "UPDATE balances SET spent = spent + 1, version = version + 1"
 			 " WHERE promo = ?1 AND uid = ?2 AND granted > spent",
 			 "cannot spend ticket", "tt", p->id, uid)) != LD_OK ||
 	    (e = ledger_balance_changed(l, p->id, uid, &r->bal, &spent)) != LD_OK)
@@ -429,12 +434,13 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 	if (won)
 		memcpy(r->prize_id, p->prizes[picked].id, sizeof r->prize_id);
 
-	if ((e = db_insert(db,
-		"INSERT INTO draws (promo, uid, request_id, created_at, day, rand, picked,"
-		" prize, stock_left) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-		"cannot record draw", &r->id, "tttltlttL", p->id, uid, request_id, now_ms, day,
-		(int64_t)r->rand, picked >= 0 ? p->prizes[picked].id : NULL,
-		won ? p->prizes[picked].id : NULL, picked >= 0 ? &left : NULL)) != LD_OK)
+	if ((e = db_insert(
+		     db,
+		     "INSERT INTO draws (promo, uid, request_id, created_at, day, rand, picked,"
+		     " prize, stock_left) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		     "cannot record draw", &r->id, "tttltlttL", p->id, uid, request_id, now_ms, day,
+		     (int64_t)r->rand, picked >= 0 ? p->prizes[picked].id : NULL,
+		     won ? p->prizes[picked].id : NULL, picked >= 0 ? &left : NULL)) != LD_OK)
 		return e;
 	if (!won)
 		return LD_OK;
@@ -442,9 +448,8 @@ static enum ld_err draw_new(struct ledger *l, const struct promo *p, const char 
 }
 
 enum ld_err rules_draw(struct ledger *l, const struct promo *p, const char *uid,
-		       const char *request_id, int64_t now_ms, rules_rng rng,
-		       void *rng_arg, enum rule_outcome *outcome,
-		       struct draw_result *r)
+		       const char *request_id, int64_t now_ms, rules_rng rng, void *rng_arg,
+		       enum rule_outcome *outcome, struct draw_result *r)
 {
 	struct db *db = ledger_db(l);
 	enum ld_err e;

@@ -15,9 +15,9 @@
 #include "promo.h"
 
 #define INVITE_CODE_LEN 10
-#define REQUEST_ID_MIN 8
-#define REQUEST_ID_MAX 64
-#define CLIENT_ID_MAX 64
+#define REQUEST_ID_MIN  8
+#define REQUEST_ID_MAX  64
+#define CLIENT_ID_MAX   64
 
 enum rule_outcome {
 	RULE_OK = 0,
@@ -44,14 +44,13 @@ struct visit_result {
 	int granted;
 	struct ld_balance bal;
 };
-enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid,
-			int64_t now_ms, enum rule_outcome *outcome,
-			struct visit_result *r);
+enum ld_err rules_visit(struct ledger *l, const struct promo *p, const char *uid, int64_t now_ms,
+			enum rule_outcome *outcome, struct visit_result *r);
 
 /* The user's invite code, made on first call (works outside the days
  * too) from rng's numbers (NULL: libsodium's). */
-enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
-			      const char *uid, int64_t now_ms, const struct ld_rng *rng,
+enum ld_err rules_invite_code(struct ledger *l, const struct promo *p, const char *uid,
+			      int64_t now_ms, const struct ld_rng *rng,
 			      char code[INVITE_CODE_LEN + 1]);
 
 /*
@@ -64,14 +63,14 @@ enum ld_err rules_invite_code(struct ledger *l, const struct promo *p,
 struct claim_result {
 	int granted;
 	int inviter_granted;
-	int visit_granted;             /* the claim also made the invitee's visit grant */
+	int visit_granted; /* the claim also made the invitee's visit grant */
 	char inviter[65];
 	struct ld_balance bal;         /* the invitee's */
 	struct ld_balance inviter_bal; /* valid when inviter_granted */
 };
-enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid,
-			const char *code, const char *client, int64_t now_ms,
-			enum rule_outcome *outcome, struct claim_result *r);
+enum ld_err rules_claim(struct ledger *l, const struct promo *p, const char *uid, const char *code,
+			const char *client, int64_t now_ms, enum rule_outcome *outcome,
+			struct claim_result *r);
 
 /* A uniform integer in [0, PROMO_SCALE); production: libsodium. */
 typedef uint32_t (*rules_rng)(void *arg);
@@ -95,8 +94,7 @@ struct draw_result {
 	struct ld_balance bal;
 };
 enum ld_err rules_draw(struct ledger *l, const struct promo *p, const char *uid,
-		       const char *request_id, int64_t now_ms, rules_rng rng,
-		       void *rng_arg, enum rule_outcome *outcome,
-		       struct draw_result *r);
+		       const char *request_id, int64_t now_ms, rules_rng rng, void *rng_arg,
+		       enum rule_outcome *outcome, struct draw_result *r);
 
 #endif

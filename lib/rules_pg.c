@@ -75,8 +75,7 @@ static void visit_read(struct db_stmt *st, struct visit_result *r)
 }
 
 static enum ld_err claim_call(struct ledger *l, struct db_stmt **st, const struct promo *p,
-			      const char *uid, const char *code, const char *client,
-			      int64_t now_ms)
+			      const char *uid, const char *code, const char *client, int64_t now_ms)
 {
 	struct db *db = ledger_db(l);
 	char day[11], key[200];
@@ -89,8 +88,8 @@ static enum ld_err claim_call(struct ledger *l, struct db_stmt **st, const struc
 	if (ld_fmt(key, sizeof key, OUTBOX_KEY_INVITE, p->id, lid, uid) != 0)
 		return db_error(db, LD_ERR_DB, "outbox key too long");
 	if (st)
-		return db_query(db, st, SQL_CLAIM, "ttttltllllllt", p->id, uid, code, client, now_ms,
-				day, p->grant_visit, p->grant_invitee, p->grant_inviter,
+		return db_query(db, st, SQL_CLAIM, "ttttltllllllt", p->id, uid, code, client,
+				now_ms, day, p->grant_visit, p->grant_invitee, p->grant_inviter,
 				p->max_credited_per_inviter, p->invitee_new_within_ms,
 				p->claims_per_client_per_day, key);
 	return db_pipe_send(db, SQL_CLAIM, "ttttltllllllt", p->id, uid, code, client, now_ms, day,
@@ -164,12 +163,9 @@ static void draw_read(struct db_stmt *st, const struct promo *p, int64_t now_ms,
 static enum ld_err call(struct ledger *l, struct db_stmt **st, const struct rules_pg_call *c)
 {
 	switch (c->op) {
-	case RULES_PG_VISIT:
-		return visit_call(ledger_db(l), st, c->p, c->uid, c->now_ms);
-	case RULES_PG_CLAIM:
-		return claim_call(l, st, c->p, c->uid, c->arg, c->client, c->now_ms);
-	case RULES_PG_DRAW:
-		return draw_call(l, st, c->p, c->uid, c->arg, c->now_ms, c->rand);
+	case RULES_PG_VISIT: return visit_call(ledger_db(l), st, c->p, c->uid, c->now_ms);
+	case RULES_PG_CLAIM: return claim_call(l, st, c->p, c->uid, c->arg, c->client, c->now_ms);
+	case RULES_PG_DRAW: return draw_call(l, st, c->p, c->uid, c->arg, c->now_ms, c->rand);
 	}
 	return db_error(ledger_db(l), LD_ERR_INVALID, "unknown rule call");
 }
@@ -182,19 +178,14 @@ static void answer(struct db_stmt *st, const struct rules_pg_call *c, struct rul
 		a->outcome = RULE_OK;
 		visit_read(st, &a->visit);
 		break;
-	case RULES_PG_CLAIM:
-		claim_read(st, &a->outcome, &a->claim);
-		break;
-	case RULES_PG_DRAW:
-		draw_read(st, c->p, c->now_ms, &a->outcome, &a->draw);
-		break;
+	case RULES_PG_CLAIM: claim_read(st, &a->outcome, &a->claim); break;
+	case RULES_PG_DRAW: draw_read(st, c->p, c->now_ms, &a->outcome, &a->draw); break;
 	}
 }
 
 /* Call c run alone: in a transaction of its own, or the batch's
  * savepoint; committed when its row came, else rolled back. */
-static enum ld_err alone(struct ledger *l, const struct rules_pg_call *c,
-			 struct rules_pg_answer *a)
+static enum ld_err alone(struct ledger *l, const struct rules_pg_call *c, struct rules_pg_answer *a)
 {
 	struct db *db = ledger_db(l);
 	struct db_stmt *st;
@@ -220,8 +211,8 @@ static enum ld_err alone(struct ledger *l, const struct rules_pg_call *c,
 	return db_commit(db);
 }
 
-enum ld_err rules_pg_visit(struct ledger *l, const struct promo *p, const char *uid,
-			   int64_t now_ms, struct visit_result *r)
+enum ld_err rules_pg_visit(struct ledger *l, const struct promo *p, const char *uid, int64_t now_ms,
+			   struct visit_result *r)
 {
 	struct rules_pg_call c = { .op = RULES_PG_VISIT, .p = p, .uid = uid, .now_ms = now_ms };
 	struct rules_pg_answer a;
@@ -235,8 +226,12 @@ enum ld_err rules_pg_claim(struct ledger *l, const struct promo *p, const char *
 			   const char *code, const char *client, int64_t now_ms,
 			   enum rule_outcome *outcome, struct claim_result *r)
 {
-	struct rules_pg_call c = { .op = RULES_PG_CLAIM, .p = p, .uid = uid, .arg = code,
-				   .client = client, .now_ms = now_ms };
+	struct rules_pg_call c = { .op = RULES_PG_CLAIM,
+				   .p = p,
+				   .uid = uid,
+				   .arg = code,
+				   .client = client,
+				   .now_ms = now_ms };
 	struct rules_pg_answer a;
 	enum ld_err e = alone(l, &c, &a);
 
@@ -249,8 +244,12 @@ enum ld_err rules_pg_draw(struct ledger *l, const struct promo *p, const char *u
 			  const char *request_id, int64_t now_ms, uint32_t rand,
 			  enum rule_outcome *outcome, struct draw_result *r)
 {
-	struct rules_pg_call c = { .op = RULES_PG_DRAW, .p = p, .uid = uid, .arg = request_id,
-				   .now_ms = now_ms, .rand = rand };
+	struct rules_pg_call c = { .op = RULES_PG_DRAW,
+				   .p = p,
+				   .uid = uid,
+				   .arg = request_id,
+				   .now_ms = now_ms,
+				   .rand = rand };
 	struct rules_pg_answer a;
 	enum ld_err e = alone(l, &c, &a);
 

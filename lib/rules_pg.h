@@ -10,8 +10,8 @@
 
 /* One rule run alone, in a transaction of its own or the batch's
  * savepoint (as rules_visit/claim/draw). */
-enum ld_err rules_pg_visit(struct ledger *l, const struct promo *p, const char *uid,
-			   int64_t now_ms, struct visit_result *r);
+enum ld_err rules_pg_visit(struct ledger *l, const struct promo *p, const char *uid, int64_t now_ms,
+			   struct visit_result *r);
 enum ld_err rules_pg_claim(struct ledger *l, const struct promo *p, const char *uid,
 			   const char *code, const char *client, int64_t now_ms,
 			   enum rule_outcome *outcome, struct claim_result *r);
@@ -29,7 +29,7 @@ struct rules_pg_call {
 	const char *arg;    /* the code, or the draw's request_id */
 	const char *client; /* claims; may be NULL */
 	int64_t now_ms;
-	uint32_t rand;      /* draws */
+	uint32_t rand; /* draws */
 };
 struct rules_pg_answer {
 	enum rule_outcome outcome;

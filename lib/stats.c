@@ -11,7 +11,7 @@
 #include "stats.h"
 
 static const char *const reasons[STATS_REASONS] = {
-	[STATS_VISIT] = "visit", [STATS_INVITEE] = "invitee", [STATS_INVITER] = "inviter",
+	[STATS_VISIT] = "visit",     [STATS_INVITEE] = "invitee", [STATS_INVITER] = "inviter",
 	[STATS_SUPPORT] = "support", [STATS_REVOKE] = "revoke",
 };
 
@@ -70,9 +70,7 @@ static void apply(const struct promo *p, struct stats_day *days, const struct ro
 				sd->dice[r] += x->amount;
 			}
 		break;
-	case K_DRAW:
-		sd->draws += x->n;
-		break;
+	case K_DRAW: sd->draws += x->n; break;
 	case K_WIN:
 		if ((z = promo_prize_find(p, x->key)))
 			sd->wins[z - p->prizes] += x->n;
@@ -83,8 +81,7 @@ static void apply(const struct promo *p, struct stats_day *days, const struct ro
 				sd->refused[o] += x->n;
 		break;
 	case K_DAY:
-	case K_KINDS:
-		break;
+	case K_KINDS: break;
 	}
 }
 
@@ -98,14 +95,15 @@ static void apply(const struct promo *p, struct stats_day *days, const struct ro
  */
 static const char *const SQL_COUNT[] = {
 	[K_GRANT] = "SELECT day, reason, count(*), sum(amount) FROM grants INDEXED BY grants_by_day"
-	" WHERE day >= ?2 AND day <= ?3 AND promo = ?1 GROUP BY day, reason",
+		    " WHERE day >= ?2 AND day <= ?3 AND promo = ?1 GROUP BY day, reason",
 	[K_DRAW] = "SELECT day, '', count(*), 0 FROM draws INDEXED BY draws_by_day"
-	" WHERE day >= ?2 AND day <= ?3 AND promo = ?1 GROUP BY day",
-	[K_WIN] = "SELECT day, prize, count(*), 0 FROM draws"
-	" WHERE promo = ?1 AND day >= ?2 AND day <= ?3 AND prize IS NOT NULL GROUP BY day, prize",
+		   " WHERE day >= ?2 AND day <= ?3 AND promo = ?1 GROUP BY day",
+	[K_WIN] =
+		"SELECT day, prize, count(*), 0 FROM draws"
+		" WHERE promo = ?1 AND day >= ?2 AND day <= ?3 AND prize IS NOT NULL GROUP BY day, prize",
 	[K_REFUSAL] = "SELECT day, reason, count(*), 0 FROM claim_refusals"
-	" INDEXED BY claim_refusals_by_day"
-	" WHERE day >= ?2 AND day <= ?3 AND promo = ?1 GROUP BY day, reason",
+		      " INDEXED BY claim_refusals_by_day"
+		      " WHERE day >= ?2 AND day <= ?3 AND promo = ?1 GROUP BY day, reason",
 };
 
 /* Counts days from..to of p into rs (rows of days outside the promotion
@@ -137,13 +135,11 @@ static enum ld_err count_days(struct db *db, const struct promo *p, int from, in
 	return LD_OK;
 }
 
-static const char SQL_KEPT[] =
-	"SELECT day, kind, key, n, amount FROM stats_days WHERE promo = ?1";
+static const char SQL_KEPT[] = "SELECT day, kind, key, n, amount FROM stats_days WHERE promo = ?1";
 static const char SQL_KEEP[] =
 	"INSERT INTO stats_days (promo, day, kind, key, n, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 	" ON CONFLICT (promo, day, kind, key) DO NOTHING";
-static const char SQL_TAKEN[] =
-	"SELECT day, taken, prize FROM stock WHERE promo = ?1";
+static const char SQL_TAKEN[] = "SELECT day, taken, prize FROM stock WHERE promo = ?1";
 
 /* The kept numbers of p's finished days into rs; marks each kept day. */
 static enum ld_err read_kept(struct db *db, const struct promo *p, const struct stats_day *days,
@@ -192,8 +188,8 @@ static enum ld_err read_taken(struct db *db, const struct promo *p, struct stats
 
 /* Keeps the rows of the days counted now (every row of rs from index
  * first on), each day with its 'day' row, in one transaction. */
-static enum ld_err keep(struct db *db, const struct promo *p, const struct rows *rs,
-			size_t first, const int *counted)
+static enum ld_err keep(struct db *db, const struct promo *p, const struct rows *rs, size_t first,
+			const int *counted)
 {
 	char day[11];
 	enum ld_err e;
@@ -240,8 +236,8 @@ static struct stats_day *days_new(const struct promo *p, int64_t now_ms)
 	return days;
 }
 
-enum ld_err stats_read(struct ledger *l, const struct promo *p, int64_t now_ms,
-		       int64_t budget_ms, struct stats_day **out, int *pending)
+enum ld_err stats_read(struct ledger *l, const struct promo *p, int64_t now_ms, int64_t budget_ms,
+		       struct stats_day **out, int *pending)
 {
 	struct stats_day *days = days_new(p, now_ms);
 	int *kept = xcalloc((size_t)p->ndays + 1, sizeof *kept);
@@ -338,8 +334,7 @@ static const char SQL_LAST_WIN[] =
 	"SELECT created_at FROM draws WHERE id = (SELECT max(id) FROM draws"
 	" WHERE promo = ?1 AND day = ?2 AND prize = ?3)";
 
-enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
-			    struct stats_stock *out)
+enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d, struct stats_stock *out)
 {
 	static const char what[] = "cannot read the stock";
 	struct db *db = ledger_db(l);
@@ -373,7 +368,10 @@ enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
 
 /* The outcomes a refused claim is recorded with. */
 static const enum rule_outcome refusal_outcomes[] = {
-	RULE_SELF_INVITE, RULE_ALREADY_CREDITED, RULE_NOT_NEW_USER, RULE_CLAIM_LIMITED,
+	RULE_SELF_INVITE,
+	RULE_ALREADY_CREDITED,
+	RULE_NOT_NEW_USER,
+	RULE_CLAIM_LIMITED,
 };
 
 static struct json_object *day_json(const struct promo *p, const struct stats_day *sd)
@@ -410,16 +408,15 @@ static struct json_object *day_json(const struct promo *p, const struct stats_da
 	return o;
 }
 
-struct json_object *stats_json(const struct promo *p, const struct stats_day *days,
-			       int64_t now_ms)
+struct json_object *stats_json(const struct promo *p, const struct stats_day *days, int64_t now_ms)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	int today = promo_day(p, now_ms), pending = 0;
 
 	json_object_object_add(o, "promotion", json_object_new_string(p->id));
 	json_object_object_add(o, "time_zone", json_object_new_string(p->time_zone));
-	json_object_object_add(o, "today", today >= 0 && today < p->ndays ?
-			       json_object_new_int(today) : NULL);
+	json_object_object_add(o, "today",
+			       today >= 0 && today < p->ndays ? json_object_new_int(today) : NULL);
 	for (int d = 0; d < p->ndays; d++) {
 		pending += days[d].pending;
 		json_object_array_add(arr, day_json(p, &days[d]));
@@ -448,12 +445,14 @@ static void sim_expect(const struct promo *p, int d, struct sim_day *sd)
 	for (size_t i = 0; i < p->nprizes; i++) {
 		const struct promo_prize *z = &p->prizes[i];
 		struct sim_prize_day *pz = &sd->prize[i];
-		double won = 0, rate = sd->draws * ((double)(z->hi - z->lo) / PROMO_SCALE) / SIM_SLOTS;
+		double won = 0,
+		       rate = sd->draws * ((double)(z->hi - z->lo) / PROMO_SCALE) / SIM_SLOTS;
 
 		for (int m = 0; m < SIM_SLOTS; m++) {
 			/* the expectation uses the unrounded share of paced stock */
-			double open = z->release == RELEASE_EVEN ?
-				(double)pz->stock * (m + 1) / SIM_SLOTS : (double)pz->stock;
+			double open = z->release == RELEASE_EVEN
+				? (double)pz->stock * (m + 1) / SIM_SLOTS
+				: (double)pz->stock;
 			double w = won + rate < open ? won + rate : open;
 
 			if (w < won) /* open never shrinks; guard rounding */
@@ -468,8 +467,7 @@ static void sim_expect(const struct promo *p, int d, struct sim_day *sd)
 }
 
 /* One sampled run of the day's draws in time order. */
-static void sim_sample(const struct promo *p, int d, struct sim_day *sd,
-		       const struct ld_rng *rng)
+static void sim_sample(const struct promo *p, int d, struct sim_day *sd, const struct ld_rng *rng)
 {
 	int64_t n = (int64_t)(sd->draws + 0.5), start = p->day_start_ms[d];
 	int64_t len = p->day_start_ms[d + 1] - start;
@@ -496,8 +494,7 @@ static void sim_sample(const struct promo *p, int d, struct sim_day *sd,
 	free(at);
 }
 
-enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o,
-			   struct sim_result *r)
+enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o, struct sim_result *r)
 {
 	uint64_t seed = o->seed;
 	struct ld_rng rng = ld_rng_seeded(&seed);
@@ -506,8 +503,9 @@ enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o,
 	if (o->participants < 0 || o->participants > 1000000000 || !(o->invited >= 0) ||
 	    o->invited > 1 || o->draws_per_user > 1000)
 		return LD_ERR_INVALID;
-	r->draws_per_user = o->draws_per_user >= 0 ? o->draws_per_user :
-		(double)p->grant_visit + o->invited * (double)(p->grant_invitee + p->grant_inviter);
+	r->draws_per_user = o->draws_per_user >= 0 ? o->draws_per_user
+						   : (double)p->grant_visit +
+			o->invited * (double)(p->grant_invitee + p->grant_inviter);
 	r->ndays = p->ndays;
 	r->nprizes = p->nprizes;
 	r->days = xcalloc((size_t)p->ndays, sizeof *r->days);
@@ -527,8 +525,8 @@ enum ld_err stats_simulate(const struct promo *p, const struct sim_options *o,
 			sd->prize[i].stock = promo_stock(p, &p->prizes[i], d);
 			sd->prize[i].out_minute = -1;
 			for (int h = 0; h < 24; h++)
-				sd->prize[i].hour_open[h] = promo_released(p, &p->prizes[i], d,
-									   slot_end(p, d, h + 1, 24));
+				sd->prize[i].hour_open[h] = promo_released(
+					p, &p->prizes[i], d, slot_end(p, d, h + 1, 24));
 		}
 		if (o->seed)
 			sim_sample(p, d, sd, &rng);

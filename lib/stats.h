@@ -12,7 +12,11 @@
 
 /* The reasons of a grant, as the ledger's grants.reason says them. */
 enum stats_reason {
-	STATS_VISIT, STATS_INVITEE, STATS_INVITER, STATS_SUPPORT, STATS_REVOKE,
+	STATS_VISIT,
+	STATS_INVITEE,
+	STATS_INVITER,
+	STATS_SUPPORT,
+	STATS_REVOKE,
 	STATS_REASONS
 };
 /* "visit", "invitee", ... (NULL past the end). */
@@ -28,19 +32,19 @@ const char *stats_reason_name(enum stats_reason r);
  */
 struct stats_day {
 	char day[11];
-	int finished;     /* over for good (STATS_SETTLE_MS past its end) */
-	int pending;      /* finished, not counted yet: its numbers are 0 (the
+	int finished;    /* over for good (STATS_SETTLE_MS past its end) */
+	int pending;     /* finished, not counted yet: its numbers are 0 (the
 			   * budget ran out; a later read counts it) */
-	int64_t visits;   /* visit grants (= grants[STATS_VISIT]) */
-	int64_t invites;  /* invitees credited (= grants[STATS_INVITEE]) */
+	int64_t visits;  /* visit grants (= grants[STATS_VISIT]) */
+	int64_t invites; /* invitees credited (= grants[STATS_INVITEE]) */
 	int64_t draws;
-	int64_t grants[STATS_REASONS]; /* grants by reason */
-	int64_t dice[STATS_REASONS];   /* dice they gave (a revoke's are negative) */
+	int64_t grants[STATS_REASONS];   /* grants by reason */
+	int64_t dice[STATS_REASONS];     /* dice they gave (a revoke's are negative) */
 	int64_t refused[STATS_OUTCOMES]; /* refused claims by the rule's outcome */
-	int64_t *wins;    /* per prize */
-	int64_t *stock;   /* the day's stock per prize */
-	int64_t *left;    /* stock - taken, per prize */
-	int64_t *open;    /* the stock opened by now_ms: all of a past day's,
+	int64_t *wins;                   /* per prize */
+	int64_t *stock;                  /* the day's stock per prize */
+	int64_t *left;                   /* stock - taken, per prize */
+	int64_t *open;                   /* the stock opened by now_ms: all of a past day's,
 			   * the share of today's a paced prize has released,
 			   * none of a day to come */
 };
@@ -69,8 +73,8 @@ struct stats_day {
  * (read-only, busy) only means they are counted again next time.
  * Returns LD_OK or a database error.
  */
-enum ld_err stats_read(struct ledger *l, const struct promo *p, int64_t now_ms,
-		       int64_t budget_ms, struct stats_day **out, int *pending);
+enum ld_err stats_read(struct ledger *l, const struct promo *p, int64_t now_ms, int64_t budget_ms,
+		       struct stats_day **out, int *pending);
 void stats_days_free(struct stats_day *days, int n);
 
 /* One prize's stock on one local day, as the ledger has it now. */
@@ -97,8 +101,7 @@ enum ld_err stats_stock_day(struct ledger *l, const struct promo *p, int d,
  * `luckydicectl stats --json` prints and the console draws.
  */
 struct json_object;
-struct json_object *stats_json(const struct promo *p, const struct stats_day *days,
-			       int64_t now_ms);
+struct json_object *stats_json(const struct promo *p, const struct stats_day *days, int64_t now_ms);
 
 /*
  * The dry run's model, kept simple on purpose:
@@ -128,9 +131,9 @@ struct sim_options {
 #define SIM_SLOTS 1440 /* minutes of a day */
 
 struct sim_prize_day {
-	double wins;      /* expected (or sampled) wins */
-	int64_t stock;    /* the day's stock */
-	int out_minute;   /* minute of the day the stock ran out, -1 never */
+	double wins;    /* expected (or sampled) wins */
+	int64_t stock;  /* the day's stock */
+	int out_minute; /* minute of the day the stock ran out, -1 never */
 	double hour_wins[24];
 	int64_t hour_open[24]; /* stock open at the end of each hour */
 };

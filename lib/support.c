@@ -45,9 +45,8 @@ static void note(const struct support_request *rq, char buf[512])
  * grants_one_per_ticket, so that SQLite may use it: with the reason a
  * parameter it cannot tell the condition holds, and would read every
  * grant of the promotion instead. */
-static const char SQL_TICKET[] =
-	"SELECT uid, amount FROM grants WHERE promo = ?1"
-	" AND reason IN ('support', 'revoke') AND reason = ?2 AND ref = ?3";
+static const char SQL_TICKET[] = "SELECT uid, amount FROM grants WHERE promo = ?1"
+				 " AND reason IN ('support', 'revoke') AND reason = ?2 AND ref = ?3";
 
 /* Looks the ticket up among grants of this reason; fills r->uid and
  * r->amount and sets *found when it was used. */
@@ -74,9 +73,8 @@ static enum ld_err ticket_find(struct db *db, const struct promo *p, const char 
  * go below zero.
  */
 static enum ld_err change(struct ledger *l, const struct promo *p, const char *uid,
-			  const char *reason, int64_t n, int sign,
-			  const struct support_request *rq, int64_t now_ms,
-			  enum support_outcome *o, struct support_result *r)
+			  const char *reason, int64_t n, int sign, const struct support_request *rq,
+			  int64_t now_ms, enum support_outcome *o, struct support_result *r)
 {
 	struct db *db = ledger_db(l);
 	char day[11], text[512];
@@ -117,7 +115,8 @@ static enum ld_err change(struct ledger *l, const struct promo *p, const char *u
 			goto fail;
 		if (found)
 			goto already;
-		e = db_error(db, LD_ERR_DB, "cannot record grant: ticket '%s' used twice", rq->ticket);
+		e = db_error(db, LD_ERR_DB, "cannot record grant: ticket '%s' used twice",
+			     rq->ticket);
 		goto fail;
 	}
 	r->amount = amount;
@@ -134,15 +133,15 @@ fail:
 	return e;
 }
 
-enum ld_err support_grant(struct ledger *l, const struct promo *p, const char *uid,
-			  int64_t n, const struct support_request *rq, int64_t now_ms,
-			  enum support_outcome *o, struct support_result *r)
+enum ld_err support_grant(struct ledger *l, const struct promo *p, const char *uid, int64_t n,
+			  const struct support_request *rq, int64_t now_ms, enum support_outcome *o,
+			  struct support_result *r)
 {
 	return change(l, p, uid, "support", n, 1, rq, now_ms, o, r);
 }
 
-enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *uid,
-			   int64_t n, const struct support_request *rq, int64_t now_ms,
+enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *uid, int64_t n,
+			   const struct support_request *rq, int64_t now_ms,
 			   enum support_outcome *o, struct support_result *r)
 {
 	return change(l, p, uid, "revoke", n, -1, rq, now_ms, o, r);
@@ -176,9 +175,9 @@ static enum ld_err reward_state(struct db *db, int64_t draw_id, enum support_out
 				struct support_result *r, int64_t *lease_until)
 {
 	static const char SQL[] = "SELECT state, lease_until FROM outbox"
-		" WHERE draw_id = ?1 AND kind = 'reward.issue'";
+				  " WHERE draw_id = ?1 AND kind = 'reward.issue'";
 	static const char SQL_PG[] = "SELECT state, lease_until FROM outbox"
-		" WHERE draw_id = ?1 AND kind = 'reward.issue' FOR UPDATE";
+				     " WHERE draw_id = ?1 AND kind = 'reward.issue' FOR UPDATE";
 	struct db_stmt *st;
 	enum ld_err e;
 
@@ -228,7 +227,8 @@ enum ld_err support_revoke_reward(struct ledger *l, const struct promo *p, int64
 
 	/* Both events of the win that were not delivered: a notification
 	 * about a prize that will not come would only confuse the winner. */
-	if ((e = db_exec(db, "UPDATE outbox SET state = 'revoked', last_error = ?2, done_at = ?3"
+	if ((e = db_exec(db,
+			 "UPDATE outbox SET state = 'revoked', last_error = ?2, done_at = ?3"
 			 " WHERE draw_id = ?1 AND state IN ('pending', 'dead')",
 			 "cannot revoke reward", "ltl", draw_id, why, now_ms)) != LD_OK)
 		goto fail;

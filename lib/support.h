@@ -59,11 +59,11 @@ enum ld_err support_check(const struct support_request *rq, char *err, size_t er
  * version. The caller publishes r->bal to the cache after a DONE.
  * Outcomes: DONE, ALREADY, and for a revoke BELOW_ZERO (nothing changed).
  */
-enum ld_err support_grant(struct ledger *l, const struct promo *p, const char *uid,
-			  int64_t n, const struct support_request *rq, int64_t now_ms,
-			  enum support_outcome *o, struct support_result *r);
-enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *uid,
-			   int64_t n, const struct support_request *rq, int64_t now_ms,
+enum ld_err support_grant(struct ledger *l, const struct promo *p, const char *uid, int64_t n,
+			  const struct support_request *rq, int64_t now_ms, enum support_outcome *o,
+			  struct support_result *r);
+enum ld_err support_revoke(struct ledger *l, const struct promo *p, const char *uid, int64_t n,
+			   const struct support_request *rq, int64_t now_ms,
 			   enum support_outcome *o, struct support_result *r);
 
 /*

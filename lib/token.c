@@ -20,24 +20,22 @@
 
 #include "token.h"
 
-#define TOKEN_KEY_MIN 32
-#define TOKEN_KEY_MAX 4096
-#define SIG_LEN TOKEN_SIG_LEN /* base64url of 32 bytes, unpadded */
+#define TOKEN_KEY_MIN     32
+#define TOKEN_KEY_MAX     4096
+#define SIG_LEN           TOKEN_SIG_LEN /* base64url of 32 bytes, unpadded */
 #define EXPIRY_DIGITS_MAX 19
-#define KID_CONTEXT "luckydice token key id"
+#define KID_CONTEXT       "luckydice token key id"
 
 /*
  * A new secret file (see token.h): mkstemp beside path, mode and owner set
  * before a byte is written, fsync, then rename (replace) or link (keep an
  * existing file) into place.
  */
-enum ld_err
-token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
-		    char *err, size_t errlen)
+enum ld_err token_secret_create(const char *path, int replace, uid_t uid, gid_t gid, char *err,
+				size_t errlen)
 {
 	unsigned char raw[TOKEN_SECRET_BYTES];
-	char text[sodium_base64_ENCODED_LEN(TOKEN_SECRET_BYTES,
-					    sodium_base64_VARIANT_ORIGINAL) + 1];
+	char text[sodium_base64_ENCODED_LEN(TOKEN_SECRET_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
 	char tmp[4096];
 	const char *what;
 	size_t len;
@@ -57,8 +55,7 @@ token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
 		return LD_ERR_IO;
 	}
 	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(text, sizeof(text) - 1, raw, sizeof(raw),
-			  sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(text, sizeof(text) - 1, raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
 	sodium_memzero(raw, sizeof(raw));
 	len = strlen(text);
 	text[len++] = '\n';
@@ -98,9 +95,7 @@ token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
  * written by echo or an editor end with one); what remains must be at
  * least 32 bytes. The bytes are used as they are, whatever they are.
  */
-enum ld_err
-token_key_load(const char *path, struct token_key *key, char *err,
-	       size_t errlen)
+enum ld_err token_key_load(const char *path, struct token_key *key, char *err, size_t errlen)
 {
 	enum ld_err rc;
 	char *buf;
@@ -118,8 +113,10 @@ token_key_load(const char *path, struct token_key *key, char *err,
 	rc = ld_read_file(path, TOKEN_KEY_MAX, &buf, &len, err, errlen);
 	if (rc == LD_ERR_INVALID) {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "token secret '%s' is larger than "
-				 "%d bytes", path, TOKEN_KEY_MAX);
+			snprintf(err, errlen,
+				 "token secret '%s' is larger than "
+				 "%d bytes",
+				 path, TOKEN_KEY_MAX);
 		return rc;
 	}
 	if (rc != LD_OK)
@@ -131,9 +128,10 @@ token_key_load(const char *path, struct token_key *key, char *err,
 	}
 	if (len < TOKEN_KEY_MIN) {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "token secret '%s' is too short: "
-				 "%zu bytes, need at least %d", path, len,
-				 TOKEN_KEY_MIN);
+			snprintf(err, errlen,
+				 "token secret '%s' is too short: "
+				 "%zu bytes, need at least %d",
+				 path, len, TOKEN_KEY_MIN);
 		sodium_memzero(buf, len);
 		free(buf);
 		return LD_ERR_INVALID;
@@ -146,8 +144,7 @@ token_key_load(const char *path, struct token_key *key, char *err,
 	return rc;
 }
 
-enum ld_err
-token_key_set(struct token_key *key, const void *bytes, size_t len)
+enum ld_err token_key_set(struct token_key *key, const void *bytes, size_t len)
 {
 	crypto_auth_hmacsha256_state st;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -174,9 +171,8 @@ token_key_set(struct token_key *key, const void *bytes, size_t len)
 	return LD_OK;
 }
 
-enum ld_err
-token_keys_load(const struct ld_config *cfg, struct token_key *key, char *err,
-		size_t errlen)
+enum ld_err token_keys_load(const struct ld_config *cfg, struct token_key *key, char *err,
+			    size_t errlen)
 {
 	struct token_key *prev;
 	enum ld_err rc;
@@ -191,17 +187,18 @@ token_keys_load(const struct ld_config *cfg, struct token_key *key, char *err,
 			snprintf(err, errlen, "out of memory");
 		return LD_ERR_NOMEM;
 	}
-	if ((rc = token_key_load(cfg->token_previous_secret_file, prev, err,
-				 errlen)) != LD_OK) {
+	if ((rc = token_key_load(cfg->token_previous_secret_file, prev, err, errlen)) != LD_OK) {
 		free(prev);
 		token_key_release(key);
 		return rc;
 	}
 	if (prev->len == key->len && sodium_memcmp(prev->bytes, key->bytes, key->len) == 0) {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "token_previous_secret_file '%s' holds the same "
+			snprintf(err, errlen,
+				 "token_previous_secret_file '%s' holds the same "
 				 "secret as token_secret_file: a rotation writes a new "
-				 "secret there", cfg->token_previous_secret_file);
+				 "secret there",
+				 cfg->token_previous_secret_file);
 		token_key_release(prev);
 		free(prev);
 		token_key_release(key);
@@ -211,8 +208,7 @@ token_keys_load(const struct ld_config *cfg, struct token_key *key, char *err,
 	return LD_OK;
 }
 
-void
-token_key_release(struct token_key *key)
+void token_key_release(struct token_key *key)
 {
 	if (key == NULL)
 		return;
@@ -231,9 +227,7 @@ token_key_release(struct token_key *key)
 	key->previous = NULL;
 }
 
-void
-token_hmac(const struct token_key *key, const char *msg, size_t n,
-	   char sig[TOKEN_SIG_LEN + 1])
+void token_hmac(const struct token_key *key, const char *msg, size_t n, char sig[TOKEN_SIG_LEN + 1])
 {
 	crypto_auth_hmacsha256_state st = key->keyed;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -245,16 +239,14 @@ token_hmac(const struct token_key *key, const char *msg, size_t n,
 	sodium_memzero(&st, sizeof(st));
 }
 
-enum ld_err
-token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
-	    char out[TOKEN_MAX])
+enum ld_err token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
+			char out[TOKEN_MAX])
 {
 	char sig[SIG_LEN + 1];
 	int n;
 
 	out[0] = '\0';
-	if (key == NULL || key->bytes == NULL || !ld_is_ident(uid, TOKEN_UID_MAX) ||
-	    expiry_s < 0)
+	if (key == NULL || key->bytes == NULL || !ld_is_ident(uid, TOKEN_UID_MAX) || expiry_s < 0)
 		return LD_ERR_INVALID;
 	n = snprintf(out, TOKEN_MAX, "%s.%lld.%s", uid, (long long)expiry_s, key->id);
 	if (n < 0 || (size_t)n + 1 + SIG_LEN >= TOKEN_MAX) {
@@ -269,8 +261,7 @@ token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
 
 /* Parses the expiry digits s[0..n) into *out. Returns 0, or -1 for an
  * empty, overlong, non-digit, leading-zero or overflowing number. */
-static int
-parse_expiry(const char *s, size_t n, int64_t *out)
+static int parse_expiry(const char *s, size_t n, int64_t *out)
 {
 	int64_t v = 0;
 	size_t i;
@@ -291,14 +282,13 @@ parse_expiry(const char *s, size_t n, int64_t *out)
 }
 
 /* Whether s[0..n) is n base64url characters. */
-static int
-is_base64url(const char *s, size_t n)
+static int is_base64url(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -311,9 +301,8 @@ is_base64url(const char *s, size_t n)
  * older shape without one) and its text compared in constant time: a
  * non-canonical base64 spelling of the right MAC is rejected too.
  */
-enum token_status
-token_verify(const struct token_key *key, const char *tok, size_t len,
-	     int64_t now_s, char uid[TOKEN_UID_MAX + 1])
+enum token_status token_verify(const struct token_key *key, const char *tok, size_t len,
+			       int64_t now_s, char uid[TOKEN_UID_MAX + 1])
 {
 	const char *dot1, *dot2, *dot3, *last, *kid = NULL;
 	const struct token_key *k;
@@ -324,8 +313,7 @@ token_verify(const struct token_key *key, const char *tok, size_t len,
 
 	if (uid != NULL)
 		uid[0] = '\0';
-	if (key == NULL || key->bytes == NULL || tok == NULL || len == 0 ||
-	    len >= TOKEN_MAX)
+	if (key == NULL || key->bytes == NULL || tok == NULL || len == 0 || len >= TOKEN_MAX)
 		return TOKEN_MALFORMED;
 	if ((dot1 = memchr(tok, '.', len)) == NULL)
 		return TOKEN_MALFORMED;
@@ -368,20 +356,14 @@ token_verify(const struct token_key *key, const char *tok, size_t len,
 	return TOKEN_OK;
 }
 
-const char *
-token_strstatus(enum token_status st)
+const char *token_strstatus(enum token_status st)
 {
 	switch (st) {
-	case TOKEN_OK:
-		return "valid token";
-	case TOKEN_MALFORMED:
-		return "malformed token";
-	case TOKEN_BAD_SIGNATURE:
-		return "bad token signature";
-	case TOKEN_EXPIRED:
-		return "expired token";
-	case TOKEN_UNKNOWN_KEY:
-		return "token signed by a key no longer accepted";
+	case TOKEN_OK: return "valid token";
+	case TOKEN_MALFORMED: return "malformed token";
+	case TOKEN_BAD_SIGNATURE: return "bad token signature";
+	case TOKEN_EXPIRED: return "expired token";
+	case TOKEN_UNKNOWN_KEY: return "token signed by a key no longer accepted";
 	}
 	return "unknown token status";
 }

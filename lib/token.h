@@ -26,7 +26,7 @@
 
 #define TOKEN_UID_MAX 64
 #define TOKEN_KID_LEN 8
-#define TOKEN_MAX 160 /* longest valid token, plus room */
+#define TOKEN_MAX     160 /* longest valid token, plus room */
 
 struct token_key {
 	unsigned char *bytes;
@@ -52,8 +52,7 @@ enum token_status {
 };
 
 /* Reads the secret file (at least 32 bytes, trailing newline ignored). */
-enum ld_err token_key_load(const char *path, struct token_key *key,
-			   char *err, size_t errlen);
+enum ld_err token_key_load(const char *path, struct token_key *key, char *err, size_t errlen);
 /*
  * The keys user tokens are checked with: cfg's "token_secret_file" (the
  * current key, which signs) and, when cfg names one,
@@ -61,8 +60,8 @@ enum ld_err token_key_load(const char *path, struct token_key *key,
  * holds the current secret is an error (LD_ERR_INVALID): a rotation
  * writes a new secret to token_secret_file.
  */
-enum ld_err token_keys_load(const struct ld_config *cfg, struct token_key *key,
-			    char *err, size_t errlen);
+enum ld_err token_keys_load(const struct ld_config *cfg, struct token_key *key, char *err,
+			    size_t errlen);
 /*
  * Makes a new secret file at path: TOKEN_SECRET_BYTES random bytes
  * (libsodium's randombytes_buf) in base64 and a newline, mode 0640, owned
@@ -73,8 +72,8 @@ enum ld_err token_keys_load(const struct ld_config *cfg, struct token_key *key,
  * Other failures are LD_ERR_IO, with a message in err.
  */
 #define TOKEN_SECRET_BYTES 32
-enum ld_err token_secret_create(const char *path, int replace, uid_t uid, gid_t gid,
-				char *err, size_t errlen);
+enum ld_err token_secret_create(const char *path, int replace, uid_t uid, gid_t gid, char *err,
+				size_t errlen);
 
 /* The key from len bytes (copied; no length check: token_key_load's),
  * with no previous key. sodium_init() must have run. token_key_release
@@ -85,14 +84,13 @@ void token_key_release(struct token_key *key);
 /* Writes a token for uid expiring at expiry_s into out (TOKEN_MAX bytes),
  * signed with key itself (never its previous key). Returns LD_ERR_INVALID
  * when uid is not a valid uid. */
-enum ld_err token_issue(const struct token_key *key, const char *uid,
-			int64_t expiry_s, char out[TOKEN_MAX]);
+enum ld_err token_issue(const struct token_key *key, const char *uid, int64_t expiry_s,
+			char out[TOKEN_MAX]);
 
 /* Checks tok (len bytes, not necessarily NUL-terminated) at time now_s
  * against key and key->previous; on TOKEN_OK copies the uid into uid. */
-enum token_status token_verify(const struct token_key *key, const char *tok,
-			       size_t len, int64_t now_s,
-			       char uid[TOKEN_UID_MAX + 1]);
+enum token_status token_verify(const struct token_key *key, const char *tok, size_t len,
+			       int64_t now_s, char uid[TOKEN_UID_MAX + 1]);
 
 const char *token_strstatus(enum token_status st);
 

@@ -21,30 +21,21 @@
 #include "ld.h"
 #include "log.h"
 
-const char *
-ld_strerror(enum ld_err err)
+const char *ld_strerror(enum ld_err err)
 {
 	switch (err) {
-	case LD_OK:
-		return "success";
-	case LD_ERR_NOMEM:
-		return "out of memory";
-	case LD_ERR_IO:
-		return "input/output error";
-	case LD_ERR_DB:
-		return "database error";
-	case LD_ERR_BUSY:
-		return "database is busy";
-	case LD_ERR_INVALID:
-		return "invalid input";
-	case LD_ERR_NOTFOUND:
-		return "not found";
+	case LD_OK: return "success";
+	case LD_ERR_NOMEM: return "out of memory";
+	case LD_ERR_IO: return "input/output error";
+	case LD_ERR_DB: return "database error";
+	case LD_ERR_BUSY: return "database is busy";
+	case LD_ERR_INVALID: return "invalid input";
+	case LD_ERR_NOTFOUND: return "not found";
 	}
 	return "unknown error";
 }
 
-static void
-default_oom(void)
+static void default_oom(void)
 {
 	ld_log(LOG_ERR, "fatal: out of memory");
 	exit(2);
@@ -57,16 +48,14 @@ void (*ld_oom)(void) = default_oom;
  * return NULL, so a handler that comes back is a bug: abort rather than
  * hand out a null pointer.
  */
-static void
-oom(void)
+static void oom(void)
 {
 	if (ld_oom != NULL)
 		ld_oom();
 	abort();
 }
 
-void *
-xmalloc(size_t n)
+void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 
@@ -75,8 +64,7 @@ xmalloc(size_t n)
 	return p;
 }
 
-void *
-xcalloc(size_t n, size_t size)
+void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
@@ -85,8 +73,7 @@ xcalloc(size_t n, size_t size)
 	return p;
 }
 
-void *
-xrealloc(void *p, size_t n)
+void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 
@@ -95,14 +82,12 @@ xrealloc(void *p, size_t n)
 	return q;
 }
 
-char *
-xstrdup(const char *s)
+char *xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));
 }
 
-char *
-xstrndup(const char *s, size_t n)
+char *xstrndup(const char *s, size_t n)
 {
 	size_t len = strnlen(s, n);
 	char *p;
@@ -116,8 +101,7 @@ xstrndup(const char *s, size_t n)
 }
 
 /* Clock id's time in microseconds, 0 if it cannot be read. */
-static int64_t
-clock_us(clockid_t id)
+static int64_t clock_us(clockid_t id)
 {
 	struct timespec ts;
 
@@ -126,27 +110,23 @@ clock_us(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int64_t
-ld_now_ms(void)
+int64_t ld_now_ms(void)
 {
 	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
-int64_t
-ld_mono_us(void)
+int64_t ld_mono_us(void)
 {
 	return clock_us(CLOCK_MONOTONIC);
 }
 
-uint32_t
-ld_uniform(const struct ld_rng *rng, uint32_t n)
+uint32_t ld_uniform(const struct ld_rng *rng, uint32_t n)
 {
 	return rng != NULL ? rng->uniform(rng->state, n) : randombytes_uniform(n);
 }
 
 /* splitmix64's next number. */
-static uint64_t
-mix(uint64_t *s)
+static uint64_t mix(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
 
@@ -157,8 +137,7 @@ mix(uint64_t *s)
 
 /* Uniform in [0, n): the numbers past the last whole multiple of n are
  * drawn again, so none is more likely than another. */
-static uint32_t
-seeded_uniform(void *state, uint32_t n)
+static uint32_t seeded_uniform(void *state, uint32_t n)
 {
 	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
 
@@ -168,14 +147,12 @@ seeded_uniform(void *state, uint32_t n)
 	return (uint32_t)(x % n);
 }
 
-struct ld_rng
-ld_rng_seeded(uint64_t *seed)
+struct ld_rng ld_rng_seeded(uint64_t *seed)
 {
 	return (struct ld_rng){ seeded_uniform, seed };
 }
 
-int
-ld_fmt(char *buf, size_t size, const char *fmt, ...)
+int ld_fmt(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -188,8 +165,7 @@ ld_fmt(char *buf, size_t size, const char *fmt, ...)
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
-int
-ld_is_ident(const char *s, size_t max)
+int ld_is_ident(const char *s, size_t max)
 {
 	size_t i;
 
@@ -200,20 +176,18 @@ ld_is_ident(const char *s, size_t max)
 
 		if (i >= max)
 			return 0;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
 }
 
 /* An error message into a caller's buffer that may be NULL or empty. */
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -230,9 +204,8 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
  * the caller) and *len (if not NULL) are set. A file that cannot be opened
  * or read is LD_ERR_IO; one larger than max is LD_ERR_INVALID.
  */
-enum ld_err
-ld_read_file(const char *path, size_t max, char **out, size_t *len,
-	     char *err, size_t errlen)
+enum ld_err ld_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
+			 size_t errlen)
 {
 	struct buf b;
 	char chunk[4096];
@@ -252,8 +225,7 @@ ld_read_file(const char *path, size_t max, char **out, size_t *len,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			seterr(err, errlen, "cannot read '%s': %s", path,
-			       strerror(errno));
+			seterr(err, errlen, "cannot read '%s': %s", path, strerror(errno));
 			buf_free(&b);
 			close(fd);
 			return LD_ERR_IO;
@@ -272,8 +244,7 @@ ld_read_file(const char *path, size_t max, char **out, size_t *len,
 	return LD_OK;
 }
 
-int64_t
-ld_days_from_civil(int64_t y, int m, int d)
+int64_t ld_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -285,8 +256,7 @@ ld_days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-void
-ld_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+void ld_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
 {
 	int64_t z = days + 719468, era, doe, yoe, doy, mp;
 
@@ -301,8 +271,7 @@ ld_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
 }
 
 /* Floor division for the possibly negative times below. */
-static int64_t
-floordiv(int64_t a, int64_t b)
+static int64_t floordiv(int64_t a, int64_t b)
 {
 	int64_t q = a / b;
 
@@ -316,11 +285,10 @@ floordiv(int64_t a, int64_t b)
  * offset, so the string always names the instant ms exactly. Years are
  * clamped to 0000..9999 so the result fits in 32 bytes.
  */
-void
-ld_iso_time(int64_t ms, int32_t offset_s, char buf[32])
+void ld_iso_time(int64_t ms, int32_t offset_s, char buf[32])
 {
-	const int64_t min_ms = -62167219200000LL;    /* 0000-01-01T00:00Z */
-	const int64_t max_ms = 253402300799999LL;    /* 9999-12-31T23:59:59.999Z */
+	const int64_t min_ms = -62167219200000LL; /* 0000-01-01T00:00Z */
+	const int64_t max_ms = 253402300799999LL; /* 9999-12-31T23:59:59.999Z */
 	int64_t off = offset_s, local, secs, days, y;
 	int m, d, sod, aoff;
 
@@ -344,19 +312,17 @@ ld_iso_time(int64_t ms, int32_t offset_s, char buf[32])
 	ld_civil_from_days(days, &y, &m, &d);
 	aoff = (int)(off < 0 ? -off : off);
 	/* The modulos only tell the compiler the ranges already in force. */
-	snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03u%c%02u:%02u",
-		 (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u,
-		 (unsigned)sod / 3600u % 24u, (unsigned)sod / 60u % 60u,
-		 (unsigned)sod % 60u, (unsigned)(local - secs * 1000) % 1000u,
-		 off < 0 ? '-' : '+', (unsigned)aoff / 3600u % 24u,
-		 (unsigned)aoff / 60u % 60u);
+	snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03u%c%02u:%02u", (unsigned)y % 10000u,
+		 (unsigned)m % 13u, (unsigned)d % 32u, (unsigned)sod / 3600u % 24u,
+		 (unsigned)sod / 60u % 60u, (unsigned)sod % 60u,
+		 (unsigned)(local - secs * 1000) % 1000u, off < 0 ? '-' : '+',
+		 (unsigned)aoff / 3600u % 24u, (unsigned)aoff / 60u % 60u);
 }
 
 #define ZONE_NAME_MAX 64
 
 /* Where glibc looks for zones: $TZDIR when absolute, else the default. */
-static const char *
-zone_dir(void)
+static const char *zone_dir(void)
 {
 	const char *d = getenv("TZDIR");
 
@@ -369,8 +335,7 @@ zone_dir(void)
  * file there that starts with the TZif magic (not a directory, not
  * zone.tab or leapseconds).
  */
-int
-ld_zone_exists(const char *name)
+int ld_zone_exists(const char *name)
 {
 	char path[4096 + ZONE_NAME_MAX + 2], magic[4];
 	size_t n = name != NULL ? strlen(name) : 0;
@@ -386,9 +351,8 @@ ld_zone_exists(const char *name)
 		if (!((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
 		      (*q >= '0' && *q <= '9') || strchr("_-+/", *q) != NULL))
 			return 0;
-	if (ld_fmt(path, sizeof(path), "%s/%s", zone_dir(), name) == -1 ||
-	    stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (f = fopen(path, "rbe")) == NULL)
+	if (ld_fmt(path, sizeof(path), "%s/%s", zone_dir(), name) == -1 || stat(path, &st) == -1 ||
+	    !S_ISREG(st.st_mode) || (f = fopen(path, "rbe")) == NULL)
 		return 0;
 	ok = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
 	fclose(f);
@@ -401,8 +365,7 @@ static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Switches the process to zone under tz_lock; returns the old TZ to give
  * back to tz_leave (NULL when TZ was unset). The ':' makes glibc read the
  * zone file rather than parse the name as a POSIX TZ rule. */
-static char *
-tz_enter(const char *zone)
+static char *tz_enter(const char *zone)
 {
 	char spec[ZONE_NAME_MAX + 2];
 	const char *old;
@@ -417,8 +380,7 @@ tz_enter(const char *zone)
 	return saved;
 }
 
-static void
-tz_leave(char *saved)
+static void tz_leave(char *saved)
 {
 	if (saved != NULL)
 		setenv("TZ", saved, 1);
@@ -430,15 +392,13 @@ tz_leave(char *saved)
 }
 
 /* The local day number of instant t in the current zone. */
-static int64_t
-local_day(time_t t)
+static int64_t local_day(time_t t)
 {
 	struct tm tm;
 
 	if (localtime_r(&t, &tm) == NULL)
 		return INT64_MIN;
-	return ld_days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1,
-				  tm.tm_mday);
+	return ld_days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 /*
@@ -449,8 +409,7 @@ local_day(time_t t)
  * second of day dn. Local days only move forward, and they start within a
  * day and a half of UTC midnight.
  */
-static time_t
-day_start(int64_t dn)
+static time_t day_start(int64_t dn)
 {
 	struct tm tm;
 	int64_t y;
@@ -477,8 +436,7 @@ day_start(int64_t dn)
 	return hi;
 }
 
-void
-ld_zone_midnights(const char *zone, int64_t first_day, int n, int64_t *out)
+void ld_zone_midnights(const char *zone, int64_t first_day, int n, int64_t *out)
 {
 	char *saved = tz_enter(zone);
 	int i;
@@ -488,8 +446,7 @@ ld_zone_midnights(const char *zone, int64_t first_day, int n, int64_t *out)
 	tz_leave(saved);
 }
 
-int32_t
-ld_zone_offset(const char *zone, int64_t ms)
+int32_t ld_zone_offset(const char *zone, int64_t ms)
 {
 	time_t t = (time_t)floordiv(ms, 1000);
 	struct tm tm;
@@ -503,8 +460,7 @@ ld_zone_offset(const char *zone, int64_t ms)
 }
 
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+static size_t utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];
 
@@ -529,8 +485,7 @@ utf8_seq(const unsigned char *s, size_t n)
 	return 4;
 }
 
-int
-ld_utf8_valid(const char *s, size_t len)
+int ld_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, n;
@@ -550,8 +505,7 @@ ld_utf8_valid(const char *s, size_t len)
  * characters, no \u0000 and only well-formed UTF-8. Returns NULL when the
  * text passes, else why not, with the offending offset in *at.
  */
-static const char *
-json_lex_check(const char *buf, size_t len, size_t *at)
+static const char *json_lex_check(const char *buf, size_t len, size_t *at)
 {
 	const unsigned char *p = (const unsigned char *)buf;
 	size_t i = 0, n;
@@ -564,8 +518,8 @@ json_lex_check(const char *buf, size_t len, size_t *at)
 		if (!instr) {
 			if (c == '"')
 				instr = 1;
-			else if (strchr(" \t\r\n{}[]:,0123456789+-.eEtrufalsn",
-					(int)c) == NULL || c == '\0')
+			else if (strchr(" \t\r\n{}[]:,0123456789+-.eEtrufalsn", (int)c) == NULL ||
+				 c == '\0')
 				return "unexpected character";
 			i++;
 			continue;
@@ -588,8 +542,7 @@ json_lex_check(const char *buf, size_t len, size_t *at)
 	return NULL;
 }
 
-struct json_object *
-ld_json_parse(const char *buf, size_t len, int depth, char *err, size_t errlen)
+struct json_object *ld_json_parse(const char *buf, size_t len, int depth, char *err, size_t errlen)
 {
 	struct json_tokener *tok;
 	struct json_object *obj;
@@ -632,8 +585,7 @@ ld_json_parse(const char *buf, size_t len, int depth, char *err, size_t errlen)
 		return NULL;
 	}
 	if (at < len) {
-		seterr(err, errlen, "invalid JSON at offset %zu: data after the value",
-		       at);
+		seterr(err, errlen, "invalid JSON at offset %zu: data after the value", at);
 		json_object_put(obj);
 		obj = NULL;
 	}
@@ -641,8 +593,7 @@ ld_json_parse(const char *buf, size_t len, int depth, char *err, size_t errlen)
 	return obj;
 }
 
-int
-ld_is_conninfo(const char *s)
+int ld_is_conninfo(const char *s)
 {
 	return strncmp(s, "postgresql:", 11) == 0 || strncmp(s, "postgres://", 11) == 0;
 }
@@ -707,8 +658,7 @@ static size_t secret_spans(const char *db, const char *from[], const char *to[])
 	return n;
 }
 
-char *
-ld_db_shown(const char *db)
+char *ld_db_shown(const char *db)
 {
 	const char *from[SECRET_SPANS], *to[SECRET_SPANS], *s = db;
 	size_t n = secret_spans(db, from, to);
@@ -725,8 +675,7 @@ ld_db_shown(const char *db)
 	return out;
 }
 
-void
-ld_db_scrub(const char *db, char *msg)
+void ld_db_scrub(const char *db, char *msg)
 {
 	const char *from[SECRET_SPANS], *to[SECRET_SPANS];
 	size_t n = secret_spans(db, from, to);
@@ -737,8 +686,8 @@ ld_db_scrub(const char *db, char *msg)
 		int secret = 0;
 
 		/* the quoted text, wherever it stands in db, touches a secret */
-		for (const char *at = db; len > 0 && !secret &&
-		     (at = memmem(at, strlen(at), q + 1, len)) != NULL; at++)
+		for (const char *at = db;
+		     len > 0 && !secret && (at = memmem(at, strlen(at), q + 1, len)) != NULL; at++)
 			for (size_t i = 0; i < n && !secret; i++)
 				secret = at < to[i] && at + len > from[i];
 		if (secret) {

@@ -36,8 +36,8 @@ int writer_listen(const char *path, char *err, size_t errlen)
 {
 	/* Another writer answering on the path keeps it: both would serve
 	 * the same database correctly, and this one takes over when it goes. */
-	return ld_listen_unix(path, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0600,
-			      (gid_t)-1, 256, err, errlen);
+	return ld_listen_unix(path, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0600, (gid_t)-1,
+			      256, err, errlen);
 }
 
 /* One round's requests, in parallel arrays of max_batch entries. */
@@ -93,20 +93,21 @@ static size_t changed(const struct batch *b, size_t i, struct cache_item *out)
 	switch (q->op) {
 	case WRITER_VISIT:
 		if (a->r.visit.granted)
-			out[n++] = (struct cache_item){ q->promo, q->uid,
-				a->r.visit.bal.version, BALANCE(a->r.visit.bal) };
+			out[n++] = (struct cache_item){ q->promo, q->uid, a->r.visit.bal.version,
+							BALANCE(a->r.visit.bal) };
 		break;
 	case WRITER_CLAIM:
-		out[n++] = (struct cache_item){ q->promo, q->uid,
-			a->r.claim.bal.version, BALANCE(a->r.claim.bal) };
+		out[n++] = (struct cache_item){ q->promo, q->uid, a->r.claim.bal.version,
+						BALANCE(a->r.claim.bal) };
 		if (a->r.claim.inviter_granted)
 			out[n++] = (struct cache_item){ q->promo, a->r.claim.inviter,
-				a->r.claim.inviter_bal.version, BALANCE(a->r.claim.inviter_bal) };
+							a->r.claim.inviter_bal.version,
+							BALANCE(a->r.claim.inviter_bal) };
 		break;
 	case WRITER_DRAW:
 		if (!a->r.draw.replay)
-			out[n++] = (struct cache_item){ q->promo, q->uid,
-				a->r.draw.bal.version, BALANCE(a->r.draw.bal) };
+			out[n++] = (struct cache_item){ q->promo, q->uid, a->r.draw.bal.version,
+							BALANCE(a->r.draw.bal) };
 		break;
 	}
 	return n;
@@ -116,8 +117,7 @@ static size_t changed(const struct batch *b, size_t i, struct cache_item *out)
  * wait: read Redis' answers now; otherwise they are read before the next
  * use of the cache, while the writer goes on with the next batch.
  * Failures are kept for the repair. */
-static void publish(struct cache *cache, const struct batch *b, struct cache_item *items,
-		    int wait)
+static void publish(struct cache *cache, const struct batch *b, struct cache_item *items, int wait)
 {
 	size_t k = 0;
 
@@ -209,7 +209,8 @@ static void accept_workers(const struct writer_options *opt, int ep, int listen_
 		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
 		    peer.uid != geteuid()) {
 			char msg[160];
-			snprintf(msg, sizeof msg, "refused a connection to the writer's socket"
+			snprintf(msg, sizeof msg,
+				 "refused a connection to the writer's socket"
 				 " from process %ld of uid %ld: not the writer's user (%ld)",
 				 (long)peer.pid, (long)peer.uid, (long)geteuid());
 			if (opt->on_error)
@@ -309,7 +310,8 @@ int writer_serve(int listen_fd, struct ledger *l, const struct writer_options *o
 		int64_t now_ms = ld_now_ms(); /* the round's instant (see take) */
 
 		if (n < 0 && errno != EINTR) {
-			db_error(ledger_db(l), LD_ERR_IO, "writer: epoll_wait: %s", strerror(errno));
+			db_error(ledger_db(l), LD_ERR_IO, "writer: epoll_wait: %s",
+				 strerror(errno));
 			rc = -1;
 			break;
 		}

@@ -111,8 +111,8 @@ int writer_socket_path(const char *db, char *out, size_t n);
 int writer_listen(const char *path, char *err, size_t errlen);
 
 struct writer_options {
-	struct cache *cache; /* NULL: no cache (the workers write it) */
-	int max_batch;       /* requests per transaction at most (0: 64) */
+	struct cache *cache;     /* NULL: no cache (the workers write it) */
+	int max_batch;           /* requests per transaction at most (0: 64) */
 	int cache_before_answer; /* 1: write the cache, then answer (the
 				  * reads come from the cache); 0: answer,
 				  * then write it */
@@ -152,8 +152,8 @@ struct writer_options {
 	 */
 	int own_fd;
 	void *own;
-	int (*take)(void *own, int64_t now_ms, struct writer_request *q,
-		    const struct promo **p, int *fd);
+	int (*take)(void *own, int64_t now_ms, struct writer_request *q, const struct promo **p,
+		    int *fd);
 	void (*give)(void *own, int slot, const struct writer_reply *a);
 };
 

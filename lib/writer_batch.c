@@ -35,9 +35,7 @@ enum ld_err writer_run(struct ledger *l, const struct promo *p, const struct wri
 	memset(a, 0, sizeof *a);
 	a->magic = WRITER_MAGIC;
 	switch (q->op) {
-	case WRITER_VISIT:
-		e = rules_visit(l, p, q->uid, q->now_ms, &o, &a->r.visit);
-		break;
+	case WRITER_VISIT: e = rules_visit(l, p, q->uid, q->now_ms, &o, &a->r.visit); break;
 	case WRITER_CLAIM:
 		e = rules_claim(l, p, q->uid, q->arg, client, q->now_ms, &o, &a->r.claim);
 		break;
@@ -45,8 +43,7 @@ enum ld_err writer_run(struct ledger *l, const struct promo *p, const struct wri
 		e = rules_draw(l, p, q->uid, q->arg, q->now_ms, rules_rng_sodium, NULL, &o,
 			       &a->r.draw);
 		break;
-	default:
-		e = db_error(ledger_db(l), LD_ERR_INVALID, "writer: unknown operation");
+	default: e = db_error(ledger_db(l), LD_ERR_INVALID, "writer: unknown operation");
 	}
 	a->err = e;
 	a->outcome = o;
@@ -79,7 +76,8 @@ static int batch_pipelined(struct ledger *l, const struct writer_request *q,
 			   const struct promo *const *promos, struct writer_reply *a, size_t n)
 {
 	static const enum rules_pg_op ops[] = {
-		[WRITER_VISIT] = RULES_PG_VISIT, [WRITER_CLAIM] = RULES_PG_CLAIM,
+		[WRITER_VISIT] = RULES_PG_VISIT,
+		[WRITER_CLAIM] = RULES_PG_CLAIM,
 		[WRITER_DRAW] = RULES_PG_DRAW,
 	};
 	struct rules_pg_call *calls;
@@ -93,8 +91,12 @@ static int batch_pipelined(struct ledger *l, const struct writer_request *q,
 	answers = xcalloc(n, sizeof *answers);
 	for (size_t i = 0; i < n; i++) {
 		calls[i] = (struct rules_pg_call){
-			.op = ops[q[i].op], .p = promos[i], .uid = q[i].uid, .arg = q[i].arg,
-			.client = q[i].has_client ? q[i].client : NULL, .now_ms = q[i].now_ms,
+			.op = ops[q[i].op],
+			.p = promos[i],
+			.uid = q[i].uid,
+			.arg = q[i].arg,
+			.client = q[i].has_client ? q[i].client : NULL,
+			.now_ms = q[i].now_ms,
 			.rand = q[i].op == WRITER_DRAW ? rules_rng_sodium(NULL) : 0,
 		};
 	}
@@ -108,15 +110,9 @@ static int batch_pipelined(struct ledger *l, const struct writer_request *q,
 		a[i].magic = WRITER_MAGIC;
 		a[i].outcome = answers[i].outcome;
 		switch (q[i].op) {
-		case WRITER_VISIT:
-			a[i].r.visit = answers[i].visit;
-			break;
-		case WRITER_CLAIM:
-			a[i].r.claim = answers[i].claim;
-			break;
-		case WRITER_DRAW:
-			a[i].r.draw = answers[i].draw;
-			break;
+		case WRITER_VISIT: a[i].r.visit = answers[i].visit; break;
+		case WRITER_CLAIM: a[i].r.claim = answers[i].claim; break;
+		case WRITER_DRAW: a[i].r.draw = answers[i].draw; break;
 		}
 	}
 	free(calls);

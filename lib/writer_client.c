@@ -102,8 +102,7 @@ enum ld_err writer_call(struct writer_client *w, struct ledger *l, const struct 
 {
 	memset(a, 0, sizeof *a);
 	switch (w ? call(w, q, a) : 1) {
-	case 1: /* no writer, or it never got q */
-		return writer_run(l, p, q, a);
+	case 1: /* no writer, or it never got q */ return writer_run(l, p, q, a);
 	case -1:
 		memset(a, 0, sizeof *a);
 		a->err = db_error(ledger_db(l), LD_ERR_BUSY,

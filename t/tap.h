@@ -23,23 +23,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TAP_UNUSED __attribute__((unused))
+#define TAP_UNUSED       __attribute__((unused))
 #define TAP_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 static int tap_planned = -1; /* -1: no plan yet */
 static int tap_run;
 static int tap_failed;
 
-static TAP_UNUSED void
-plan(int n)
+static TAP_UNUSED void plan(int n)
 {
 	tap_planned = n;
 	printf("1..%d\n", n);
 	fflush(stdout);
 }
 
-static TAP_UNUSED TAP_PRINTF(1, 2) void
-diag(const char *fmt, ...)
+static TAP_UNUSED TAP_PRINTF(1, 2) void diag(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -51,8 +49,7 @@ diag(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static TAP_UNUSED TAP_PRINTF(1, 2) void
-bail(const char *fmt, ...)
+static TAP_UNUSED TAP_PRINTF(1, 2) void bail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -66,8 +63,7 @@ bail(const char *fmt, ...)
 }
 
 /* Prints one test point; ap is its description. */
-static TAP_UNUSED void
-tap_point(int pass, const char *fmt, va_list ap)
+static TAP_UNUSED void tap_point(int pass, const char *fmt, va_list ap)
 {
 	tap_run++;
 	if (!pass)
@@ -81,8 +77,7 @@ tap_point(int pass, const char *fmt, va_list ap)
 	fflush(stdout);
 }
 
-static TAP_UNUSED TAP_PRINTF(2, 3) int
-ok(int cond, const char *fmt, ...)
+static TAP_UNUSED TAP_PRINTF(2, 3) int ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -92,8 +87,7 @@ ok(int cond, const char *fmt, ...)
 	return cond != 0;
 }
 
-static TAP_UNUSED TAP_PRINTF(3, 4) int
-is_int(long long got, long long want, const char *fmt, ...)
+static TAP_UNUSED TAP_PRINTF(3, 4) int is_int(long long got, long long want, const char *fmt, ...)
 {
 	va_list ap;
 	int pass = got == want;
@@ -108,8 +102,8 @@ is_int(long long got, long long want, const char *fmt, ...)
 	return pass;
 }
 
-static TAP_UNUSED TAP_PRINTF(3, 4) int
-is_string(const char *got, const char *want, const char *fmt, ...)
+static TAP_UNUSED TAP_PRINTF(3, 4) int is_string(const char *got, const char *want, const char *fmt,
+						 ...)
 {
 	va_list ap;
 	int pass;
@@ -122,16 +116,13 @@ is_string(const char *got, const char *want, const char *fmt, ...)
 	tap_point(pass, fmt, ap);
 	va_end(ap);
 	if (!pass) {
-		diag("     got: %s%s%s", got ? "'" : "", got ? got : "(null)",
-		     got ? "'" : "");
-		diag("expected: %s%s%s", want ? "'" : "", want ? want : "(null)",
-		     want ? "'" : "");
+		diag("     got: %s%s%s", got ? "'" : "", got ? got : "(null)", got ? "'" : "");
+		diag("expected: %s%s%s", want ? "'" : "", want ? want : "(null)", want ? "'" : "");
 	}
 	return pass;
 }
 
-static TAP_UNUSED int
-done_testing(void)
+static TAP_UNUSED int done_testing(void)
 {
 	if (tap_planned < 0) {
 		printf("1..%d\n", tap_run);

@@ -58,11 +58,13 @@ int main(void)
 	int sv[2];
 
 	nginx_get(1);
-	ok(whole_only_at_end(), "a GET is whole at its empty STDIN record, partial at every byte before");
+	ok(whole_only_at_end(),
+	   "a GET is whole at its empty STDIN record, partial at every byte before");
 	is_int(arrival_check(req, 2), ARRIVAL_PARTIAL, "two bytes are part of a request");
 	is_int(arrival_check(req, 12), ARRIVAL_PARTIAL, "so is half a BEGIN_REQUEST");
 	record(FCGI_BEGIN_REQUEST, 1, 8, 0);
-	is_int(arrival_check(req, len), ARRIVAL_WHOLE, "what follows a whole request does not matter");
+	is_int(arrival_check(req, len), ARRIVAL_WHOLE,
+	       "what follows a whole request does not matter");
 
 	len = 0;
 	record(FCGI_BEGIN_REQUEST, 7, 8, 0);
@@ -86,7 +88,8 @@ int main(void)
 	len = 0;
 	record(FCGI_BEGIN_REQUEST, 1, 8, 0);
 	record(FCGI_STDIN, 1, 0, 0);
-	is_int(arrival_check(req, len), ARRIVAL_BAD, "STDIN before the end of PARAMS: libfcgi refuses it, bad");
+	is_int(arrival_check(req, len), ARRIVAL_BAD,
+	       "STDIN before the end of PARAMS: libfcgi refuses it, bad");
 	len = 0;
 	record(FCGI_STDIN, 1, 0, 0);
 	is_int(arrival_check(req, len), ARRIVAL_PARTIAL,
@@ -129,7 +132,8 @@ int main(void)
 	is_int(arrival_peek(sv[1]), ARRIVAL_WHOLE, "the rest, sent apart: whole");
 	is_int(arrival_peek(sv[1]), ARRIVAL_WHOLE, "peeking again: still whole, nothing was read");
 	unsigned char got[600];
-	is_int(read(sv[1], got, sizeof got), (long long)len, "all %zu bytes are still there to read", len);
+	is_int(read(sv[1], got, sizeof got), (long long)len,
+	       "all %zu bytes are still there to read", len);
 	close(sv[0]);
 	is_int(arrival_peek(sv[1]), ARRIVAL_BAD, "the peer closed: bad");
 	close(sv[1]);

@@ -32,8 +32,7 @@ static size_t ntable = 2;
 /* Parses s (len bytes, or strlen when len is 0 and s not empty) against
  * table; checks the problem's code (NULL: a success) and that its
  * message holds want. */
-static void check(const char *s, size_t len, const char *code, const char *want,
-		  const char *what)
+static void check(const char *s, size_t len, const char *code, const char *want, const char *what)
 {
 	struct body_problem p = { 0 };
 	struct json_object *o;
@@ -45,7 +44,7 @@ static void check(const char *s, size_t len, const char *code, const char *want,
 		ok(o != NULL, "%s: accepted", what);
 	} else {
 		ok(!o && p.status == 400 && p.code && strcmp(p.code, code) == 0 &&
-		   strstr(p.message, want) != NULL,
+			   strstr(p.message, want) != NULL,
 		   "%s: 400 %s (%s: %s)", what, code, p.code ? p.code : "-", p.message);
 	}
 	if (o)
@@ -55,8 +54,13 @@ static void check(const char *s, size_t len, const char *code, const char *want,
 static void test_members(void)
 {
 	static const char *const s[] = {
-		"{}", "{\"a\":\"b\"}", "{\"a\":\"b\",\"c\":\"d\"}", "{\"a\":\"x:y\"}",
-		"{\"a\":\"\\\":\"}", "{\"a\":{\"b\":1,\"c\":2}}", "{\"a\":[1,{\"b\":2}]}",
+		"{}",
+		"{\"a\":\"b\"}",
+		"{\"a\":\"b\",\"c\":\"d\"}",
+		"{\"a\":\"x:y\"}",
+		"{\"a\":\"\\\":\"}",
+		"{\"a\":{\"b\":1,\"c\":2}}",
+		"{\"a\":[1,{\"b\":2}]}",
 	};
 	static const size_t want[] = { 0, 1, 2, 1, 1, 1, 1 };
 
@@ -75,7 +79,8 @@ int main(void)
 	const char *good = "{\"code\":\"abc-DEF_9\",\"note\":\"n1\"}";
 	o = body_parse(good, strlen(good), fields, 2, &p);
 	ok(o && json_object_object_get_ex(o, "code", &v) &&
-	   strcmp(json_object_get_string(v), "abc-DEF_9") == 0, "a good body gives its object");
+		   strcmp(json_object_get_string(v), "abc-DEF_9") == 0,
+	   "a good body gives its object");
 	if (o)
 		json_object_put(o);
 	o = body_parse("", 0, NULL, 0, &p);
@@ -127,10 +132,12 @@ int main(void)
 	      "a newline in text");
 	check("{\"amount\":1,\"reason\":\"a\\u007fb\"}", 0, "invalid_field", "bytes of text",
 	      "DEL in text");
-	check("{\"amount\":1,\"reason\":\"\xec\x82\xac\xea\xb3\xbc\xec\x82\xac\xea\xb3\xbc\xec\x82\xac\xea\xb3\xbc\"}", 0,
-	      "invalid_field", "1 to 16 bytes", "text longer in bytes than allowed");
+	check("{\"amount\":1,\"reason\":\"\xec\x82\xac\xea\xb3\xbc\xec\x82\xac\xea\xb3\xbc\xec\x82\xac\xea\xb3\xbc\"}",
+	      0, "invalid_field", "1 to 16 bytes", "text longer in bytes than allowed");
 	check("{\"amount\":1,\"reason\":\"\"}", 0, "invalid_field", "1 to 16 bytes", "empty text");
-	check("{\"amount\":1,\"token\":\"op.a b\"}", 0, "invalid_field", "_ - .", "a space in a token");
-	check("{\"amount\":1,\"token\":\"op/x.1\"}", 0, "invalid_field", "_ - .", "a slash in a token");
+	check("{\"amount\":1,\"token\":\"op.a b\"}", 0, "invalid_field", "_ - .",
+	      "a space in a token");
+	check("{\"amount\":1,\"token\":\"op/x.1\"}", 0, "invalid_field", "_ - .",
+	      "a slash in a token");
 	return done_testing();
 }

@@ -30,7 +30,8 @@ static void test_bytes(void)
 	is_int(buf_add(&b, big, 93), LD_ERR_INVALID, "past the cap (101 bytes): refused");
 	is_string(b.p, "abc-42-x", "and nothing changed");
 	is_int(buf_add(&b, big, 92), LD_OK, "up to the cap exactly: taken");
-	ok(b.len == 100 && b.p[100] == '\0' && b.size == 101, "100 bytes, NUL after, no more memory");
+	ok(b.len == 100 && b.p[100] == '\0' && b.size == 101,
+	   "100 bytes, NUL after, no more memory");
 	is_int(buf_add(&b, "z", 1), LD_ERR_INVALID, "a full buffer takes nothing more");
 	is_int(buf_addf(&b, "%s", ""), LD_OK, "but nothing is always room");
 	is_int(buf_addf(&b, "%d", 7), LD_ERR_INVALID, "text past the cap: refused");
@@ -62,7 +63,8 @@ static void test_array(void)
 	ok(b.p == NULL && b.len == 0, "the buffer is empty after the take");
 	free(all);
 	char *empty = buf_take(&b, &n);
-	ok(empty && empty[0] == '\0' && n == 0, "taking from an empty buffer gives an empty string");
+	ok(empty && empty[0] == '\0' && n == 0,
+	   "taking from an empty buffer gives an empty string");
 	free(empty);
 }
 

@@ -22,15 +22,14 @@
 #include "../tap.h"
 
 #define TIMEOUT_MS 100
-#define P "promo-1"
+#define P          "promo-1"
 
 static char dir[] = "/tmp/ld-cache-XXXXXX";
 /* The clock of the cache's pause after a failure, moved by hand: the
  * pause is tested to the millisecond, and no test sleeps through it. */
 static int64_t fake_now = 5000000;
 
-static int64_t
-fake_clock(void *arg)
+static int64_t fake_clock(void *arg)
 {
 	return *(const int64_t *)arg;
 }
@@ -38,8 +37,7 @@ fake_clock(void *arg)
 static char sock[64];
 static pid_t redis_pid = -1;
 
-static void
-sleep_ms(int ms)
+static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -49,8 +47,7 @@ sleep_ms(int ms)
 
 /* cache_put as 1 stored, 0 kept the newer one, -1 Redis unavailable,
  * -2 refused (a bad key or version). */
-static int
-put(struct cache *c, const char *uid, int64_t version, int64_t balance)
+static int put(struct cache *c, const char *uid, int64_t version, int64_t balance)
 {
 	int stored = -3;
 	enum ld_err e = cache_put(c, P, uid, version, balance, &stored);
@@ -58,8 +55,7 @@ put(struct cache *c, const char *uid, int64_t version, int64_t balance)
 	return e == LD_OK ? stored : e == LD_ERR_IO ? -1 : -2;
 }
 
-static void
-stop_redis(void)
+static void stop_redis(void)
 {
 	if (redis_pid > 0) {
 		kill(redis_pid, SIGKILL);
@@ -69,8 +65,7 @@ stop_redis(void)
 }
 
 /* atexit: whatever happened, no redis-server outlives the test. */
-static void
-cleanup(void)
+static void cleanup(void)
 {
 	char path[128];
 
@@ -82,8 +77,7 @@ cleanup(void)
 }
 
 /* Sends one command on a fresh connection of our own (NULL on failure). */
-static redisReply *
-raw(const char *fmt, ...)
+static redisReply *raw(const char *fmt, ...)
 {
 	struct timeval tv = { 1, 0 };
 	redisContext *rc = redisConnectUnixWithTimeout(sock, tv);
@@ -101,8 +95,7 @@ raw(const char *fmt, ...)
 }
 
 /* Starts redis-server on sock and waits (up to 5 s) until it answers PING. */
-static void
-start_redis(void)
+static void start_redis(void)
 {
 	char log[128];
 	redisReply *r;
@@ -117,9 +110,8 @@ start_redis(void)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execlp("redis-server", "redis-server", "--port", "0",
-		       "--unixsocket", sock, "--save", "", "--appendonly", "no",
-		       "--daemonize", "no", (char *)NULL);
+		execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
+		       "--save", "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 500; i++) {
@@ -139,8 +131,7 @@ start_redis(void)
 }
 
 /* The number of scripts in Redis's script cache (INFO memory), or -1. */
-static long
-cached_scripts(void)
+static long cached_scripts(void)
 {
 	redisReply *r = raw("INFO memory");
 	const char *s;
@@ -155,8 +146,7 @@ cached_scripts(void)
 }
 
 /* Stores s under the key of (P, uid) directly; bails on failure. */
-static void
-set_raw_string(const char *uid, const char *s)
+static void set_raw_string(const char *uid, const char *s)
 {
 	redisReply *r = raw("SET ld:b:" P ":%s %s", uid, s);
 
@@ -165,16 +155,26 @@ set_raw_string(const char *uid, const char *s)
 	freeReplyObject(r);
 }
 
-static void
-t_addr(void)
+static void t_addr(void)
 {
-	static const char *bad[] = { NULL, "", "localhost", ":6379", "host:",
-		"host:0", "host:65536", "host:12a", "host:-1", "host:006379",
-		"[]:6379", "a b:6379", "/tmp/" "0123456789012345678901234567890123"
-		"45678901234567890123456789012345678901234567890123456789"
-		"0123456789.sock" };
-	static const char *good[] = { "127.0.0.1:6379", "localhost:1",
-		"[::1]:6379", "::1:6379", "/run/redis.sock", "./r.sock" };
+	static const char *bad[] = { NULL,
+				     "",
+				     "localhost",
+				     ":6379",
+				     "host:",
+				     "host:0",
+				     "host:65536",
+				     "host:12a",
+				     "host:-1",
+				     "host:006379",
+				     "[]:6379",
+				     "a b:6379",
+				     "/tmp/"
+				     "0123456789012345678901234567890123"
+				     "45678901234567890123456789012345678901234567890123456789"
+				     "0123456789.sock" };
+	static const char *good[] = { "127.0.0.1:6379", "localhost:1",     "[::1]:6379",
+				      "::1:6379",       "/run/redis.sock", "./r.sock" };
 	struct cache *c;
 	size_t i;
 
@@ -182,8 +182,7 @@ t_addr(void)
 		ok(cache_new(bad[i], TIMEOUT_MS, NULL) == NULL, "malformed addr '%s'",
 		   bad[i] ? bad[i] : "(null)");
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ok((c = cache_new(good[i], TIMEOUT_MS, NULL)) != NULL, "addr '%s'",
-		   good[i]);
+		ok((c = cache_new(good[i], TIMEOUT_MS, NULL)) != NULL, "addr '%s'", good[i]);
 		cache_free(c);
 	}
 	cache_free(NULL);
@@ -193,8 +192,7 @@ t_addr(void)
 
 /* The ledger id goes into every key: two ledgers (a restored one and the
  * one it replaced) never see each other's balances. */
-static void
-t_ledger_ids(void)
+static void t_ledger_ids(void)
 {
 	struct cache *a = cache_new(sock, TIMEOUT_MS, "00000000000000aa");
 	struct cache *b = cache_new(sock, TIMEOUT_MS, "00000000000000bb");
@@ -220,8 +218,7 @@ t_ledger_ids(void)
 }
 
 /* A refused TCP connection fails once, then the pause answers at once. */
-static void
-t_refused(void)
+static void t_refused(void)
 {
 	struct cache *c = cache_new("127.0.0.1:1", TIMEOUT_MS, NULL);
 	int64_t v, b;
@@ -236,12 +233,21 @@ t_refused(void)
 	cache_free(c);
 }
 
-static void
-t_values(struct cache *c)
+static void t_values(struct cache *c)
 {
-	static const char *junk[] = { "garbage", "1:", ":5", "01:5", "1:5x",
-		"1:-0", "1:+5", "-1:5", "9223372036854775808:1", "1:2:3",
-		"1:9223372036854775808", "1:-9223372036854775809", " 1:5" };
+	static const char *junk[] = { "garbage",
+				      "1:",
+				      ":5",
+				      "01:5",
+				      "1:5x",
+				      "1:-0",
+				      "1:+5",
+				      "-1:5",
+				      "9223372036854775808:1",
+				      "1:2:3",
+				      "1:9223372036854775808",
+				      "1:-9223372036854775809",
+				      " 1:5" };
 	int64_t v = -1, b = -1;
 	uint64_t errors;
 	size_t i;
@@ -271,8 +277,7 @@ t_values(struct cache *c)
 	ok(v == 5 && b == 50, "still v5");
 
 	put(c, "u3", 9007199254740993LL, 1);
-	is_int(put(c, "u3", 9007199254740992LL, 2), 0,
-	       "2^53 after 2^53+1: kept (exact compare)");
+	is_int(put(c, "u3", 9007199254740992LL, 2), 0, "2^53 after 2^53+1: kept (exact compare)");
 	is_int(put(c, "u3", 10000000000LL, 2), 0, "shorter: kept");
 	is_int(put(c, "u3", INT64_MAX, INT64_MIN), 1, "INT64_MAX stored");
 	cache_get(c, P, "u3", &v, &b);
@@ -298,8 +303,7 @@ t_values(struct cache *c)
 		set_raw_string("j", junk[i]);
 		errors = cache_stats(c)->errors;
 		ok(cache_get(c, P, "j", &v, &b) == LD_ERR_NOTFOUND &&
-		   cache_stats(c)->errors == errors + 1 &&
-		   put(c, "j", 1, 1) == 1,
+			   cache_stats(c)->errors == errors + 1 && put(c, "j", 1, 1) == 1,
 		   "stored '%s': a miss, an error, overwritten by v1", junk[i]);
 	}
 
@@ -312,8 +316,7 @@ t_values(struct cache *c)
 }
 
 /* A wrong-type key is an unexpected reply: -1, and the pause starts. */
-static void
-t_wrongtype(struct cache *c)
+static void t_wrongtype(struct cache *c)
 {
 	int64_t v, b;
 	redisReply *r = raw("HSET ld:b:" P ":h f 1");
@@ -321,8 +324,8 @@ t_wrongtype(struct cache *c)
 	if (r != NULL)
 		freeReplyObject(r);
 	is_int(cache_get(c, P, "h", &v, &b), LD_ERR_IO, "wrong type: unavailable");
-	ok(strstr(cache_errmsg(c), ": command failed: WRONGTYPE") != NULL,
-	   "in Redis' words: %s", cache_errmsg(c));
+	ok(strstr(cache_errmsg(c), ": command failed: WRONGTYPE") != NULL, "in Redis' words: %s",
+	   cache_errmsg(c));
 	uint64_t errors = cache_stats(c)->errors;
 	is_int(cache_get(c, P, "u1", &v, &b), LD_ERR_IO, "pause: unavailable");
 	fake_now += 999;
@@ -333,8 +336,7 @@ t_wrongtype(struct cache *c)
 	is_int(cache_get(c, P, "u1", &v, &b), LD_OK, "at 1000 ms the pause is over: hit");
 }
 
-static void
-t_stopped(struct cache *c)
+static void t_stopped(struct cache *c)
 {
 	uint64_t errors = cache_stats(c)->errors;
 	int64_t v, b, t;
@@ -359,8 +361,7 @@ t_stopped(struct cache *c)
 	ok(v == 3 && b == 30, "v3 as stored");
 }
 
-static void
-t_restart(struct cache *c)
+static void t_restart(struct cache *c)
 {
 	int64_t v, b;
 
@@ -376,16 +377,14 @@ t_restart(struct cache *c)
 	ok(v == 5 && b == 50, "v5");
 }
 
-static int
-cmp_i64(const void *a, const void *b)
+static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return (x > y) - (x < y);
 }
 
-static void
-bench(struct cache *c)
+static void bench(struct cache *c)
 {
 	enum { N = 10000 };
 	static int64_t us[N];
@@ -399,17 +398,18 @@ bench(struct cache *c)
 	}
 	qsort(us, N, sizeof(us[0]), cmp_i64);
 	is_int(bad, 0, "%d gets, all hits", N);
-	diag("cache_get round trip: median %lld us, p99 %lld us",
-	     (long long)us[N / 2], (long long)us[N * 99 / 100]);
+	diag("cache_get round trip: median %lld us, p99 %lld us", (long long)us[N / 2],
+	     (long long)us[N * 99 / 100]);
 }
 
 /* Pipelined puts: many at once, the answers read later, after Redis lost
  * its scripts, and against a Redis that is not there. */
-static void
-t_pipeline(struct cache *c)
+static void t_pipeline(struct cache *c)
 {
 	const struct cache_item items[] = {
-		{ P, "p1", 5, 50 }, { P, "p2", 7, 70 }, { P, "p1", 4, 40 },
+		{ P, "p1", 5, 50 },
+		{ P, "p2", 7, 70 },
+		{ P, "p1", 4, 40 },
 	};
 	int64_t v = -1, b = -1;
 	struct cache *down;
@@ -431,18 +431,19 @@ t_pipeline(struct cache *c)
 		freeReplyObject(r);
 	const struct cache_item again[] = { { P, "p4", 2, 20 }, { P, "p5", 3, 30 } };
 	is_int(cache_put_many(c, again, 2), LD_OK, "a pipeline after SCRIPT FLUSH");
-	ok(cache_get(c, P, "p4", &v, &b) == LD_OK && v == 2 && cache_get(c, P, "p5", &v, &b) == LD_OK &&
-	   v == 3, "is stored with EVAL");
+	ok(cache_get(c, P, "p4", &v, &b) == LD_OK && v == 2 &&
+		   cache_get(c, P, "p5", &v, &b) == LD_OK && v == 3,
+	   "is stored with EVAL");
 
 	down = cache_new("127.0.0.1:1", TIMEOUT_MS, NULL);
-	is_int(cache_put_many(down, again, 2), LD_ERR_IO, "a pipeline to a Redis that is not there");
+	is_int(cache_put_many(down, again, 2), LD_ERR_IO,
+	       "a pipeline to a Redis that is not there");
 	is_int((long long)cache_pending(down, NULL), 2, "remembers both keys for the repair");
 	cache_free(down);
 }
 
 /* How many times Redis ran EVALSHA, from INFO commandstats; -1 if unknown. */
-static long long
-evalsha_calls(void)
+static long long evalsha_calls(void)
 {
 	redisReply *r = raw("INFO commandstats");
 	const char *at;
@@ -460,8 +461,7 @@ evalsha_calls(void)
 
 /* A group commit's balances go to Redis in one script call per 128 keys,
  * and each key is still compared and set on its own. */
-static void
-t_pipeline_calls(struct cache *c)
+static void t_pipeline_calls(struct cache *c)
 {
 	enum { N = 300 };
 	static struct cache_item items[N];
@@ -490,7 +490,8 @@ t_pipeline_calls(struct cache *c)
 			bad++;
 	is_int(bad, 0, "every key holds its newest version");
 	/* the first 40 were stored, then each stale, by the first call */
-	ok(st->writes - writes == 36 + (N - 40) * 9 / 10 && st->stale_writes - stale == 4 + 40 + (N - 40) / 10,
+	ok(st->writes - writes == 36 + (N - 40) * 9 / 10 &&
+		   st->stale_writes - stale == 4 + 40 + (N - 40) / 10,
 	   "counted: %llu stored, %llu stale", (unsigned long long)(st->writes - writes),
 	   (unsigned long long)(st->stale_writes - stale));
 
@@ -501,9 +502,10 @@ t_pipeline_calls(struct cache *c)
 		freeReplyObject(r);
 	const struct cache_item mixed[] = { { P, "m4", 500, 1 }, { P, "mh", 500, 2 } };
 	size_t pending = cache_pending(c, NULL);
-	is_int(cache_put_many(c, mixed, 2), LD_ERR_IO, "a pipeline with a key of another type fails");
-	ok(strstr(cache_errmsg(c), "pipeline failed: WRONGTYPE") != NULL,
-	   "with Redis' error: %s", cache_errmsg(c));
+	is_int(cache_put_many(c, mixed, 2), LD_ERR_IO,
+	       "a pipeline with a key of another type fails");
+	ok(strstr(cache_errmsg(c), "pipeline failed: WRONGTYPE") != NULL, "with Redis' error: %s",
+	   cache_errmsg(c));
 	is_int((long long)(cache_pending(c, NULL) - pending), 2,
 	       "both of its keys wait for the repair");
 	if ((r = raw("DEL ld:b:" P ":mh")) != NULL)
@@ -511,8 +513,7 @@ t_pipeline_calls(struct cache *c)
 	fake_now += 1000;
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct cache_stats *st;
 	struct cache *c;

@@ -73,14 +73,15 @@ static void test_inviters(void)
 {
 	char got[400];
 
-	invites("ann", 5, NULL);  /* 2 granted, 3 past the cap */
-	invites("bob", 3, NULL);  /* 2 granted, 1 past */
-	invites("cat", 2, NULL);  /* 2 granted */
-	invites("dan", 1, NULL);  /* 1 granted */
+	invites("ann", 5, NULL); /* 2 granted, 3 past the cap */
+	invites("bob", 3, NULL); /* 2 granted, 1 past */
+	invites("cat", 2, NULL); /* 2 granted */
+	invites("dan", 1, NULL); /* 1 granted */
 	top(2, got, sizeof got);
 	is_string(got, "ann=5/2 bob=3/2", "the top 2: both past the cap, found from those alone");
 	top(3, got, sizeof got);
-	is_string(got, "ann=5/2 bob=3/2 cat=2/2", "the top 3: with cat, at the cap, from every counter");
+	is_string(got, "ann=5/2 bob=3/2 cat=2/2",
+		  "the top 3: with cat, at the cap, from every counter");
 	top(10, got, sizeof got);
 	is_string(got, "ann=5/2 bob=3/2 cat=2/2 dan=1/1", "all four, most first");
 	/* a cap lowered below what cat and dan hold would leave them out of a
@@ -117,11 +118,13 @@ static void test_outbox(void)
 	struct json_object *o, *a, *v;
 
 	/* one event due later, one dead here, one dead elsewhere */
-	if (db_script(ledger_db(l), "UPDATE outbox SET next_at = 9999999999999 WHERE id = 1;"
-		      "UPDATE outbox SET state = 'dead', last_status = 404, done_at = 1 WHERE id = 2;"
-		      "INSERT INTO outbox (key, kind, promo, uid, payload, state, next_at, created_at)"
-		      " VALUES ('other/x', 'notify.win', 'other', 'zed', '{}', 'dead', 0, 0)",
-		      "set up") != LD_OK)
+	if (db_script(
+		    ledger_db(l),
+		    "UPDATE outbox SET next_at = 9999999999999 WHERE id = 1;"
+		    "UPDATE outbox SET state = 'dead', last_status = 404, done_at = 1 WHERE id = 2;"
+		    "INSERT INTO outbox (key, kind, promo, uid, payload, state, next_at, created_at)"
+		    " VALUES ('other/x', 'notify.win', 'other', 'zed', '{}', 'dead', 0, 0)",
+		    "set up") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	if (campaign_outbox_json(l, p, NOW + 1000000, 10, &o) != LD_OK)
 		bail("outbox: %s", ledger_errmsg(l));
@@ -130,8 +133,8 @@ static void test_outbox(void)
 	json_object_object_get_ex(o, "waiting", &v);
 	is_int((int)json_object_get_int64(v), 1, "one event waits for a later retry");
 	int64_t pending = -1;
-	db_int(ledger_db(l), "SELECT count(*) FROM outbox WHERE state = 'pending'", "count", &pending,
-	       NULL, "");
+	db_int(ledger_db(l), "SELECT count(*) FROM outbox WHERE state = 'pending'", "count",
+	       &pending, NULL, "");
 	is_int((int)due, (int)pending - 1, "the others pending are due");
 	json_object_object_get_ex(o, "dead", &v);
 	is_int((int)json_object_get_int64(v), 2, "two dead events, of every promotion");

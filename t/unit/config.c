@@ -14,8 +14,7 @@ static char tmpdir[256];
 static char cfgpath[512];
 
 /* Writes s as tmpdir/c.json (cfgpath). */
-static void
-write_cfg(const char *s)
+static void write_cfg(const char *s)
 {
 	int fd;
 
@@ -25,8 +24,7 @@ write_cfg(const char *s)
 }
 
 /* tmpdir + "/" + rel (static buffer, one at a time). */
-static const char *
-in_tmp(const char *rel)
+static const char *in_tmp(const char *rel)
 {
 	static char buf[600];
 
@@ -34,15 +32,13 @@ in_tmp(const char *rel)
 	return buf;
 }
 
-static void
-t_defaults(void)
+static void t_defaults(void)
 {
 	struct ld_config cfg;
 	char err[512] = "";
 
 	write_cfg("{\"db\": \"var/luckydice.db\", \"token_secret_file\": \"secret\"}\n");
-	if (!is_int(config_load(cfgpath, &cfg, err, sizeof(err)), LD_OK,
-		    "a minimal config loads"))
+	if (!is_int(config_load(cfgpath, &cfg, err, sizeof(err)), LD_OK, "a minimal config loads"))
 		bail("%s", err);
 	is_string(cfg.path, cfgpath, "path");
 	is_string(cfg.db, in_tmp("var/luckydice.db"), "db is relative to the config");
@@ -54,7 +50,7 @@ t_defaults(void)
 	ok(cfg.reward_url == NULL && cfg.notify_url == NULL, "no service URLs");
 	is_string(cfg.public_url, "http://127.0.0.1:8080", "public_url default");
 	ok(cfg.n_allowed_origins == 1 &&
-	   strcmp(cfg.allowed_origins[0], "http://127.0.0.1:8080") == 0,
+		   strcmp(cfg.allowed_origins[0], "http://127.0.0.1:8080") == 0,
 	   "allowed_origins default: public_url's origin");
 	is_int(cfg.allow_plain_http, 0, "allow_plain_http default false");
 	is_int(cfg.redis_timeout_ms, 100, "redis_timeout_ms default");
@@ -70,16 +66,16 @@ t_defaults(void)
 	is_int(cfg.log_slow_ms, 100, "log_slow_ms default 100");
 	is_int(cfg.log_sample, 0, "log_sample default 0: no routine request is logged");
 	ok(cfg.dispatch.lease_seconds == 60 && cfg.dispatch.backoff_base_seconds == 30 &&
-	   cfg.dispatch.backoff_max_seconds == 3600 && cfg.dispatch.max_attempts == 12 &&
-	   cfg.dispatch.timeout_ms == 5000 && cfg.dispatch.concurrency == 16 &&
-	   cfg.dispatch.batch == 500, "dispatch defaults");
+		   cfg.dispatch.backoff_max_seconds == 3600 && cfg.dispatch.max_attempts == 12 &&
+		   cfg.dispatch.timeout_ms == 5000 && cfg.dispatch.concurrency == 16 &&
+		   cfg.dispatch.batch == 500,
+	   "dispatch defaults");
 	config_release(&cfg);
 	ok(cfg.db == NULL && cfg.path == NULL, "config_release clears");
 	config_release(&cfg);
 }
 
-static void
-t_full(void)
+static void t_full(void)
 {
 	struct ld_config cfg;
 	char err[512] = "";
@@ -118,8 +114,7 @@ t_full(void)
 	is_string(cfg.db, "/abs/luckydice.db", "an absolute db stays");
 	is_string(cfg.redis, in_tmp("run/redis.sock"),
 		  "a relative redis socket is relative to the config");
-	is_string(cfg.token_secret_file, in_tmp("../secrets/token"),
-		  "token_secret_file with ..");
+	is_string(cfg.token_secret_file, in_tmp("../secrets/token"), "token_secret_file with ..");
 	is_string(cfg.token_previous_secret_file, in_tmp("old-token"),
 		  "token_previous_secret_file is relative to the config");
 	is_string(cfg.signing_secret_file, in_tmp("signing"), "signing_secret_file");
@@ -128,8 +123,7 @@ t_full(void)
 	if (is_int((long long)cfg.n_allowed_origins, 3, "three allowed origins")) {
 		is_string(cfg.allowed_origins[0], "https://dice.example.com",
 			  "an origin in lower case, without the default port or a slash");
-		is_string(cfg.allowed_origins[1], "http://localhost:8080",
-			  "another port is kept");
+		is_string(cfg.allowed_origins[1], "http://localhost:8080", "another port is kept");
 		is_string(cfg.allowed_origins[2], "http://[::1]", "an IPv6 origin");
 	}
 	is_string(cfg.reward_url, "http://127.0.0.1:9001/reward", "reward_url");
@@ -149,9 +143,10 @@ t_full(void)
 	is_int(cfg.log_slow_ms, 0, "log_slow_ms 0: none is slow");
 	is_int(cfg.log_sample, 1000, "log_sample 1000");
 	ok(cfg.dispatch.lease_seconds == 5 && cfg.dispatch.backoff_base_seconds == 1 &&
-	   cfg.dispatch.backoff_max_seconds == 10 && cfg.dispatch.max_attempts == 3 &&
-	   cfg.dispatch.timeout_ms == 200 && cfg.dispatch.concurrency == 4 &&
-	   cfg.dispatch.batch == 7, "dispatch values");
+		   cfg.dispatch.backoff_max_seconds == 10 && cfg.dispatch.max_attempts == 3 &&
+		   cfg.dispatch.timeout_ms == 200 && cfg.dispatch.concurrency == 4 &&
+		   cfg.dispatch.batch == 7,
+	   "dispatch values");
 	config_release(&cfg);
 
 	write_cfg("{\"db\": \"d\", \"token_secret_file\": \"s\", \"redis\": "
@@ -182,13 +177,12 @@ t_full(void)
 		  " \"public_url\": \"https://x.example:8443/promo\"}");
 	is_int(config_load(cfgpath, &cfg, err, sizeof(err)), LD_OK, "public_url with a path");
 	ok(cfg.n_allowed_origins == 1 &&
-	   strcmp(cfg.allowed_origins[0], "https://x.example:8443") == 0,
+		   strcmp(cfg.allowed_origins[0], "https://x.example:8443") == 0,
 	   "its origin is the default: scheme, host and port");
 	config_release(&cfg);
 }
 
-static void
-t_relative_config(void)
+static void t_relative_config(void)
 {
 	struct ld_config cfg;
 	char err[512] = "", cwd[512], want[600];
@@ -202,8 +196,7 @@ t_relative_config(void)
 	snprintf(want, sizeof(want), "%s/l.db", cwd);
 	is_string(cfg.db, want, "its db is made absolute");
 	config_release(&cfg);
-	is_int(config_load("./c.json", &cfg, err, sizeof(err)), LD_OK,
-	       "load ./c.json");
+	is_int(config_load("./c.json", &cfg, err, sizeof(err)), LD_OK, "load ./c.json");
 	snprintf(want, sizeof(want), "%s/./l.db", cwd);
 	is_string(cfg.db, want, "its db is made absolute too");
 	config_release(&cfg);
@@ -227,16 +220,15 @@ t_relative_config(void)
 
 /* A bad config: LD_ERR_INVALID, cfg left empty, and the message is
  * "config 'PATH': want". */
-static void
-bad(const char *text, const char *want)
+static void bad(const char *text, const char *want)
 {
 	struct ld_config cfg;
 	char err[512] = "", full[700];
 
 	write_cfg(text);
 	snprintf(full, sizeof(full), "config '%s': %s", cfgpath, want);
-	ok(config_load(cfgpath, &cfg, err, sizeof(err)) == LD_ERR_INVALID &&
-	   cfg.db == NULL && cfg.path == NULL && strncmp(err, full, strlen(full)) == 0,
+	ok(config_load(cfgpath, &cfg, err, sizeof(err)) == LD_ERR_INVALID && cfg.db == NULL &&
+		   cfg.path == NULL && strncmp(err, full, strlen(full)) == 0,
 	   "%s", want);
 	if (strncmp(err, full, strlen(full)) != 0)
 		diag("got: %s", err);
@@ -245,23 +237,26 @@ bad(const char *text, const char *want)
 
 #define REQUIRED_KEYS "\"db\": \"d\", \"token_secret_file\": \"s\""
 
-static void
-t_bad(void)
+static void t_bad(void)
 {
 	struct ld_config cfg;
 	char err[512] = "";
 
 	bad("{" REQUIRED_KEYS ", \"dbb\": 1}", "unknown key \"dbb\"");
-	bad("{" REQUIRED_KEYS ", \"dispatch\": {\"leases\": 1}}", "unknown key \"dispatch.leases\"");
+	bad("{" REQUIRED_KEYS ", \"dispatch\": {\"leases\": 1}}",
+	    "unknown key \"dispatch.leases\"");
 	bad("{\"token_secret_file\": \"s\"}", "\"db\" is required");
 	bad("{\"db\": null, \"token_secret_file\": \"s\"}", "\"db\" is required");
 	bad("{\"db\": \"d\"}", "\"token_secret_file\" is required");
 	bad("{\"db\": 5, \"token_secret_file\": \"s\"}", "\"db\" must be a non-empty string");
 	bad("{\"db\": \"\", \"token_secret_file\": \"s\"}", "\"db\" must be a non-empty string");
-	bad("{" REQUIRED_KEYS ", \"workers\": \"2\"}", "\"workers\" must be an integer from 1 to 256");
+	bad("{" REQUIRED_KEYS ", \"workers\": \"2\"}",
+	    "\"workers\" must be an integer from 1 to 256");
 	bad("{" REQUIRED_KEYS ", \"workers\": 0}", "\"workers\" must be an integer from 1 to 256");
-	bad("{" REQUIRED_KEYS ", \"workers\": 257}", "\"workers\" must be an integer from 1 to 256");
-	bad("{" REQUIRED_KEYS ", \"workers\": 2.0}", "\"workers\" must be an integer from 1 to 256");
+	bad("{" REQUIRED_KEYS ", \"workers\": 257}",
+	    "\"workers\" must be an integer from 1 to 256");
+	bad("{" REQUIRED_KEYS ", \"workers\": 2.0}",
+	    "\"workers\" must be an integer from 1 to 256");
 	bad("{" REQUIRED_KEYS ", \"workers\": true}", "\"workers\" must be an integer");
 	bad("{" REQUIRED_KEYS ", \"writer_nice\": 20}",
 	    "\"writer_nice\" must be an integer from -20 to 19");
@@ -271,8 +266,10 @@ t_bad(void)
 	    "\"wal_restart_frames\" must be an integer from 100 to 1000000");
 	bad("{" REQUIRED_KEYS ", \"redis_timeout_ms\": 99999999999999999999}",
 	    "\"redis_timeout_ms\" must be an integer from 1 to 60000");
-	bad("{" REQUIRED_KEYS ", \"synchronous\": \"off\"}", "\"synchronous\" must be \"normal\" or \"full\"");
-	bad("{" REQUIRED_KEYS ", \"balance_read\": 1}", "\"balance_read\" must be \"ledger\" or \"cache\"");
+	bad("{" REQUIRED_KEYS ", \"synchronous\": \"off\"}",
+	    "\"synchronous\" must be \"normal\" or \"full\"");
+	bad("{" REQUIRED_KEYS ", \"balance_read\": 1}",
+	    "\"balance_read\" must be \"ledger\" or \"cache\"");
 	bad("{" REQUIRED_KEYS ", \"log_sample\": -1}",
 	    "\"log_sample\" must be an integer from 0 to 1000000000");
 	bad("{" REQUIRED_KEYS ", \"log_slow_ms\": 600001}",
@@ -286,12 +283,14 @@ t_bad(void)
 	    "\"backoff_max_seconds\": 10}}",
 	    "\"dispatch.backoff_max_seconds\" must not be less than");
 	bad("{" REQUIRED_KEYS ", \"redis\": \"localhost\"}", "\"redis\" must be \"host:port\"");
-	bad("{" REQUIRED_KEYS ", \"redis\": \"localhost:99999\"}", "\"redis\" must be \"host:port\"");
+	bad("{" REQUIRED_KEYS ", \"redis\": \"localhost:99999\"}",
+	    "\"redis\" must be \"host:port\"");
 	bad("{" REQUIRED_KEYS ", \"redis\": \":6379\"}", "\"redis\" must be \"host:port\"");
 	bad("{" REQUIRED_KEYS ", \"redis\": 6379}", "\"redis\" must be a non-empty string");
 	bad("{" REQUIRED_KEYS ", \"public_url\": \"ftp://x\"}", "\"public_url\" must be an http");
 	bad("{" REQUIRED_KEYS ", \"reward_url\": \"http://\"}", "\"reward_url\" must be an http");
-	bad("{" REQUIRED_KEYS ", \"notify_url\": \"\"}", "\"notify_url\" must be a non-empty string");
+	bad("{" REQUIRED_KEYS ", \"notify_url\": \"\"}",
+	    "\"notify_url\" must be a non-empty string");
 	bad("{" REQUIRED_KEYS ", \"reward_url\": \"http://rewards.example/issue\"}",
 	    "\"reward_url\" must be https:// (http:// only to a loopback address");
 	bad("{" REQUIRED_KEYS ", \"notify_url\": \"http://127.0.0.1.example/n\"}",
@@ -300,15 +299,21 @@ t_bad(void)
 	    "\"notify_url\" must be https://");
 	bad("{" REQUIRED_KEYS ", \"reward_url\": \"https://user@r.example/\"}",
 	    "\"reward_url\" must be an http");
-	bad("{" REQUIRED_KEYS ", \"public_url\": \"http://x:0\"}", "\"public_url\" must be an http");
-	bad("{" REQUIRED_KEYS ", \"allow_plain_http\": 1}", "\"allow_plain_http\" must be true or false");
+	bad("{" REQUIRED_KEYS ", \"public_url\": \"http://x:0\"}",
+	    "\"public_url\" must be an http");
+	bad("{" REQUIRED_KEYS ", \"allow_plain_http\": 1}",
+	    "\"allow_plain_http\" must be true or false");
 	bad("{" REQUIRED_KEYS ", \"allowed_origins\": \"https://x.example\"}",
 	    "\"allowed_origins\" must be a list of at most 16 origins");
-	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"https://x.example\", \"https://x.example/app\"]}",
+	bad("{" REQUIRED_KEYS
+	    ", \"allowed_origins\": [\"https://x.example\", \"https://x.example/app\"]}",
 	    "\"allowed_origins[1]\" must be an origin such as");
-	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"null\"]}", "\"allowed_origins[0]\" must be an origin");
-	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"*\"]}", "\"allowed_origins[0]\" must be an origin");
-	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [1]}", "\"allowed_origins[0]\" must be an origin");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"null\"]}",
+	    "\"allowed_origins[0]\" must be an origin");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"*\"]}",
+	    "\"allowed_origins[0]\" must be an origin");
+	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [1]}",
+	    "\"allowed_origins[0]\" must be an origin");
 	bad("{" REQUIRED_KEYS ", \"allowed_origins\": [\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
 	    "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]}",
 	    "\"allowed_origins\" must be a list of at most 16");
@@ -317,15 +322,14 @@ t_bad(void)
 	bad("[]", "not a JSON object");
 	bad("{" REQUIRED_KEYS ", \"db\": \"x\", \"\\u00e9\\u0001\": 1}", "unknown key \"??");
 
-	is_int(config_load(in_tmp("missing.json"), &cfg, err, sizeof(err)),
-	       LD_ERR_IO, "a missing config is LD_ERR_IO");
+	is_int(config_load(in_tmp("missing.json"), &cfg, err, sizeof(err)), LD_ERR_IO,
+	       "a missing config is LD_ERR_IO");
 	ok(strstr(err, "cannot open '") != NULL && strstr(err, "missing.json") != NULL,
 	   "the message names it: %s", err);
 	ok(cfg.db == NULL, "and cfg is empty");
 }
 
-int
-main(void)
+int main(void)
 {
 	const char *base = getenv("TMPDIR");
 

@@ -58,20 +58,23 @@ static void test_binds(void)
 	is_string(s, "(none)", "no row: the cursor ends at once");
 
 	ok(db_insert(db, SQL_ADD, "cannot add", &id1, "tti", "e", "", 0) == LD_OK &&
-	   db_insert(db, SQL_ADD, "cannot add", &id2, "tti", "f", "", 0) == LD_OK, "db_insert");
+		   db_insert(db, SQL_ADD, "cannot add", &id2, "tti", "f", "", 0) == LD_OK,
+	   "db_insert");
 	ok(id1 == 5 && id2 == 6, "gives each new row's id (%lld, %lld)", (long long)id1,
 	   (long long)id2);
 	is_int(db_exec(db, "UPDATE t SET n = n + 1 WHERE n = ?1", "cannot update", "i", 0), LD_OK,
 	       "an update");
 	is_int(db_changes(db), 2, "db_changes: the two rows it changed");
 	is_int(db_exec(db, "INSERT INTO t (k, s, n) VALUES (?1, ?2, ?3) ON CONFLICT (k) DO NOTHING",
-		       "cannot add", "tti", "a", "again", 1), LD_OK, "DO NOTHING on a duplicate");
+		       "cannot add", "tti", "a", "again", 1),
+	       LD_OK, "DO NOTHING on a duplicate");
 	is_int(db_changes(db), 0, "db_changes: nothing");
 
 	int found = -1;
 	is_int(db_int(db, SQL_N, "cannot read", &n, &found, "t", "a"), LD_OK, "db_int");
 	ok(n == 42 && found == 1, "one integer, found");
-	is_int(db_int(db, SQL_N, "cannot read", &n, &found, "t", "nobody"), LD_OK, "db_int, no row");
+	is_int(db_int(db, SQL_N, "cannot read", &n, &found, "t", "nobody"), LD_OK,
+	       "db_int, no row");
 	ok(n == 0 && found == 0, "0, not found");
 	is_int(db_int(db, SQL_N, "cannot read", &n, NULL, "t", "c"), LD_OK, "db_int of a NULL");
 	is_int(n, 0, "reads 0");
@@ -108,9 +111,11 @@ static void test_errors(void)
 	is_string(db_errmsg(db), "cannot update thing: CHECK constraint failed: n >= 0",
 		  "a CHECK violation names the check");
 	is_int(db_query(db, &st, SQL_BAD, ""), LD_ERR_DB, "a statement that does not parse");
-	ok(st == NULL && strncmp(db_errmsg(db), "cannot prepare statement: near \"SELEKT\"", 38) == 0,
+	ok(st == NULL &&
+		   strncmp(db_errmsg(db), "cannot prepare statement: near \"SELEKT\"", 38) == 0,
 	   "no cursor, and the parser's message: %s", db_errmsg(db));
-	is_int(db_error(db, LD_ERR_INVALID, "own %s", "words"), LD_ERR_INVALID, "db_error returns e");
+	is_int(db_error(db, LD_ERR_INVALID, "own %s", "words"), LD_ERR_INVALID,
+	       "db_error returns e");
 	is_string(db_errmsg(db), "own words", "and keeps the message");
 	/* a failing step reported by db_end */
 	if (db_query(db, &st, "SELECT abs(?1)", "l", INT64_MIN) != LD_OK)
@@ -217,8 +222,10 @@ int main(void)
 
 	testdb_open(&t, "db");
 	db = ledger_db(t.ledger);
-	if (db_script(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE,"
-		      " s TEXT, n INTEGER CHECK (n >= 0))", "cannot create t") != LD_OK)
+	if (db_script(db,
+		      "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE,"
+		      " s TEXT, n INTEGER CHECK (n >= 0))",
+		      "cannot create t") != LD_OK)
 		bail("%s", db_errmsg(db));
 	test_binds();
 	test_format();

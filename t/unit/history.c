@@ -16,7 +16,7 @@
 #include "../tap.h"
 #include "testdb.h"
 
-#define H (3600 * 1000LL)
+#define H  (3600 * 1000LL)
 #define T0 1720400000000LL /* 2024-07-08T00:53:20Z, 09:53:20 in Seoul */
 
 static const char def[] =
@@ -73,7 +73,8 @@ static struct json_object *at(struct json_object *o, const char *path, size_t i)
 {
 	struct json_object *a = get(o, path);
 	return a && json_object_is_type(a, json_type_array) && i < json_object_array_length(a)
-		? json_object_array_get_idx(a, i) : NULL;
+		? json_object_array_get_idx(a, i)
+		: NULL;
 }
 
 static size_t len(struct json_object *o, const char *path)
@@ -134,7 +135,8 @@ static void test_ann(void)
 	is_int(len(me, "prizes"), 1, "one prize");
 	is_int(len(me, "invites"), 1, "one invite credited");
 	is_string(str(at(me, "invites", 0), "invitee"), "***", "bob's, his id masked");
-	ok(json_object_get_boolean(get(at(me, "invites", 0), "inviter_granted")), "which granted her");
+	ok(json_object_get_boolean(get(at(me, "invites", 0), "inviter_granted")),
+	   "which granted her");
 	ok(num(me, "invites_credited") == 1 && num(me, "invites_granted") == 1, "counted");
 	ok(!get(me, "version") && !get(me, "events") && !get(me, "refused_claims"),
 	   "the user's view has no support fields");
@@ -147,11 +149,13 @@ static void test_ann(void)
 	is_string(str(at(sup, "grants", 1), "ref"), "bob", "whom the inviter grant was for");
 	is_string(str(at(sup, "invites", 0), "invitee"), "bob", "and the invitee unmasked");
 	is_int(len(sup, "events"), 3, "and her three events");
-	is_string(str(at(sup, "events", 0), "kind"), "notify.win", "newest first: the win's notice");
+	is_string(str(at(sup, "events", 0), "kind"), "notify.win",
+		  "newest first: the win's notice");
 	is_string(str(at(sup, "events", 1), "kind"), "reward.issue", "its reward");
 	is_string(str(at(sup, "events", 2), "kind"), "notify.invite", "and bob's credit");
 	is_string(str(at(sup, "events", 1), "state"), "pending", "pending");
-	ok(num(at(sup, "events", 1), "attempts") == 0 && get(at(sup, "events", 1), "last_status") == NULL,
+	ok(num(at(sup, "events", 1), "attempts") == 0 &&
+		   get(at(sup, "events", 1), "last_status") == NULL,
 	   "never tried: no last status");
 	ok(!get(sup, "invited_by") && len(sup, "refused_claims") == 0, "nobody invited her");
 	json_object_put(sup);
@@ -163,7 +167,8 @@ static void test_bob_and_cat(void)
 
 	ok(num(bob, "balance") == 4 && len(bob, "grants") == 2, "bob: visit and invitee grants");
 	is_string(str(bob, "invited_by.inviter"), "ann", "invited by ann");
-	is_string(str(bob, "invited_by.at"), "2024-07-08T10:53:20.000+09:00", "an hour after her visit");
+	is_string(str(bob, "invited_by.at"), "2024-07-08T10:53:20.000+09:00",
+		  "an hour after her visit");
 	is_int(len(bob, "events"), 0, "no events are bob's");
 	json_object_put(bob);
 

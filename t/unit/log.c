@@ -81,7 +81,8 @@ int main(void)
 	if (pipe(p) != 0)
 		bail("cannot make a pipe");
 	run(lines, p[1], p[0], out, sizeof out);
-	is_string(out, "<3>fatal: x\n<4>writer: slow\n<5>request status=409\n"
+	is_string(out,
+		  "<3>fatal: x\n<4>writer: slow\n<5>request status=409\n"
 		  "<6>request status=200\n<3>kept\n<7>debug now\n",
 		  "on a pipe each line has its priority; the level drops the less urgent");
 
@@ -90,7 +91,7 @@ int main(void)
 	run(long_line, p[1], p[0], out, sizeof out);
 	nl = strchr(out, '\n');
 	ok(nl && (size_t)(nl - out) == LOG_LINE_MAX - 2 && strncmp(nl - 3, "...", 3) == 0 &&
-	   strncmp(out, "<3>aaa", 6) == 0,
+		   strncmp(out, "<3>aaa", 6) == 0,
 	   "a line too long is cut to %d bytes with its newline, ending \"...\"", LOG_LINE_MAX - 1);
 	is_string(nl ? nl + 1 : "", "<3>after\n", "and the next line is whole");
 
@@ -98,7 +99,8 @@ int main(void)
 		bail("cannot make a pipe");
 	run(exact_line, p[1], p[0], out, sizeof out);
 	ok(strlen(out) == LOG_LINE_MAX && out[LOG_LINE_MAX - 2] == 'b' &&
-	   out[LOG_LINE_MAX - 1] == '\n', "a line that fits the buffer exactly is not cut");
+		   out[LOG_LINE_MAX - 1] == '\n',
+	   "a line that fits the buffer exactly is not cut");
 
 	/* A terminal: a pseudo-terminal's slave as stderr, read on its master
 	 * (which turns "\n" into "\r\n"). */
@@ -108,7 +110,8 @@ int main(void)
 		return done_testing();
 	}
 	run(lines, slave, master, out, sizeof out);
-	is_string(out, "fatal: x\r\nwriter: slow\r\nrequest status=409\r\n"
+	is_string(out,
+		  "fatal: x\r\nwriter: slow\r\nrequest status=409\r\n"
 		  "request status=200\r\nkept\r\ndebug now\r\n",
 		  "on a terminal the same lines have no prefix");
 	return done_testing();

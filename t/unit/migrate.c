@@ -127,21 +127,23 @@ static void rules_go_on(struct ledger *l, const struct promo *p, int v)
 	int good;
 
 	good = rules_visit(l, p, "ann", now, &o, &vr) == LD_OK && !vr.granted &&
-	       BALANCE(vr.bal) == 5 && vr.bal.version == 6;
-	good = good && rules_draw(l, p, "ann", "req-00000001", now, fixed, &miss, &o, &dr) == LD_OK &&
-	       dr.replay && dr.id == 1 && dr.prize == 0;
-	good = good && rules_draw(l, p, "ann", "req-00000009", now, fixed, &miss, &o, &dr) == LD_OK &&
-	       !dr.replay && dr.prize == -1 && dr.id == 4 && BALANCE(dr.bal) == 4;
+		BALANCE(vr.bal) == 5 && vr.bal.version == 6;
+	good = good &&
+		rules_draw(l, p, "ann", "req-00000001", now, fixed, &miss, &o, &dr) == LD_OK &&
+		dr.replay && dr.id == 1 && dr.prize == 0;
+	good = good &&
+		rules_draw(l, p, "ann", "req-00000009", now, fixed, &miss, &o, &dr) == LD_OK &&
+		!dr.replay && dr.prize == -1 && dr.id == 4 && BALANCE(dr.bal) == 4;
 	good = good && rules_invite_code(l, p, "ann", now, NULL, code) == LD_OK &&
-	       strcmp(code, "annCODE234") == 0;
+		strcmp(code, "annCODE234") == 0;
 	good = good && rules_claim(l, p, "eve", code, NULL, now, &o, &cr) == LD_OK &&
-	       o == RULE_OK && cr.inviter_granted && BALANCE(cr.inviter_bal) == 6;
+		o == RULE_OK && cr.inviter_granted && BALANCE(cr.inviter_bal) == 6;
 	good = good && rules_claim(l, p, "bob", code, NULL, now, &o, &cr) == LD_OK &&
-	       o == RULE_ALREADY_CREDITED;
+		o == RULE_ALREADY_CREDITED;
 	good = good && support_grant(l, p, "ann", 1, &used, now, &so, &sr) == LD_OK &&
-	       so == SUPPORT_ALREADY;
+		so == SUPPORT_ALREADY;
 	good = good && support_grant(l, p, "dan", 1, &fresh, now, &so, &sr) == LD_OK &&
-	       so == SUPPORT_DONE && BALANCE(sr.bal) == 1;
+		so == SUPPORT_DONE && BALANCE(sr.bal) == 1;
 	ok(good, "version %d: the rules go on from its rows%s%s", v, good ? "" : ": ",
 	   good ? "" : ledger_errmsg(l));
 }
@@ -194,35 +196,52 @@ int main(void)
 			}
 		}
 		ok(same, "version %d: every row of every table is as it was", v);
-		testdb_text(h, "SELECT group_concat(uid || '=' || invites_credited, ',')"
-		     " FROM (SELECT * FROM balances ORDER BY uid)", after, sizeof after);
+		testdb_text(h,
+			    "SELECT group_concat(uid || '=' || invites_credited, ',')"
+			    " FROM (SELECT * FROM balances ORDER BY uid)",
+			    after, sizeof after);
 		is_string(after, v < 5 ? "ann=1,bob=0,cat=0,dan=0" : "ann=0,bob=0,cat=0,dan=0",
-			  "version %d: the inviters' counter (005 counts the invites before it)", v);
+			  "version %d: the inviters' counter (005 counts the invites before it)",
+			  v);
 		if (v < 11) { /* made before 011: its columns and tables are 011's to fill */
-			testdb_text(h, "SELECT group_concat(id || '=' || coalesce(draw_id, '-') || '/' ||"
-				    " coalesce(invitee, '-'), ',') FROM (SELECT * FROM outbox ORDER BY id)",
-				    after, sizeof after);
+			testdb_text(
+				h,
+				"SELECT group_concat(id || '=' || coalesce(draw_id, '-') || '/' ||"
+				" coalesce(invitee, '-'), ',') FROM (SELECT * FROM outbox ORDER BY id)",
+				after, sizeof after);
 			is_string(after, "1=-/bob,2=1/-,3=1/-,4=9/-",
-				  "version %d: each event's draw or invitee, from its key (011)", v);
-			testdb_text(h, "SELECT length(value) || ':' || (SELECT count(*) FROM"
+				  "version %d: each event's draw or invitee, from its key (011)",
+				  v);
+			testdb_text(h,
+				    "SELECT length(value) || ':' || (SELECT count(*) FROM"
 				    " promotion_history) FROM ledger_meta WHERE key = 'ledger_id'",
 				    after, sizeof after);
-			is_string(after, "16:1", "version %d: a ledger id, and the promotion's first"
-				  " history entry (011)", v);
+			is_string(after, "16:1",
+				  "version %d: a ledger id, and the promotion's first"
+				  " history entry (011)",
+				  v);
 		}
 		if (v < 12) { /* made before 012: the outcomes are 012's to count */
-			testdb_text(h, "SELECT group_concat(kind || '/' || outcome || '=' || n || '@' ||"
-				    " last_at, ',') FROM (SELECT * FROM outbox_outcomes ORDER BY kind,"
-				    " outcome)", after, sizeof after);
-			is_string(after, "notify.invite/delivered=1@1720403700000,"
-				  "notify.win/dead=1@1720499999999,notify.win/retried=11@0,"
-				  "reward.issue/retried=3@0",
-				  "version %d: the dispatchers' outcomes counted from the rows (012)", v);
+			testdb_text(
+				h,
+				"SELECT group_concat(kind || '/' || outcome || '=' || n || '@' ||"
+				" last_at, ',') FROM (SELECT * FROM outbox_outcomes ORDER BY kind,"
+				" outcome)",
+				after, sizeof after);
+			is_string(
+				after,
+				"notify.invite/delivered=1@1720403700000,"
+				"notify.win/dead=1@1720499999999,notify.win/retried=11@0,"
+				"reward.issue/retried=3@0",
+				"version %d: the dispatchers' outcomes counted from the rows (012)",
+				v);
 		}
 		sqlite3_close(h);
 		if (v >= 5) /* made after 005: the counter is the rules' to keep */
-			db_script(ledger_db(l), "UPDATE balances SET invites_credited = 1"
-				  " WHERE uid = 'ann'", "cannot set the counter");
+			db_script(ledger_db(l),
+				  "UPDATE balances SET invites_credited = 1"
+				  " WHERE uid = 'ann'",
+				  "cannot set the counter");
 		rules_go_on(l, t.promo, v);
 		ledger_free(l);
 	}

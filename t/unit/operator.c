@@ -17,7 +17,7 @@
 #include "../tap.h"
 #include "testdb.h"
 
-#define NOW 1720400000000LL
+#define NOW   1720400000000LL
 #define NOW_S (NOW / 1000)
 
 static struct testdb t;
@@ -38,7 +38,8 @@ static void test_roles(void)
 {
 	is_string(operator_role_name(OPERATOR_VIEWER), "viewer", "viewer's name");
 	is_string(operator_role_name(OPERATOR_OWNER), "owner", "owner's name");
-	ok(operator_role_name(0) == NULL && operator_role_name(4) == NULL, "no name past the roles");
+	ok(operator_role_name(0) == NULL && operator_role_name(4) == NULL,
+	   "no name past the roles");
 	is_int(operator_role_parse("support"), OPERATOR_SUPPORT, "support by name");
 	is_int(operator_role_parse("Owner"), 0, "names are exact");
 	is_int(operator_role_parse(NULL), 0, "no name, no role");
@@ -59,18 +60,23 @@ static void test_key(void)
 	if (link(a, d) != 0)
 		bail("cannot link '%s'", d);
 	cfg.token_secret_file = a;
-	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_NOTFOUND, "no console secret: no console");
+	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_NOTFOUND,
+	       "no console secret: no console");
 	cfg.console_secret_file = a;
-	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID, "the token secret's file is refused");
+	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID,
+	       "the token secret's file is refused");
 	ok(strstr(err, "a secret of their own") != NULL, "... saying why: %s", err);
 	cfg.console_secret_file = d;
-	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID, "a hard link to it too");
+	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID,
+	       "a hard link to it too");
 	cfg.console_secret_file = b;
-	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID, "a copy of its bytes too");
+	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID,
+	       "a copy of its bytes too");
 	cfg.token_secret_file = c;
 	cfg.token_previous_secret_file = b;
 	cfg.console_secret_file = a;
-	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID, "the previous token secret too");
+	is_int(operator_key_load(&cfg, &k, err, sizeof err), LD_ERR_INVALID,
+	       "the previous token secret too");
 	cfg.token_secret_file = a;
 	cfg.token_previous_secret_file = NULL;
 	cfg.console_secret_file = c;
@@ -92,14 +98,16 @@ static void test_tokens(void)
 	is_int(operator_token_issue(&key, OPERATOR_SIGNIN, "ann", 3, NOW_S + 60, tok), LD_OK,
 	       "a sign-in token");
 	ok(strncmp(tok, "op.ann.3.", 9) == 0, "shaped op.NAME.SERIAL.EXPIRY.SIG: %s", tok);
-	is_int(operator_token_verify(&key, OPERATOR_SIGNIN, tok, strlen(tok), NOW_S, name,
-				     &serial, &expiry), TOKEN_OK, "it verifies");
+	is_int(operator_token_verify(&key, OPERATOR_SIGNIN, tok, strlen(tok), NOW_S, name, &serial,
+				     &expiry),
+	       TOKEN_OK, "it verifies");
 	ok(strcmp(name, "ann") == 0 && serial == 3 && expiry == NOW_S + 60,
 	   "and says who, which serial, until when");
 	is_int(verify(OPERATOR_SESSION, tok, NOW_S), TOKEN_MALFORMED, "it is no session");
 	is_int(verify(OPERATOR_SIGNIN, tok, NOW_S + 60), TOKEN_EXPIRED, "expired at its second");
 	is_int(operator_token_verify(&other, OPERATOR_SIGNIN, tok, strlen(tok), NOW_S, NULL, NULL,
-				     NULL), TOKEN_BAD_SIGNATURE, "another key's token is refused");
+				     NULL),
+	       TOKEN_BAD_SIGNATURE, "another key's token is refused");
 	is_int(operator_token_issue(&key, OPERATOR_SESSION, "ann", 3, NOW_S + 60, ses), LD_OK,
 	       "a session");
 	ok(strncmp(ses, "os.ann.3.", 9) == 0, "shaped os.NAME...");
@@ -127,7 +135,12 @@ static void test_tokens(void)
 	}
 	ok(all, "no token with one byte changed verifies");
 	static const char *const malformed[] = {
-		"", "op.", "op.ann", "op.ann.3", "op.ann.3.99999999999", "op..3.99999999999.x",
+		"",
+		"op.",
+		"op.ann",
+		"op.ann.3",
+		"op.ann.3.99999999999",
+		"op..3.99999999999.x",
 		"op.ann.03.9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"op.ann.0.9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"op.ann.3.-9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -147,14 +160,15 @@ static void test_tokens(void)
 		}
 	ok(all, "%zu malformed tokens refused as such", sizeof malformed / sizeof malformed[0]);
 	ok(operator_token_verify(&key, OPERATOR_SIGNIN, tok, strlen(tok) - 1, NOW_S, NULL, NULL,
-				 NULL) != TOKEN_OK, "the length is the caller's: one byte short fails");
+				 NULL) != TOKEN_OK,
+	   "the length is the caller's: one byte short fails");
 	is_int(operator_token_issue(&key, OPERATOR_SIGNIN, "a.b", 1, NOW_S, tok), LD_ERR_INVALID,
 	       "no token for a name with a dot");
 	is_int(operator_token_issue(&key, OPERATOR_SIGNIN, "ann", 0, NOW_S, tok), LD_ERR_INVALID,
 	       "nor for serial 0");
 }
 
-static enum operator_status auth(const char *tok, int64_t now_ms, struct operator *op)
+static enum operator_status auth(const char *tok, int64_t now_ms, struct operator* op)
 {
 	enum operator_status st;
 	enum token_status ts;
@@ -180,7 +194,8 @@ static void test_operators(void)
 	ok(!created, "... changes nothing");
 	is_int(operator_add(l, "bad name", OPERATOR_OWNER, "root", NOW, &created), LD_ERR_INVALID,
 	       "a name with a space is refused");
-	is_int(operator_add(l, "bob", 0, "root", NOW, &created), LD_ERR_INVALID, "no role, refused");
+	is_int(operator_add(l, "bob", 0, "root", NOW, &created), LD_ERR_INVALID,
+	       "no role, refused");
 	operator_add(l, "bob", OPERATOR_OWNER, "root", NOW + 1, &created);
 	is_int(operator_get(l, "ann", &op, &found), LD_OK, "ann read");
 	ok(found && op.role == OPERATOR_VIEWER && op.serial == 1 && !op.disabled,
@@ -200,10 +215,11 @@ static void test_operators(void)
 	is_int(op.role, OPERATOR_SUPPORT, "with the new role at once");
 	operator_set_role(l, "ann", OPERATOR_SUPPORT, "root", NOW + 2, &changed);
 	ok(!changed, "the same role again is no change");
-	is_int(operator_set_role(l, "cat", OPERATOR_SUPPORT, "root", NOW, &changed), LD_ERR_NOTFOUND,
-	       "no role for nobody");
+	is_int(operator_set_role(l, "cat", OPERATOR_SUPPORT, "root", NOW, &changed),
+	       LD_ERR_NOTFOUND, "no role for nobody");
 
-	is_int(operator_set_disabled(l, "ann", 1, "root", NOW + 4, &changed), LD_OK, "ann disabled");
+	is_int(operator_set_disabled(l, "ann", 1, "root", NOW + 4, &changed), LD_OK,
+	       "ann disabled");
 	ok(changed, "... a change");
 	is_int(auth(ses, NOW + 5, &op), OPERATOR_DISABLED, "her session is refused at once");
 	ok(op.name[0] == '\0' && op.role == 0, "and says nothing of her");
@@ -223,8 +239,9 @@ static void test_operators(void)
 	is_int(operator_log_list(l, 100, &lines, &n), LD_OK, "the log");
 	is_int((int)n, 5, "five changes logged (two adds, a role, a disable, an enable)");
 	ok(n == 5 && strcmp(lines[0].action, "operator.enable") == 0 &&
-	   strcmp(lines[4].action, "operator.add") == 0 && strcmp(lines[4].actor, "root") == 0 &&
-	   strcmp(lines[4].subject, "ann") == 0 && strcmp(lines[4].note, "viewer") == 0,
+		   strcmp(lines[4].action, "operator.add") == 0 &&
+		   strcmp(lines[4].actor, "root") == 0 && strcmp(lines[4].subject, "ann") == 0 &&
+		   strcmp(lines[4].note, "viewer") == 0,
 	   "newest first, with who, what, whom and the role");
 	operator_log_free(lines, n);
 	is_int(operator_log_list(l, 0, &lines, &n), LD_ERR_INVALID, "a limit of 0 is refused");
@@ -239,10 +256,13 @@ static void test_retry_log(void)
 	int64_t changed;
 	size_t n;
 
-	if (db_script(ledger_db(l), "INSERT INTO outbox (id, key, kind, promo, uid, payload, state,"
-		      " next_at, created_at) VALUES (1, 'p/draw/1/reward', 'reward.issue', 'p', 'u',"
-		      " '{}', 'dead', 0, 0), (2, 'q/draw/1/reward', 'reward.issue', 'q', 'u', '{}',"
-		      " 'dead', 0, 0)", "seed") != LD_OK)
+	if (db_script(
+		    ledger_db(l),
+		    "INSERT INTO outbox (id, key, kind, promo, uid, payload, state,"
+		    " next_at, created_at) VALUES (1, 'p/draw/1/reward', 'reward.issue', 'p', 'u',"
+		    " '{}', 'dead', 0, 0), (2, 'q/draw/1/reward', 'reward.issue', 'q', 'u', '{}',"
+		    " 'dead', 0, 0)",
+		    "seed") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	is_int(outbox_retry(l, 2, "p", NOW, &who, &changed), LD_ERR_NOTFOUND,
 	       "an event of another promotion is not found");
@@ -250,8 +270,9 @@ static void test_retry_log(void)
 	is_int((int)changed, 1, "... one event");
 	operator_log_list(l, 1, &lines, &n);
 	ok(n == 1 && strcmp(lines[0].action, "outbox.retry") == 0 &&
-	   strcmp(lines[0].subject, "1") == 0 && strcmp(lines[0].ticket, "T-9") == 0 &&
-	   strcmp(lines[0].actor, "ann") == 0 && strcmp(lines[0].note, "reward service fixed") == 0,
+		   strcmp(lines[0].subject, "1") == 0 && strcmp(lines[0].ticket, "T-9") == 0 &&
+		   strcmp(lines[0].actor, "ann") == 0 &&
+		   strcmp(lines[0].note, "reward service fixed") == 0,
 	   "logged with who, the event, the ticket and why");
 	operator_log_free(lines, n);
 	is_int(outbox_retry(l, 1, "p", NOW, &who, &changed), LD_OK, "again");

@@ -15,7 +15,7 @@
 #include "../tap.h"
 #include "testdb.h"
 
-#define T0 1720364400000LL
+#define T0    1720364400000LL
 #define LEASE 60000
 
 static struct ledger *l;
@@ -47,8 +47,13 @@ static const char *state_of(const char *key, int *attempts)
 
 static struct outbox_mark mark(const struct outbox_event *e, enum outbox_verdict v)
 {
-	struct outbox_mark m = { e->id, e->lease_until, v, v == OUTBOX_DELIVERED ? 200 : 500,
-				 v == OUTBOX_DELIVERED ? NULL : "HTTP 500: x", T0 + 5000, e->kind };
+	struct outbox_mark m = { e->id,
+				 e->lease_until,
+				 v,
+				 v == OUTBOX_DELIVERED ? 200 : 500,
+				 v == OUTBOX_DELIVERED ? NULL : "HTTP 500: x",
+				 T0 + 5000,
+				 e->kind };
 	return m;
 }
 
@@ -105,10 +110,12 @@ static void test_backoff(void)
 				hi[a] = w;
 		}
 	is_int(bad, 0, "every wait is within [0, min(cap, base * 2^(attempts-1))]");
-	ok(hi[1] > 900 && hi[3] > 3600 && hi[6] > 7200, "and spreads over the whole range (jitter)");
+	ok(hi[1] > 900 && hi[3] > 3600 && hi[6] > 7200,
+	   "and spreads over the whole range (jitter)");
 	w = outbox_backoff_ms(&d, 1000, 0, NULL);
 	ok(w >= 0 && w <= 8000, "a huge attempt count stays within the cap");
-	is_int(outbox_backoff_ms(&d, 1, 30000, NULL) >= 30000, 1, "Retry-After is a minimum, even past the cap");
+	is_int(outbox_backoff_ms(&d, 1, 30000, NULL) >= 30000, 1,
+	       "Retry-After is a minimum, even past the cap");
 
 	/* With the jitter's numbers chosen, each wait is exact. */
 	struct ld_rng top = { top_of, NULL }, bottom = { bottom_of, NULL };
@@ -141,7 +148,7 @@ static void test_ledger_id(void)
 	is_int((long long)strspn(id, "0123456789abcdef"), LEDGER_ID_LEN, "hex digits");
 	ld_fmt(key, sizeof key, OUTBOX_KEY_DRAW, "lucky-2024", id, 41LL, "reward");
 	ok(strncmp(key, "lucky-2024/", 11) == 0 && strncmp(key + 11, id, LEDGER_ID_LEN) == 0 &&
-	   strcmp(key + 11 + LEDGER_ID_LEN, "/draw/41/reward") == 0,
+		   strcmp(key + 11 + LEDGER_ID_LEN, "/draw/41/reward") == 0,
 	   "a draw's key: promo/ledger/draw/id/what");
 	is_int(ledger_renew_id(l, T0, "test", old, now), LD_OK, "renew the id");
 	is_int(ledger_id(l, &id), LD_OK, "read it again");
@@ -189,7 +196,8 @@ int main(void)
 	outbox_events_free(ev2, n2);
 
 	/* The lease runs out (the dispatcher died): the rows go again. */
-	is_int(outbox_claim(l, T0 + LEASE, LEASE, OUTBOX_REWARD, 10, &ev2, &n2), LD_OK, "claim after the lease");
+	is_int(outbox_claim(l, T0 + LEASE, LEASE, OUTBOX_REWARD, 10, &ev2, &n2), LD_OK,
+	       "claim after the lease");
 	ok(n2 == 3, "the expired rows and k4's are claimed again (%zu)", n2);
 	m[0] = mark(&ev[0], OUTBOX_DELIVERED);
 	m[1] = mark(&ev[1], OUTBOX_DEAD);
@@ -203,14 +211,17 @@ int main(void)
 
 	for (size_t i = 0; i < n2; i++) {
 		enum outbox_verdict v = strcmp(ev2[i].key, "k1") == 0 ? OUTBOX_DELIVERED
-			: strcmp(ev2[i].key, "k2") == 0 ? OUTBOX_DEAD : OUTBOX_RELEASE;
+			: strcmp(ev2[i].key, "k2") == 0               ? OUTBOX_DEAD
+								      : OUTBOX_RELEASE;
 		m[i] = mark(&ev2[i], v);
 	}
-	is_int(outbox_mark(l, m, n2, T0 + LEASE + 1, &stale), LD_OK, "marks under the current lease");
+	is_int(outbox_mark(l, m, n2, T0 + LEASE + 1, &stale), LD_OK,
+	       "marks under the current lease");
 	is_int((int64_t)stale, 0, "all hold");
 	st = stats_at(T0 + LEASE + 1);
-	is_string(reward_counts(&st), "1/0/1@1720364460001",
-		  "stats: reward.issue delivered 1 (at the mark's time) and dead 1; a release counts none");
+	is_string(
+		reward_counts(&st), "1/0/1@1720364460001",
+		"stats: reward.issue delivered 1 (at the mark's time) and dead 1; a release counts none");
 	ok(st.kind[1].delivered == 0 && st.kind[1].dead == 0 && st.kind[2].delivered == 0,
 	   "stats: the other kinds count nothing");
 	is_int(st.dead_now, 1, "stats: one dead now");
@@ -218,7 +229,8 @@ int main(void)
 	is_string(state_of("k2", &att), "dead", "k2 dead");
 	is_string(state_of("k4", &att), "pending", "k4 released: pending");
 	is_int(att, 1, "its unsent attempt undone");
-	is_int(outbox_mark(l, m, 1, T0 + LEASE + 2, &stale), LD_OK, "marking a delivered row again");
+	is_int(outbox_mark(l, m, 1, T0 + LEASE + 2, &stale), LD_OK,
+	       "marking a delivered row again");
 	is_int((int64_t)stale, 1, "changes nothing");
 	st = stats_at(T0 + LEASE + 2);
 	is_string(reward_counts(&st), "1/0/1@1720364460001", "nor counts anything");
@@ -234,11 +246,13 @@ int main(void)
 	st = stats_at(T0 + 4999);
 	is_string(reward_counts(&st), "1/1/1@1720364460001", "stats: the retry is counted");
 
-	db_script(ledger_db(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'", "cannot revoke");
+	db_script(ledger_db(l), "UPDATE outbox SET state = 'revoked' WHERE key = 'k3'",
+		  "cannot revoke");
 	outbox_claim(l, T0 + 3 * LEASE, LEASE, OUTBOX_NOTIFY, 10, &ev, &n);
 	is_int((int64_t)n, 0, "a revoked row is never claimed");
 
-	is_int(outbox_retry(l, 999, NULL, T0, NULL, &changed), LD_ERR_NOTFOUND, "retry of an unknown id: not found");
+	is_int(outbox_retry(l, 999, NULL, T0, NULL, &changed), LD_ERR_NOTFOUND,
+	       "retry of an unknown id: not found");
 	is_int(outbox_retry(l, 1, NULL, T0, NULL, &changed), LD_OK, "retry of a delivered row");
 	is_int(changed, 0, "changes nothing");
 	is_int(outbox_retry(l, 0, NULL, T0 + 7, NULL, &changed), LD_OK, "retry of all dead");

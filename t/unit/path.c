@@ -31,8 +31,8 @@ static void match(const char *pattern, const char *path, int want, const char *t
 	char got[200];
 	int n = path_match(pattern, path, &a);
 
-	snprintf(got, sizeof got, "promo=%s uid=%s id=%lld bad=%s", a.promo, a.uid,
-		 (long long)a.id, a.bad ? a.bad : "-");
+	snprintf(got, sizeof got, "promo=%s uid=%s id=%lld bad=%s", a.promo, a.uid, (long long)a.id,
+		 a.bad ? a.bad : "-");
 	ok(n == want && (!want || strcmp(got, took) == 0), "'%.80s' ~ '%s' -> %d %s (got %d %s)",
 	   path, pattern, want, want ? took : "", n, got);
 }
@@ -56,7 +56,8 @@ static void test_match(void)
 	memset(uid, 'u', PATH_UID_MAX);
 	uid[PATH_UID_MAX] = '\0';
 	snprintf(path, sizeof path, "/console/api/promotions/p/users/%s", uid);
-	match(user, path, 1, "promo=p uid=uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu id=0 bad=-");
+	match(user, path, 1,
+	      "promo=p uid=uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu id=0 bad=-");
 	uid[PATH_UID_MAX] = 'u';
 	uid[PATH_UID_MAX + 1] = '\0';
 	snprintf(path, sizeof path, "/console/api/promotions/p/users/%s", uid);

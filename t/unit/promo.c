@@ -34,41 +34,34 @@ static const char base[] =
 	"}\n";
 
 /* base with the first "from" replaced by "to" (static buffer). */
-static const char *
-mk(const char *from, const char *to)
+static const char *mk(const char *from, const char *to)
 {
 	static char buf[8192];
 	const char *at = strstr(base, from);
 
 	if (at == NULL)
 		bail("'%s' is not in the base promotion", from);
-	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - base), base, to,
-		 at + strlen(from));
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
 	return buf;
 }
 
 /* base with everything from "prizes" on replaced by tail and "}". */
-static const char *
-with_prizes(const char *tail)
+static const char *with_prizes(const char *tail)
 {
 	static char buf[8192];
 	const char *at = strstr(base, "\"prizes\"");
 
-	snprintf(buf, sizeof(buf), "%.*s\"prizes\": %s}", (int)(at - base), base,
-		 tail);
+	snprintf(buf, sizeof(buf), "%.*s\"prizes\": %s}", (int)(at - base), base, tail);
 	return buf;
 }
 
 /* UTC instant in ms. */
-static int64_t
-utc(int y, int mo, int d, int h, int mi, int s, int ms)
+static int64_t utc(int y, int mo, int d, int h, int mi, int s, int ms)
 {
-	return (ld_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) *
-	       1000 + ms;
+	return (ld_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms;
 }
 
-static struct promo *
-parse_ok(const char *json, const char *what)
+static struct promo *parse_ok(const char *json, const char *what)
 {
 	struct promo *p = NULL;
 	char err[256] = "";
@@ -82,21 +75,19 @@ parse_ok(const char *json, const char *what)
 }
 
 /* One bad file: LD_ERR_INVALID, no promo, and a message containing want. */
-static void
-bad(const char *json, size_t len, const char *want)
+static void bad(const char *json, size_t len, const char *want)
 {
 	struct promo *p = (struct promo *)1;
 	char err[256] = "";
 	enum ld_err rc = promo_parse(json, len, &p, err, sizeof(err));
 
-	ok(rc == LD_ERR_INVALID && p == NULL && strstr(err, want) != NULL,
-	   "rejected with '%s': %s", want, err);
+	ok(rc == LD_ERR_INVALID && p == NULL && strstr(err, want) != NULL, "rejected with '%s': %s",
+	   want, err);
 }
 
 #define BAD(from, to, want) bad(mk(from, to), strlen(mk(from, to)), want)
 
-static void
-t_fields(void)
+static void t_fields(void)
 {
 	struct promo *p, *q;
 
@@ -110,21 +101,20 @@ t_fields(void)
 	is_string(p->first_day, "2024-07-08", "first_day");
 	is_string(p->last_day, "2024-07-31", "last_day");
 	is_int(p->ndays, 24, "ndays");
-	ok(p->grant_visit == 1 && p->grant_inviter == 2 && p->grant_invitee == 3,
-	   "grants");
+	ok(p->grant_visit == 1 && p->grant_inviter == 2 && p->grant_invitee == 3, "grants");
 	is_int(p->max_credited_per_inviter, 30, "max_credited_per_inviter");
 	is_int(p->invitee_new_within_ms, 24 * H, "invitee_new_within_ms");
 	is_int(p->claims_per_client_per_day, 0, "no abuse section: no cap");
 	is_int((long long)p->nprizes, 3, "nprizes");
-	ok(p->prizes[0].release == RELEASE_MIDNIGHT &&
-	   p->prizes[1].release == RELEASE_EVEN &&
-	   p->prizes[2].release == RELEASE_MIDNIGHT, "release kinds");
+	ok(p->prizes[0].release == RELEASE_MIDNIGHT && p->prizes[1].release == RELEASE_EVEN &&
+		   p->prizes[2].release == RELEASE_MIDNIGHT,
+	   "release kinds");
 	is_int(p->prizes[0].daily_stock, 5000, "daily_stock");
 	ok(promo_prize_find(p, "cake") == &p->prizes[1], "promo_prize_find");
 	ok(promo_prize_find(p, "nope") == NULL, "promo_prize_find unknown");
 	ok(p->json != NULL && strchr(p->json, '\n') == NULL &&
-	   strstr(p->json, "\"id\":\"lucky-dice-2024\"") != NULL &&
-	   strstr(p->json, "coffee/gifticon") != NULL,
+		   strstr(p->json, "\"id\":\"lucky-dice-2024\"") != NULL &&
+		   strstr(p->json, "coffee/gifticon") != NULL,
 	   "json is canonical and plain: %.60s...", p->json);
 	setenv("TZ", "Europe/Paris", 1);
 	q = parse_ok(p->json, "its own canonical json");
@@ -134,12 +124,14 @@ t_fields(void)
 	promo_free(q);
 	promo_free(p);
 
-	p = parse_ok(mk("\"prizes\"", "\"abuse\": { \"claims_per_client_per_day\": 5 },"
-			"\n  \"prizes\""), "with abuse");
+	p = parse_ok(mk("\"prizes\"",
+			"\"abuse\": { \"claims_per_client_per_day\": 5 },"
+			"\n  \"prizes\""),
+		     "with abuse");
 	is_int(p->claims_per_client_per_day, 5, "abuse.claims_per_client_per_day");
 	promo_free(p);
-	p = parse_ok(mk("\"invitee_new_within_hours\": 24",
-			"\"invitee_new_within_hours\": 0.5"), "fractional hours");
+	p = parse_ok(mk("\"invitee_new_within_hours\": 24", "\"invitee_new_within_hours\": 0.5"),
+		     "fractional hours");
 	is_int(p->invitee_new_within_ms, 1800000, "0.5 hours in ms");
 	promo_free(p);
 	p = parse_ok(mk("\"first_day\": \"2024-07-08\",\n  \"last_day\": \"2024-07-31\"",
@@ -149,8 +141,7 @@ t_fields(void)
 	promo_free(p);
 }
 
-static void
-t_calendar(void)
+static void t_calendar(void)
 {
 	struct promo *p = parse_ok(base, "Seoul");
 	int64_t start = utc(2024, 7, 7, 15, 0, 0, 0);
@@ -166,8 +157,7 @@ t_calendar(void)
 	is_int(promo_day(p, utc(2024, 7, 31, 14, 59, 59, 999)), 23,
 	       "2024-07-31T14:59:59.999Z is day 23");
 	ok(promo_active(p, utc(2024, 7, 31, 14, 59, 59, 999)), "and active");
-	is_int(promo_day(p, utc(2024, 7, 31, 15, 0, 0, 0)), 24,
-	       "2024-07-31T15:00:00Z is ndays");
+	is_int(promo_day(p, utc(2024, 7, 31, 15, 0, 0, 0)), 24, "2024-07-31T15:00:00Z is ndays");
 	ok(!promo_active(p, utc(2024, 7, 31, 15, 0, 0, 0)), "and not active");
 	ok(!promo_active(p, start - 1), "not active before day 0");
 	is_int(promo_day(p, INT64_MIN), -1, "the distant past");
@@ -191,8 +181,7 @@ t_calendar(void)
 	promo_free(p);
 }
 
-static void
-t_dst(void)
+static void t_dst(void)
 {
 	struct promo *p;
 	struct promo_prize *cake;
@@ -210,8 +199,7 @@ t_dst(void)
 	is_int(promo_day_index(p, "2024-11-03"), 239, "2024-11-03 is day 239");
 	is_int(p->day_start_ms[239], utc(2024, 11, 3, 4, 0, 0, 0),
 	       "NY 2024-11-03 starts 04:00Z (EDT)");
-	is_int(p->day_start_ms[240] - p->day_start_ms[239], 25 * H,
-	       "2024-11-03: 25h");
+	is_int(p->day_start_ms[240] - p->day_start_ms[239], 25 * H, "2024-11-03: 25h");
 	is_int(promo_utc_offset(p, p->day_start_ms[0]), -5 * 3600, "EST");
 	is_int(promo_utc_offset(p, p->day_start_ms[3]), -4 * 3600, "EDT");
 
@@ -221,8 +209,8 @@ t_dst(void)
 	       "even: nothing at the first instant");
 	is_int(promo_released(p, cake, 239, p->day_start_ms[239] + H), 4,
 	       "even: 1h of 25h opens 4 of 100");
-	is_int(promo_released(p, cake, 239, p->day_start_ms[239] + 25 * H / 2),
-	       50, "even: half of a 25h day opens half");
+	is_int(promo_released(p, cake, 239, p->day_start_ms[239] + 25 * H / 2), 50,
+	       "even: half of a 25h day opens half");
 	is_int(promo_released(p, cake, 239, p->day_start_ms[240] - 1), 99,
 	       "even: 1ms before the end opens less than all");
 	promo_free(p);
@@ -253,8 +241,7 @@ t_dst(void)
 	promo_free(p);
 }
 
-static void
-t_stock_and_pick(void)
+static void t_stock_and_pick(void)
 {
 	struct promo *p = parse_ok(base, "Seoul");
 	const struct promo_prize *coffee = &p->prizes[0], *cake = &p->prizes[1];
@@ -274,8 +261,7 @@ t_stock_and_pick(void)
 
 	ok(coffee->lo == 0 && coffee->hi == 50000000, "coffee slice [0, 5e7)");
 	ok(cake->lo == 50000000 && cake->hi == 51000000, "cake slice [5e7, 5.1e7)");
-	ok(p->prizes[2].lo == 51000000 && p->prizes[2].hi == 51000001,
-	   "1e-9 is exactly one unit");
+	ok(p->prizes[2].lo == 51000000 && p->prizes[2].hi == 51000001, "1e-9 is exactly one unit");
 	is_int(promo_pick(p, 0), 0, "pick 0");
 	is_int(promo_pick(p, 49999999), 0, "pick last of coffee");
 	is_int(promo_pick(p, 50000000), 1, "pick first of cake");
@@ -292,11 +278,13 @@ t_stock_and_pick(void)
 	p = parse_ok(mk("\"probability\": 0.05", "\"probability\": 0.9989999995"),
 		     "a sum of 1 + 5e-10 is within the float slack");
 	ok(p->prizes[2].hi == PROMO_SCALE && p->prizes[2].lo <= PROMO_SCALE &&
-	   p->prizes[1].hi <= p->prizes[2].lo, "and clamped to PROMO_SCALE");
+		   p->prizes[1].hi <= p->prizes[2].lo,
+	   "and clamped to PROMO_SCALE");
 	promo_free(p);
 	p = parse_ok(with_prizes("[{\"id\": \"a\", \"name\": \"a\", \"daily_stock\": 1, "
 				 "\"probability\": 0.1}, {\"id\": \"b\", \"name\": \"b\", "
-				 "\"daily_stock\": 1, \"probability\": 0.7}]"), "0.1 and 0.7");
+				 "\"daily_stock\": 1, \"probability\": 0.7}]"),
+		     "0.1 and 0.7");
 	is_int(p->prizes[1].hi, 800000000,
 	       "0.1 + 0.7 (799999999.99... in floating point) rounds to 8e8");
 	promo_free(p);
@@ -306,8 +294,7 @@ t_stock_and_pick(void)
 	promo_free(p);
 }
 
-static void
-t_bad(void)
+static void t_bad(void)
 {
 	static char big[PROMO_FILE_MAX + 2];
 	char prizes[4096], *q = prizes;
@@ -320,20 +307,20 @@ t_bad(void)
 	BAD("\n}\n", "\n} x", "invalid JSON at offset");
 	BAD("\"cake\"", "'cake'", "invalid JSON");
 	BAD("\"name\": \"cake\"", "\"name\": \"\xc0\xa0\"", "invalid UTF-8");
-	BAD("\"prizes\"", "\"abuse\": [[[[[[[[[[[1]]]]]]]]]]], \"prizes\"",
-	    "nesting too deep");
+	BAD("\"prizes\"", "\"abuse\": [[[[[[[[[[[1]]]]]]]]]]], \"prizes\"", "nesting too deep");
 	memset(big, ' ', sizeof(big));
 	memcpy(big, base, strlen(base));
 	bad(big, sizeof(big), "promotion: larger than");
 
 	BAD("\"id\": \"lucky", "\"colour\": 1, \"id\": \"lucky", "colour: unknown key");
 	BAD("\"visit\": 1", "\"bonus\": 1, \"visit\": 1", "grants.bonus: unknown key");
-	BAD("\"release\": \"even\"", "\"weight\": 2",
-	    "prizes[1].weight: unknown key");
+	BAD("\"release\": \"even\"", "\"weight\": 2", "prizes[1].weight: unknown key");
 	BAD("\"id\": \"lucky-dice-2024\",", "", "id: is required");
 	BAD("\"lucky-dice-2024\"", "\"lucky dice\"", "id: must be 1 to 64 characters");
-	BAD("\"lucky-dice-2024\"", "\"x123456789x123456789x123456789x123456789"
-	    "x123456789x123456789x1234\"", "id: must be a string of 1 to 64");
+	BAD("\"lucky-dice-2024\"",
+	    "\"x123456789x123456789x123456789x123456789"
+	    "x123456789x123456789x1234\"",
+	    "id: must be a string of 1 to 64");
 	BAD("\"lucky-dice-2024\"", "2024", "id: must be a string");
 	BAD("\"time_zone\": \"Asia/Seoul\",", "", "time_zone: is required");
 	BAD("\"Asia/Seoul\"", "\"Mars/Olympus\"", "time_zone: unknown time zone");
@@ -402,21 +389,22 @@ t_bad(void)
 
 	q += sprintf(q, "[");
 	for (i = 0; i < PROMO_MAX_PRIZES + 1; i++)
-		q += sprintf(q, "%s{\"id\": \"p%d\", \"name\": \"p\", \"daily_stock\": 1, "
-			     "\"probability\": 0}", i ? "," : "", i);
+		q += sprintf(q,
+			     "%s{\"id\": \"p%d\", \"name\": \"p\", \"daily_stock\": 1, "
+			     "\"probability\": 0}",
+			     i ? "," : "", i);
 	sprintf(q, "]");
 	bad(with_prizes(prizes), strlen(with_prizes(prizes)), "prizes: at most 32 prizes");
 	strcpy(strstr(prizes, ",{\"id\": \"p32\""), "]"); /* drop the 33rd */
 	q = (char *)with_prizes(prizes);
-	ok(promo_parse(q, strlen(q), &p, big, sizeof(big)) == LD_OK &&
-	   p->nprizes == 32, "32 prizes are fine");
+	ok(promo_parse(q, strlen(q), &p, big, sizeof(big)) == LD_OK && p->nprizes == 32,
+	   "32 prizes are fine");
 	if (p == NULL)
 		diag("%s", big);
 	promo_free(p);
 }
 
-int
-main(void)
+int main(void)
 {
 	t_fields();
 	t_calendar();

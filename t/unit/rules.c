@@ -78,8 +78,9 @@ static struct promo *parse(const char *json)
 /* UTC ms of a wall-clock time at a fixed UTC offset (hours). */
 static int64_t at(int y, int mo, int d, int h, int mi, int s, int ms, int off_h)
 {
-	return (ld_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
-		off_h * 3600) * 1000LL + ms;
+	return (ld_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off_h * 3600) *
+		1000LL +
+		ms;
 }
 
 static void give(const struct promo *p, const char *uid, int64_t now)
@@ -93,9 +94,8 @@ static void give(const struct promo *p, const char *uid, int64_t now)
 
 /* One draw with r fixed; returns the prize index (-1 miss), -2 on a
  * failure or a refusal (outcome in *out when out is not NULL). */
-static int draw(const struct promo *p, const char *uid, const char *rid,
-		int64_t now, uint32_t r, struct draw_result *res,
-		enum rule_outcome *out)
+static int draw(const struct promo *p, const char *uid, const char *rid, int64_t now, uint32_t r,
+		struct draw_result *res, enum rule_outcome *out)
 {
 	struct draw_result tmp;
 	enum rule_outcome o;
@@ -113,8 +113,8 @@ static int draw(const struct promo *p, const char *uid, const char *rid,
 
 /* n draws by uid at now with r fixed, request ids "tag-<i>"; wins of
  * prize index want. */
-static int draws(const struct promo *p, const char *uid, const char *tag,
-		 int n, int64_t now, uint32_t r, int want)
+static int draws(const struct promo *p, const char *uid, const char *tag, int n, int64_t now,
+		 uint32_t r, int want)
 {
 	char rid[64];
 	int wins = 0;
@@ -140,14 +140,14 @@ static void test_midnight(const struct promo *p)
 	is_int(q("SELECT taken FROM stock WHERE day='2024-07-08' AND prize='mid'"), 2,
 	       "day 2024-07-08 has taken 2");
 	is_int(q("SELECT count(*) FROM draws WHERE request_id='late-0002' AND picked='mid'"
-		 " AND prize IS NULL AND stock_left=0 AND day='2024-07-08'"), 1,
-	       "the third is recorded as picked mid, a miss, 0 left, on day 07-08");
+		 " AND prize IS NULL AND stock_left=0 AND day='2024-07-08'"),
+	       1, "the third is recorded as picked mid, a miss, 0 left, on day 07-08");
 	/* 00:00:00.000 of day 1: a fresh stock. */
 	is_int(draw(p, "alice", "early-0", d1, 499999999, &r, NULL), 0,
 	       "at 00:00:00.000 the next day the same roll wins again");
 	is_int(q("SELECT count(*) FROM draws WHERE id IN (SELECT max(id) FROM draws)"
-		 " AND day='2024-07-09' AND prize='mid' AND stock_left=1 AND rand=499999999"), 1,
-	       "recorded on 2024-07-09 with rand 499999999 and 1 left");
+		 " AND day='2024-07-09' AND prize='mid' AND stock_left=1 AND rand=499999999"),
+	       1, "recorded on 2024-07-09 with rand 499999999 and 1 left");
 	is_int(draw(p, "alice", "early-1", d1, 500000000, &r, NULL), -1,
 	       "500000000 picks paced, which has nothing open at 00:00: a miss");
 }
@@ -190,7 +190,8 @@ static void test_replay_and_refusals(const struct promo *p)
 	enum rule_outcome o;
 
 	give(p, "carol", last);
-	is_int(draw(p, "carol", "replay-me", last, 123, &a, NULL), 0, "carol wins mid on the last day");
+	is_int(draw(p, "carol", "replay-me", last, 123, &a, NULL), 0,
+	       "carol wins mid on the last day");
 	before_spent = q("SELECT spent FROM balances WHERE uid='carol'");
 	is_int(draw(p, "carol", "replay-me", after, 900000000, &b, &o), 0,
 	       "the same request_id after the last day answers the recorded win");
@@ -231,22 +232,21 @@ static void test_invariants(void)
 	is_int(q("SELECT count(*) FROM (SELECT day, prize, count(*) n FROM draws"
 		 " WHERE prize IS NOT NULL GROUP BY day, prize) d"
 		 " LEFT JOIN stock s ON s.day = d.day AND s.prize = d.prize"
-		 " WHERE s.taken IS NOT d.n"), 0,
-	       "wins per day and prize equal the stock taken");
+		 " WHERE s.taken IS NOT d.n"),
+	       0, "wins per day and prize equal the stock taken");
 	is_int(q("SELECT count(*) FROM stock s WHERE taken <> (SELECT count(*) FROM draws d"
-		 " WHERE d.promo = s.promo AND d.day = s.day AND d.prize = s.prize)"), 0,
-	       "every stock row counts exactly the wins of its day");
+		 " WHERE d.promo = s.promo AND d.day = s.day AND d.prize = s.prize)"),
+	       0, "every stock row counts exactly the wins of its day");
 	is_int(q("SELECT count(*) FROM stock WHERE prize='mid' AND taken > 2"), 0,
 	       "no day took more than mid's stock of 2");
 	is_int(q("SELECT count(*) FROM draws WHERE prize IS NOT NULL"),
 	       q("SELECT count(*) FROM outbox WHERE kind='reward.issue'"),
 	       "one reward.issue per win");
 	is_int(q("SELECT count(*) FROM draws WHERE prize IS NOT NULL"),
-	       q("SELECT count(*) FROM outbox WHERE kind='notify.win'"),
-	       "one notify.win per win");
+	       q("SELECT count(*) FROM outbox WHERE kind='notify.win'"), "one notify.win per win");
 	is_int(q("SELECT count(*) FROM balances b WHERE spent <>"
-		 " (SELECT count(*) FROM draws d WHERE d.promo=b.promo AND d.uid=b.uid)"), 0,
-	       "every user's spent equals their draws");
+		 " (SELECT count(*) FROM draws d WHERE d.promo=b.promo AND d.uid=b.uid)"),
+	       0, "every user's spent equals their draws");
 	is_int(q("SELECT count(*) FROM draws WHERE rand < 0 OR rand >= 1000000000"), 0,
 	       "every recorded rand is in [0, 1e9)");
 }
@@ -268,7 +268,8 @@ static void test_statistics(void)
 		give(p, uid, noon);
 		for (int i = 0; i < per; i++) {
 			snprintf(rid, sizeof rid, "stat-%05d", i);
-			if (rules_draw(l, p, uid, rid, noon, rules_rng_sodium, NULL, &o, &r) != LD_OK ||
+			if (rules_draw(l, p, uid, rid, noon, rules_rng_sodium, NULL, &o, &r) !=
+				    LD_OK ||
 			    o != RULE_OK)
 				bad++;
 			wins += r.prize == 0;
@@ -276,10 +277,10 @@ static void test_statistics(void)
 	}
 	double sd = sqrt(prob * (1 - prob) / n), rate = (double)wins / n;
 	is_int(bad, 0, "%d draws with libsodium's rng all succeed", n);
-	diag("win rate %.4f over %d draws (p %.2f, sd %.4f, %.2f sd away)", rate, n, prob,
-	     sd, fabs(rate - prob) / sd);
-	ok(fabs(rate - prob) <= 4 * sd, "win rate %.4f is within 4 sd (%.4f) of %.2f",
-	   rate, 4 * sd, prob);
+	diag("win rate %.4f over %d draws (p %.2f, sd %.4f, %.2f sd away)", rate, n, prob, sd,
+	     fabs(rate - prob) / sd);
+	ok(fabs(rate - prob) <= 4 * sd, "win rate %.4f is within 4 sd (%.4f) of %.2f", rate, 4 * sd,
+	   prob);
 	ok(draw(p, "s00", "stat-00000", noon, 0, &r, NULL) >= -1 && r.replay,
 	   "a user out of tickets still gets an old request_id replayed");
 	draw(p, "s00", "stat-extra", noon, 0, NULL, &o);
@@ -300,7 +301,8 @@ static void test_migration_005(const char *dir)
 	char path[320], err[256];
 
 	snprintf(path, sizeof path, "%s/old.db", dir);
-	testdb_old(path, 4,
+	testdb_old(
+		path, 4,
 		"INSERT INTO balances (promo, uid, granted, first_seen) VALUES"
 		" ('p','inviter',3,0), ('p','capped',1,0), ('p','other',1,0), ('q','inviter',1,0);"
 		"INSERT INTO invites (promo, invitee, inviter, code, inviter_granted, created_at, day)"
@@ -309,7 +311,8 @@ static void test_migration_005(const char *dir)
 		" ('q','e','inviter','z',1,0,'d');");
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
-	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 005 applies to a version 4 database");
+	is_int(ledger_migrate(old, NULL, NULL), LD_OK,
+	       "migration 005 applies to a version 4 database");
 	sqlite3 *db0 = db;
 	db = testdb_raw(path);
 	is_int(q("SELECT invites_credited FROM balances WHERE promo='p' AND uid='inviter'"), 2,
@@ -323,11 +326,11 @@ static void test_migration_005(const char *dir)
 	/* 006 and 007: one index keeps a user to one visit and one invitee
 	 * grant; other grants repeat freely (their own indexes aside) */
 	static const char grant[] = "INSERT INTO grants (promo, uid, reason, amount, ref,"
-		" created_at, day) VALUES ('p', 'x', '%s', 1, %s, 0, 'd')";
+				    " created_at, day) VALUES ('p', 'x', '%s', 1, %s, 0, 'd')";
 	char sql[256];
-	const char *cases[][3] = { { "visit", "NULL", "0" }, { "visit", "NULL", "19" },
-				   { "invitee", "'a'", "0" }, { "invitee", "'b'", "19" },
-				   { "inviter", "'c'", "0" }, { "inviter", "'d'", "0" },
+	const char *cases[][3] = { { "visit", "NULL", "0" },    { "visit", "NULL", "19" },
+				   { "invitee", "'a'", "0" },   { "invitee", "'b'", "19" },
+				   { "inviter", "'c'", "0" },   { "inviter", "'d'", "0" },
 				   { "support", "'T-1'", "0" }, { "support", "'T-2'", "0" },
 				   { "support", "'T-2'", "19" } };
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -337,16 +340,18 @@ static void test_migration_005(const char *dir)
 		       rc ? "refused as a duplicate" : "stored");
 	}
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name IN"
-		 " ('grants_one_visit', 'grants_one_invitee', 'grants_once_per_user')"), 0,
-	       "the old indexes are gone");
+		 " ('grants_one_visit', 'grants_one_invitee', 'grants_once_per_user')"),
+	       0, "the old indexes are gone");
 	is_int(q("SELECT count(*) FROM grants WHERE promo = 'p' AND uid = 'x'"), 6,
 	       "a user's grants: the six stored");
-	is_int(q("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants'"), 3,
-	       "grants has three indexes: by user, inviter per invitee, per ticket");
+	is_int(q("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants'"),
+	       3, "grants has three indexes: by user, inviter per invitee, per ticket");
 	char *plan = NULL;
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT amount FROM grants"
-			       " WHERE promo = 'p' AND uid = 'x'", -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(db,
+			       "EXPLAIN QUERY PLAN SELECT amount FROM grants"
+			       " WHERE promo = 'p' AND uid = 'x'",
+			       -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		plan = strdup((const char *)sqlite3_column_text(st, 3));
 	sqlite3_finalize(st);
@@ -381,14 +386,18 @@ static int ephemerals(const char *sql)
  * the outbox has no index by user. */
 static void test_migration_008(const char *dir)
 {
-	static const char grant_row[] = "SELECT id || promo || uid || reason || amount ||"
+	static const char grant_row[] =
+		"SELECT id || promo || uid || reason || amount ||"
 		" ifnull(ref, '-') || ifnull(note, '-') || created_at || day FROM grants";
-	static const char event_row[] = "SELECT id || key || kind || promo || uid || payload ||"
+	static const char event_row[] =
+		"SELECT id || key || kind || promo || uid || payload ||"
 		" state || attempts || next_at || lease_until || ifnull(last_status, '-') ||"
 		" ifnull(last_error, '-') || created_at || ifnull(done_at, '-') FROM outbox";
-	static const char add_grant[] = "INSERT INTO grants (promo, uid, reason, amount, ref,"
+	static const char add_grant[] =
+		"INSERT INTO grants (promo, uid, reason, amount, ref,"
 		" created_at, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
-	static const char add_event[] = "INSERT INTO outbox (key, kind, promo, uid, payload,"
+	static const char add_event[] =
+		"INSERT INTO outbox (key, kind, promo, uid, payload,"
 		" next_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (key) DO NOTHING";
 	struct ledger_options lo = { 0 };
 	struct ledger *old;
@@ -398,7 +407,8 @@ static void test_migration_008(const char *dir)
 	int i;
 
 	snprintf(path, sizeof path, "%s/old7.db", dir);
-	testdb_old(path, 7,
+	testdb_old(
+		path, 7,
 		"INSERT INTO grants (id, promo, uid, reason, amount, ref, note, created_at, day)"
 		" VALUES (41, 'p', 'u', 'support', 5, 'T-9', 'a note', 17, '2026-12-01');"
 		"INSERT INTO outbox (id, key, kind, promo, uid, payload, state, attempts, next_at,"
@@ -410,7 +420,8 @@ static void test_migration_008(const char *dir)
 	sqlite3_close(raw);
 	if (ledger_open(path, &lo, &old, err, sizeof err) != LD_OK)
 		bail("%s", err);
-	is_int(ledger_migrate(old, NULL, NULL), LD_OK, "migration 008 applies to a version 7 database");
+	is_int(ledger_migrate(old, NULL, NULL), LD_OK,
+	       "migration 008 applies to a version 7 database");
 	db = testdb_raw(path);
 	for (i = 0; i < 2; i++) {
 		char after[256];
@@ -422,31 +433,43 @@ static void test_migration_008(const char *dir)
 	is_int(ephemerals(add_event), 0, "adding an event makes no temporary b-tree");
 	is_int(ephemerals("UPDATE outbox SET state = 'delivered' WHERE id = 7"), 0,
 	       "neither does the dispatcher's update");
-	is_int(sqlite3_exec(db, "INSERT INTO grants (promo, uid, reason, amount, created_at, day)"
-			    " VALUES ('p', 'u', 'bonus', 1, 0, 'd')", NULL, NULL, NULL) & 0xff,
+	is_int(sqlite3_exec(db,
+			    "INSERT INTO grants (promo, uid, reason, amount, created_at, day)"
+			    " VALUES ('p', 'u', 'bonus', 1, 0, 'd')",
+			    NULL, NULL, NULL) &
+		       0xff,
 	       SQLITE_CONSTRAINT, "a grant of an unknown reason is refused");
-	is_int(sqlite3_exec(db, "INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)"
-			    " VALUES ('p', 'u', 'inviter', 1, 'u', 0, 'd')", NULL, NULL, NULL) & 0xff,
+	is_int(sqlite3_exec(db,
+			    "INSERT INTO grants (promo, uid, reason, amount, ref, created_at, day)"
+			    " VALUES ('p', 'u', 'inviter', 1, 'u', 0, 'd')",
+			    NULL, NULL, NULL) &
+		       0xff,
 	       SQLITE_CONSTRAINT, "a self-invite grant is refused");
-	is_int(sqlite3_exec(db, "INSERT INTO outbox (key, kind, promo, uid, payload, next_at,"
+	is_int(sqlite3_exec(db,
+			    "INSERT INTO outbox (key, kind, promo, uid, payload, next_at,"
 			    " created_at) VALUES ('k', 'notify.other', 'p', 'u', '{}', 0, 0)",
-			    NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT,
-	       "an event of an unknown kind is refused");
-	is_int(sqlite3_exec(db, "UPDATE outbox SET state = 'lost' WHERE id = 7", NULL, NULL, NULL) & 0xff,
+			    NULL, NULL, NULL) &
+		       0xff,
+	       SQLITE_CONSTRAINT, "an event of an unknown kind is refused");
+	is_int(sqlite3_exec(db, "UPDATE outbox SET state = 'lost' WHERE id = 7", NULL, NULL, NULL) &
+		       0xff,
 	       SQLITE_CONSTRAINT, "an unknown state is refused");
-	is_int(sqlite3_exec(db, "INSERT INTO outbox (key, kind, promo, uid, payload, next_at,"
+	is_int(sqlite3_exec(db,
+			    "INSERT INTO outbox (key, kind, promo, uid, payload, next_at,"
 			    " created_at) VALUES ('k2', 'notify.invite', 'p', 'u', '{}', 0, 0)",
-			    NULL, NULL, NULL), SQLITE_OK, "a known kind is stored, pending");
+			    NULL, NULL, NULL),
+	       SQLITE_OK, "a known kind is stored, pending");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
 		 " ('grants_by_user', 'grants_one_inviter_per_invitee', 'grants_one_per_ticket',"
-		 " 'outbox_due', 'outbox_dead')"), 5, "the indexes are made again");
+		 " 'outbox_due', 'outbox_dead')"),
+	       5, "the indexes are made again");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_by_user'"), 0,
 	       "but for outbox_by_user, which 009 drops");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name = 'invites_by_inviter_granted'"), 0,
 	       "010 drops the index of invites by inviter");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name = 'invites_past_cap_by_inviter'"
-		 " AND sql LIKE '%WHERE inviter_granted = 0'"), 1,
-	       "and indexes only the invites past the cap");
+		 " AND sql LIKE '%WHERE inviter_granted = 0'"),
+	       1, "and indexes only the invites past the cap");
 	is_int(q("SELECT count(*) FROM outbox WHERE state = 'pending' AND next_at <= 0"), 1,
 	       "the due events are found");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_008'"), 0,
@@ -518,8 +541,8 @@ static void test_inviter_cap(const struct promo *p)
 	is_int(q("SELECT count(*) FROM invites WHERE inviter='capper'"), 32,
 	       "while all 32 invitees are credited");
 	is_int(q("SELECT count(*) FROM balances b WHERE invites_credited <> (SELECT count(*)"
-		 " FROM invites i WHERE i.promo=b.promo AND i.inviter=b.uid AND i.inviter_granted=1)"), 0,
-	       "every counter equals the inviter's granting invites");
+		 " FROM invites i WHERE i.promo=b.promo AND i.inviter=b.uid AND i.inviter_granted=1)"),
+	       0, "every counter equals the inviter's granting invites");
 
 	/* The history finds the 30 through the inviter's grants and the 2
 	 * past the cap through their own index (migration 010). */
@@ -540,7 +563,8 @@ static void test_inviter_cap(const struct promo *p)
 		listed_granted += json_object_get_boolean(v) && i >= 2;
 	}
 	ok(order_ok, "newest first");
-	is_int(listed_granted, 30, "the 30 oldest granted the inviter a ticket, the 2 newest did not");
+	is_int(listed_granted, 30,
+	       "the 30 oldest granted the inviter a ticket, the 2 newest did not");
 	json_object_object_get_ex(h, "invites_granted", &v);
 	is_int(json_object_get_int(v), 30, "invites_granted counts them");
 	size_t notes = 0;

@@ -31,8 +31,8 @@ static const char def[] =
 	" {\"id\":\"b\",\"name\":\"B\",\"daily_stock\":5,\"probability\":0.2,"
 	"  \"stock_by_day\":{\"2024-07-10\":0}}]}";
 
-#define A 0u          /* picks prize a */
-#define B 600000000u  /* picks prize b */
+#define A 0u         /* picks prize a */
+#define B 600000000u /* picks prize b */
 
 static struct ledger *l;
 static const struct promo *p;
@@ -89,12 +89,13 @@ static void live(void)
 	roll("u2", 2, B); /* b has no stock on the last day: a miss */
 	/* a draw on no day of the promotion, and the win of a prize since
 	 * removed from the file, with its stock */
-	if (db_script(ledger_db(l),
-		      "INSERT INTO draws (promo, uid, request_id, created_at, day, rand, prize)"
-		      " VALUES ('st', 'u9', 'old-1', 0, '2024-06-01', 0, 'a'),"
-		      " ('st', 'u9', 'old-2', 0, '2024-07-08', 0, 'gone');"
-		      "INSERT INTO stock (promo, day, prize, taken) VALUES ('st', '2024-07-08', 'gone', 1)",
-		      "cannot add rows") != LD_OK)
+	if (db_script(
+		    ledger_db(l),
+		    "INSERT INTO draws (promo, uid, request_id, created_at, day, rand, prize)"
+		    " VALUES ('st', 'u9', 'old-1', 0, '2024-06-01', 0, 'a'),"
+		    " ('st', 'u9', 'old-2', 0, '2024-07-08', 0, 'gone');"
+		    "INSERT INTO stock (promo, day, prize, taken) VALUES ('st', '2024-07-08', 'gone', 1)",
+		    "cannot add rows") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 }
 
@@ -112,11 +113,13 @@ static void test_read(void)
 	ok(d[0].draws == 5 && d[1].draws == 1 && d[2].draws == 1,
 	   "draws per day: 5 (the removed prize's too), 1, 1; none of another day");
 	ok(d[0].wins[0] == 2 && d[0].wins[1] == 1 && d[1].wins[0] == 1 && d[1].wins[1] == 0 &&
-	   d[2].wins[0] == 0 && d[2].wins[1] == 0, "wins per day and prize: a 2, b 1; a 1; none");
+		   d[2].wins[0] == 0 && d[2].wins[1] == 0,
+	   "wins per day and prize: a 2, b 1; a 1; none");
 	ok(d[0].stock[0] == 2 && d[0].stock[1] == 5 && d[2].stock[1] == 0,
 	   "the day's stock, as the file says (b: none on the last day)");
 	ok(d[0].left[0] == 0 && d[0].left[1] == 4 && d[1].left[0] == 1 && d[1].left[1] == 5 &&
-	   d[2].left[0] == 2 && d[2].left[1] == 0, "left: stock minus taken");
+		   d[2].left[0] == 2 && d[2].left[1] == 0,
+	   "left: stock minus taken");
 	stats_days_free(d, p->ndays);
 }
 
@@ -127,10 +130,11 @@ static void test_stock_day(void)
 	is_int(stats_stock_day(l, p, 0, z), LD_OK, "the first day's stock");
 	ok(z[0].stock == 2 && z[0].left == 0 && z[0].sold_out_ms == noon(0) + 2,
 	   "a: 2, none left, sold out by the second draw's win");
-	ok(z[1].stock == 5 && z[1].left == 4 && z[1].sold_out_ms == 0, "b: 5, 4 left, not sold out");
+	ok(z[1].stock == 5 && z[1].left == 4 && z[1].sold_out_ms == 0,
+	   "b: 5, 4 left, not sold out");
 	is_int(stats_stock_day(l, p, 2, z), LD_OK, "the last day's stock");
-	ok(z[0].stock == 2 && z[0].left == 2 && z[0].sold_out_ms == 0 &&
-	   z[1].stock == 0 && z[1].left == 0 && z[1].sold_out_ms == 0,
+	ok(z[0].stock == 2 && z[0].left == 2 && z[0].sold_out_ms == 0 && z[1].stock == 0 &&
+		   z[1].left == 0 && z[1].sold_out_ms == 0,
 	   "a: untouched; b: no stock that day is not sold out");
 }
 
@@ -138,8 +142,9 @@ static int64_t kept_days(void)
 {
 	int64_t n = -1;
 
-	if (db_int(ledger_db(l), "SELECT count(*) FROM stats_days WHERE promo = 'st' AND kind = 'day'",
-		   "count", &n, NULL, "") != LD_OK)
+	if (db_int(ledger_db(l),
+		   "SELECT count(*) FROM stats_days WHERE promo = 'st' AND kind = 'day'", "count",
+		   &n, NULL, "") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	return n;
 }
@@ -156,32 +161,39 @@ static void test_kept(void)
 	int pending;
 
 	is_int((int)kept_days(), 3, "the three finished days were kept by the first read");
-	if (db_script(ledger_db(l), "INSERT INTO draws (promo, uid, request_id, created_at, day, rand)"
-		      " VALUES ('st', 'u9', 'late-1', 0, '2024-07-09', 0)", "late") != LD_OK)
+	if (db_script(ledger_db(l),
+		      "INSERT INTO draws (promo, uid, request_id, created_at, day, rand)"
+		      " VALUES ('st', 'u9', 'late-1', 0, '2024-07-09', 0)",
+		      "late") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	stats_read(l, p, noon(10), -1, &d, &pending);
-	ok(d[1].draws == 1 && pending == 0, "a kept day is read as kept: the late row is not counted");
+	ok(d[1].draws == 1 && pending == 0,
+	   "a kept day is read as kept: the late row is not counted");
 	stats_days_free(d, p->ndays);
 
 	/* a support grant and a revoke on the last day, refused claims */
 	support_grant(l, p, "u2", 3, &rq, noon(2), &so, &sr);
 	rq.ticket = "T-2";
 	support_revoke(l, p, "u2", 1, &rq, noon(2) + 1, &so, &sr);
-	if (db_script(ledger_db(l), "INSERT INTO claim_refusals (promo, invitee, inviter, code, reason,"
-		      " created_at, day) VALUES ('st', 'u1', 'u1', 'c', 'self_invite', 0, '2024-07-10'),"
-		      " ('st', 'u4', 'u1', 'c', 'not_new_user', 0, '2024-07-10'),"
-		      " ('st', 'u5', 'u1', 'c', 'not_new_user', 0, '2024-07-10')", "refusals") != LD_OK ||
+	if (db_script(
+		    ledger_db(l),
+		    "INSERT INTO claim_refusals (promo, invitee, inviter, code, reason,"
+		    " created_at, day) VALUES ('st', 'u1', 'u1', 'c', 'self_invite', 0, '2024-07-10'),"
+		    " ('st', 'u4', 'u1', 'c', 'not_new_user', 0, '2024-07-10'),"
+		    " ('st', 'u5', 'u1', 'c', 'not_new_user', 0, '2024-07-10')",
+		    "refusals") != LD_OK ||
 	    db_script(ledger_db(l), "DELETE FROM stats_days", "forget") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 	/* at noon of the last day: days 0 and 1 finished, 2 counted live */
 	is_int(stats_read(l, p, noon(2), 0, &d, &pending), LD_OK, "a read with a budget of 0");
-	ok(d[0].finished && d[1].finished && !d[2].finished, "at noon of the last day, two are finished");
+	ok(d[0].finished && d[1].finished && !d[2].finished,
+	   "at noon of the last day, two are finished");
 	ok(!d[0].pending && d[1].pending && !d[2].pending && pending == 1,
 	   "of the two finished days not kept, the first is counted (a read always counts"
 	   " one), the other pending");
 	ok(d[1].draws == 0 && d[1].visits == 0 && d[0].visits == 2, "a pending day reads 0");
 	ok(d[2].grants[STATS_SUPPORT] == 1 && d[2].dice[STATS_SUPPORT] == 3 &&
-	   d[2].grants[STATS_REVOKE] == 1 && d[2].dice[STATS_REVOKE] == -1,
+		   d[2].grants[STATS_REVOKE] == 1 && d[2].dice[STATS_REVOKE] == -1,
 	   "today's support grant and revoke, counted live, with their dice");
 	ok(d[2].refused[RULE_SELF_INVITE] == 1 && d[2].refused[RULE_NOT_NEW_USER] == 2,
 	   "refused claims by reason");
@@ -194,8 +206,8 @@ static void test_kept(void)
 	ok(!d[0].pending && pending == 0 && d[0].visits == 2 && d[0].dice[STATS_VISIT] == 20,
 	   "without a budget every day is counted: 2 visits of 10 dice on day 0");
 	ok(d[1].draws == 2, "day 1 counted again, the late row with it");
-	ok(d[1].grants[STATS_INVITEE] == 1 && d[1].grants[STATS_INVITER] == 1 &&
-	   d[1].invites == 1, "the invite: an invitee and an inviter grant");
+	ok(d[1].grants[STATS_INVITEE] == 1 && d[1].grants[STATS_INVITER] == 1 && d[1].invites == 1,
+	   "the invite: an invitee and an inviter grant");
 	is_int((int)kept_days(), 2, "the two finished days are kept, not the last one");
 	stats_days_free(d, p->ndays);
 }
@@ -208,8 +220,10 @@ static void test_plans(const char *path)
 	static const char *const want[] = {
 		[K_GRANT] = "SEARCH grants USING INDEX grants_by_day (day>? AND day<?)",
 		[K_DRAW] = "SEARCH draws USING COVERING INDEX draws_by_day (day>? AND day<?)",
-		[K_WIN] = "SEARCH draws USING COVERING INDEX draws_wins_by_day (promo=? AND day>? AND day<?)",
-		[K_REFUSAL] = "SEARCH claim_refusals USING COVERING INDEX claim_refusals_by_day (day>? AND day<?)",
+		[K_WIN] =
+			"SEARCH draws USING COVERING INDEX draws_wins_by_day (promo=? AND day>? AND day<?)",
+		[K_REFUSAL] =
+			"SEARCH claim_refusals USING COVERING INDEX claim_refusals_by_day (day>? AND day<?)",
 	};
 	sqlite3 *h = testdb_raw(path);
 
@@ -227,7 +241,7 @@ static void test_plans(const char *path)
 		}
 		sqlite3_finalize(st);
 		ok(strstr(plan, want[k]) && !strstr(plan, "SCAN") &&
-		   (k == K_GRANT || k == K_REFUSAL || !strstr(plan, "TEMP B-TREE")),
+			   (k == K_GRANT || k == K_REFUSAL || !strstr(plan, "TEMP B-TREE")),
 		   "the %s count: %s", kinds[k], plan);
 	}
 	sqlite3_close(h);
@@ -243,7 +257,7 @@ static void test_simulate(void)
 	ok(r.ndays == 3 && fabs(r.days[0].draws - 200) < 1e-9 && fabs(r.total_draws - 600) < 1e-9,
 	   "100 participants a day, 2 draws each");
 	ok(fabs(r.total_wins[0] - 6) < 1e-9 && fabs(r.total_wins[1] - 10) < 1e-9 &&
-	   r.total_stock[0] == 6 && r.total_stock[1] == 10,
+		   r.total_stock[0] == 6 && r.total_stock[1] == 10,
 	   "demand past the stock: every unit of it is won, no more");
 	ok(r.days[0].prize[0].out_minute >= 0 && r.days[2].prize[1].out_minute == -1,
 	   "a runs out within the day; b, with no stock on the last day, never 'runs out'");

@@ -87,10 +87,12 @@ static void test_grant_once(void)
 	is_int(count("SELECT count(*) FROM grants WHERE ref = ?1", "T-1"), 1,
 	       "one grants row for the ticket");
 	is_int(count("SELECT amount FROM grants WHERE ref = ?1 AND note = 'lost dice (by alice)'",
-		     "T-1"), 5, "with its amount and the note naming the operator");
+		     "T-1"),
+	       5, "with its amount and the note naming the operator");
 	is_int(act(0, "new", 2, "T-2", &r), SUPPORT_DONE, "a grant to someone never seen");
-	ok(BALANCE(bal("new")) == 2 && count("SELECT first_seen FROM balances WHERE uid = ?1",
-					     "new") == NOW, "makes their balance, first seen now");
+	ok(BALANCE(bal("new")) == 2 &&
+		   count("SELECT first_seen FROM balances WHERE uid = ?1", "new") == NOW,
+	   "makes their balance, first seen now");
 }
 
 static void test_revoke_floor(void)
@@ -99,7 +101,8 @@ static void test_revoke_floor(void)
 
 	is_int(act(1, "u", 7, "R-1", &r), SUPPORT_BELOW_ZERO, "revoking 7 of 6");
 	ok(BALANCE(r.bal) == 6 && bal("u").version == 2, "changes nothing");
-	is_int(count("SELECT count(*) FROM grants WHERE ref = ?1", "R-1"), 0, "and records nothing");
+	is_int(count("SELECT count(*) FROM grants WHERE ref = ?1", "R-1"), 0,
+	       "and records nothing");
 	is_int(act(1, "u", 6, "R-2", &r), SUPPORT_DONE, "revoking all 6");
 	ok(BALANCE(r.bal) == 0 && r.amount == -6, "down to 0, a grant of -6");
 	is_int(act(1, "u", 1, "R-3", &r), SUPPORT_BELOW_ZERO, "one more: below zero");
@@ -148,9 +151,11 @@ static void test_revoke_reward(void)
 	is_int(o, SUPPORT_NO_REWARD, "a miss has no reward");
 	is_int(support_revoke_reward(l, p, won, &rq, NOW, &o, &r), LD_OK, "revoke a reward");
 	ok(o == SUPPORT_DONE && r.revoked == 2 && strcmp(r.state, "pending") == 0 &&
-	   strcmp(r.uid, "w") == 0, "both events of the win, pending before, the winner named");
+		   strcmp(r.uid, "w") == 0,
+	   "both events of the win, pending before, the winner named");
 	is_int(count("SELECT count(*) FROM outbox WHERE state = 'revoked' AND last_error LIKE ?1",
-		     "revoked by ticket RR-1: fraud (by bob)"), 2, "marked revoked, with the ticket");
+		     "revoked by ticket RR-1: fraud (by bob)"),
+	       2, "marked revoked, with the ticket");
 	support_revoke_reward(l, p, won, &rq, NOW, &o, &r);
 	is_int(o, SUPPORT_ALREADY, "again: already revoked");
 }

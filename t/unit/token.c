@@ -12,13 +12,12 @@
 #include "../tap.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef-test-secret"
-#define NOW 1720364400 /* 2024-07-07T15:00:00Z */
+#define NOW    1720364400 /* 2024-07-07T15:00:00Z */
 
 static char tmpdir[256];
 
 /* Writes s to tmpdir/name and returns the path (in buf). */
-static const char *
-write_tmp(const char *name, const char *s, char buf[512])
+static const char *write_tmp(const char *name, const char *s, char buf[512])
 {
 	int fd;
 
@@ -29,43 +28,42 @@ write_tmp(const char *name, const char *s, char buf[512])
 	return buf;
 }
 
-static enum token_status
-verify(const struct token_key *key, const char *tok, char uid[TOKEN_UID_MAX + 1])
+static enum token_status verify(const struct token_key *key, const char *tok,
+				char uid[TOKEN_UID_MAX + 1])
 {
 	return token_verify(key, tok, strlen(tok), NOW, uid);
 }
 
-static void
-t_key(struct token_key *key, struct token_key *other)
+static void t_key(struct token_key *key, struct token_key *other)
 {
 	char path[512], err[256], big[TOKEN_MAX];
 	struct token_key k;
 
-	is_int(token_key_load(write_tmp("nl", SECRET "\n", path), &k, err,
-			      sizeof(err)), LD_OK, "load a secret with a newline");
+	is_int(token_key_load(write_tmp("nl", SECRET "\n", path), &k, err, sizeof(err)), LD_OK,
+	       "load a secret with a newline");
 	is_int((long long)k.len, strlen(SECRET), "the newline is not part of it");
 	ok(memcmp(k.bytes, SECRET, k.len) == 0, "the bytes are the file's");
 	token_key_release(&k);
 	ok(k.bytes == NULL && k.len == 0, "release clears the key");
 	token_key_release(&k);
 
-	is_int(token_key_load(write_tmp("crlf", SECRET "\r\n", path), &k, err,
-			      sizeof(err)), LD_OK, "load a secret with CRLF");
+	is_int(token_key_load(write_tmp("crlf", SECRET "\r\n", path), &k, err, sizeof(err)), LD_OK,
+	       "load a secret with CRLF");
 	is_int((long long)k.len, strlen(SECRET), "CRLF is not part of it");
 	token_key_release(&k);
 
-	is_int(token_key_load(write_tmp("two", SECRET "\n\n", path), &k, err,
-			      sizeof(err)), LD_OK, "only one newline is dropped");
+	is_int(token_key_load(write_tmp("two", SECRET "\n\n", path), &k, err, sizeof(err)), LD_OK,
+	       "only one newline is dropped");
 	is_int((long long)k.len, strlen(SECRET) + 1, "the other stays");
 	token_key_release(&k);
 
-	is_int(token_key_load(write_tmp("short", "0123456789abcdef0123456789abcde\n",
-					path), &k, err, sizeof(err)),
+	is_int(token_key_load(write_tmp("short", "0123456789abcdef0123456789abcde\n", path), &k,
+			      err, sizeof(err)),
 	       LD_ERR_INVALID, "31 bytes are too short");
-	ok(strstr(err, path) != NULL && strstr(err, "too short") != NULL &&
-	   k.bytes == NULL, "the message names the file: %s", err);
-	is_int(token_key_load(write_tmp("32", "0123456789abcdef0123456789abcdef",
-					path), &k, err, sizeof(err)),
+	ok(strstr(err, path) != NULL && strstr(err, "too short") != NULL && k.bytes == NULL,
+	   "the message names the file: %s", err);
+	is_int(token_key_load(write_tmp("32", "0123456789abcdef0123456789abcdef", path), &k, err,
+			      sizeof(err)),
 	       LD_OK, "32 bytes are enough");
 	token_key_release(&k);
 
@@ -84,15 +82,13 @@ t_key(struct token_key *key, struct token_key *other)
 	       "a missing secret is LD_ERR_IO");
 	ok(strstr(err, path) != NULL, "the message names the file: %s", err);
 
-	if (token_key_load(write_tmp("key", SECRET "\n", path), key, err,
-			   sizeof(err)) != LD_OK ||
-	    token_key_load(write_tmp("other", "another-secret-of-32-bytes-or-more!!",
-				     path), other, err, sizeof(err)) != LD_OK)
+	if (token_key_load(write_tmp("key", SECRET "\n", path), key, err, sizeof(err)) != LD_OK ||
+	    token_key_load(write_tmp("other", "another-secret-of-32-bytes-or-more!!", path), other,
+			   err, sizeof(err)) != LD_OK)
 		bail("cannot load the test keys: %s", err);
 }
 
-static void
-t_round_trip(const struct token_key *key, const struct token_key *other)
+static void t_round_trip(const struct token_key *key, const struct token_key *other)
 {
 	char tok[TOKEN_MAX], bad[TOKEN_MAX + 64], uid[TOKEN_UID_MAX + 1];
 	char uid64[TOKEN_UID_MAX + 2];
@@ -101,10 +97,12 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 	is_int(token_issue(key, "user_1-A", NOW + 3600, tok), LD_OK, "issue");
 	n = strlen(tok);
 	ok(strncmp(tok, "user_1-A.1720368000.", 20) == 0 && n == 20 + 8 + 1 + 43 &&
-	   strncmp(tok + 20, key->id, 8) == 0 && tok[28] == '.',
+		   strncmp(tok + 20, key->id, 8) == 0 && tok[28] == '.',
 	   "shape uid.expiry.kid.43-character signature: %s", tok);
-	ok(strspn(tok + 29, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		  "0123456789-_") == 43, "the signature is base64url without padding");
+	ok(strspn(tok + 29,
+		  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		  "0123456789-_") == 43,
+	   "the signature is base64url without padding");
 	/* Known answers from Python's hmac module: what a host app computes.
 	 * kid: base64url of the first 6 bytes of HMAC(key, "luckydice token
 	 * key id"); signature: HMAC(key, "uid.expiry.kid"). */
@@ -114,12 +112,12 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 	ok(strcmp(key->id, other->id) != 0, "another key has another id");
 	is_int(verify(key, tok, uid), TOKEN_OK, "verify");
 	is_string(uid, "user_1-A", "the uid comes back");
-	is_int(token_verify(key, tok, n, NOW + 3599, uid), TOKEN_OK,
-	       "valid 1s before expiry");
+	is_int(token_verify(key, tok, n, NOW + 3599, uid), TOKEN_OK, "valid 1s before expiry");
 	is_int(token_verify(key, tok, n, NOW + 3600, uid), TOKEN_EXPIRED,
 	       "expiry == now is expired");
 	ok(uid[0] == '\0', "no uid for an expired token");
-	is_int(verify(other, tok, uid), TOKEN_UNKNOWN_KEY, "a wrong key: its id is not the token's");
+	is_int(verify(other, tok, uid), TOKEN_UNKNOWN_KEY,
+	       "a wrong key: its id is not the token's");
 	snprintf(bad, sizeof(bad), "user_1-A.1720368000.%s.%s", other->id, tok + 29);
 	is_int(verify(other, bad, uid), TOKEN_BAD_SIGNATURE,
 	       "the other key's id on this key's signature");
@@ -127,8 +125,7 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 	/* Not NUL-terminated: only len bytes count. */
 	memcpy(bad, tok, n);
 	memcpy(bad + n, "junk", 5);
-	is_int(token_verify(key, bad, n, NOW, uid), TOKEN_OK,
-	       "bytes past len are ignored");
+	is_int(token_verify(key, bad, n, NOW, uid), TOKEN_OK, "bytes past len are ignored");
 	is_int(token_verify(key, bad, n + 4, NOW, uid), TOKEN_MALFORMED,
 	       "bytes within len are not");
 
@@ -146,8 +143,7 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 
 	is_int(token_issue(key, "user_1-A", 0, tok), LD_OK, "issue expiry 0");
 	is_int(verify(key, tok, uid), TOKEN_EXPIRED, "it is expired");
-	is_int(token_issue(key, "user_1-A", INT64_MAX, tok), LD_OK,
-	       "issue expiry INT64_MAX");
+	is_int(token_issue(key, "user_1-A", INT64_MAX, tok), LD_OK, "issue expiry INT64_MAX");
 	is_int(verify(key, tok, uid), TOKEN_OK, "19 digits verify");
 	is_int(token_issue(key, "user_1-A", -1, tok), LD_ERR_INVALID,
 	       "a negative expiry is refused");
@@ -165,8 +161,7 @@ t_round_trip(const struct token_key *key, const struct token_key *other)
 
 /* Token "uid.expiry.<signature of uid.expiry>" even when uid or expiry
  * are malformed, so that only the shape can make it fail. */
-static const char *
-forge(const struct token_key *key, const char *uid, const char *expiry)
+static const char *forge(const struct token_key *key, const char *uid, const char *expiry)
 {
 	static char buf[512];
 	char tok[TOKEN_MAX];
@@ -177,8 +172,7 @@ forge(const struct token_key *key, const char *uid, const char *expiry)
 	return buf;
 }
 
-static void
-t_malformed(const struct token_key *key)
+static void t_malformed(const struct token_key *key)
 {
 	char uid[TOKEN_UID_MAX + 1], long_uid[80], tok[TOKEN_MAX], big[400];
 	const char *sig;
@@ -201,8 +195,7 @@ t_malformed(const struct token_key *key)
 	is_int(verify(key, big, uid), TOKEN_MALFORMED, "a kid with '='");
 	snprintf(big, sizeof(big), "x.1720364500.%s.%s.%s", key->id, key->id, sig);
 	is_int(verify(key, big, uid), TOKEN_MALFORMED, "four dots");
-	is_int(verify(key, forge(key, "", "1720364500"), uid), TOKEN_MALFORMED,
-	       "empty uid");
+	is_int(verify(key, forge(key, "", "1720364500"), uid), TOKEN_MALFORMED, "empty uid");
 	memset(long_uid, 'u', 65);
 	long_uid[65] = '\0';
 	is_int(verify(key, forge(key, long_uid, "1720364500"), uid), TOKEN_MALFORMED,
@@ -211,12 +204,10 @@ t_malformed(const struct token_key *key)
 	       "uid with a space");
 	is_int(verify(key, forge(key, "a/b", "1720364500"), uid), TOKEN_MALFORMED,
 	       "uid with a slash");
-	is_int(verify(key, forge(key, "caf\xc3\xa9", "1720364500"), uid),
-	       TOKEN_MALFORMED, "uid with UTF-8");
-	is_int(verify(key, forge(key, "x", "+1720364500"), uid), TOKEN_MALFORMED,
-	       "expiry with +");
-	is_int(verify(key, forge(key, "x", "-1720364500"), uid), TOKEN_MALFORMED,
-	       "expiry with -");
+	is_int(verify(key, forge(key, "caf\xc3\xa9", "1720364500"), uid), TOKEN_MALFORMED,
+	       "uid with UTF-8");
+	is_int(verify(key, forge(key, "x", "+1720364500"), uid), TOKEN_MALFORMED, "expiry with +");
+	is_int(verify(key, forge(key, "x", "-1720364500"), uid), TOKEN_MALFORMED, "expiry with -");
 	is_int(verify(key, forge(key, "x", " 1720364500"), uid), TOKEN_MALFORMED,
 	       "expiry with a leading space");
 	is_int(verify(key, forge(key, "x", "01720364500"), uid), TOKEN_MALFORMED,
@@ -225,10 +216,10 @@ t_malformed(const struct token_key *key)
 	       "expiry with junk after");
 	is_int(verify(key, forge(key, "x", ""), uid), TOKEN_MALFORMED, "empty expiry");
 	is_int(verify(key, forge(key, "x", "0x10"), uid), TOKEN_MALFORMED, "hex expiry");
-	is_int(verify(key, forge(key, "x", "9223372036854775808"), uid),
-	       TOKEN_MALFORMED, "expiry past INT64_MAX");
-	is_int(verify(key, forge(key, "x", "99999999999999999999"), uid),
-	       TOKEN_MALFORMED, "20-digit expiry");
+	is_int(verify(key, forge(key, "x", "9223372036854775808"), uid), TOKEN_MALFORMED,
+	       "expiry past INT64_MAX");
+	is_int(verify(key, forge(key, "x", "99999999999999999999"), uid), TOKEN_MALFORMED,
+	       "20-digit expiry");
 	snprintf(big, sizeof(big), "x.1720364500.%.42s", sig);
 	is_int(verify(key, big, uid), TOKEN_MALFORMED, "signature of 42 characters");
 	snprintf(big, sizeof(big), "x.1720364500.%sA", sig);
@@ -243,8 +234,7 @@ t_malformed(const struct token_key *key)
 
 	is_int(verify(key, tok, uid), TOKEN_OK, "the untouched token still verifies");
 	is_string(token_strstatus(TOKEN_EXPIRED), "expired token", "token_strstatus");
-	is_string(token_strstatus(TOKEN_MALFORMED), "malformed token",
-		  "token_strstatus malformed");
+	is_string(token_strstatus(TOKEN_MALFORMED), "malformed token", "token_strstatus malformed");
 	ok(strstr(token_strstatus(TOKEN_UNKNOWN_KEY), "key") != NULL,
 	   "token_strstatus unknown key: %s", token_strstatus(TOKEN_UNKNOWN_KEY));
 }
@@ -253,8 +243,7 @@ t_malformed(const struct token_key *key)
  * "uid.expiry", with no key id. Host apps made them before key ids. */
 #define LEGACY "user_1-A.1720368000.pDzViolvD28N12oA-ifKnLmrZe5bdumdkWw1hkT_uhc"
 
-static void
-t_legacy(const struct token_key *key, const struct token_key *other)
+static void t_legacy(const struct token_key *key, const struct token_key *other)
 {
 	char uid[TOKEN_UID_MAX + 1], bad[TOKEN_MAX];
 
@@ -264,16 +253,14 @@ t_legacy(const struct token_key *key, const struct token_key *other)
 	is_int(token_verify(key, LEGACY, strlen(LEGACY), 1720368000, uid), TOKEN_EXPIRED,
 	       "it expires like the others");
 	is_int(verify(other, LEGACY, uid), TOKEN_BAD_SIGNATURE, "under another key it does not");
-	snprintf(bad, sizeof(bad), "user_1-A.1720368000.%s.%s", key->id,
-		 strrchr(LEGACY, '.') + 1);
+	snprintf(bad, sizeof(bad), "user_1-A.1720368000.%s.%s", key->id, strrchr(LEGACY, '.') + 1);
 	is_int(verify(key, bad, uid), TOKEN_BAD_SIGNATURE,
 	       "its signature under a kid is not a signature of the new shape");
 }
 
 /* Two keys at once: "token_previous_secret_file" keeps the tokens of
  * the key before a rotation good; the current key signs. */
-static void
-t_rotation(const struct token_key *oldkey)
+static void t_rotation(const struct token_key *oldkey)
 {
 	struct ld_config cfg;
 	struct token_key ring, alone;
@@ -281,7 +268,8 @@ t_rotation(const struct token_key *oldkey)
 	char before[TOKEN_MAX], forged[TOKEN_MAX];
 
 	memset(&cfg, 0, sizeof cfg);
-	cfg.token_secret_file = (char *)write_tmp("new", "a-new-secret-after-the-rotation-0123\n", path);
+	cfg.token_secret_file = (char *)write_tmp("new", "a-new-secret-after-the-rotation-0123\n",
+						  path);
 	cfg.token_previous_secret_file = (char *)write_tmp("key", SECRET "\n", path2);
 	if (!is_int(token_keys_load(&cfg, &ring, err, sizeof(err)), LD_OK,
 		    "load the current and the previous secret"))
@@ -296,7 +284,8 @@ t_rotation(const struct token_key *oldkey)
 	       "an older-shape token of the previous key verifies");
 	is_int(token_issue(&ring, "rot-2", NOW + 60, tok), LD_OK, "issue after the rotation");
 	ok(strncmp(tok + strlen("rot-2.1720364460."), ring.id, TOKEN_KID_LEN) == 0 &&
-	   strcmp(ring.id, oldkey->id) != 0, "it is signed with the current key: %s", tok);
+		   strcmp(ring.id, oldkey->id) != 0,
+	   "it is signed with the current key: %s", tok);
 	is_int(verify(&ring, tok, uid), TOKEN_OK, "and verifies");
 	is_int(verify(oldkey, tok, uid), TOKEN_UNKNOWN_KEY, "the old key alone does not know it");
 	snprintf(forged, sizeof(forged), "rot-2.1720364460.%s.%s", oldkey->id,
@@ -328,11 +317,10 @@ t_rotation(const struct token_key *oldkey)
 	   "it names the file and holds no key: %s", err);
 }
 
-int
-main(void)
+int main(void)
 {
-	const char *base = getenv("TMPDIR"), *names[] = { "nl", "crlf", "two",
-		"short", "32", "long", "key", "other", "new" };
+	const char *base = getenv("TMPDIR"),
+		   *names[] = { "nl", "crlf", "two", "short", "32", "long", "key", "other", "new" };
 	struct token_key key, other;
 	char path[512];
 	size_t i;

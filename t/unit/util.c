@@ -21,8 +21,7 @@
 static char tmpdir[256];
 
 /* Writes n bytes of s to tmpdir/name; returns the path (static buffer). */
-static const char *
-write_tmp(const char *name, const char *s, size_t n)
+static const char *write_tmp(const char *name, const char *s, size_t n)
 {
 	static char path[512];
 	int fd;
@@ -38,16 +37,14 @@ write_tmp(const char *name, const char *s, size_t n)
 static jmp_buf oom_jump;
 static int oom_calls;
 
-static void
-test_oom(void)
+static void test_oom(void)
 {
 	oom_calls++;
 	longjmp(oom_jump, 1);
 }
 #endif
 
-static void
-t_alloc(void)
+static void t_alloc(void)
 {
 	char *p, *q;
 	int *z;
@@ -88,7 +85,8 @@ t_alloc(void)
 	close(fds[0]);
 	waitpid(pid, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 2, "default ld_oom exits 2");
-	is_string(msg, "<3>fatal: out of memory\n", "default ld_oom message, an error (stderr is a pipe)");
+	is_string(msg, "<3>fatal: out of memory\n",
+		  "default ld_oom message, an error (stderr is a pipe)");
 
 #ifndef __SANITIZE_ADDRESS__
 	/* A program's own handler runs when malloc fails. */
@@ -111,18 +109,15 @@ t_alloc(void)
 #endif
 }
 
-static void
-t_misc(void)
+static void t_misc(void)
 {
 	char buf[8], id65[66];
 	int64_t now = ld_now_ms(), t = (int64_t)time(NULL) * 1000;
 
 	ok(now > t - 2000 && now < t + 2000, "ld_now_ms is near time()");
 	is_string(ld_strerror(LD_OK), "success", "ld_strerror(LD_OK)");
-	is_string(ld_strerror(LD_ERR_BUSY), "database is busy",
-		  "ld_strerror(LD_ERR_BUSY)");
-	is_string(ld_strerror((enum ld_err)99), "unknown error",
-		  "ld_strerror of an unknown value");
+	is_string(ld_strerror(LD_ERR_BUSY), "database is busy", "ld_strerror(LD_ERR_BUSY)");
+	is_string(ld_strerror((enum ld_err)99), "unknown error", "ld_strerror of an unknown value");
 
 	is_int(ld_fmt(buf, sizeof(buf), "%s", "1234567"), 0, "ld_fmt exact fit");
 	is_string(buf, "1234567", "ld_fmt exact fit writes all");
@@ -143,8 +138,7 @@ t_misc(void)
 	ok(ld_is_ident(id65, 64), "ident: 64 characters with max 64");
 }
 
-static void
-t_read_file(void)
+static void t_read_file(void)
 {
 	char err[256] = "", *buf = NULL, big[10000];
 	const char *path;
@@ -156,14 +150,13 @@ t_read_file(void)
 	is_int((long long)len, 6, "its length");
 	is_string(buf, "hello\n", "its contents, NUL-terminated");
 	free(buf);
-	is_int(ld_read_file(path, 5, &buf, &len, err, sizeof(err)),
-	       LD_ERR_INVALID, "a file over max is LD_ERR_INVALID");
+	is_int(ld_read_file(path, 5, &buf, &len, err, sizeof(err)), LD_ERR_INVALID,
+	       "a file over max is LD_ERR_INVALID");
 	ok(buf == NULL && strstr(err, path) != NULL && strstr(err, "larger") != NULL,
 	   "the message names the file: %s", err);
 
 	path = write_tmp("empty", "", 0);
-	is_int(ld_read_file(path, 10, &buf, &len, err, sizeof(err)), LD_OK,
-	       "read an empty file");
+	is_int(ld_read_file(path, 10, &buf, &len, err, sizeof(err)), LD_OK, "read an empty file");
 	ok(buf != NULL && buf[0] == '\0' && len == 0, "empty file gives \"\"");
 	free(buf);
 
@@ -186,8 +179,7 @@ t_read_file(void)
 	ok(strncmp(err, "cannot read '", 13) == 0, "message: %s", err);
 }
 
-static void
-t_time(void)
+static void t_time(void)
 {
 	char buf[32];
 	int64_t d, y;
@@ -210,21 +202,19 @@ t_time(void)
 	is_int(ld_days_from_civil(1970, 1, 1), 0, "civil: epoch is day 0");
 	is_int(ld_days_from_civil(2024, 7, 8), 19912, "civil: 2024-07-08");
 	is_int(ld_days_from_civil(1969, 12, 31), -1, "civil: the day before");
-	is_int(ld_days_from_civil(2024, 3, 1) - ld_days_from_civil(2024, 2, 28),
-	       2, "civil: 2024 is a leap year");
-	is_int(ld_days_from_civil(2100, 3, 1) - ld_days_from_civil(2100, 2, 28),
-	       1, "civil: 2100 is not");
+	is_int(ld_days_from_civil(2024, 3, 1) - ld_days_from_civil(2024, 2, 28), 2,
+	       "civil: 2024 is a leap year");
+	is_int(ld_days_from_civil(2100, 3, 1) - ld_days_from_civil(2100, 2, 28), 1,
+	       "civil: 2100 is not");
 	for (d = -800000; d <= 3000000; d += 997) {
 		ld_civil_from_days(d, &y, &m, &dd);
-		if (ld_days_from_civil(y, m, dd) != d || m < 1 || m > 12 ||
-		    dd < 1 || dd > 31)
+		if (ld_days_from_civil(y, m, dd) != d || m < 1 || m > 12 || dd < 1 || dd > 31)
 			bad++;
 	}
 	is_int(bad, 0, "civil: days -> date -> days round trips");
 }
 
-static void
-t_utf8(void)
+static void t_utf8(void)
 {
 	ok(ld_utf8_valid("plain", 5), "utf8: ASCII");
 	ok(ld_utf8_valid("\xed\x96\x89\xec\x9a\xb4", 6), "utf8: Hangul");
@@ -238,8 +228,7 @@ t_utf8(void)
 	ok(!ld_utf8_valid("\xff", 1), "utf8: 0xff");
 }
 
-static void
-t_zone(void)
+static void t_zone(void)
 {
 	int64_t out[3];
 
@@ -260,15 +249,14 @@ t_zone(void)
 	       "offset: New York just before the epoch (EST)");
 	setenv("TZ", "UTC", 1);
 	ld_zone_midnights("Asia/Seoul", ld_days_from_civil(2024, 7, 8), 3, out);
-	ok(out[0] == 1720364400000LL && out[1] == out[0] + 86400000 &&
-	   out[2] == out[1] + 86400000, "midnights: three Seoul days");
+	ok(out[0] == 1720364400000LL && out[1] == out[0] + 86400000 && out[2] == out[1] + 86400000,
+	   "midnights: three Seoul days");
 	is_string(getenv("TZ"), "UTC", "midnights: TZ is given back");
 	/* glibc's mktime carries its guess of the offset from call to call;
 	 * after this first call it answers the second of Havana's two
 	 * midnights on 2024-11-03, which ld_zone_midnights must correct. */
 	ld_zone_midnights("America/Havana", ld_days_from_civil(2024, 3, 10), 1, out);
-	is_int(out[0], 1710046800000LL,
-	       "midnights: Havana 2024-03-10 starts at the jump, 05:00Z");
+	is_int(out[0], 1710046800000LL, "midnights: Havana 2024-03-10 starts at the jump, 05:00Z");
 	ld_zone_midnights("America/Havana", ld_days_from_civil(2024, 11, 3), 1, out);
 	is_int(out[0], 1730606400000LL,
 	       "midnights: Havana 2024-11-03 starts at the first midnight, 04:00Z");
@@ -279,8 +267,7 @@ t_zone(void)
 
 /* 1 when s (as a C string) parses with depth 10, else 0; the message of
  * a failure is left in err. */
-static int
-parses(const char *s, size_t n, char err[200])
+static int parses(const char *s, size_t n, char err[200])
 {
 	struct json_object *o;
 
@@ -292,8 +279,7 @@ parses(const char *s, size_t n, char err[200])
 
 #define PARSES(s) parses(s, sizeof(s) - 1, err)
 
-static void
-t_json(void)
+static void t_json(void)
 {
 	char err[200];
 
@@ -326,8 +312,7 @@ t_json(void)
 }
 
 /* A "db" shown in a message never shows a connection string's password. */
-static void
-t_db_shown(void)
+static void t_db_shown(void)
 {
 	static const char *const cases[][2] = {
 		{ "/var/lib/luckydice/luckydice.db", "/var/lib/luckydice/luckydice.db" },
@@ -341,7 +326,8 @@ t_db_shown(void)
 		{ "postgresql://ld:a@db1/x?password=b&password=c",
 		  "postgresql://ld:***@db1/x?password=***&password=***" },
 		{ "postgresql://ld@db1/x?old_password=k", "postgresql://ld@db1/x?old_password=k" },
-		{ "host=db1 user=ld password=s3cret dbname=x", "host=db1 user=ld password=*** dbname=x" },
+		{ "host=db1 user=ld password=s3cret dbname=x",
+		  "host=db1 user=ld password=*** dbname=x" },
 		{ "host=db1 password='a b\\' c' dbname=x", "host=db1 password=*** dbname=x" },
 		{ "password=", "password=***" },
 	};
@@ -355,8 +341,7 @@ t_db_shown(void)
 
 /* libpq's messages quote the part of a connection string it could not
  * parse: a quoted part of a password never reaches a message. */
-static void
-t_db_scrub(void)
+static void t_db_scrub(void)
 {
 	static const char *const cases[][3] = {
 		{ "postgresql://u:s3cr%zzet@db1/x", "invalid percent-encoded token: \"s3cr%zzet\"",
@@ -364,7 +349,8 @@ t_db_scrub(void)
 		{ "postgresql://u@db1/x?password=ab%zz", "invalid percent-encoded token: \"ab%zz\"",
 		  "invalid percent-encoded token: \"***\"" },
 		{ "postgresql://u:pw@db1/x", "bad token \"p\" here", "bad token \"*\" here" },
-		{ "postgresql://u@db1/x?password=abc&bogus=1", "invalid URI query parameter: \"bogus\"",
+		{ "postgresql://u@db1/x?password=abc&bogus=1",
+		  "invalid URI query parameter: \"bogus\"",
 		  "invalid URI query parameter: \"bogus\"" },
 		{ "postgresql://u:s3cret@db1/x", "could not translate host name \"db1\" to address",
 		  "could not translate host name \"db1\" to address" },
@@ -381,8 +367,7 @@ t_db_scrub(void)
 	}
 }
 
-int
-main(void)
+int main(void)
 {
 	const char *base = getenv("TMPDIR");
 	char path[512];

@@ -103,7 +103,8 @@ static void test_batch(const struct promo *p)
 	   "a rule call after the loss fails instead of committing on its own");
 	ok(ledger_batch_end(l, 1) != LD_OK, "and the batch's end fails");
 	is_int(q("SELECT count(*) FROM grants WHERE uid IN ('b4','b5')"), 0, "nothing was kept");
-	is_int(rules_visit(l, p, "b6", NOW, &o, &vr), LD_OK, "outside a batch, rules commit as before");
+	is_int(rules_visit(l, p, "b6", NOW, &o, &vr), LD_OK,
+	       "outside a batch, rules commit as before");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'b6'"), 1, "and keep their rows");
 }
 
@@ -113,8 +114,9 @@ static void test_batch(const struct promo *p)
 static void boom_on(void)
 {
 	if (db_script(ledger_db(l),
-		"CREATE TRIGGER boom BEFORE INSERT ON invites WHEN NEW.invitee = 'boom'"
-		" BEGIN SELECT RAISE(ABORT, 'boom'); END", "cannot make the trigger") != LD_OK)
+		      "CREATE TRIGGER boom BEFORE INSERT ON invites WHEN NEW.invitee = 'boom'"
+		      " BEGIN SELECT RAISE(ABORT, 'boom'); END",
+		      "cannot make the trigger") != LD_OK)
 		bail("%s", ledger_errmsg(l));
 }
 
@@ -156,9 +158,9 @@ static void test_batch_fast(const struct promo *p)
 	ok(!ledger_batch_spoiled(l), "a savepoint undoes the failed claim alone");
 	is_int(ledger_batch_end(l, 1), LD_OK, "the batch commits");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'f2'"), 1, "with the visit");
-	is_int(q("SELECT count(*) FROM grants WHERE uid = 'boom'")
-	       + q("SELECT count(*) FROM balances WHERE uid = 'boom'"), 0,
-	       "and nothing of the claim");
+	is_int(q("SELECT count(*) FROM grants WHERE uid = 'boom'") +
+		       q("SELECT count(*) FROM balances WHERE uid = 'boom'"),
+	       0, "and nothing of the claim");
 	boom_off();
 }
 
@@ -187,14 +189,16 @@ static void test_engine(const struct promo *p)
 	rq[4] = request(p, WRITER_DRAW, "e2", "rid-00000101");
 	is_int(writer_batch(l, rq, ps, a, 5), 1, "five requests run as one batch, which commits");
 	ok(a[0].err == LD_OK && a[0].outcome == RULE_OK && a[0].r.visit.granted &&
-	   BALANCE(a[0].r.visit.bal) == 2, "a visit's reply: granted, 2 dice");
+		   BALANCE(a[0].r.visit.bal) == 2,
+	   "a visit's reply: granted, 2 dice");
 	ok(a[1].err == LD_OK && a[1].r.visit.granted, "another user's visit: granted");
 	ok(a[2].err == LD_OK && a[2].outcome == RULE_NO_TICKETS,
 	   "a draw without dice: refused, not an error");
 	ok(a[3].err == LD_OK && !a[3].r.visit.granted && BALANCE(a[3].r.visit.bal) == 2,
 	   "the first user's second visit sees the first, in the same batch: nothing granted");
 	ok(a[4].err == LD_OK && a[4].outcome == RULE_OK && a[4].r.draw.id > 0 &&
-	   BALANCE(a[4].r.draw.bal) == 1, "a draw spends one of the dice granted before it");
+		   BALANCE(a[4].r.draw.bal) == 1,
+	   "a draw spends one of the dice granted before it");
 	ok(a[4].r.draw.prize_id[0] ? a[4].r.draw.prize == 0 : a[4].r.draw.prize == -1,
 	   "its prize index is into the promotion given");
 	ok(a[0].magic == WRITER_MAGIC && a[4].magic == WRITER_MAGIC, "every reply is marked");
@@ -212,13 +216,14 @@ static void test_engine(const struct promo *p)
 	rq[1] = request(p, WRITER_CLAIM, "boom", code);
 	rq[2] = request(p, WRITER_VISIT, "e4", NULL);
 	is_int(writer_batch(l, rq, ps, a, 3), 1, "a batch with a failing claim commits");
-	ok(a[0].err == LD_OK && a[0].r.visit.granted && a[2].err == LD_OK &&
-	   a[2].r.visit.granted, "the visits on either side of it are granted");
+	ok(a[0].err == LD_OK && a[0].r.visit.granted && a[2].err == LD_OK && a[2].r.visit.granted,
+	   "the visits on either side of it are granted");
 	ok(a[1].err != LD_OK && strstr(a[1].errmsg, "boom") != NULL,
 	   "the claim's reply is its error: %s", a[1].errmsg);
 	is_int(q("SELECT count(*) FROM grants WHERE uid IN ('e3','e4')"), 2, "the visits are kept");
 	is_int(q("SELECT count(*) FROM grants WHERE uid = 'boom'") +
-	       q("SELECT count(*) FROM balances WHERE uid = 'boom'"), 0, "nothing of the claim is");
+		       q("SELECT count(*) FROM balances WHERE uid = 'boom'"),
+	       0, "nothing of the claim is");
 	boom_off();
 
 	/* A request whose promotion the caller did not find. */
@@ -302,7 +307,8 @@ static pid_t start_writer(const char *sock, enum report report, int wal_frames)
 		_exit(255);
 	}
 	struct writer_options wo = {
-		.max_batch = 8, .on_batch = count,
+		.max_batch = 8,
+		.on_batch = count,
 		.wal_restart_frames = wal_frames > 0 ? wal_frames : 0,
 		.on_checkpoint = count_checkpoint,
 	};
@@ -310,8 +316,9 @@ static pid_t start_writer(const char *sock, enum report report, int wal_frames)
 		_exit(255);
 	close(fd);
 	ledger_free(wl);
-	_exit(report == LARGEST_BATCH ? largest : report == CHECKPOINTS ?
-	      (checkpoints < 254 ? checkpoints : 254) : served);
+	_exit(report == LARGEST_BATCH         ? largest
+		      : report == CHECKPOINTS ? (checkpoints < 254 ? checkpoints : 254)
+					      : served);
 }
 
 /* Waits until something accepts connections on sock. */
@@ -540,8 +547,8 @@ static void test_clock(void)
 	wait_listening(sock);
 	w = writer_client_new(sock, 5000);
 	before = ld_now_ms();
-	if (writer_request_set(&rq, WRITER_VISIT, p, "future", NULL, NULL,
-			       before + 3600 * 1000) != 0)
+	if (writer_request_set(&rq, WRITER_VISIT, p, "future", NULL, NULL, before + 3600 * 1000) !=
+	    0)
 		bail("a request does not fit");
 	is_int(writer_call(w, l, p, &rq, &a), LD_OK, "a visit an hour ahead of the writer's clock");
 	after = ld_now_ms();
@@ -563,14 +570,15 @@ static long wal_file_frames(void)
 	struct stat st;
 
 	snprintf(path, sizeof path, "%s-wal", tdb.path);
-	return stat(path, &st) == 0 && st.st_size > 32 ? (long)((st.st_size - 32) / (4096 + 24)) : 0;
+	return stat(path, &st) == 0 && st.st_size > 32 ? (long)((st.st_size - 32) / (4096 + 24))
+						       : 0;
 }
 
 /* n visits of fresh users through a writer started with wal_frames (as
  * start_writer); returns the checkpoints it ran. The WAL is emptied
  * first, so its file's size afterwards is the most frames it held. */
-static int visits_through(const struct promo *p, const char *sock, int wal_frames,
-			  const char *tag, int n)
+static int visits_through(const struct promo *p, const char *sock, int wal_frames, const char *tag,
+			  int n)
 {
 	struct writer_client *w;
 	struct visit_result vr;
@@ -579,7 +587,8 @@ static int visits_through(const struct promo *p, const char *sock, int wal_frame
 	int granted = 0;
 	pid_t pid;
 
-	if (db_script(ledger_db(l), "PRAGMA wal_checkpoint(TRUNCATE)", "cannot empty the WAL") != LD_OK)
+	if (db_script(ledger_db(l), "PRAGMA wal_checkpoint(TRUNCATE)", "cannot empty the WAL") !=
+	    LD_OK)
 		bail("%s", ledger_errmsg(l));
 	pid = start_writer(sock, CHECKPOINTS, wal_frames);
 	wait_listening(sock);
@@ -604,16 +613,19 @@ static void test_wal_restart(const struct promo *p)
 	n = visits_through(p, sock, 0, "grow", 400);
 	frames = wal_file_frames();
 	is_int(n, 0, "a writer with own_checkpoints and no wal_restart_frames checkpoints never");
-	ok(frames > 1000, "and its WAL grows past SQLite's automatic checkpoint (%ld frames)", frames);
+	ok(frames > 1000, "and its WAL grows past SQLite's automatic checkpoint (%ld frames)",
+	   frames);
 	is_int(q("SELECT count(*) FROM grants WHERE uid LIKE 'grow-%'"), 400, "all committed");
 
 	n = visits_through(p, sock, 64, "wrap", 400);
 	frames = wal_file_frames();
-	ok(n >= 10, "with wal_restart_frames 64 the writer checkpoints between batches (%d times)", n);
+	ok(n >= 10, "with wal_restart_frames 64 the writer checkpoints between batches (%d times)",
+	   n);
 	ok(frames >= 64 && frames < 96,
 	   "and starts the WAL over: it never held more than a batch past 64 frames (%ld)", frames);
 	is_int(q("SELECT count(*) FROM grants WHERE uid LIKE 'wrap-%'"), 400, "all committed");
-	is_int(ledger_sync(l), LD_OK, "ledger_sync flushes the database file (the checkpointer's, after each pass)");
+	is_int(ledger_sync(l), LD_OK,
+	       "ledger_sync flushes the database file (the checkpointer's, after each pass)");
 	unlink(sock);
 }
 
