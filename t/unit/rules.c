@@ -345,7 +345,7 @@ static void test_migration_005(const char *dir)
 	is_int(q("SELECT count(*) FROM grants WHERE promo = 'p' AND uid = 'x'"), 6,
 	       "a user's grants: the six stored");
 	is_int(q("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants'"),
-	       3, "grants has three indexes: by user, inviter per invitee, per ticket");
+	       4, "grants has four indexes: by user, inviter per invitee, per ticket, by day");
 	char *plan = NULL;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db,
