@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # script/server --detach serves the page and the API; --stop ends every
 # process it started.
-import os, re, subprocess, tempfile, threading, time, urllib.request, json, shutil
+import os, re, signal, subprocess, tempfile, threading, time, urllib.request, json, shutil
 from harness import SRC, BUILD, ok, is_, done, free_port, running, processes_of
 
 state = tempfile.mkdtemp(prefix="ld-server-")
@@ -80,8 +80,11 @@ try:
     # Pressed once the script says so: bash runs its trap only after the
     # command in hand, and on a loaded machine the start (or the stop of
     # a start still running) can take longer than this test waits.
+    # SIGINT as a terminal leaves it: a suite started in the background
+    # inherits it ignored, and bash cannot trap a signal ignored at entry.
     fg = subprocess.Popen([server, "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+                          stderr=subprocess.STDOUT, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ready = threading.Event()
 
     def watch():
