@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "cachesync.h"
 #include "campaign.h"
 #include "history.h"
 #include "outbox.h"
@@ -224,34 +225,6 @@ static int known_user(struct ctx *c, struct ld_balance *b)
 	return 1;
 }
 
-/* The cache's view of the user beside the ledger's b, as "cache". */
-static struct json_object *cache_json(struct ctx *c, const struct ld_balance *b)
-{
-	struct json_object *o = json_object_new_object();
-	int64_t version = 0, balance = 0;
-	enum ld_err e;
-
-	if (!c->app->cache) {
-		json_object_object_add(o, "state", json_object_new_string("disabled"));
-		return o;
-	}
-	e = cache_get(c->app->cache, c->promo->id, c->args.uid, &version, &balance);
-	json_object_object_add(o, "state",
-			       json_object_new_string(e == LD_OK ? "hit"
-							      : e == LD_ERR_NOTFOUND
-							      ? "miss"
-							      : "unavailable"));
-	if (e == LD_OK) {
-		json_object_object_add(o, "version", json_object_new_int64(version));
-		json_object_object_add(o, "balance", json_object_new_int64(balance));
-	}
-	json_object_object_add(
-		o, "drift",
-		json_object_new_boolean(e == LD_OK &&
-					(version != b->version || balance != BALANCE(*b))));
-	return o;
-}
-
 /* GET promotions/{promo}/users/{uid}: the user's story as `user show`
  * tells it (history_json, HISTORY_SUPPORT) with the cache beside the
  * ledger. 200, 401, 403, 404 unknown_user, 503. */
@@ -266,7 +239,8 @@ void console_user(struct ctx *c)
 	if ((e = history_json(c->app->ledger, c->promo, c->args.uid, c->now_ms, HISTORY_SUPPORT,
 			      &o)) != LD_OK)
 		return api_fail(c, e);
-	json_object_object_add(o, "cache", cache_json(c, &b));
+	json_object_object_add(
+		o, "cache", cachesync_user_json(c->app->cache, c->promo->id, c->args.uid, &b, 0));
 	http_send(c->req, 200, o, NULL);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "cachesync.h"
 #include "ctl.h"
 #include "history.h"
 
@@ -41,32 +42,10 @@ static struct json_object *arr(struct json_object *o, const char *k)
 static struct json_object *cache_json(struct ctl *c, const char *promo, const char *uid,
 				      const struct ld_balance *b)
 {
-	struct json_object *o = json_object_new_object();
 	struct cache *cache = ctl_cache_open(c);
-	int64_t version = 0, balance = 0;
-	enum ld_err e;
+	struct json_object *o = cachesync_user_json(cache, promo, uid, b, 1);
 
-	if (!cache) {
-		json_object_object_add(o, "state", json_object_new_string("disabled"));
-		return o;
-	}
-	e = cache_get(cache, promo, uid, &version, &balance);
-	json_object_object_add(o, "state",
-			       json_object_new_string(e == LD_OK ? "hit"
-							      : e == LD_ERR_NOTFOUND
-							      ? "miss"
-							      : "unavailable"));
-	if (e == LD_OK) {
-		json_object_object_add(o, "version", json_object_new_int64(version));
-		json_object_object_add(o, "balance", json_object_new_int64(balance));
-	} else if (e != LD_ERR_NOTFOUND) {
-		json_object_object_add(o, "error", json_object_new_string(cache_errmsg(cache)));
-	}
 	cache_free(cache);
-	json_object_object_add(
-		o, "drift",
-		json_object_new_boolean(e == LD_OK &&
-					(version != b->version || balance != BALANCE(*b))));
 	return o;
 }
 

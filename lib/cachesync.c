@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "cachesync.h"
 
 #define CONFIRM_PAUSE_MS 20
@@ -223,4 +225,34 @@ enum ld_err cachesync_lookup(void *arg, const char *promo, const char *uid, int6
 	*version = b.version;
 	*balance = BALANCE(b);
 	return e;
+}
+
+struct json_object *cachesync_user_json(struct cache *c, const char *promo, const char *uid,
+					const struct ld_balance *b, int errors)
+{
+	struct json_object *o = json_object_new_object();
+	int64_t version = 0, balance = 0;
+	enum ld_err e;
+
+	if (!c) {
+		json_object_object_add(o, "state", json_object_new_string("disabled"));
+		return o;
+	}
+	e = cache_get(c, promo, uid, &version, &balance);
+	json_object_object_add(o, "state",
+			       json_object_new_string(e == LD_OK ? "hit"
+							      : e == LD_ERR_NOTFOUND
+							      ? "miss"
+							      : "unavailable"));
+	if (e == LD_OK) {
+		json_object_object_add(o, "version", json_object_new_int64(version));
+		json_object_object_add(o, "balance", json_object_new_int64(balance));
+	} else if (e != LD_ERR_NOTFOUND && errors) {
+		json_object_object_add(o, "error", json_object_new_string(cache_errmsg(c)));
+	}
+	json_object_object_add(
+		o, "drift",
+		json_object_new_boolean(e == LD_OK &&
+					(version != b->version || balance != BALANCE(*b))));
+	return o;
 }

@@ -64,4 +64,14 @@ enum ld_err cachesync_lookup(void *arg, const char *promo, const char *uid, int6
 /* "same", "cold", "stale", ... */
 const char *cachesync_state_name(enum cachesync_state s);
 
+struct json_object;
+
+/* The cache's view of (promo, uid) beside the ledger's balance b, as a
+ * JSON object: "state" (hit, miss, unavailable; disabled when c is
+ * NULL), on a hit "version" and "balance", "drift" (a hit that differs
+ * from b), and with errors set Redis' error on an unavailable one. The
+ * caller owns the object. */
+struct json_object *cachesync_user_json(struct cache *c, const char *promo, const char *uid,
+					const struct ld_balance *b, int errors);
+
 #endif

@@ -6,14 +6,6 @@
 
 #include "campaign.h"
 
-static struct json_object *time_json(const struct promo *p, int64_t ms)
-{
-	char buf[32];
-
-	ld_iso_time(ms, promo_utc_offset(p, ms), buf);
-	return json_object_new_string(buf);
-}
-
 static struct json_object *text_or_null(struct db_stmt *st, int i)
 {
 	const char *s = db_col_text(st, i);
@@ -73,8 +65,8 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
 			x, "last_status",
 			db_col_null(st, 4) ? NULL : json_object_new_int64(db_col_int(st, 4)));
 		json_object_object_add(x, "last_error", text_or_null(st, 5));
-		json_object_object_add(x, "at",
-				       db_col_null(st, 6) ? NULL : time_json(p, db_col_int(st, 6)));
+		json_object_object_add(
+			x, "at", db_col_null(st, 6) ? NULL : promo_time_json(p, db_col_int(st, 6)));
 		json_object_array_add(dead, x);
 	}
 	e = db_end(db, st, "cannot list dead events");
@@ -85,7 +77,8 @@ enum ld_err campaign_outbox_json(struct ledger *l, const struct promo *p, int64_
 		o, "due", json_object_new_int64(due > CAMPAIGN_DUE_MAX ? CAMPAIGN_DUE_MAX : due));
 	json_object_object_add(o, "due_more", json_object_new_boolean(due > CAMPAIGN_DUE_MAX));
 	json_object_object_add(o, "waiting", json_object_new_int64(waiting));
-	json_object_object_add(o, "oldest_due", due > 0 && found ? time_json(p, oldest) : NULL);
+	json_object_object_add(o, "oldest_due",
+			       due > 0 && found ? promo_time_json(p, oldest) : NULL);
 	json_object_object_add(o, "dead", json_object_new_int64(ndead));
 	*out = o;
 	return LD_OK;

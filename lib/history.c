@@ -8,13 +8,6 @@
 #include "outbox.h"
 #include "rules.h"
 
-static struct json_object *time_json(const struct promo *p, int64_t ms)
-{
-	char buf[32];
-	ld_iso_time(ms, promo_utc_offset(p, ms), buf);
-	return json_object_new_string(buf);
-}
-
 /* Column i as a JSON string, or null. */
 static struct json_object *text_or_null(struct db_stmt *st, int i)
 {
@@ -64,7 +57,7 @@ static struct json_object *grant_row(const struct promo *p, struct db_stmt *st)
 	json_object_object_add(o, "amount", json_object_new_int64(db_col_int(st, 1)));
 	json_object_object_add(o, "ref", text_or_null(st, 2));
 	json_object_object_add(o, "note", text_or_null(st, 3));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 4)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 4)));
 	return o;
 }
 
@@ -80,7 +73,7 @@ static struct json_object *user_grant_row(const struct promo *p, struct db_stmt 
 	json_object_object_add(o, "amount", json_object_new_int64(db_col_int(st, 1)));
 	if (reason && (strcmp(reason, "support") == 0 || strcmp(reason, "revoke") == 0))
 		json_object_object_add(o, "text", json_object_new_string(HISTORY_SUPPORT_TEXT));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 4)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 4)));
 	return o;
 }
 
@@ -104,7 +97,7 @@ static struct json_object *draw_row(const struct promo *p, struct db_stmt *st)
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(db_col_int(st, 0)));
 	json_object_object_add(o, "request_id", text_or_null(st, 1));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 2)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 2)));
 	json_object_object_add(o, "prize", prize_json(p, db_col_text(st, 3)));
 	return o;
 }
@@ -115,7 +108,7 @@ static struct json_object *invite_row(const struct promo *p, struct db_stmt *st)
 	json_object_object_add(o, "invitee", text_or_null(st, 0));
 	json_object_object_add(o, "inviter_granted",
 			       json_object_new_boolean(db_col_int(st, 1) != 0));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 2)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 2)));
 	return o;
 }
 
@@ -125,7 +118,7 @@ static struct json_object *user_invite_row(const struct promo *p, struct db_stmt
 	json_object_object_add(o, "invitee", masked_uid(st, 0));
 	json_object_object_add(o, "inviter_granted",
 			       json_object_new_boolean(db_col_int(st, 1) != 0));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 2)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 2)));
 	return o;
 }
 
@@ -136,7 +129,7 @@ static struct json_object *refusal_row(const struct promo *p, struct db_stmt *st
 	json_object_object_add(o, "inviter", text_or_null(st, 1));
 	json_object_object_add(o, "code", text_or_null(st, 2));
 	json_object_object_add(o, "client", text_or_null(st, 3));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 4)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 4)));
 	return o;
 }
 
@@ -150,7 +143,7 @@ static struct json_object *event_row(const struct promo *p, struct db_stmt *st)
 	json_object_object_add(o, "attempts", json_object_new_int64(db_col_int(st, 4)));
 	json_object_object_add(o, "last_status", int_or_null(st, 5));
 	json_object_object_add(o, "last_error", text_or_null(st, 6));
-	json_object_object_add(o, "at", time_json(p, db_col_int(st, 7)));
+	json_object_object_add(o, "at", promo_time_json(p, db_col_int(st, 7)));
 	return o;
 }
 
@@ -254,7 +247,7 @@ enum ld_err history_json(struct ledger *l, const struct promo *p, const char *ui
 		struct json_object *by = json_object_new_object();
 		json_object_object_add(by, "inviter", text_or_null(st, 0));
 		json_object_object_add(by, "code", text_or_null(st, 1));
-		json_object_object_add(by, "at", time_json(p, db_col_int(st, 2)));
+		json_object_object_add(by, "at", promo_time_json(p, db_col_int(st, 2)));
 		json_object_object_add(o, "invited_by", by);
 	}
 	if ((e = db_end(db, st, "cannot read history")) != LD_OK)

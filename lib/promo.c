@@ -516,6 +516,14 @@ int promo_day_index(const struct promo *p, const char *name)
 	return d >= 0 && d < p->ndays ? (int)d : -1;
 }
 
+struct json_object *promo_time_json(const struct promo *p, int64_t ms)
+{
+	char buf[32];
+
+	ld_iso_time(ms, promo_utc_offset(p, ms), buf);
+	return json_object_new_string(buf);
+}
+
 int32_t promo_utc_offset(const struct promo *p, int64_t ms)
 {
 	return ld_zone_offset(p->time_zone, ms);

@@ -81,6 +81,12 @@ int promo_day_index(const struct promo *p, const char *name);
 /* UTC offset in seconds of the promotion's zone at instant ms. */
 int32_t promo_utc_offset(const struct promo *p, int64_t ms);
 
+struct json_object;
+
+/* Instant ms as a JSON string in the promotion's local time, ISO 8601
+ * with its offset ("2024-07-08T09:00:00.000+09:00"). */
+struct json_object *promo_time_json(const struct promo *p, int64_t ms);
+
 /* Stock of prize open so far on day d at instant now_ms: the whole day's
  * stock for RELEASE_MIDNIGHT, floor(stock * elapsed / day length)
  * for RELEASE_EVEN. */
