@@ -172,15 +172,16 @@ BEGIN
 	-- first and run in turn: the second of one request_id then finds the
 	-- first's draw and replays it (each statement sees what committed
 	-- before it), instead of spending a second dice or failing on the
-	-- unique index.
-	SELECT d.id, d.created_at, d.rand, d.prize, b.granted, b.spent, b.version
-	INTO o_id, o_at_ms, o_rand, o_prize, b_granted, b_spent, b_version
-	FROM balances b
-	LEFT JOIN draws d ON d.promo = b.promo AND d.uid = b.uid AND d.request_id = p_request_id
-	WHERE b.promo = p_promo AND b.uid = p_uid
-	FOR UPDATE OF b;
-	IF o_id IS NOT NULL THEN
+	-- unique index. The lookup is a statement of its own: one that waited
+	-- for a row lock re-reads only the locked row, not the draw the other
+	-- committed meanwhile.
+	PERFORM 1 FROM balances b WHERE b.promo = p_promo AND b.uid = p_uid FOR UPDATE;
+	SELECT d.id, d.created_at, d.rand, d.prize INTO o_id, o_at_ms, o_rand, o_prize
+	FROM draws d WHERE d.promo = p_promo AND d.uid = p_uid AND d.request_id = p_request_id;
+	IF FOUND THEN
 		o_replay := true;
+		SELECT b.granted, b.spent, b.version INTO b_granted, b_spent, b_version
+		FROM balances b WHERE b.promo = p_promo AND b.uid = p_uid;
 		RETURN;
 	END IF;
 	IF NOT p_active THEN
