@@ -49,11 +49,11 @@ CREATE TABLE stats_days (
 -- range. Each leads with the day: the days only grow, so every new entry
 -- goes to the very end of the b-tree, where SQLite appends without
 -- splitting a page in the middle, and a batch of the writer writes the
--- last page or two. (Led by the promotion, a grants index wrote 8.9 pages
--- a batch of claims, 14 % of the batch: each day's range of a promotion
--- sat in the middle of the tree, with a range for each reason.) Grants
--- are counted through the table's rows of the day, which are next to
--- each other; draws and refused claims from the index alone.
+-- last page or two (led by the promotion, each day's range sat in the
+-- middle of the tree and a batch split pages there: docs/performance.md,
+-- the web console). Grants are counted through the table's rows of the
+-- day, which are next to each other; draws and refused claims from the
+-- index alone.
 CREATE INDEX grants_by_day ON grants (day, promo);
 CREATE INDEX draws_by_day ON draws (day, promo);
 CREATE INDEX claim_refusals_by_day ON claim_refusals (day, promo, reason);
