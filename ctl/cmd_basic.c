@@ -363,28 +363,16 @@ static int token_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_basic[] = {
-	{ "init",
-	  NULL,
-	  init_run,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "init", NULL, init_run, "", 0, 0, 0,
 	  "create the database, or apply the migrations it lacks",
 	  "Creates the database named by \"db\" in the config, or applies the\n"
 	  "migrations it does not have yet (each in its own transaction), and prints\n"
 	  "its schema version. Run as root, a new database file is given to the owner\n"
 	  "of its directory (the service's user).",
-	  NULL,
-	  { { NULL } } },
-	{ "promo",
-	  "load",
-	  promo_load,
-	  "FILE",
-	  1,
-	  1,
-	  0,
+	  NULL, { { NULL } } },
+	{ "promo", "load", promo_load, "FILE", 1, 1, 0,
 	  "validate a promotion file and store it (insert, or update by id)",
 	  "Reads and validates the promotion file FILE (luckydice-promotion(5)) and\n"
 	  "stores it. An error names the field; nothing is stored then. Loading the\n"
@@ -397,14 +385,9 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "has winners. --force stores it anyway and records the reasons overridden.",
 	  "0 stored; 1 refused (nothing stored); 2 the file is not valid, or cannot run\n"
 	  "(usage, config, database)",
-	  { { "force", NULL, "store even what would break the running campaign", 0 }, { NULL } } },
-	{ "promo",
-	  "history",
-	  promo_history,
-	  "ID",
-	  1,
-	  1,
-	  0,
+	  { { "force", NULL, "store even what would break the running campaign", 0 },
+	    { NULL } } },
+	{ "promo", "history", promo_history, "ID", 1, 1, 0,
 	  "every version of a promotion: who loaded it when, what changed; pauses",
 	  "Prints the history of promotion ID, oldest first: each file loaded (when,\n"
 	  "by whom, its version number and each field that changed from the version\n"
@@ -412,13 +395,7 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "reason and each resume. With --json also the content of every file loaded.",
 	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
 	  { CTL_OPT_JSON, { NULL } } },
-	{ "promo",
-	  "pause",
-	  promo_pause,
-	  "ID",
-	  1,
-	  1,
-	  0,
+	{ "promo", "pause", promo_pause, "ID", 1, 1, 0,
 	  "the kill switch: visits, claims and draws answer 403 until resumed",
 	  "Pauses promotion ID: within a second every worker answers visit, invite\n"
 	  "claim and draws with 403 promotion_paused and changes nothing; balance,\n"
@@ -429,13 +406,7 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "0 paused (or was already); 2 no such promotion, or cannot run (usage,\n"
 	  "config, database)",
 	  { { "reason", "TEXT", "why (kept in the history)", 1 }, { NULL } } },
-	{ "promo",
-	  "resume",
-	  promo_resume,
-	  "ID",
-	  1,
-	  1,
-	  0,
+	{ "promo", "resume", promo_resume, "ID", 1, 1, 0,
 	  "end a pause: visits, claims and draws are taken again",
 	  "Resumes promotion ID after 'promo pause': within a second the workers take\n"
 	  "visits, claims and draws again (within the promotion's days). Recorded in\n"
@@ -443,45 +414,26 @@ const struct ctl_cmd ctl_cmds_basic[] = {
 	  "0 resumed (or was not paused); 2 no such promotion, or cannot run (usage,\n"
 	  "config, database)",
 	  { { NULL } } },
-	{ "promo",
-	  "list",
-	  promo_list,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "promo", "list", promo_list, "", 0, 0, 0,
 	  "the stored promotions: id, days, time zone, state, name",
 	  "Lists the stored promotions, one a line: id, first..last day, time zone,\n"
 	  "state (upcoming, active or ended) and name.",
-	  NULL,
-	  { CTL_OPT_JSON, { NULL } } },
-	{ "promo",
-	  "show",
-	  promo_show,
-	  "ID",
-	  1,
-	  1,
-	  0,
+	  NULL, { CTL_OPT_JSON, { NULL } } },
+	{ "promo", "show", promo_show, "ID", 1, 1, 0,
 	  "one promotion's rules; with --json its definition as stored",
 	  "Shows promotion ID: its days and state, grants, invite rules, client cap\n"
 	  "and each prize (release, daily and total stock, probability). With --json,\n"
 	  "prints the definition as stored, a promotion file that 'promo load' takes.",
 	  "0 shown; 2 no such promotion, or cannot run (usage, config, database)",
 	  { CTL_OPT_JSON, { NULL } } },
-	{ "token",
-	  NULL,
-	  token_run,
-	  "UID...",
-	  1,
-	  -1,
-	  0,
+	{ "token", NULL, token_run, "UID...", 1, -1, 0,
 	  "a signed user token for each UID, one per line",
 	  "Prints a token (uid.expiry.signature, signed with \"token_secret_file\") for\n"
 	  "each UID, one a line, valid for --ttl seconds (30 days by default). A UID\n"
 	  "is 1-64 of A-Z a-z 0-9 _ -; one starting with '-' goes after \"--\".",
 	  NULL,
 	  { { "ttl", "SECONDS", "how long the tokens are valid (default 2592000, 30 days)", 0 },
-	    CTL_OPT_JSON,
-	    { NULL } } },
+	    CTL_OPT_JSON, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

@@ -160,14 +160,9 @@ static int rebuild_run(struct ctl *c, const struct ctl_call *call)
 	return sync_cmd(c, call, 1);
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_cache[] = {
-	{ "cache",
-	  "verify",
-	  verify_run,
-	  "PROMO",
-	  1,
-	  1,
-	  0,
+	{ "cache", "verify", verify_run, "PROMO", 1, 1, 0,
 	  "list the users whose cached balance differs from the ledger",
 	  "Compares every balance of promotion PROMO in the ledger with the Redis\n"
 	  "cache and lists each user whose cached balance differs (DRIFT: stale,\n"
@@ -176,13 +171,7 @@ const struct ctl_cmd ctl_cmds_cache[] = {
 	  "0 no drift; 1 drift found; 2 no \"redis\" configured, Redis unavailable, or\n"
 	  "cannot run (usage, config, database)",
 	  { CTL_OPT_JSON, { NULL } } },
-	{ "cache",
-	  "rebuild",
-	  rebuild_run,
-	  "PROMO",
-	  1,
-	  1,
-	  0,
+	{ "cache", "rebuild", rebuild_run, "PROMO", 1, 1, 0,
 	  "write the ledger's balance wherever the cache differs (while serving)",
 	  "Like verify, and writes the ledger's value wherever the cache differs,\n"
 	  "through the same compare-and-set as the service, so it never puts an older\n"
@@ -192,3 +181,4 @@ const struct ctl_cmd ctl_cmds_cache[] = {
 	  { CTL_OPT_JSON, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

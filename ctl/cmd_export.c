@@ -27,14 +27,9 @@ static int winners_run(struct ctl *c, const struct ctl_call *call)
 	}
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_export[] = {
-	{ "export",
-	  "winners",
-	  winners_run,
-	  "PROMO",
-	  1,
-	  1,
-	  0,
+	{ "export", "winners", winners_run, "PROMO", 1, 1, 0,
 	  "the winners as RFC 4180 CSV on stdout, for the prize vendor",
 	  "Writes every win of promotion PROMO (or of one local day) as RFC 4180 CSV\n"
 	  "on stdout: user, prize_id, prize_name, day, time (local), draw_id,\n"
@@ -45,7 +40,7 @@ const struct ctl_cmd ctl_cmds_export[] = {
 	  "0 written; 2 no such promotion or day, or cannot run (usage, config,\n"
 	  "database)",
 	  { { "day", "YYYY-MM-DD", "only the wins of this local day", 0 },
-	    { "bom", NULL, "start with the UTF-8 byte order mark (for Excel)", 0 },
-	    { NULL } } },
+	    { "bom", NULL, "start with the UTF-8 byte order mark (for Excel)", 0 }, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

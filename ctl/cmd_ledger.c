@@ -297,14 +297,9 @@ static int purge_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_ledger[] = {
-	{ "backup",
-	  NULL,
-	  backup_run,
-	  "[FILE]",
-	  0,
-	  1,
-	  0,
+	{ "backup", NULL, backup_run, "[FILE]", 0, 1, 0,
 	  "an online copy of the ledger, checked; with --dir, rotated",
 	  "Copies the SQLite ledger into the new file FILE (never over an existing\n"
 	  "one) while the service runs, then checks the copy: PRAGMA integrity_check,\n"
@@ -320,15 +315,8 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  { { "dir", "DIR", "write DIR/luckydice-<UTC time>Z.db instead of FILE", 0 },
 	    { "keep", "N", "with --dir: keep the N newest backups there, remove older ones", 0 },
 	    { "method", "METHOD", "api (the online backup API, default) or vacuum", 0 },
-	    CTL_OPT_JSON,
-	    { NULL } } },
-	{ "restore",
-	  NULL,
-	  restore_run,
-	  "FILE",
-	  1,
-	  1,
-	  0,
+	    CTL_OPT_JSON, { NULL } } },
+	{ "restore", NULL, restore_run, "FILE", 1, 1, 0,
 	  "put a backup in place of the ledger (service stopped); renews the ledger id",
 	  "Puts the backup FILE in place of the SQLite ledger. The service and the\n"
 	  "dispatcher must be stopped: nothing else may have the database open (it is\n"
@@ -342,25 +330,12 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  "0 restored; 2 cannot run (usage, config, the database in use, a backup that\n"
 	  "cannot be read or fails its check: then nothing changed; PostgreSQL)",
 	  { { NULL } } },
-	{ "ledger",
-	  "show",
-	  ledger_show,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "ledger", "show", ledger_show, "", 0, 0, 0,
 	  "the ledger's engine, schema version and id (and the id before a renewal)",
 	  "Prints the database, its engine, schema version and ledger id, and after a\n"
 	  "restore or renewal the id before it, when and why it was renewed.",
-	  NULL,
-	  { CTL_OPT_JSON, { NULL } } },
-	{ "ledger",
-	  "renew-id",
-	  ledger_renew,
-	  "",
-	  0,
-	  0,
-	  0,
+	  NULL, { CTL_OPT_JSON, { NULL } } },
+	{ "ledger", "renew-id", ledger_renew, "", 0, 0, 0,
 	  "a new ledger id, after a restore done by other means (pg_restore, PITR)",
 	  "Gives the ledger a new random id, as 'restore' does: every event key and\n"
 	  "cache key from then on differs from all issued before. Run it after a\n"
@@ -368,15 +343,8 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  "a file copied back by hand) and before the service starts: a running\n"
 	  "program keeps the id it read (on SQLite it refuses while the database is\n"
 	  "open elsewhere).",
-	  NULL,
-	  { { NULL } } },
-	{ "purge",
-	  NULL,
-	  purge_run,
-	  "",
-	  0,
-	  0,
-	  0,
+	  NULL, { { NULL } } },
+	{ "purge", NULL, purge_run, "", 0, 0, 0,
 	  "client identifiers older than \"retention_days\" made keyed-hash pseudonyms",
 	  "Replaces the client identifier (address or device id) of every credited\n"
 	  "invite and refused claim older than \"retention_days\" (90 by default, or\n"
@@ -386,7 +354,7 @@ const struct ctl_cmd ctl_cmds_ledger[] = {
 	  "backup's schedule; running it again finds nothing more.",
 	  NULL,
 	  { { "days", "N", "the retention in days instead of the config's", 0 },
-	    CTL_OPT_JSON,
-	    { NULL } } },
+	    CTL_OPT_JSON, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

@@ -219,14 +219,9 @@ static int log_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_operator[] = {
-	{ "operator",
-	  "add",
-	  add_run,
-	  "NAME",
-	  1,
-	  1,
-	  0,
+	{ "operator", "add", add_run, "NAME", 1, 1, 0,
 	  "add a web console operator with a role (viewer, support, owner)",
 	  "Adds operator NAME (1-32 of A-Z a-z 0-9 _ -) with --role: viewer reads\n"
 	  "the campaign's numbers; support also looks users up, grants and revokes\n"
@@ -234,62 +229,28 @@ const struct ctl_cmd ctl_cmds_operator[] = {
 	  "promotion. Operators are not users: a user token never opens the console.",
 	  "0 added; 1 the name is taken (nothing changed); 2 cannot run",
 	  { { "role", "ROLE", "viewer, support or owner", 1 }, { NULL } } },
-	{ "operator",
-	  "list",
-	  list_run,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "operator", "list", list_run, "", 0, 0, 0,
 	  "the console's operators: name, role, enabled or disabled",
 	  "Lists every operator: name, role, whether it is enabled, and when it last\n"
 	  "changed (UTC).",
-	  NULL,
-	  { CTL_OPT_JSON, { NULL } } },
-	{ "operator",
-	  "role",
-	  role_run,
-	  "NAME ROLE",
-	  2,
-	  2,
-	  0,
+	  NULL, { CTL_OPT_JSON, { NULL } } },
+	{ "operator", "role", role_run, "NAME ROLE", 2, 2, 0,
 	  "give an operator another role (from its next request)",
 	  "Gives operator NAME the role ROLE (viewer, support or owner). The console\n"
 	  "reads the role on every request: the change holds from the next one,\n"
 	  "signed-in sessions included.",
-	  "0 done (or it had the role); 2 no such operator, or cannot run",
-	  { { NULL } } },
-	{ "operator",
-	  "disable",
-	  disable_run,
-	  "NAME",
-	  1,
-	  1,
-	  0,
+	  "0 done (or it had the role); 2 no such operator, or cannot run", { { NULL } } },
+	{ "operator", "disable", disable_run, "NAME", 1, 1, 0,
 	  "end an operator's sessions and tokens now",
 	  "Disables operator NAME: its next request is refused, sessions and tokens\n"
 	  "alike, and they stay refused if the operator is enabled again.",
-	  "0 done (or it was disabled); 2 no such operator, or cannot run",
-	  { { NULL } } },
-	{ "operator",
-	  "enable",
-	  enable_run,
-	  "NAME",
-	  1,
-	  1,
-	  0,
+	  "0 done (or it was disabled); 2 no such operator, or cannot run", { { NULL } } },
+	{ "operator", "enable", enable_run, "NAME", 1, 1, 0,
 	  "let a disabled operator sign in again, with a new token",
 	  "Enables operator NAME again. Its old tokens stay dead: it needs a new one\n"
 	  "(operator token).",
-	  "0 done (or it was enabled); 2 no such operator, or cannot run",
-	  { { NULL } } },
-	{ "operator",
-	  "token",
-	  token_run,
-	  "NAME",
-	  1,
-	  1,
-	  0,
+	  "0 done (or it was enabled); 2 no such operator, or cannot run", { { NULL } } },
+	{ "operator", "token", token_run, "NAME", 1, 1, 0,
 	  "a sign-in token for an operator, for the console's sign-in page",
 	  "Prints a sign-in token for operator NAME, signed with \"console_secret_file\"\n"
 	  "(never the user token secret) and valid for --ttl seconds (7 days by\n"
@@ -301,13 +262,7 @@ const struct ctl_cmd ctl_cmds_operator[] = {
 	  "run",
 	  { { "ttl", "SECONDS", "how long the token is valid (default 604800, 7 days)", 0 },
 	    { NULL } } },
-	{ "operator",
-	  "log",
-	  log_run,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "operator", "log", log_run, "", 0, 0, 0,
 	  "what operators changed that no other record keeps",
 	  "Prints the newest lines of the operator log, newest first: dead events\n"
 	  "made due again (from the console or 'outbox retry') and changes to\n"
@@ -317,3 +272,4 @@ const struct ctl_cmd ctl_cmds_operator[] = {
 	  { { "limit", "N", "at most N lines (default 50)", 0 }, CTL_OPT_JSON, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

@@ -142,14 +142,9 @@ static int retry_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_outbox[] = {
-	{ "outbox",
-	  "list",
-	  list_run,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "outbox", "list", list_run, "", 0, 0, 0,
 	  "the events not delivered yet (pending and dead), first 100 in id order",
 	  "Lists the outbox events the dispatcher has not delivered, pending and dead:\n"
 	  "id, event, user, promotion, state, attempts, next try (local time) and the\n"
@@ -159,15 +154,8 @@ const struct ctl_cmd ctl_cmds_outbox[] = {
 	  { { "dead", NULL, "only the dead events", 0 },
 	    { "all", NULL, "every event, delivered and revoked too", 0 },
 	    { "limit", "N", "at most N events (default 100; 0: all)", 0 },
-	    CTL_OPT_JSON,
-	    { NULL } } },
-	{ "outbox",
-	  "retry",
-	  retry_run,
-	  "[ID]",
-	  0,
-	  1,
-	  0,
+	    CTL_OPT_JSON, { NULL } } },
+	{ "outbox", "retry", retry_run, "[ID]", 0, 1, 0,
 	  "make a dead event (or every dead one) due again",
 	  "Puts the dead event ID, or with --all-dead every dead event, back to\n"
 	  "pending, due now and with no attempts counted; the next dispatcher run\n"
@@ -177,7 +165,7 @@ const struct ctl_cmd ctl_cmds_outbox[] = {
 	  "cannot run (usage, config, database)",
 	  { { "all-dead", NULL, "every dead event", 0 },
 	    { "ticket", "ID", "the support ticket, kept in the operator log", 0 },
-	    { "reason", "TEXT", "why, kept in the operator log", 0 },
-	    { NULL } } },
+	    { "reason", "TEXT", "why, kept in the operator log", 0 }, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

@@ -85,14 +85,9 @@ static int secrets_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_secrets[] = {
-	{ "secrets",
-	  NULL,
-	  secrets_run,
-	  "",
-	  0,
-	  0,
-	  0,
+	{ "secrets", NULL, secrets_run, "", 0, 0, 0,
 	  "make the secret files the config names (mode 0640, root:" SERVICE_GROUP ")",
 	  "Writes 32 random bytes (libsodium), in base64, to \"token_secret_file\" and,\n"
 	  "when the config names them, \"signing_secret_file\" and \"console_secret_file\":\n"
@@ -110,3 +105,4 @@ const struct ctl_cmd ctl_cmds_secrets[] = {
 	    { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

@@ -281,14 +281,9 @@ static int simulate_run(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_stats[] = {
-	{ "promo",
-	  "simulate",
-	  simulate_run,
-	  "FILE",
-	  1,
-	  1,
-	  1,
+	{ "promo", "simulate", simulate_run, "FILE", 1, 1, 1,
 	  "a dry run of a promotion file: wins and stock per day (writes nothing)",
 	  "A dry run of the promotion file FILE, before launch: participants' first\n"
 	  "visits spread evenly over the days, each rolling all their dice that day\n"
@@ -302,15 +297,8 @@ const struct ctl_cmd ctl_cmds_stats[] = {
 	    { "invited", "F", "share of participants who came through an invite (0.5)", 0 },
 	    { "seed", "S", "sample one run with this seed instead of expected values", 0 },
 	    { "hourly", NULL, "also each hour of the paced (\"release\": \"even\") prizes", 0 },
-	    CTL_OPT_JSON,
-	    { NULL } } },
-	{ "stats",
-	  NULL,
-	  stats_run,
-	  "PROMO",
-	  1,
-	  1,
-	  0,
+	    CTL_OPT_JSON, { NULL } } },
+	{ "stats", NULL, stats_run, "PROMO", 1, 1, 0,
 	  "per local day: visits, invites credited, draws, wins and stock left",
 	  "Per local day of promotion PROMO: visit grants, invitees credited, draws,\n"
 	  "and for each prize won/left of the day's stock, then the totals. --json\n"
@@ -321,3 +309,4 @@ const struct ctl_cmd ctl_cmds_stats[] = {
 	  { CTL_OPT_JSON, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

@@ -180,28 +180,15 @@ static int revoke_reward_run(struct ctl *c, const struct ctl_call *call)
 		"ticket", "ID", "the support ticket: a change is made once per ticket", 1    \
 	}
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_support[] = {
-	{ "grant",
-	  NULL,
-	  grant_run,
-	  "PROMO UID N",
-	  3,
-	  3,
-	  0,
+	{ "grant", NULL, grant_run, "PROMO UID N", 3, 3, 0,
 	  "give N dice to a user (support compensation, once per ticket)",
-	  "Grants N dice (1-" SUPPORT_AMOUNT_MAX_TEXT
-	  ") to user UID in promotion PROMO, recording the\n"
+	  "Grants N dice (1-" SUPPORT_AMOUNT_MAX_TEXT ") to user UID in promotion PROMO, recording the\n"
 	  "reason, the ticket and the operator ($SUDO_USER, else $USER). The same\n"
 	  "ticket again changes nothing. The cache is updated after the commit.",
-	  NULL,
-	  { SUPPORT_OPTS, { NULL } } },
-	{ "revoke",
-	  NULL,
-	  revoke_run,
-	  "PROMO UID N",
-	  1,
-	  3,
-	  0,
+	  NULL, { SUPPORT_OPTS, { NULL } } },
+	{ "revoke", NULL, revoke_run, "PROMO UID N", 1, 3, 0,
 	  "take N dice back from a user (never below zero)",
 	  "Takes N dice back from user UID in promotion PROMO, recorded like a grant;\n"
 	  "never below zero (refused, exit 1). 'revoke --reward DRAW_ID PROMO' is\n"
@@ -211,13 +198,7 @@ const struct ctl_cmd ctl_cmds_support[] = {
 	  { SUPPORT_OPTS,
 	    { "reward", "DRAW_ID", "revoke the reward of this draw instead (revoke-reward)", 0 },
 	    { NULL } } },
-	{ "revoke-reward",
-	  NULL,
-	  revoke_reward_run,
-	  "PROMO DRAW_ID",
-	  2,
-	  2,
-	  0,
+	{ "revoke-reward", NULL, revoke_reward_run, "PROMO DRAW_ID", 2, 2, 0,
 	  "stop the undelivered reward of a draw",
 	  "Stops the reward of draw DRAW_ID in promotion PROMO from being sent: its\n"
 	  "reward.issue and notify.win events will not be delivered. Refused when\n"
@@ -227,3 +208,4 @@ const struct ctl_cmd ctl_cmds_support[] = {
 	  { SUPPORT_OPTS, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */

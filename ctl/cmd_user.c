@@ -188,14 +188,9 @@ static int user_show(struct ctl *c, const struct ctl_call *call)
 	return 0;
 }
 
+/* clang-format off */
 const struct ctl_cmd ctl_cmds_user[] = {
-	{ "user",
-	  "show",
-	  user_show,
-	  "PROMO UID",
-	  2,
-	  2,
-	  0,
+	{ "user", "show", user_show, "PROMO UID", 2, 2, 0,
 	  "one user explained: grants, invites, claims, draws, rewards, balance vs cache",
 	  "Explains user UID in promotion PROMO for support: every grant with its\n"
 	  "reason, from or for whom and local time; invites credited (and whether the\n"
@@ -208,3 +203,4 @@ const struct ctl_cmd ctl_cmds_user[] = {
 	  { CTL_OPT_JSON, { NULL } } },
 	{ NULL },
 };
+/* clang-format on */
